@@ -1,0 +1,573 @@
+#include "association_table.hpp"
+
+#include <xxhash.h>
+
+#include <cstddef>
+#include <cstring>
+#include <type_traits>
+
+namespace sctplb {
+
+static_assert(std::is_trivially_copyable_v<Association>);
+static_assert(std::is_trivially_copyable_v<AssociationTable::IndexSlot>);
+static_assert(std::is_trivially_copyable_v<Timeouts>);
+// An established packet's lookup touches one cache line of its record.
+static_assert(offsetof(Association, addresses) + 2 * sizeof(IpAddress) <= 64);
+
+namespace {
+
+constexpr std::uint64_t kMagic = 0x5343'5450'4c42'4153ull;  // "SCTPLBAS"
+constexpr std::uint32_t kMaxCapacity = 1u << 26;
+// Index load is kept at or below 3/4 so linear probing stays short.
+constexpr std::uint32_t kIndexEntriesPerAssociation = 4;
+
+constexpr std::size_t align64(std::size_t n) { return (n + 63) & ~std::size_t{63}; }
+
+std::uint32_t next_pow2(std::uint64_t n) {
+    std::uint64_t p = 16;
+    while (p < n) p <<= 1;
+    return static_cast<std::uint32_t>(p);
+}
+
+std::int64_t ns(Nanos t) { return t.count(); }
+
+}  // namespace
+
+std::string_view association_state_name(AssociationState state) {
+    switch (state) {
+        case AssociationState::Free: return "free";
+        case AssociationState::HalfOpen: return "half-open";
+        case AssociationState::Established: return "established";
+        case AssociationState::RestartPending: return "restart-pending";
+        case AssociationState::Closing: return "closing";
+        case AssociationState::Closed: return "closed";
+    }
+    return "?";
+}
+
+
+namespace {
+struct Layout {
+    std::size_t records;
+    std::size_t indexes;
+    std::size_t ring;
+    std::size_t total;
+};
+
+Layout layout_for(std::uint32_t capacity, std::uint32_t index_slots, std::uint32_t ring_slots,
+                  std::size_t header_size) {
+    Layout l{};
+    l.records = align64(header_size);
+    l.indexes = align64(l.records + std::size_t{capacity} * sizeof(Association));
+    l.ring = align64(l.indexes + 3 * std::size_t{index_slots} * sizeof(AssociationTable::IndexSlot));
+    l.total = align64(l.ring + std::size_t{ring_slots} * sizeof(std::uint64_t));
+    return l;
+}
+
+std::uint32_t effective_half_open(const TableLimits& limits) {
+    std::uint32_t h = limits.half_open_capacity ? limits.half_open_capacity : limits.capacity / 4;
+    return h ? h : 1;
+}
+}  // namespace
+
+std::size_t AssociationTable::bytes_needed(const TableLimits& limits) {
+    const std::uint32_t half_open = effective_half_open(limits);
+    return layout_for(limits.capacity,
+                      next_pow2(std::uint64_t{limits.capacity} * kIndexEntriesPerAssociation * 4 / 3),
+                      2 * half_open, sizeof(Header))
+        .total;
+}
+
+AssociationTable::AssociationTable(Header* header, Association* records,
+                                   std::array<IndexSlot*, kIndexCount> indexes,
+                                   std::uint64_t* half_open_ring)
+    : header_(header), records_(records), indexes_(indexes), half_open_ring_(half_open_ring) {}
+
+std::optional<AssociationTable> AssociationTable::create(std::span<std::byte> memory,
+                                                         const TableLimits& limits,
+                                                         const Timeouts& timeouts) {
+    if (limits.capacity == 0 || limits.capacity > kMaxCapacity) return std::nullopt;
+    if (limits.half_open_capacity > limits.capacity) return std::nullopt;
+    if (memory.size() < bytes_needed(limits)) return std::nullopt;
+    if (reinterpret_cast<std::uintptr_t>(memory.data()) % 64 != 0) return std::nullopt;
+
+    const std::uint32_t half_open = effective_half_open(limits);
+    const std::uint32_t index_slots =
+        next_pow2(std::uint64_t{limits.capacity} * kIndexEntriesPerAssociation * 4 / 3);
+    const Layout l = layout_for(limits.capacity, index_slots, 2 * half_open, sizeof(Header));
+    std::memset(memory.data(), 0, l.total);
+
+    auto* header = new (memory.data()) Header{};
+    header->magic = kMagic;
+    header->layout_version = kLayoutVersion;
+    header->record_size = sizeof(Association);
+    header->capacity = limits.capacity;
+    header->half_open_capacity = half_open;
+    header->index_slots = index_slots;
+    header->ring_slots = 2 * half_open;
+    header->index_seed = limits.index_seed;
+    header->timeouts = timeouts;
+
+    auto* records = reinterpret_cast<Association*>(memory.data() + l.records);
+    for (std::uint32_t i = 0; i < limits.capacity; ++i) new (&records[i]) Association{};
+    auto* index_base = reinterpret_cast<IndexSlot*>(memory.data() + l.indexes);
+    auto* ring = reinterpret_cast<std::uint64_t*>(memory.data() + l.ring);
+    AssociationTable table(header, records,
+                           {index_base, index_base + index_slots, index_base + 2 * index_slots}, ring);
+    table.rebuild_indexes();  // builds the free list
+    return table;
+}
+
+std::optional<AssociationTable> AssociationTable::attach(std::span<std::byte> memory,
+                                                         const char** why) {
+    auto fail = [why](const char* reason) -> std::optional<AssociationTable> {
+        if (why) *why = reason;
+        return std::nullopt;
+    };
+    if (memory.size() < sizeof(Header)) return fail("too small to hold an association table");
+    if (reinterpret_cast<std::uintptr_t>(memory.data()) % 64 != 0) return fail("misaligned");
+    auto* header = reinterpret_cast<Header*>(memory.data());
+    if (header->magic != kMagic) return fail("no association table here (bad magic)");
+    if (header->layout_version != kLayoutVersion || header->record_size != sizeof(Association))
+        return fail("association table layout version differs from this build");
+    const Layout l = layout_for(header->capacity, header->index_slots, header->ring_slots, sizeof(Header));
+    if (memory.size() < l.total) return fail("association table larger than its memory");
+    auto* records = reinterpret_cast<Association*>(memory.data() + l.records);
+    auto* index_base = reinterpret_cast<IndexSlot*>(memory.data() + l.indexes);
+    auto* ring = reinterpret_cast<std::uint64_t*>(memory.data() + l.ring);
+    const std::uint32_t n = header->index_slots;
+    return AssociationTable(header, records, {index_base, index_base + n, index_base + 2 * n}, ring);
+}
+
+// ---- hashing and matching -------------------------------------------------
+
+std::uint32_t AssociationTable::key_hash(IndexKind kind, const IpAddress& addr, std::uint16_t sport,
+                                         std::uint16_t dport, std::uint32_t tag) const {
+    std::array<std::uint8_t, 25> key{};
+    std::memcpy(key.data(), addr.bytes().data(), 16);
+    key[16] = static_cast<std::uint8_t>(sport >> 8);
+    key[17] = static_cast<std::uint8_t>(sport);
+    key[18] = static_cast<std::uint8_t>(dport >> 8);
+    key[19] = static_cast<std::uint8_t>(dport);
+    std::memcpy(key.data() + 20, &tag, 4);
+    key[24] = static_cast<std::uint8_t>(kind);
+    return static_cast<std::uint32_t>(XXH3_64bits_withSeed(key.data(), key.size(), header_->index_seed));
+}
+
+bool AssociationTable::matches(IndexKind kind, const Association& a, const IpAddress& addr,
+                               std::uint16_t sport, std::uint16_t dport, std::uint32_t tag) {
+    if (a.state == AssociationState::Free || a.sport != sport || a.dport != dport) return false;
+    switch (kind) {
+        case IndexKind::Ts:
+            if (a.ts != tag && !(a.old_tags_linger && a.old_ts == tag)) return false;
+            break;
+        case IndexKind::Tc:
+            if (a.tc != tag && !(a.old_tags_linger && a.old_tc == tag)) return false;
+            break;
+        case IndexKind::Peer:
+            if (a.state == AssociationState::Closed) return false;
+            break;
+    }
+    return a.has_address(addr);
+}
+
+// ---- index primitives (linear probing, backward-shift deletion) -------------
+
+bool AssociationTable::index_insert(IndexKind kind, const IpAddress& addr, std::uint16_t sport,
+                                    std::uint16_t dport, std::uint32_t tag, AssociationId id) {
+    const auto k = static_cast<std::size_t>(kind);
+    IndexSlot* slots = indexes_[k];
+    const std::uint32_t mask = header_->index_slots - 1;
+    const std::uint32_t h = key_hash(kind, addr, sport, dport, tag);
+    std::uint32_t i = h & mask;
+    while (slots[i].record_plus_one != 0) {
+        if (slots[i].hash == h && slots[i].record_plus_one == id + 1) return true;  // already there
+        i = (i + 1) & mask;
+    }
+    if (std::uint64_t{header_->index_used[k]} * 4 >= std::uint64_t{header_->index_slots} * 3)
+        return false;
+    slots[i] = IndexSlot{id + 1, h};
+    ++header_->index_used[k];
+    return true;
+}
+
+void AssociationTable::index_erase(IndexKind kind, const IpAddress& addr, std::uint16_t sport,
+                                   std::uint16_t dport, std::uint32_t tag, AssociationId id) {
+    const auto k = static_cast<std::size_t>(kind);
+    IndexSlot* slots = indexes_[k];
+    const std::uint32_t mask = header_->index_slots - 1;
+    const std::uint32_t h = key_hash(kind, addr, sport, dport, tag);
+    std::uint32_t i = h & mask;
+    while (slots[i].record_plus_one != 0 &&
+           !(slots[i].hash == h && slots[i].record_plus_one == id + 1))
+        i = (i + 1) & mask;
+    if (slots[i].record_plus_one == 0) return;
+    // Backward shift: pull later entries of the cluster into the hole unless
+    // their home lies cyclically in (hole, position].
+    std::uint32_t hole = i;
+    std::uint32_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (slots[j].record_plus_one == 0) break;
+        const std::uint32_t home = slots[j].hash & mask;
+        const bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+        if (stays) continue;
+        slots[hole] = slots[j];
+        hole = j;
+    }
+    slots[hole] = IndexSlot{0, 0};
+    --header_->index_used[k];
+}
+
+void AssociationTable::index_address(AssociationId id, const IpAddress& addr) {
+    const Association& a = records_[id];
+    index_insert(IndexKind::Peer, addr, a.sport, a.dport, 0, id);
+    if (a.tc) index_insert(IndexKind::Tc, addr, a.sport, a.dport, a.tc, id);
+    if (a.ts) index_insert(IndexKind::Ts, addr, a.sport, a.dport, a.ts, id);
+    if (a.old_tags_linger) {
+        if (a.old_tc) index_insert(IndexKind::Tc, addr, a.sport, a.dport, a.old_tc, id);
+        if (a.old_ts) index_insert(IndexKind::Ts, addr, a.sport, a.dport, a.old_ts, id);
+    }
+}
+
+void AssociationTable::unindex_address(AssociationId id, const IpAddress& addr) {
+    const Association& a = records_[id];
+    index_erase(IndexKind::Peer, addr, a.sport, a.dport, 0, id);
+    if (a.tc) index_erase(IndexKind::Tc, addr, a.sport, a.dport, a.tc, id);
+    if (a.ts) index_erase(IndexKind::Ts, addr, a.sport, a.dport, a.ts, id);
+    if (a.old_tags_linger) {
+        if (a.old_tc) index_erase(IndexKind::Tc, addr, a.sport, a.dport, a.old_tc, id);
+        if (a.old_ts) index_erase(IndexKind::Ts, addr, a.sport, a.dport, a.old_ts, id);
+    }
+}
+
+void AssociationTable::unindex_all(AssociationId id) {
+    const Association& a = records_[id];
+    for (std::size_t i = 0; i < a.address_count; ++i) unindex_address(id, a.addresses[i]);
+}
+
+// ---- lookups ----------------------------------------------------------------
+
+AssociationId AssociationTable::find(IndexKind kind, const IpAddress& addr, std::uint16_t sport,
+                                     std::uint16_t dport, std::uint32_t tag, Nanos now,
+                                     Counters& counters) {
+    const IndexSlot* slots = indexes_[static_cast<std::size_t>(kind)];
+    const std::uint32_t mask = header_->index_slots - 1;
+    const std::uint32_t h = key_hash(kind, addr, sport, dport, tag);
+    for (std::uint32_t i = h & mask; slots[i].record_plus_one != 0; i = (i + 1) & mask) {
+        if (slots[i].hash != h) continue;
+        const AssociationId id = slots[i].record_plus_one - 1;
+        if (!matches(kind, records_[id], addr, sport, dport, tag)) continue;
+        if (maintain(id, now, counters)) {
+            remove(id);
+            return kNoAssociation;
+        }
+        // maintain() may have ended a restart linger: the old tag no longer routes.
+        if (!matches(kind, records_[id], addr, sport, dport, tag)) return kNoAssociation;
+        return id;
+    }
+    return kNoAssociation;
+}
+
+AssociationId AssociationTable::find_by_ts(const IpAddress& addr, std::uint16_t sport,
+                                           std::uint16_t dport, std::uint32_t ts, Nanos now,
+                                           Counters& counters) {
+    if (ts == 0) return kNoAssociation;
+    return find(IndexKind::Ts, addr, sport, dport, ts, now, counters);
+}
+
+AssociationId AssociationTable::find_by_tc(const IpAddress& addr, std::uint16_t sport,
+                                           std::uint16_t dport, std::uint32_t tc, Nanos now,
+                                           Counters& counters) {
+    if (tc == 0) return kNoAssociation;
+    return find(IndexKind::Tc, addr, sport, dport, tc, now, counters);
+}
+
+AssociationId AssociationTable::find_by_peer(const IpAddress& addr, std::uint16_t sport,
+                                             std::uint16_t dport, Nanos now, Counters& counters) {
+    return find(IndexKind::Peer, addr, sport, dport, 0, now, counters);
+}
+
+// ---- time -------------------------------------------------------------------
+
+bool AssociationTable::maintain(AssociationId id, Nanos now, Counters& counters) {
+    Association& a = records_[id];
+    const Timeouts& t = header_->timeouts;
+    const std::int64_t now_ns = ns(now);
+    if (a.old_tags_linger && now_ns > a.old_tags_until_ns) drop_old_tags(id);
+    switch (a.state) {
+        case AssociationState::Free:
+            return false;
+        case AssociationState::HalfOpen:
+            if (now_ns - a.last_seen_ns > ns(t.half_open)) {
+                counters.count(Event::ExpiredHalfOpen);
+                return true;
+            }
+            return false;
+        case AssociationState::RestartPending:
+            // A restart that never completed: the association goes on as it was.
+            if (now_ns - a.state_since_ns > ns(t.half_open)) {
+                a.pending_tc = 0;
+                set_state_counted(a, AssociationState::Established);
+                a.state_since_ns = now_ns;
+            }
+            [[fallthrough]];
+        case AssociationState::Established:
+        case AssociationState::Closing:
+            if (now_ns - a.last_seen_ns > ns(t.idle)) {
+                counters.count(Event::ExpiredIdle);
+                return true;
+            }
+            return false;
+        case AssociationState::Closed:
+            if (now_ns - a.state_since_ns > ns(t.closed_linger)) {
+                counters.count(Event::ExpiredClosed);
+                return true;
+            }
+            return false;
+    }
+    return false;
+}
+
+std::size_t AssociationTable::expire(Nanos now, std::size_t budget, Counters& counters) {
+    std::size_t removed = 0;
+    const std::uint32_t capacity = header_->capacity;
+    for (std::size_t n = 0; n < budget && n < capacity; ++n) {
+        const AssociationId id = header_->sweep_cursor;
+        header_->sweep_cursor = (id + 1) % capacity;
+        if (records_[id].state == AssociationState::Free) continue;
+        if (maintain(id, now, counters)) {
+            remove(id);
+            ++removed;
+        }
+    }
+    return removed;
+}
+
+// ---- records ------------------------------------------------------------------
+
+void AssociationTable::set_state_counted(Association& a, AssociationState state) {
+    if (a.state == AssociationState::HalfOpen) --header_->half_open;
+    if (state == AssociationState::HalfOpen) ++header_->half_open;
+    if (a.state == AssociationState::Free && state != AssociationState::Free) ++header_->live;
+    if (a.state != AssociationState::Free && state == AssociationState::Free) --header_->live;
+    a.state = state;
+}
+
+AssociationId AssociationTable::allocate(Nanos now) {
+    if (header_->free_head == 0) return kNoAssociation;
+    const AssociationId id = header_->free_head - 1;
+    Association& a = records_[id];
+    header_->free_head = a.next_free;
+    const std::uint32_t generation = a.generation + 1;
+    a = Association{};
+    a.generation = generation;
+    a.created_ns = a.last_seen_ns = a.state_since_ns = ns(now);
+    return id;
+}
+
+void AssociationTable::remove(AssociationId id) {
+    Association& a = records_[id];
+    if (a.state == AssociationState::Free) return;
+    unindex_all(id);
+    set_state_counted(a, AssociationState::Free);
+    a.address_count = 0;
+    a.next_free = header_->free_head;
+    header_->free_head = id + 1;
+}
+
+bool AssociationTable::ring_entry_live(std::uint64_t entry) const {
+    const auto id = static_cast<AssociationId>(entry & 0xffffffffu);
+    const auto generation = static_cast<std::uint32_t>(entry >> 32);
+    return id < header_->capacity && records_[id].generation == generation &&
+           records_[id].state == AssociationState::HalfOpen;
+}
+
+void AssociationTable::compact_half_open_ring() {
+    const std::uint64_t slots = header_->ring_slots;
+    std::uint64_t write = header_->ring_head;
+    for (std::uint64_t read = header_->ring_head; read != header_->ring_tail; ++read) {
+        const std::uint64_t entry = half_open_ring_[read % slots];
+        if (ring_entry_live(entry)) half_open_ring_[write++ % slots] = entry;
+    }
+    header_->ring_tail = write;
+}
+
+void AssociationTable::push_half_open(AssociationId id) {
+    if (header_->ring_tail - header_->ring_head == header_->ring_slots) compact_half_open_ring();
+    const std::uint64_t entry = (std::uint64_t{records_[id].generation} << 32) | id;
+    half_open_ring_[header_->ring_tail++ % header_->ring_slots] = entry;
+}
+
+bool AssociationTable::evict_oldest_half_open(Counters& counters) {
+    while (header_->ring_head != header_->ring_tail) {
+        const std::uint64_t entry = half_open_ring_[header_->ring_head++ % header_->ring_slots];
+        if (!ring_entry_live(entry)) continue;
+        remove(static_cast<AssociationId>(entry & 0xffffffffu));
+        counters.count(Event::HalfOpenEvicted);
+        return true;
+    }
+    return false;
+}
+
+AssociationId AssociationTable::insert_half_open(std::span<const IpAddress> addresses,
+                                                 std::uint16_t sport, std::uint16_t dport,
+                                                 std::uint32_t tc, std::uint32_t fwmark, Nanos now,
+                                                 Counters& counters) {
+    // Half-open entries have a share of their own: an INIT flood evicts its own
+    // oldest entries, never an established association.
+    if (header_->half_open >= header_->half_open_capacity && !evict_oldest_half_open(counters))
+        return kNoAssociation;
+    const AssociationId id = allocate(now);
+    if (id == kNoAssociation) return kNoAssociation;
+    Association& a = records_[id];
+    a.sport = sport;
+    a.dport = dport;
+    a.tc = tc;
+    a.fwmark = fwmark;
+    set_state_counted(a, AssociationState::HalfOpen);
+    for (const IpAddress& addr : addresses)
+        if (!add_address(id, addr)) counters.count(Event::AddressesOverflowed);
+    push_half_open(id);
+    return id;
+}
+
+AssociationId AssociationTable::insert_established(const IpAddress& address, std::uint16_t sport,
+                                                   std::uint16_t dport, std::uint32_t ts,
+                                                   std::uint32_t fwmark, Nanos now) {
+    const AssociationId id = allocate(now);
+    if (id == kNoAssociation) return kNoAssociation;
+    Association& a = records_[id];
+    a.sport = sport;
+    a.dport = dport;
+    a.ts = ts;
+    a.fwmark = fwmark;
+    set_state_counted(a, AssociationState::Established);
+    add_address(id, address);
+    return id;
+}
+
+void AssociationTable::touch(AssociationId id, Nanos now) { records_[id].last_seen_ns = ns(now); }
+
+bool AssociationTable::add_address(AssociationId id, const IpAddress& addr) {
+    Association& a = records_[id];
+    if (a.has_address(addr)) return true;
+    if (a.address_count >= kMaxClientAddresses) return false;
+    a.addresses[a.address_count++] = addr;
+    index_address(id, addr);
+    return true;
+}
+
+void AssociationTable::add_server_address(AssociationId id, const IpAddress& addr) {
+    Association& a = records_[id];
+    for (std::size_t i = 0; i < a.server_address_count; ++i)
+        if (a.server_addresses[i] == addr) return;
+    if (a.server_address_count < kMaxServerAddresses) a.server_addresses[a.server_address_count++] = addr;
+}
+
+void AssociationTable::set_ts(AssociationId id, std::uint32_t ts) {
+    Association& a = records_[id];
+    if (a.ts == ts) return;
+    for (std::size_t i = 0; i < a.address_count; ++i) {
+        if (a.ts) index_erase(IndexKind::Ts, a.addresses[i], a.sport, a.dport, a.ts, id);
+        if (ts) index_insert(IndexKind::Ts, a.addresses[i], a.sport, a.dport, ts, id);
+    }
+    a.ts = ts;
+}
+
+void AssociationTable::establish(AssociationId id, Nanos now) {
+    set_state(id, AssociationState::Established, now);
+}
+
+void AssociationTable::replace_half_open(AssociationId id, std::uint32_t tc, std::uint32_t fwmark,
+                                         Nanos now) {
+    Association& a = records_[id];
+    for (std::size_t i = 0; i < a.address_count; ++i) {
+        if (a.tc) index_erase(IndexKind::Tc, a.addresses[i], a.sport, a.dport, a.tc, id);
+        if (a.ts) index_erase(IndexKind::Ts, a.addresses[i], a.sport, a.dport, a.ts, id);
+        index_insert(IndexKind::Tc, a.addresses[i], a.sport, a.dport, tc, id);
+    }
+    a.tc = tc;
+    a.ts = 0;
+    a.fwmark = fwmark;
+    a.last_seen_ns = a.state_since_ns = ns(now);
+}
+
+void AssociationTable::mark_restart_pending(AssociationId id, std::uint32_t new_tc, Nanos now) {
+    Association& a = records_[id];
+    a.pending_tc = new_tc;
+    if (a.state != AssociationState::RestartPending) {
+        set_state_counted(a, AssociationState::RestartPending);
+        a.state_since_ns = ns(now);
+    }
+    a.last_seen_ns = ns(now);
+}
+
+void AssociationTable::drop_old_tags(AssociationId id) {
+    Association& a = records_[id];
+    if (!a.old_tags_linger) return;
+    for (std::size_t i = 0; i < a.address_count; ++i) {
+        // Keys equal to the live tags stay: they are the live keys.
+        if (a.old_tc && a.old_tc != a.tc)
+            index_erase(IndexKind::Tc, a.addresses[i], a.sport, a.dport, a.old_tc, id);
+        if (a.old_ts && a.old_ts != a.ts)
+            index_erase(IndexKind::Ts, a.addresses[i], a.sport, a.dport, a.old_ts, id);
+    }
+    a.old_tags_linger = false;
+    a.old_tc = a.old_ts = 0;
+}
+
+void AssociationTable::complete_restart(AssociationId id, std::uint32_t new_ts, Nanos now) {
+    drop_old_tags(id);  // a second restart inside the linger: the oldest keys go now
+    Association& a = records_[id];
+    // RFC 9260 §5.2.4 case A: both tags change; the old keys route a little
+    // longer, for packets already in flight.
+    a.old_tc = a.tc;
+    a.old_ts = a.ts;
+    a.old_tags_linger = true;
+    a.old_tags_until_ns = ns(now) + ns(header_->timeouts.restart_linger);
+    a.tc = a.pending_tc ? a.pending_tc : a.tc;
+    a.ts = new_ts;
+    a.pending_tc = 0;
+    for (std::size_t i = 0; i < a.address_count; ++i) {
+        index_insert(IndexKind::Tc, a.addresses[i], a.sport, a.dport, a.tc, id);
+        index_insert(IndexKind::Ts, a.addresses[i], a.sport, a.dport, a.ts, id);
+    }
+    set_state(id, AssociationState::Established, now);
+}
+
+void AssociationTable::set_state(AssociationId id, AssociationState state, Nanos now) {
+    Association& a = records_[id];
+    if (a.state == state) return;
+    set_state_counted(a, state);
+    a.state_since_ns = ns(now);
+}
+
+void AssociationTable::rebuild_indexes() {
+    const std::uint32_t capacity = header_->capacity;
+    std::memset(static_cast<void*>(indexes_[0]), 0,
+                kIndexCount * std::size_t{header_->index_slots} * sizeof(IndexSlot));
+    header_->index_used = {0, 0, 0};
+    header_->live = header_->half_open = 0;
+    header_->free_head = 0;
+    header_->ring_head = header_->ring_tail = 0;
+    header_->sweep_cursor %= capacity;
+    for (std::uint32_t k = capacity; k-- > 0;) {
+        Association& a = records_[k];
+        if (a.state == AssociationState::Free || a.address_count > kMaxClientAddresses) {
+            a.state = AssociationState::Free;
+            a.address_count = 0;
+            a.next_free = header_->free_head;
+            header_->free_head = k + 1;
+            continue;
+        }
+        ++header_->live;
+        if (a.state == AssociationState::HalfOpen) ++header_->half_open;
+        for (std::size_t i = 0; i < a.address_count; ++i) index_address(k, a.addresses[i]);
+    }
+    for (std::uint32_t k = 0; k < capacity; ++k)
+        if (records_[k].state == AssociationState::HalfOpen && header_->ring_tail < header_->ring_slots)
+            push_half_open(k);
+}
+
+}  // namespace sctplb

@@ -1,0 +1,226 @@
+// The association table: every SCTP association the LB has seen, with its
+// tags, client addresses and target, in a fixed-capacity block of memory.
+//
+// The block holds only trivially copyable data and indices (no pointers), so
+// the same table can live in heap memory (replay, tests) or in shared memory
+// (the daemon), and survive the daemon's restart. The table never allocates.
+//
+// Indexes (sctp.md "Rules that shape the design"): one entry per client
+// address of an association in each of
+//   by_ts:   (client address, sport, dport, Ts)  every client -> server packet
+//   by_tc:   (client address, sport, dport, Tc)  INIT retransmissions, T-bit packets
+//   by_peer: (client address, sport, dport)      restart detection, COOKIE ECHO matching
+// (ports, vtag) alone is not unique: with fixed ports the key degenerates to
+// Ts, and 32 random bits collide.
+//
+// Not thread-safe: the caller serialises access (the daemon wraps it in a lock).
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "ip_address.hpp"
+#include "verdict.hpp"
+
+namespace sctplb {
+
+using Nanos = std::chrono::nanoseconds;  // an injected clock's reading
+
+enum class AssociationState : std::uint8_t {
+    Free = 0,
+    HalfOpen,        // INIT seen, no COOKIE ECHO yet
+    Established,     // COOKIE ECHO seen (or pinned mid-association in ports mode)
+    RestartPending,  // established, and an INIT from the same peer asked for a restart (§5.2.2)
+    Closing,         // SHUTDOWN ACK from the client (server-initiated shutdown)
+    Closed,          // ABORT or SHUTDOWN COMPLETE seen: lingers briefly, then goes
+};
+std::string_view association_state_name(AssociationState state);
+
+inline constexpr std::size_t kMaxClientAddresses = 8;
+inline constexpr std::size_t kMaxServerAddresses = 4;
+
+using AssociationId = std::uint32_t;
+inline constexpr AssociationId kNoAssociation = 0xffffffffu;
+
+struct alignas(64) Association {
+    // First cache line: everything an established packet's lookup reads and
+    // writes (state, ports, tags, target, last_seen, the first two addresses).
+    AssociationState state = AssociationState::Free;
+    std::uint8_t address_count = 0;
+    std::uint8_t server_address_count = 0;
+    bool old_tags_linger = false;  // after a restart the old Tc/Ts keys still route briefly
+    std::uint16_t sport = 0;       // client port
+    std::uint16_t dport = 0;       // server port
+    std::uint32_t tc = 0;          // client's tag (INIT initiate tag); 0 = unknown
+    std::uint32_t ts = 0;          // server's tag (COOKIE ECHO vtag / INIT ACK initiate tag); 0 = unknown
+    std::uint32_t fwmark = 0;
+    std::int64_t last_seen_ns = 0;
+    std::array<IpAddress, kMaxClientAddresses> addresses{};
+    // Colder fields.
+    std::uint32_t pending_tc = 0;  // restart pending: the new Tc
+    std::uint32_t old_tc = 0;      // lingering keys after a restart
+    std::uint32_t old_ts = 0;
+    std::uint32_t next_free = 0;   // free list link while Free
+    std::uint32_t generation = 0;  // bumped on every reuse of the slot
+    std::int64_t created_ns = 0;
+    std::int64_t state_since_ns = 0;     // when the current state began
+    std::int64_t old_tags_until_ns = 0;  // end of the restart linger
+    std::array<IpAddress, kMaxServerAddresses> server_addresses{};
+
+    [[nodiscard]] bool has_address(const IpAddress& a) const {
+        for (std::size_t i = 0; i < address_count; ++i)
+            if (addresses[i] == a) return true;
+        return false;
+    }
+};
+
+struct TableLimits {
+    std::uint32_t capacity = 65536;          // associations
+    std::uint32_t half_open_capacity = 0;    // 0 = capacity / 4; an INIT flood evicts only these
+    std::uint64_t index_seed = 0x5c7b1b5eedull; // keys the index hash (set it from the seed file)
+};
+
+struct Timeouts {
+    Nanos idle = std::chrono::minutes(10);           // established, no packet (heartbeats: 30 s)
+    Nanos half_open = std::chrono::minutes(5);       // cookie lifetime (60 s) + INIT/COOKIE retries
+    Nanos closed_linger = std::chrono::seconds(10);  // after ABORT / SHUTDOWN COMPLETE
+    Nanos restart_linger = std::chrono::seconds(30); // old Tc/Ts keys after a restart
+};
+
+class AssociationTable {
+public:
+    static constexpr std::uint32_t kLayoutVersion = 1;
+
+    // Bytes of memory a table with these limits needs.
+    [[nodiscard]] static std::size_t bytes_needed(const TableLimits& limits);
+    // Lays out a fresh, empty table in `memory` (at least bytes_needed, 64-byte aligned).
+    // Returns nullopt when the memory is too small or the limits are invalid.
+    [[nodiscard]] static std::optional<AssociationTable> create(std::span<std::byte> memory,
+                                                                const TableLimits& limits,
+                                                                const Timeouts& timeouts);
+    // Attaches to a table laid out earlier in `memory` (e.g. shared memory after a
+    // restart). Returns nullopt, with `why` set, when the layout is not ours.
+    [[nodiscard]] static std::optional<AssociationTable> attach(std::span<std::byte> memory,
+                                                                const char** why = nullptr);
+
+    // Lookups; an entry whose time is up is removed first and not returned.
+    [[nodiscard]] AssociationId find_by_ts(const IpAddress& addr, std::uint16_t sport,
+                                           std::uint16_t dport, std::uint32_t ts, Nanos now,
+                                           Counters& counters);
+    [[nodiscard]] AssociationId find_by_tc(const IpAddress& addr, std::uint16_t sport,
+                                           std::uint16_t dport, std::uint32_t tc, Nanos now,
+                                           Counters& counters);
+    // Any live association of this peer address and port pair.
+    [[nodiscard]] AssociationId find_by_peer(const IpAddress& addr, std::uint16_t sport,
+                                             std::uint16_t dport, Nanos now, Counters& counters);
+
+    // A new half-open association (INIT seen). Evicts the oldest half-open entry when
+    // the half-open share is full; kNoAssociation when the table is full.
+    AssociationId insert_half_open(std::span<const IpAddress> addresses, std::uint16_t sport,
+                                   std::uint16_t dport, std::uint32_t tc, std::uint32_t fwmark,
+                                   Nanos now, Counters& counters);
+    // A new established association pinned mid-stream (ports mode), keyed by Ts only.
+    AssociationId insert_established(const IpAddress& address, std::uint16_t sport,
+                                     std::uint16_t dport, std::uint32_t ts, std::uint32_t fwmark,
+                                     Nanos now);
+
+    // Mutations of a live association.
+    void touch(AssociationId id, Nanos now);
+    bool add_address(AssociationId id, const IpAddress& addr);  // false: full (counted by caller)
+    void add_server_address(AssociationId id, const IpAddress& addr);
+    void set_ts(AssociationId id, std::uint32_t ts);            // learn/replace Ts (re-indexes)
+    void establish(AssociationId id, Nanos now);                 // HalfOpen -> Established
+    // A half-open entry gets a new INIT (new Tc) from the same peer: re-keyed in place.
+    void replace_half_open(AssociationId id, std::uint32_t tc, std::uint32_t fwmark, Nanos now);
+    void mark_restart_pending(AssociationId id, std::uint32_t new_tc, Nanos now);
+    // Completes a restart: new Tc (the pending one) and new Ts; old keys linger.
+    void complete_restart(AssociationId id, std::uint32_t new_ts, Nanos now);
+    void set_state(AssociationId id, AssociationState state, Nanos now);
+    void remove(AssociationId id);
+
+    // Incremental sweep of up to `budget` slots for expired entries; returns how many went.
+    std::size_t expire(Nanos now, std::size_t budget, Counters& counters);
+    // Rebuilds the indexes from the association records (after a writer died mid-update).
+    void rebuild_indexes();
+
+    [[nodiscard]] const Association& at(AssociationId id) const { return records_[id]; }
+    [[nodiscard]] std::uint32_t capacity() const { return header_->capacity; }
+    [[nodiscard]] std::uint32_t size() const { return header_->live; }
+    [[nodiscard]] std::uint32_t half_open_count() const { return header_->half_open; }
+    [[nodiscard]] std::uint32_t half_open_capacity() const { return header_->half_open_capacity; }
+    [[nodiscard]] const Timeouts& timeouts() const { return header_->timeouts; }
+
+    template <typename Fn>
+    void for_each(Fn&& fn) const {
+        for (std::uint32_t i = 0; i < header_->capacity; ++i)
+            if (records_[i].state != AssociationState::Free) fn(i, records_[i]);
+    }
+
+    // An index slot: 0 = empty, else record id + 1, with 32 bits of the key hash.
+    struct IndexSlot {
+        std::uint32_t record_plus_one;
+        std::uint32_t hash;
+    };
+
+private:
+    // The table's first bytes: layout, limits and counts (shared memory safe).
+    struct Header {
+        std::uint64_t magic;
+        std::uint32_t layout_version;
+        std::uint32_t record_size;  // sizeof(Association) of the writer
+        std::uint32_t capacity;
+        std::uint32_t half_open_capacity;
+        std::uint32_t index_slots;  // per index, a power of two
+        std::uint32_t ring_slots;   // 2 * half_open_capacity
+        std::uint64_t index_seed;
+        Timeouts timeouts;
+        std::uint32_t live;
+        std::uint32_t half_open;
+        std::uint32_t free_head;  // id + 1 of the first free record, 0 = none
+        std::uint32_t sweep_cursor;
+        std::uint64_t ring_head;  // FIFO positions, modulo ring_slots
+        std::uint64_t ring_tail;
+        std::array<std::uint32_t, 3> index_used;
+    };
+    enum class IndexKind : std::uint8_t { Ts = 0, Tc = 1, Peer = 2 };
+    static constexpr std::size_t kIndexCount = 3;
+
+    AssociationTable(Header* header, Association* records,
+                     std::array<IndexSlot*, kIndexCount> indexes, std::uint64_t* half_open_ring);
+
+    [[nodiscard]] std::uint32_t key_hash(IndexKind kind, const IpAddress& addr,
+                                                std::uint16_t sport, std::uint16_t dport,
+                                                std::uint32_t tag) const;
+    [[nodiscard]] static bool matches(IndexKind kind, const Association& a, const IpAddress& addr,
+                                      std::uint16_t sport, std::uint16_t dport, std::uint32_t tag);
+    // Applies time-driven changes to one entry; true when it must go.
+    bool maintain(AssociationId id, Nanos now, Counters& counters);
+    AssociationId find(IndexKind kind, const IpAddress& addr, std::uint16_t sport,
+                       std::uint16_t dport, std::uint32_t tag, Nanos now, Counters& counters);
+    bool index_insert(IndexKind kind, const IpAddress& addr, std::uint16_t sport,
+                      std::uint16_t dport, std::uint32_t tag, AssociationId id);
+    void index_erase(IndexKind kind, const IpAddress& addr, std::uint16_t sport,
+                     std::uint16_t dport, std::uint32_t tag, AssociationId id);
+    void index_address(AssociationId id, const IpAddress& addr);
+    void unindex_address(AssociationId id, const IpAddress& addr);
+    void unindex_all(AssociationId id);
+    void drop_old_tags(AssociationId id);
+    AssociationId allocate(Nanos now);
+    void push_half_open(AssociationId id);
+    [[nodiscard]] bool ring_entry_live(std::uint64_t entry) const;
+    void compact_half_open_ring();
+    bool evict_oldest_half_open(Counters& counters);
+    void set_state_counted(Association& a, AssociationState state);
+
+    Header* header_;
+    Association* records_;
+    std::array<IndexSlot*, kIndexCount> indexes_;
+    std::uint64_t* half_open_ring_;  // (generation << 32 | id), FIFO of half-open entries
+};
+
+}  // namespace sctplb

@@ -1,0 +1,290 @@
+#include "decider.hpp"
+
+#include "maglev.hpp"
+
+namespace sctplb {
+
+std::string_view action_name(Action action) {
+    return action == Action::Drop ? "drop" : "accept";
+}
+
+std::string_view reason_name(Reason reason) {
+    switch (reason) {
+#define SCTPLB_REASON_NAME(id, name) \
+    case Reason::id: return name;
+        SCTPLB_REASONS(SCTPLB_REASON_NAME)
+#undef SCTPLB_REASON_NAME
+    }
+    return "?";
+}
+
+std::string_view event_name(Event event) {
+    switch (event) {
+#define SCTPLB_EVENT_NAME(id, name) \
+    case Event::id: return name;
+        SCTPLB_EVENTS(SCTPLB_EVENT_NAME)
+#undef SCTPLB_EVENT_NAME
+    }
+    return "?";
+}
+
+std::string_view hash_mode_name(HashMode mode) { return mode == HashMode::Vtag ? "vtag" : "ports"; }
+
+std::optional<HashMode> parse_hash_mode(std::string_view text) {
+    if (text == "vtag") return HashMode::Vtag;
+    if (text == "ports") return HashMode::Ports;
+    return std::nullopt;
+}
+
+std::string_view direction_name(Direction direction) {
+    switch (direction) {
+        case Direction::In: return "in";
+        case Direction::Out: return "out";
+        case Direction::Other: return "other";
+    }
+    return "?";
+}
+
+Reason reason_for_parse_status(ParseStatus status) {
+    switch (status) {
+        case ParseStatus::Ok: return Reason::Established;  // not a failure; never used as such
+        case ParseStatus::NotIp: return Reason::NotIp;
+        case ParseStatus::BadIpHeader: return Reason::BadIpHeader;
+        case ParseStatus::IpFragment: return Reason::IpFragment;
+        case ParseStatus::ExtensionChainTooLong:
+        case ParseStatus::BadExtensionHeader: return Reason::BadExtensionHeader;
+        case ParseStatus::NotSctp: return Reason::NotSctp;
+        case ParseStatus::BadUdpHeader: return Reason::BadUdpHeader;
+        case ParseStatus::BadSctpHeader: return Reason::BadSctpHeader;
+        case ParseStatus::NoChunks:
+        case ParseStatus::BadChunkLength: return Reason::BadChunk;
+        case ParseStatus::TooManyChunks: return Reason::TooManyChunks;
+        case ParseStatus::BadInit: return Reason::BadInit;
+        case ParseStatus::BadParameter:
+        case ParseStatus::TooManyParameters: return Reason::BadParameter;
+        case ParseStatus::InitBundled: return Reason::InitBundled;
+    }
+    return Reason::NotIp;
+}
+
+namespace {
+constexpr Verdict accept_unmarked(Reason reason) { return Verdict{Action::AcceptUnmarked, reason, 0}; }
+constexpr Verdict drop(Reason reason) { return Verdict{Action::Drop, reason, 0}; }
+}  // namespace
+
+std::uint64_t Decider::init_key(std::uint16_t sport, std::uint16_t dport,
+                                std::uint32_t initiate_tag) const {
+    // Identical for every retransmission of an INIT, on any path and on every
+    // LB instance with the same seed, and as random as Tc.
+    return hash_.hash_u64_pair((std::uint64_t{sport} << 16) | dport, initiate_tag);
+}
+
+std::uint64_t Decider::ports_key(std::uint16_t sport, std::uint16_t dport) const {
+    return hash_.hash_u64((std::uint64_t{sport} << 16) | dport);
+}
+
+Verdict Decider::forward(AssociationId id, Reason reason) {
+    return Verdict{Action::AcceptMarked, reason, table_.at(id).fwmark};
+}
+
+Verdict Decider::decide(const ParsedPacket& p, Direction direction,
+                        std::span<const std::uint32_t> maglev, Nanos now, Counters& counters) {
+    Verdict v;
+    if (direction == Direction::Other) {
+        v = accept_unmarked(Reason::NotForVip);
+    } else if (p.status == ParseStatus::NotSctp) {
+        v = accept_unmarked(Reason::NotSctp);
+    } else if (!p.ok()) {
+        v = drop(reason_for_parse_status(p.status));
+    } else {
+        if (p.truncated) counters.count(Event::TruncatedPacket);
+        if (p.has_init && p.init.host_name_seen) counters.count(Event::HostNameIgnored);
+        // An INIT ACK always travels server -> client, whatever the caller knew.
+        if (direction == Direction::Out || p.has_init_ack)
+            v = p.has_init_ack ? learn_init_ack(p, now, counters) : accept_unmarked(Reason::ServerToClient);
+        else
+            v = decide_in(p, maglev, now, counters);
+    }
+    counters.count(v.reason);
+    return v;
+}
+
+Verdict Decider::decide_in(const ParsedPacket& p, std::span<const std::uint32_t> maglev, Nanos now,
+                           Counters& counters) {
+    if (p.chunk_count == 0) return drop(Reason::Truncated);  // cut before the first chunk
+    if (p.has_init) return decide_init(p, maglev, now, counters);
+    if (p.has_cookie_echo) return decide_cookie_echo(p, maglev, now, counters);
+
+    // RFC 9260 §8.5.1: ABORT and SHUTDOWN COMPLETE with the T bit carry the
+    // receiver's own tag reflected: for client -> server that is Tc.
+    if (p.t_bit) {
+        const AssociationId id = table_.find_by_tc(p.src, p.sport, p.dport, p.vtag, now, counters);
+        if (id == kNoAssociation) return unknown(p, maglev, now, counters, Reason::UnknownAssociation);
+        table_.touch(id, now);
+        if (p.has_abort || p.has_shutdown_complete) {
+            table_.set_state(id, AssociationState::Closed, now);
+            counters.count(Event::Closed);
+        }
+        return forward(id, Reason::TBit);
+    }
+
+    AssociationId id = table_.find_by_ts(p.src, p.sport, p.dport, p.vtag, now, counters);
+    // RFC 5061 §4.1.1: an ASCONF may come from the address it adds; its Address
+    // Parameter names an address the association already has.
+    if (id == kNoAssociation && p.has_asconf && p.asconf.has_lookup_address)
+        id = table_.find_by_ts(p.asconf.lookup_address, p.sport, p.dport, p.vtag, now, counters);
+    if (id == kNoAssociation) return unknown(p, maglev, now, counters, Reason::UnknownAssociation);
+    table_.touch(id, now);
+
+    Reason reason = Reason::Established;
+    if (p.has_asconf) {
+        // The LB cannot verify AUTH (RFC 4895): ASCONF may add addresses, never
+        // remove them. A wildcard Add-IP means the packet's source (RFC 5061 §4.2).
+        reason = Reason::Asconf;
+        if (!table_.add_address(id, p.src)) counters.count(Event::AddressesOverflowed);
+        for (std::size_t i = 0; i < p.asconf.added_count; ++i) {
+            const IpAddress& added = p.asconf.added[i].is_unspecified() ? p.src : p.asconf.added[i];
+            const bool known = table_.at(id).has_address(added);
+            if (!table_.add_address(id, added))
+                counters.count(Event::AddressesOverflowed);
+            else if (!known)
+                counters.count(Event::AsconfAddressAdded);
+        }
+        if (p.asconf.added_overflowed) counters.count(Event::AddressesOverflowed);
+        for (std::size_t i = 0; i < p.asconf.deleted_count; ++i) counters.count(Event::AsconfDeleteIgnored);
+    }
+    if (p.has_abort || p.has_shutdown_complete) {
+        table_.set_state(id, AssociationState::Closed, now);
+        counters.count(Event::Closed);
+    } else if (p.has_shutdown_ack && table_.at(id).state != AssociationState::Closed) {
+        table_.set_state(id, AssociationState::Closing, now);
+    }
+    return forward(id, reason);
+}
+
+Verdict Decider::decide_init(const ParsedPacket& p, std::span<const std::uint32_t> maglev, Nanos now,
+                             Counters& counters) {
+    // RFC 9260 §8.5.1: a packet carrying INIT must have a zero verification tag.
+    if (p.vtag != 0) return drop(Reason::InitBadVtag);
+    const std::uint32_t tc = p.init.initiate_tag;
+    if (p.init.addresses_overflowed) counters.count(Event::AddressesOverflowed);
+
+    // An INIT retransmission carries the same Tc, maybe on another path.
+    AssociationId id = table_.find_by_tc(p.src, p.sport, p.dport, tc, now, counters);
+    if (id != kNoAssociation && table_.at(id).state == AssociationState::HalfOpen) {
+        table_.touch(id, now);
+        for (std::size_t i = 0; i < p.init.address_count; ++i)
+            if (!table_.add_address(id, p.init.addresses[i])) counters.count(Event::AddressesOverflowed);
+        return forward(id, Reason::InitRetransmit);
+    }
+
+    // An INIT from the peer of a live association (same address and ports):
+    // RFC 9260 §5.2.2 restart. The association keeps its server.
+    id = table_.find_by_peer(p.src, p.sport, p.dport, now, counters);
+    if (id != kNoAssociation) {
+        const AssociationState state = table_.at(id).state;
+        if (state == AssociationState::HalfOpen) {
+            // The client gave up on its earlier attempt and started anew (new Tc):
+            // the new INIT is balanced as any new association would be.
+            const std::uint32_t fwmark = maglev_lookup(
+                maglev, config_.mode == HashMode::Vtag ? init_key(p.sport, p.dport, tc)
+                                                       : ports_key(p.sport, p.dport));
+            if (fwmark == kNoTarget) return drop(Reason::NoTarget);
+            table_.replace_half_open(id, tc, fwmark, now);
+            counters.count(Event::ReplacedHalfOpen);
+            return forward(id, Reason::InitHash);
+        }
+        table_.mark_restart_pending(id, tc, now);
+        return forward(id, Reason::InitRestart);
+    }
+
+    const std::uint32_t fwmark = maglev_lookup(
+        maglev, config_.mode == HashMode::Vtag ? init_key(p.sport, p.dport, tc)
+                                               : ports_key(p.sport, p.dport));
+    if (fwmark == kNoTarget) return drop(Reason::NoTarget);
+
+    // RFC 9260 §5.1.2: the source address plus every address parameter.
+    std::array<IpAddress, kMaxAddresses + 1> addresses{};
+    std::size_t count = 0;
+    addresses[count++] = p.src;
+    for (std::size_t i = 0; i < p.init.address_count; ++i) addresses[count++] = p.init.addresses[i];
+    id = table_.insert_half_open(std::span(addresses.data(), count), p.sport, p.dport, tc, fwmark, now,
+                                 counters);
+    if (id == kNoAssociation) return drop(Reason::TableFull);
+    return forward(id, Reason::InitHash);
+}
+
+Verdict Decider::decide_cookie_echo(const ParsedPacket& p, std::span<const std::uint32_t> maglev,
+                                    Nanos now, Counters& counters) {
+    // The COOKIE ECHO is the first packet with Ts; it may come on another path
+    // than the INIT. By (address, ports, Ts) first: an INIT ACK seen, or a
+    // retransmitted COOKIE ECHO.
+    AssociationId id = table_.find_by_ts(p.src, p.sport, p.dport, p.vtag, now, counters);
+    if (id != kNoAssociation) {
+        table_.touch(id, now);
+        const AssociationState state = table_.at(id).state;
+        if (state == AssociationState::HalfOpen) {
+            table_.establish(id, now);
+            return forward(id, Reason::CookieEcho);
+        }
+        if (state == AssociationState::RestartPending && table_.at(id).ts != p.vtag) {
+            table_.complete_restart(id, p.vtag, now);
+            counters.count(Event::Restarted);
+            return forward(id, Reason::CookieEchoRestart);
+        }
+        return forward(id, Reason::CookieEcho);
+    }
+    // Else the half-open or restart-pending entry of this peer.
+    id = table_.find_by_peer(p.src, p.sport, p.dport, now, counters);
+    if (id != kNoAssociation) {
+        const AssociationState state = table_.at(id).state;
+        if (state == AssociationState::HalfOpen) {
+            table_.touch(id, now);
+            table_.set_ts(id, p.vtag);
+            table_.establish(id, now);
+            return forward(id, Reason::CookieEchoMatched);
+        }
+        if (state == AssociationState::RestartPending) {
+            table_.touch(id, now);
+            table_.complete_restart(id, p.vtag, now);
+            counters.count(Event::Restarted);
+            return forward(id, Reason::CookieEchoRestart);
+        }
+        // An established association's COOKIE ECHO with an unknown tag is
+        // not ours to guess (§5.2.4 cases B-D are for the server to decide).
+    }
+    return unknown(p, maglev, now, counters, Reason::CookieEchoUnknown);
+}
+
+Verdict Decider::learn_init_ack(const ParsedPacket& p, Nanos now, Counters& counters) {
+    // INIT ACK, server -> client: vtag = Tc, initiate tag = Ts. The client is the destination.
+    const AssociationId id = table_.find_by_tc(p.dst, p.dport, p.sport, p.vtag, now, counters);
+    if (id == kNoAssociation) return accept_unmarked(Reason::InitAckUnknown);
+    const Association& a = table_.at(id);
+    if (a.state == AssociationState::HalfOpen) {
+        table_.set_ts(id, p.init.initiate_tag);
+        counters.count(Event::TsLearned);
+    }
+    table_.add_server_address(id, p.src);
+    for (std::size_t i = 0; i < p.init.address_count; ++i) table_.add_server_address(id, p.init.addresses[i]);
+    return accept_unmarked(Reason::InitAckLearned);
+}
+
+Verdict Decider::unknown(const ParsedPacket& p, std::span<const std::uint32_t> maglev, Nanos now,
+                         Counters& counters, Reason drop_reason) {
+    // A packet sent to the wrong server makes it ABORT the association
+    // (RFC 9260 §8.4 rule 8): in vtag mode, never guess.
+    if (config_.mode == HashMode::Vtag) return drop(drop_reason);
+    // Ports mode keeps nfqlb's stateless promise (any instance, any path) and
+    // pins what it chose, so a later target change does not move it.
+    const std::uint32_t fwmark = maglev_lookup(maglev, ports_key(p.sport, p.dport));
+    if (fwmark == kNoTarget) return drop(Reason::NoTarget);
+    if (!p.t_bit && !(p.has_abort || p.has_shutdown_complete)) {
+        // With the table full the packet still goes by the stateless hash, unpinned.
+        if (table_.insert_established(p.src, p.sport, p.dport, p.vtag, fwmark, now) == kNoAssociation)
+            counters.count(Event::PinFailed);
+    }
+    return Verdict{Action::AcceptMarked, Reason::PortsHash, fwmark};
+}
+
+}  // namespace sctplb

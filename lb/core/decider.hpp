@@ -1,0 +1,74 @@
+// decide(): which server gets this packet. The pinning rules of
+// docs/design.md (RFC 9260 §5.1, §5.2.2, §8.5.1; RFC 5061 §4) in one place.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <optional>
+
+#include "association_table.hpp"
+#include "keyed_hash.hpp"
+#include "packet.hpp"
+#include "verdict.hpp"
+
+namespace sctplb {
+
+enum class HashMode : std::uint8_t {
+    Vtag,   // new associations keyed on (sport, dport, Tc); unknown packets dropped
+    Ports,  // nfqlb's stateless choice on (sport, dport); every association still pinned
+};
+std::string_view hash_mode_name(HashMode mode);
+std::optional<HashMode> parse_hash_mode(std::string_view text);
+
+// Direction relative to the VIPs. The daemon only sees VIP traffic and passes
+// In; an INIT ACK is recognised as server -> client whatever is passed.
+enum class Direction : std::uint8_t {
+    In,     // client -> VIP
+    Out,    // VIP -> client
+    Other,  // neither
+};
+std::string_view direction_name(Direction direction);
+
+struct DeciderConfig {
+    HashMode mode = HashMode::Vtag;
+};
+
+class Decider {
+public:
+    Decider(const DeciderConfig& config, const KeyedHash& hash, AssociationTable& table)
+        : config_(config), hash_(hash), table_(table) {}
+
+    // `maglev` is the current lookup table (fwmark per slot).
+    Verdict decide(const ParsedPacket& packet, Direction direction,
+                   std::span<const std::uint32_t> maglev, Nanos now, Counters& counters);
+
+    // The Maglev key of a new association in this mode (exposed for tests).
+    [[nodiscard]] std::uint64_t init_key(std::uint16_t sport, std::uint16_t dport,
+                                         std::uint32_t initiate_tag) const;
+    [[nodiscard]] std::uint64_t ports_key(std::uint16_t sport, std::uint16_t dport) const;
+
+    [[nodiscard]] const DeciderConfig& config() const { return config_; }
+
+private:
+    Verdict decide_in(const ParsedPacket& p, std::span<const std::uint32_t> maglev, Nanos now,
+                      Counters& counters);
+    Verdict decide_init(const ParsedPacket& p, std::span<const std::uint32_t> maglev, Nanos now,
+                        Counters& counters);
+    Verdict decide_cookie_echo(const ParsedPacket& p, std::span<const std::uint32_t> maglev,
+                               Nanos now, Counters& counters);
+    Verdict learn_init_ack(const ParsedPacket& p, Nanos now, Counters& counters);
+    Verdict unknown(const ParsedPacket& p, std::span<const std::uint32_t> maglev, Nanos now,
+                    Counters& counters, Reason drop_reason);
+    Verdict forward(AssociationId id, Reason reason);
+
+    DeciderConfig config_;
+    const KeyedHash& hash_;
+    AssociationTable& table_;
+};
+
+// Parse failures map to drop reasons one to one.
+Reason reason_for_parse_status(ParseStatus status);
+
+}  // namespace sctplb

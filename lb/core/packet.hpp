@@ -1,0 +1,146 @@
+// What the load balancer needs to know about one packet, parsed from an IPv4
+// or IPv6 datagram carrying SCTP directly (protocol 132) or over UDP (RFC 6951).
+//
+// parse_packet() never allocates and never reads past the bytes it is given.
+// Everything it extracts fits in fixed-size arrays; what does not fit is
+// counted in the flags, never silently lost.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "ip_address.hpp"
+
+namespace sctplb {
+
+// RFC 9260 §3.2 chunk types, plus RFC 5061 (ASCONF) and RFC 4895 (AUTH).
+enum class ChunkType : std::uint8_t {
+    Data = 0,
+    Init = 1,
+    InitAck = 2,
+    Sack = 3,
+    Heartbeat = 4,
+    HeartbeatAck = 5,
+    Abort = 6,
+    Shutdown = 7,
+    ShutdownAck = 8,
+    Error = 9,
+    CookieEcho = 10,
+    CookieAck = 11,
+    Ecne = 12,
+    Cwr = 13,
+    ShutdownComplete = 14,
+    Auth = 15,
+    IData = 64,
+    AsconfAck = 0x80,
+    ReConfig = 130,
+    Pad = 132,
+    ForwardTsn = 192,
+    Asconf = 0xC1,
+    IForwardTsn = 194,
+};
+// "INIT", "COOKIE_ECHO", ... ; "0xNN" style names are not produced here: unknown types give "UNKNOWN".
+std::string_view chunk_type_name(std::uint8_t type);
+
+enum class ParseStatus : std::uint8_t {
+    Ok,
+    NotIp,               // not IPv4/IPv6 (version nibble) or too short for the fixed header
+    BadIpHeader,         // IHL < 5, total length < header, IPv6 payload length inconsistent
+    IpFragment,          // a non-first IPv4/IPv6 fragment: no transport header (handled later)
+    ExtensionChainTooLong,  // more IPv6 extension headers than we walk
+    BadExtensionHeader,  // IPv6 extension header overruns the packet
+    NotSctp,             // neither SCTP nor SCTP over the configured UDP port
+    BadUdpHeader,        // UDP header of an encapsulated packet too short/inconsistent
+    BadSctpHeader,       // fewer than 12 bytes of SCTP common header
+    NoChunks,            // a common header with no chunk after it
+    BadChunkLength,      // chunk length < 4, or beyond the packet
+    TooManyChunks,       // more than kMaxChunks chunks
+    BadInit,             // INIT/INIT ACK fixed part short, or initiate tag 0 (RFC 9260 §3.3.2)
+    BadParameter,        // parameter length < 4 or beyond the chunk
+    TooManyParameters,   // more than kMaxParameters parameters in one chunk
+    InitBundled,         // INIT with other chunks: RFC 9260 §6.10 forbids bundling it
+};
+std::string_view parse_status_name(ParseStatus status);
+
+inline constexpr std::size_t kMaxChunks = 64;          // per packet, bounded chunk walk
+inline constexpr std::size_t kMaxChunkTypesKept = 16;  // chunk types remembered for display
+inline constexpr std::size_t kMaxParameters = 128;     // per chunk, bounded parameter walk
+inline constexpr std::size_t kMaxAddresses = 8;        // address parameters kept per packet
+inline constexpr std::size_t kMaxExtensionHeaders = 8; // IPv6 extension headers walked
+
+struct InitInfo {
+    std::uint32_t initiate_tag = 0;
+    std::array<IpAddress, kMaxAddresses> addresses{};  // IPv4 (5) and IPv6 (6) parameters
+    std::uint8_t address_count = 0;
+    bool addresses_overflowed = false;  // more address parameters than kMaxAddresses
+    bool host_name_seen = false;        // Host Name (11): deprecated, ignored (RFC 9260 §3.3.2.1)
+};
+
+// RFC 5061 §4.1.1 / §4.2: an ASCONF carries one Address Parameter naming a
+// sender address (used to find the association when it comes from a new
+// address), then Add-IP (0xC001), Delete-IP (0xC002), Set-Primary (0xC004).
+struct AsconfInfo {
+    IpAddress lookup_address{};
+    bool has_lookup_address = false;
+    std::array<IpAddress, kMaxAddresses> added{};  // Add-IP addresses; wildcard kept as is
+    std::uint8_t added_count = 0;
+    bool added_overflowed = false;
+    std::uint8_t deleted_count = 0;  // Delete-IP seen (ignored: the LB cannot verify AUTH)
+};
+
+struct ParsedPacket {
+    ParseStatus status = ParseStatus::NotIp;
+    std::uint8_t ip_version = 0;  // 4 or 6
+    IpAddress src{};
+    IpAddress dst{};
+    bool udp_encapsulated = false;  // RFC 6951
+    std::uint16_t udp_sport = 0;
+    std::uint16_t udp_dport = 0;
+
+    // SCTP common header (RFC 9260 §3.1)
+    std::uint16_t sport = 0;
+    std::uint16_t dport = 0;
+    std::uint32_t vtag = 0;
+
+    // The packet is cut short: fewer bytes were captured than the IP header
+    // announces (capture snap length, NFQUEUE copy range). Only whole chunks
+    // inside the captured bytes were parsed.
+    bool truncated = false;
+
+    // Chunk walk
+    std::uint8_t chunk_count = 0;  // chunks walked (<= kMaxChunks)
+    std::array<std::uint8_t, kMaxChunkTypesKept> chunk_types{};  // first kMaxChunkTypesKept types
+    std::uint8_t first_chunk_flags = 0;
+
+    bool has_init = false;
+    bool has_init_ack = false;
+    bool has_cookie_echo = false;
+    bool has_abort = false;
+    bool has_shutdown_ack = false;
+    bool has_shutdown_complete = false;
+    bool has_asconf = false;
+    bool has_auth = false;
+    // RFC 9260 §3.3.7/§3.3.13: the T bit of ABORT or SHUTDOWN COMPLETE: the
+    // sender reflected the peer's tag (§8.5.1).
+    bool t_bit = false;
+
+    InitInfo init{};      // valid when has_init or has_init_ack
+    AsconfInfo asconf{};  // valid when has_asconf
+
+    [[nodiscard]] bool ok() const { return status == ParseStatus::Ok; }
+};
+
+struct ParseOptions {
+    // UDP destination or source port carrying SCTP over UDP (RFC 6951); 0 = off.
+    std::uint16_t encapsulation_port = 0;
+};
+
+// Parses an IP datagram (starting at the IP version nibble).
+// `packet` are the captured bytes; the IP header's own length fields say how
+// long the datagram really is. `out` is fully overwritten.
+void parse_packet(std::span<const std::byte> packet, const ParseOptions& options, ParsedPacket& out);
+
+}  // namespace sctplb

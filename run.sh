@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# sctplb developer entry point. See README.md.
+#   ./run.sh demo    the main job: a demonstration of multihomed load balancing
+#   ./run.sh test    install what is missing (apt), build, run every test
+set -eu
+
+top=$(cd "$(dirname "$0")" && pwd)
+build="${SCTPLB_BUILD:-$top/build}"
+build_asan="${SCTPLB_BUILD_ASAN:-$top/build-asan}"
+jobs=$(nproc 2>/dev/null || echo 2)
+
+# Debian 12 packages the project builds, tests and demonstrates with.
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libnetfilter-queue-dev libmnl-dev libpcap-dev libxxhash-dev nlohmann-json3-dev
+  libusrsctp-dev libsctp-dev
+  iproute2 iptables nftables tcpdump procps python3
+)
+
+log() { printf '\033[1m== %s\033[0m\n' "$*"; }
+
+install_deps() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    log "dependencies: all ${#packages[@]} packages present"
+    return
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "run.sh: missing packages (${missing[*]}); run as root to install them" >&2
+    exit 2
+  fi
+  log "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+configure_and_build() {
+  local dir=$1
+  shift
+  cmake -S "$top" -B "$dir" -G Ninja "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+}
+
+cmd_build() {
+  install_deps
+  log "build ($build)"
+  configure_and_build "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+}
+
+cmd_test() {
+  install_deps
+  log "build ($build)"
+  configure_and_build "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  log "build with AddressSanitizer + UndefinedBehaviorSanitizer ($build_asan)"
+  configure_and_build "$build_asan" -DCMAKE_BUILD_TYPE=Debug -DSCTPLB_SANITIZE=ON \
+    -DSCTPLB_BUILD_BENCHMARKS=OFF
+  local status=0
+  log "unit tests under ASan/UBSan"
+  ctest --test-dir "$build_asan" -L unit --output-on-failure -j "$jobs" || status=1
+  log "unit and integration tests"
+  ctest --test-dir "$build" --output-on-failure -j 1 || status=1
+  log "benchmarks (report only; a timing never fails the run)"
+  "$top/tests/bench/run-benchmarks.sh" --quick "$build" || status=1
+  if [ $status -ne 0 ]; then
+    log "FAILED"
+    exit 1
+  fi
+  log "all tests passed"
+}
+
+cmd_demo() {
+  install_deps
+  if [ ! -x "$build/lb/cli/sctplb" ]; then
+    log "build ($build)"
+    configure_and_build "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  fi
+  exec "$top/tests/demo/demo.sh" "$build"
+}
+
+usage() {
+  cat <<EOF
+usage: ./run.sh COMMAND
+  demo    the main job: multihomed SCTP load balancing, shown step by step
+  test    install missing Debian packages, build (normal and ASan/UBSan), run every test
+  build   install missing packages and build into ./build
+  help    this text
+EOF
+}
+
+case "${1:-help}" in
+  demo) cmd_demo ;;
+  test) cmd_test ;;
+  build) cmd_build ;;
+  help | -h | --help) usage ;;
+  *)
+    echo "run.sh: unknown command '$1'" >&2
+    usage >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,148 @@
+// decide() cost per packet and association setups per second.
+// Reports only; never fails on a timing. See docs/performance.md.
+#include <benchmark/benchmark.h>
+
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "decider.hpp"
+#include "maglev.hpp"
+
+using namespace sctplb;
+
+namespace {
+
+// Table memory as the daemon maps it: anonymous pages with transparent huge
+// pages requested (a random lookup then costs cache misses, not TLB walks).
+struct Mapping {
+    explicit Mapping(std::size_t n) : size(n) {
+        void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) std::abort();
+        madvise(p, n, MADV_HUGEPAGE);
+        bytes = static_cast<std::byte*>(p);
+    }
+    ~Mapping() { munmap(bytes, size); }
+    std::size_t size;
+    std::byte* bytes;
+};
+
+struct World {
+    explicit World(std::uint32_t capacity)
+        : limits{.capacity = capacity, .half_open_capacity = capacity},
+          memory(AssociationTable::bytes_needed(limits)),
+          table(*AssociationTable::create(std::span(memory.bytes, memory.size), limits, Timeouts{})),
+          decider(DeciderConfig{HashMode::Vtag}, hash, table),
+          maglev(65537) {
+        std::vector<std::uint32_t> fwmarks;
+        for (std::uint32_t i = 1; i <= 32; ++i) fwmarks.push_back(i);
+        maglev_populate(hash, fwmarks, maglev);
+        init.status = ParseStatus::Ok;
+        init.has_init = true;
+        init.chunk_count = 1;
+        init.dport = 36412;
+        init.sport = 36412;
+        cookie = init;
+        cookie.has_init = false;
+        cookie.has_cookie_echo = true;
+        data = cookie;
+        data.has_cookie_echo = false;
+    }
+    // Client i: addresses a_i (path A) and b_i (path B), Tc = 2i+1, Ts = 2i+2.
+    static IpAddress path_a(std::uint32_t i) { return IpAddress::v4(0x0A000000u + i); }
+    static IpAddress path_b(std::uint32_t i) { return IpAddress::v4(0x0B000000u + i); }
+    void setup(std::uint32_t i) {
+        init.src = path_a(i);
+        init.vtag = 0;
+        init.init.initiate_tag = 2 * i + 1;
+        init.init.addresses[0] = path_b(i);
+        init.init.address_count = 1;
+        decider.decide(init, Direction::In, maglev, now, counters);
+        cookie.src = path_b(i);
+        cookie.vtag = 2 * i + 2;
+        decider.decide(cookie, Direction::In, maglev, now, counters);
+    }
+
+    KeyedHash hash;
+    TableLimits limits;
+    Mapping memory;
+    AssociationTable table;
+    Decider decider;
+    std::vector<std::uint32_t> maglev;
+    Counters counters;
+    Nanos now{1};
+    ParsedPacket init, cookie, data;
+};
+
+// Established DATA on random associations and random paths.
+void BM_DecideEstablished(benchmark::State& state) {
+    const auto associations = static_cast<std::uint32_t>(state.range(0));
+    World w(associations + associations / 4);
+    for (std::uint32_t i = 0; i < associations; ++i) w.setup(i);
+    std::mt19937 rng(1);
+    std::vector<std::uint32_t> order(1 << 16);
+    for (auto& o : order) o = rng() % associations;
+    std::size_t k = 0;
+    std::uint64_t marked = 0;
+    for (auto _ : state) {
+        const std::uint32_t i = order[k++ & 0xffff];
+        w.data.src = (i & 1) ? World::path_a(i) : World::path_b(i);
+        w.data.vtag = 2 * i + 2;
+        const Verdict v = w.decider.decide(w.data, Direction::In, w.maglev, w.now, w.counters);
+        marked += v.action == Action::AcceptMarked;
+        benchmark::DoNotOptimize(v);
+    }
+    if (marked != static_cast<std::uint64_t>(state.iterations())) state.SkipWithError("a packet of a known association was not marked");
+    state.SetItemsProcessed(state.iterations());
+    state.counters["ns/packet"] = benchmark::Counter(
+        static_cast<double>(state.iterations()), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_DecideEstablished)->Arg(1'000)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kNanosecond);
+
+// Baseline in the same run: the stateless choice nfqlb makes (hash the ports,
+// one Maglev load), the floor any stateful decision is compared against.
+void BM_BaselineStatelessPortsHash(benchmark::State& state) {
+    World w(16);
+    std::mt19937 rng(1);
+    std::vector<std::uint16_t> ports(1 << 16);
+    for (auto& p : ports) p = static_cast<std::uint16_t>(rng());
+    std::size_t k = 0;
+    for (auto _ : state) {
+        const std::uint32_t fwmark = maglev_lookup(w.maglev, w.decider.ports_key(ports[k++ & 0xffff], 36412));
+        benchmark::DoNotOptimize(fwmark);
+    }
+    state.SetItemsProcessed(state.iterations());
+    state.counters["ns/packet"] = benchmark::Counter(
+        static_cast<double>(state.iterations()), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_BaselineStatelessPortsHash)->Unit(benchmark::kNanosecond);
+
+// One association setup = INIT (path A) + COOKIE ECHO (path B); the table is
+// kept at a steady fill by removing the association set up `live` setups ago.
+void BM_AssociationSetup(benchmark::State& state) {
+    const std::uint32_t live = 100'000;
+    World w(live + live / 2);
+    std::uint32_t i = 0;
+    Counters scratch;
+    for (auto _ : state) {
+        w.setup(i);
+        if (i >= live) {
+            const std::uint32_t old = i - live;
+            const AssociationId id =
+                w.table.find_by_ts(World::path_a(old), 36412, 36412, 2 * old + 2, w.now, scratch);
+            if (id != kNoAssociation) w.table.remove(id);
+        }
+        ++i;
+    }
+    if (w.counters.of(Reason::CookieEchoMatched) != static_cast<std::uint64_t>(state.iterations()))
+        state.SkipWithError("a setup did not complete");
+    state.SetItemsProcessed(state.iterations());
+    state.counters["setups/s"] = benchmark::Counter(static_cast<double>(state.iterations()),
+                                                    benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_AssociationSetup)->Unit(benchmark::kNanosecond);
+
+}  // namespace

@@ -1,0 +1,151 @@
+// The association table's indexes and memory layout.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "association_table.hpp"
+
+using namespace sctplb;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Memory {
+    explicit Memory(std::size_t n)
+        : size(n), bytes(static_cast<std::byte*>(::operator new[](n, std::align_val_t{64}))) {}
+    ~Memory() { ::operator delete[](bytes, std::align_val_t{64}); }
+    std::span<std::byte> span() { return {bytes, size}; }
+    std::size_t size;
+    std::byte* bytes;
+};
+
+TEST(AssociationTable, RejectsBadLimitsAndShortMemory) {
+    TableLimits limits{.capacity = 16};
+    Memory m(AssociationTable::bytes_needed(limits));
+    EXPECT_FALSE(AssociationTable::create(m.span().first(m.size - 64), limits, {}));
+    EXPECT_FALSE(AssociationTable::create(m.span(), TableLimits{.capacity = 0}, {}));
+    EXPECT_FALSE(AssociationTable::create(m.span(), TableLimits{.capacity = 16, .half_open_capacity = 17}, {}));
+    EXPECT_FALSE(AssociationTable::create(m.span().subspan(8), limits, {}));  // misaligned
+    EXPECT_TRUE(AssociationTable::create(m.span(), limits, {}));
+}
+
+TEST(AssociationTable, AttachFindsWhatAnotherInstanceWroteAndRefusesForeignMemory) {
+    TableLimits limits{.capacity = 32};
+    Memory m(AssociationTable::bytes_needed(limits));
+    Counters c;
+    const IpAddress a = IpAddress::v4(0x01020304), b = IpAddress::v4(0x05060708);
+    {
+        auto t = AssociationTable::create(m.span(), limits, {});
+        const IpAddress addrs[] = {a, b};
+        const auto id = t->insert_half_open(addrs, 1, 2, 0x10, 7, 0s, c);
+        t->set_ts(id, 0x20);
+        t->establish(id, 0s);
+    }
+    const char* why = nullptr;
+    auto t = AssociationTable::attach(m.span(), &why);
+    ASSERT_TRUE(t) << why;
+    const auto id = t->find_by_ts(b, 1, 2, 0x20, 1s, c);
+    ASSERT_NE(id, kNoAssociation);
+    EXPECT_EQ(t->at(id).fwmark, 7u);
+    EXPECT_EQ(t->size(), 1u);
+
+    m.bytes[0] = std::byte{0};
+    EXPECT_FALSE(AssociationTable::attach(m.span(), &why));
+    EXPECT_NE(std::string(why).find("magic"), std::string::npos);
+}
+
+// Property: after any sequence of inserts, tag changes and removals, every
+// live association is found under each of its addresses and tags, nothing
+// else is, and rebuild_indexes() (crash recovery) preserves exactly that.
+TEST(AssociationTable, IndexesStayExactUnderRandomOperations) {
+    TableLimits limits{.capacity = 512, .half_open_capacity = 512};
+    Memory m(AssociationTable::bytes_needed(limits));
+    auto t = *AssociationTable::create(m.span(), limits, Timeouts{.idle = 1000h, .half_open = 1000h});
+    Counters c;
+    std::mt19937 rng(12345);
+    struct Model {
+        std::vector<IpAddress> addrs;
+        std::uint16_t sport;
+        std::uint32_t tc, ts;
+    };
+    std::map<AssociationId, Model> model;
+    auto check = [&] {
+        ASSERT_EQ(t.size(), model.size());
+        for (const auto& [id, mm] : model) {
+            for (const IpAddress& addr : mm.addrs) {
+                EXPECT_EQ(t.find_by_tc(addr, mm.sport, 36412, mm.tc, 1s, c), id);
+                EXPECT_EQ(t.find_by_peer(addr, mm.sport, 36412, 1s, c), id);
+                if (mm.ts) {
+                    EXPECT_EQ(t.find_by_ts(addr, mm.sport, 36412, mm.ts, 1s, c), id);
+                }
+                EXPECT_EQ(t.find_by_ts(addr, mm.sport, 36412, mm.ts ^ 0x80000000u, 1s, c), kNoAssociation);
+            }
+        }
+    };
+    std::uint32_t serial = 1;
+    for (int step = 0; step < 20000; ++step) {
+        const int op = static_cast<int>(rng() % 10);
+        if (op < 5 && model.size() < 500) {
+            Model mm;
+            const std::size_t n = 1 + rng() % 4;
+            for (std::size_t i = 0; i < n; ++i) mm.addrs.push_back(IpAddress::v4(0x0A000000 + (serial++)));
+            mm.sport = static_cast<std::uint16_t>(1 + rng() % 4);  // few ports: many collisions
+            mm.tc = 1 + rng() % 64;                               // few tags: many collisions
+            mm.ts = 0;
+            const auto id = t.insert_half_open(mm.addrs, mm.sport, 36412, mm.tc, 1, 0s, c);
+            ASSERT_NE(id, kNoAssociation);
+            model[id] = mm;
+        } else if (op < 7 && !model.empty()) {
+            auto it = std::next(model.begin(), static_cast<long>(rng() % model.size()));
+            it->second.ts = 1 + rng() % 64;
+            t.set_ts(it->first, it->second.ts);
+        } else if (op < 8 && !model.empty()) {
+            auto it = std::next(model.begin(), static_cast<long>(rng() % model.size()));
+            const IpAddress extra = IpAddress::v4(0x0B000000 + (serial++));
+            if (t.add_address(it->first, extra)) it->second.addrs.push_back(extra);
+        } else if (!model.empty()) {
+            auto it = std::next(model.begin(), static_cast<long>(rng() % model.size()));
+            t.remove(it->first);
+            model.erase(it);
+        }
+        if (step % 2000 == 0) check();
+    }
+    check();
+    t.rebuild_indexes();
+    check();
+}
+
+TEST(AssociationTable, AddressesBeyondTheLimitAreRefusedNotLost) {
+    TableLimits limits{.capacity = 4};
+    Memory m(AssociationTable::bytes_needed(limits));
+    auto t = *AssociationTable::create(m.span(), limits, {});
+    Counters c;
+    std::vector<IpAddress> addrs;
+    for (std::uint32_t i = 0; i < kMaxClientAddresses + 3; ++i) addrs.push_back(IpAddress::v4(0x0A000001 + i));
+    const auto id = t.insert_half_open(addrs, 1, 2, 3, 1, 0s, c);
+    EXPECT_EQ(t.at(id).address_count, kMaxClientAddresses);
+    EXPECT_EQ(c.of(Event::AddressesOverflowed), 3u);
+    EXPECT_EQ(t.find_by_tc(addrs[0], 1, 2, 3, 0s, c), id);
+}
+
+TEST(AssociationTable, ExpireSweepsIncrementally) {
+    TableLimits limits{.capacity = 100, .half_open_capacity = 100};
+    Memory m(AssociationTable::bytes_needed(limits));
+    auto t = *AssociationTable::create(m.span(), limits, Timeouts{.half_open = 10s});
+    Counters c;
+    for (std::uint32_t i = 0; i < 50; ++i) {
+        const IpAddress a = IpAddress::v4(i + 1);
+        t.insert_half_open(std::span(&a, 1), 1, 2, i + 1, 1, 0s, c);
+    }
+    EXPECT_EQ(t.expire(5s, 100, c), 0u);
+    std::size_t removed = 0;
+    for (int round = 0; round < 10; ++round) removed += t.expire(11s, 10, c);
+    EXPECT_EQ(removed, 50u);
+    EXPECT_EQ(t.size(), 0u);
+    EXPECT_EQ(c.of(Event::ExpiredHalfOpen), 50u);
+}
+
+}  // namespace

@@ -1,0 +1,475 @@
+// The pinning rules of docs/design.md, in virtual time, on parsed packets.
+// (Byte-level parsing is covered by packet_test; captures by replay tests.)
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "decider.hpp"
+#include "maglev.hpp"
+
+using namespace sctplb;
+using namespace std::chrono_literals;
+
+namespace {
+
+IpAddress ip(const char* text) { return *IpAddress::parse(text); }
+
+const IpAddress kVip1 = ip("10.0.0.1");
+const IpAddress kVip2 = ip("10.0.0.2");
+const IpAddress kClientA = ip("192.168.2.221");
+const IpAddress kClientB = ip("192.168.6.221");
+
+// Packet builders: a ParsedPacket as parse_packet would produce it.
+ParsedPacket sctp(const IpAddress& src, const IpAddress& dst, std::uint16_t sport, std::uint16_t dport,
+                  std::uint32_t vtag, std::initializer_list<ChunkType> chunks) {
+    ParsedPacket p;
+    p.status = ParseStatus::Ok;
+    p.ip_version = src.is_v4() ? 4 : 6;
+    p.src = src;
+    p.dst = dst;
+    p.sport = sport;
+    p.dport = dport;
+    p.vtag = vtag;
+    for (ChunkType c : chunks) {
+        p.chunk_types[p.chunk_count++] = static_cast<std::uint8_t>(c);
+        switch (c) {
+            case ChunkType::Init: p.has_init = true; break;
+            case ChunkType::InitAck: p.has_init_ack = true; break;
+            case ChunkType::CookieEcho: p.has_cookie_echo = true; break;
+            case ChunkType::Abort: p.has_abort = true; break;
+            case ChunkType::ShutdownAck: p.has_shutdown_ack = true; break;
+            case ChunkType::ShutdownComplete: p.has_shutdown_complete = true; break;
+            case ChunkType::Asconf: p.has_asconf = true; break;
+            case ChunkType::Auth: p.has_auth = true; break;
+            default: break;
+        }
+    }
+    return p;
+}
+
+ParsedPacket init(const IpAddress& src, std::uint16_t sport, std::uint16_t dport, std::uint32_t tc,
+                  std::initializer_list<IpAddress> addresses, const IpAddress& dst = kVip1) {
+    ParsedPacket p = sctp(src, dst, sport, dport, 0, {ChunkType::Init});
+    p.init.initiate_tag = tc;
+    for (const IpAddress& a : addresses) p.init.addresses[p.init.address_count++] = a;
+    return p;
+}
+
+ParsedPacket init_ack(const IpAddress& server, const IpAddress& client, std::uint16_t sport,
+                      std::uint16_t dport, std::uint32_t tc, std::uint32_t ts) {
+    ParsedPacket p = sctp(server, client, sport, dport, tc, {ChunkType::InitAck});
+    p.init.initiate_tag = ts;
+    return p;
+}
+
+ParsedPacket data(const IpAddress& src, std::uint16_t sport, std::uint16_t dport, std::uint32_t vtag,
+                  const IpAddress& dst = kVip1) {
+    return sctp(src, dst, sport, dport, vtag, {ChunkType::Data});
+}
+
+// A decider with its own table, Maglev table and clock.
+struct Harness {
+    explicit Harness(HashMode mode = HashMode::Vtag, TableLimits limits = {.capacity = 4096}, Timeouts timeouts = {},
+                     std::vector<std::uint32_t> fwmarks = {1, 2, 3})
+        : memory(new (std::align_val_t{64}) std::byte[AssociationTable::bytes_needed(limits)]),
+          table(*AssociationTable::create(
+              std::span(memory.get(), AssociationTable::bytes_needed(limits)), limits, timeouts)),
+          decider(DeciderConfig{mode}, hash, table) {
+        set_targets(std::move(fwmarks));
+    }
+    void set_targets(std::vector<std::uint32_t> fwmarks) {
+        maglev.assign(997, 0);
+        EXPECT_TRUE(maglev_populate(hash, fwmarks, maglev));
+    }
+    Verdict in(const ParsedPacket& p) { return decider.decide(p, Direction::In, maglev, now, counters); }
+    Verdict out(const ParsedPacket& p) { return decider.decide(p, Direction::Out, maglev, now, counters); }
+    // Sets up an association: INIT on path A, COOKIE ECHO on path B, like a real
+    // client whose primary path changed in between. Returns its fwmark.
+    std::uint32_t establish(const IpAddress& a, const IpAddress& b, std::uint16_t sport,
+                            std::uint16_t dport, std::uint32_t tc, std::uint32_t ts) {
+        const Verdict vi = in(init(a, sport, dport, tc, {b}));
+        EXPECT_EQ(vi.action, Action::AcceptMarked) << reason_name(vi.reason);
+        const Verdict vc = in(sctp(b, kVip2, sport, dport, ts, {ChunkType::CookieEcho, ChunkType::Data}));
+        EXPECT_EQ(vc.action, Action::AcceptMarked) << reason_name(vc.reason);
+        EXPECT_EQ(vc.fwmark, vi.fwmark);
+        return vi.fwmark;
+    }
+
+    struct AlignedDelete {
+        void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{64}); }
+    };
+    KeyedHash hash;
+    std::unique_ptr<std::byte[], AlignedDelete> memory;
+    AssociationTable table;
+    std::vector<std::uint32_t> maglev;
+    Decider decider;
+    Counters counters;
+    Nanos now{1'000'000'000};
+};
+
+// ---- table-driven: single packets against a fresh decider ---------------------
+
+struct SinglePacketCase {
+    const char* description;
+    ParsedPacket packet;
+    Direction direction;
+    Action action;
+    Reason reason;
+};
+
+TEST(Decider, SinglePacketsOnAnEmptyTable) {
+    ParsedPacket bad_vtag_init = init(kClientA, 5000, 36412, 0x1234, {});
+    bad_vtag_init.vtag = 7;
+    ParsedPacket malformed = data(kClientA, 5000, 36412, 9);
+    malformed.status = ParseStatus::BadChunkLength;
+    ParsedPacket fragment = data(kClientA, 5000, 36412, 9);
+    fragment.status = ParseStatus::IpFragment;
+    ParsedPacket not_sctp = data(kClientA, 5000, 36412, 9);
+    not_sctp.status = ParseStatus::NotSctp;
+    ParsedPacket no_chunks = sctp(kClientA, kVip1, 5000, 36412, 9, {});
+    no_chunks.truncated = true;
+    ParsedPacket t_abort = sctp(kClientA, kVip1, 5000, 36412, 0x77, {ChunkType::Abort});
+    t_abort.t_bit = true;
+
+    const std::vector<SinglePacketCase> cases = {
+        {"new INIT is balanced", init(kClientA, 5000, 36412, 0x1234, {kClientB}), Direction::In,
+         Action::AcceptMarked, Reason::InitHash},
+        {"INIT with non-zero vtag (RFC 9260 §8.5.1)", bad_vtag_init, Direction::In, Action::Drop,
+         Reason::InitBadVtag},
+        {"DATA of an unknown association is never guessed", data(kClientA, 5000, 36412, 0xdead),
+         Direction::In, Action::Drop, Reason::UnknownAssociation},
+        {"COOKIE ECHO without INIT", sctp(kClientA, kVip1, 5000, 36412, 5, {ChunkType::CookieEcho}),
+         Direction::In, Action::Drop, Reason::CookieEchoUnknown},
+        {"T-bit ABORT of an unknown association", t_abort, Direction::In, Action::Drop,
+         Reason::UnknownAssociation},
+        {"server -> client DATA passes unmarked", data(kVip1, 36412, 5000, 9), Direction::Out,
+         Action::AcceptUnmarked, Reason::ServerToClient},
+        {"INIT ACK of no known INIT passes unmarked",
+         init_ack(kVip1, kClientA, 36412, 5000, 0x1234, 0x5678), Direction::In, Action::AcceptUnmarked,
+         Reason::InitAckUnknown},
+        {"not for a VIP", data(kClientA, 5000, 36412, 9), Direction::Other, Action::AcceptUnmarked,
+         Reason::NotForVip},
+        {"malformed chunk", malformed, Direction::In, Action::Drop, Reason::BadChunk},
+        {"non-first fragment", fragment, Direction::In, Action::Drop, Reason::IpFragment},
+        {"not SCTP", not_sctp, Direction::In, Action::AcceptUnmarked, Reason::NotSctp},
+        {"cut before the first chunk", no_chunks, Direction::In, Action::Drop, Reason::Truncated},
+    };
+    for (const auto& c : cases) {
+        Harness h;
+        const Verdict v = h.decider.decide(c.packet, c.direction, h.maglev, h.now, h.counters);
+        EXPECT_EQ(v.action, c.action) << c.description;
+        EXPECT_EQ(reason_name(v.reason), reason_name(c.reason)) << c.description;
+        EXPECT_EQ(h.counters.of(c.reason), 1u) << c.description;
+        if (v.action == Action::AcceptMarked) {
+            EXPECT_NE(v.fwmark, 0u) << c.description;
+        }
+    }
+}
+
+// ---- lifecycle ------------------------------------------------------------------
+
+TEST(Decider, EveryPacketOfATwoPathAssociationKeepsItsTarget) {
+    for (HashMode mode : {HashMode::Vtag, HashMode::Ports}) {
+        Harness h(mode);
+        const std::uint32_t fwmark = h.establish(kClientA, kClientB, 40000, 36412, 0x11111111, 0x22222222);
+        EXPECT_EQ(h.counters.of(Reason::CookieEchoMatched), 1u);
+        for (int i = 0; i < 10; ++i) {
+            for (const IpAddress& src : {kClientA, kClientB}) {
+                const Verdict v = h.in(data(src, 40000, 36412, 0x22222222, i % 2 ? kVip1 : kVip2));
+                EXPECT_EQ(v.action, Action::AcceptMarked);
+                EXPECT_EQ(v.reason, Reason::Established);
+                EXPECT_EQ(v.fwmark, fwmark);
+            }
+            h.now += 1s;
+        }
+        const auto id = h.table.find_by_ts(kClientB, 40000, 36412, 0x22222222, h.now, h.counters);
+        ASSERT_NE(id, kNoAssociation);
+        EXPECT_EQ(h.table.at(id).state, AssociationState::Established);
+        EXPECT_EQ(h.table.at(id).tc, 0x11111111u);
+        EXPECT_EQ(h.table.at(id).address_count, 2u);
+    }
+}
+
+TEST(Decider, InitRetransmissionOnTheOtherPathHitsItsHalfOpenEntry) {
+    Harness h;
+    const Verdict first = h.in(init(kClientA, 40000, 36412, 0xabcdef01, {kClientB}));
+    h.now += 3s;
+    const Verdict again = h.in(init(kClientB, 40000, 36412, 0xabcdef01, {kClientA}, kVip2));
+    EXPECT_EQ(again.reason, Reason::InitRetransmit);
+    EXPECT_EQ(again.fwmark, first.fwmark);
+    EXPECT_EQ(h.table.size(), 1u);
+}
+
+TEST(Decider, InitAckSeenServerToClientTeachesTs) {
+    Harness h;
+    const Verdict vi = h.in(init(kClientA, 40000, 36412, 0x1111, {kClientB}));
+    const Verdict va = h.out(init_ack(kVip1, kClientA, 36412, 40000, 0x1111, 0x2222));
+    EXPECT_EQ(va.action, Action::AcceptUnmarked);  // never balance server -> client
+    EXPECT_EQ(va.reason, Reason::InitAckLearned);
+    const Verdict vc = h.in(sctp(kClientA, kVip1, 40000, 36412, 0x2222, {ChunkType::CookieEcho}));
+    EXPECT_EQ(vc.reason, Reason::CookieEcho);
+    EXPECT_EQ(vc.fwmark, vi.fwmark);
+    // An INIT ACK is recognised by its chunk even when the caller says "in".
+    EXPECT_EQ(h.in(init_ack(kVip1, kClientA, 36412, 40000, 0x1111, 0x2222)).action, Action::AcceptUnmarked);
+}
+
+TEST(Decider, TsCollisionBetweenFixedPortAssociationsKeepsEachOnItsTarget) {
+    // Same ports, same Ts (servers pick Ts independently), different clients.
+    Harness h;
+    std::map<std::uint32_t, std::uint32_t> fwmark_by_client;
+    std::uint32_t fwmarks[2] = {0, 0};
+    // Search Tc values so that the two associations land on different targets.
+    const IpAddress c1a = ip("192.168.2.1"), c1b = ip("192.168.6.1");
+    const IpAddress c2a = ip("192.168.2.2"), c2b = ip("192.168.6.2");
+    fwmarks[0] = h.establish(c1a, c1b, 36412, 36412, 0x1000, 0xC0111DE5);
+    std::uint32_t tc2 = 0x2000;
+    while (maglev_lookup(h.maglev, h.decider.init_key(36412, 36412, tc2)) == fwmarks[0]) ++tc2;
+    fwmarks[1] = h.establish(c2a, c2b, 36412, 36412, tc2, 0xC0111DE5);
+    ASSERT_NE(fwmarks[0], fwmarks[1]);
+    for (int i = 0; i < 4; ++i) {
+        EXPECT_EQ(h.in(data(c1a, 36412, 36412, 0xC0111DE5)).fwmark, fwmarks[0]);
+        EXPECT_EQ(h.in(data(c1b, 36412, 36412, 0xC0111DE5)).fwmark, fwmarks[0]);
+        EXPECT_EQ(h.in(data(c2a, 36412, 36412, 0xC0111DE5)).fwmark, fwmarks[1]);
+        EXPECT_EQ(h.in(data(c2b, 36412, 36412, 0xC0111DE5)).fwmark, fwmarks[1]);
+    }
+}
+
+TEST(Decider, RestartKeepsTheServerAndReKeys) {
+    Harness h;
+    const std::uint32_t fwmark = h.establish(kClientA, kClientB, 36412, 36412, 0xAAAA0001, 0xBBBB0001);
+    // The target set changes; a restart must still keep the old server.
+    h.set_targets({4, 5, 6});
+    h.now += 5s;
+    const Verdict vi = h.in(init(kClientB, 36412, 36412, 0xAAAA0002, {kClientA}, kVip2));
+    EXPECT_EQ(vi.reason, Reason::InitRestart);
+    EXPECT_EQ(vi.fwmark, fwmark);
+    // Old traffic still flows while the restart is pending.
+    EXPECT_EQ(h.in(data(kClientA, 36412, 36412, 0xBBBB0001)).fwmark, fwmark);
+    const Verdict vc = h.in(sctp(kClientA, kVip1, 36412, 36412, 0xBBBB0002, {ChunkType::CookieEcho}));
+    EXPECT_EQ(vc.reason, Reason::CookieEchoRestart);
+    EXPECT_EQ(vc.fwmark, fwmark);
+    EXPECT_EQ(h.counters.of(Event::Restarted), 1u);
+    for (const IpAddress& src : {kClientA, kClientB}) {
+        EXPECT_EQ(h.in(data(src, 36412, 36412, 0xBBBB0002)).fwmark, fwmark);
+        // Old keys linger briefly for packets in flight...
+        EXPECT_EQ(h.in(data(src, 36412, 36412, 0xBBBB0001)).fwmark, fwmark);
+    }
+    // ... and then go.
+    h.now += h.table.timeouts().restart_linger + 1s;
+    EXPECT_EQ(h.in(data(kClientA, 36412, 36412, 0xBBBB0001)).reason, Reason::UnknownAssociation);
+    EXPECT_EQ(h.in(data(kClientB, 36412, 36412, 0xBBBB0002)).fwmark, fwmark);
+    // T-bit packets now go by the new Tc.
+    ParsedPacket abort = sctp(kClientA, kVip1, 36412, 36412, 0xAAAA0002, {ChunkType::Abort});
+    abort.t_bit = true;
+    EXPECT_EQ(h.in(abort).fwmark, fwmark);
+    EXPECT_EQ(h.table.size(), 1u);
+}
+
+TEST(Decider, RestartThatNeverCompletesFallsBackToEstablished) {
+    Harness h;
+    const std::uint32_t fwmark = h.establish(kClientA, kClientB, 36412, 36412, 0xA1, 0xB1);
+    EXPECT_EQ(h.in(init(kClientA, 36412, 36412, 0xA2, {})).reason, Reason::InitRestart);
+    for (int i = 0; i < 6; ++i) {  // keep it busy past the half-open timeout
+        h.now += 1min;
+        EXPECT_EQ(h.in(data(kClientB, 36412, 36412, 0xB1)).fwmark, fwmark);
+    }
+    const auto id = h.table.find_by_ts(kClientA, 36412, 36412, 0xB1, h.now, h.counters);
+    ASSERT_NE(id, kNoAssociation);
+    EXPECT_EQ(h.table.at(id).state, AssociationState::Established);
+}
+
+TEST(Decider, NewInitReplacesAnAbandonedHalfOpenAttempt) {
+    Harness h;
+    h.in(init(kClientA, 40000, 36412, 0x1, {kClientB}));
+    const Verdict v = h.in(init(kClientA, 40000, 36412, 0x2, {kClientB}));
+    EXPECT_EQ(v.reason, Reason::InitHash);
+    EXPECT_EQ(v.fwmark, maglev_lookup(h.maglev, h.decider.init_key(40000, 36412, 0x2)));
+    EXPECT_EQ(h.counters.of(Event::ReplacedHalfOpen), 1u);
+    EXPECT_EQ(h.table.size(), 1u);
+    EXPECT_EQ(h.in(sctp(kClientB, kVip1, 40000, 36412, 0x9, {ChunkType::CookieEcho})).fwmark, v.fwmark);
+}
+
+TEST(Decider, ShutdownAndAbortCloseThenLinger) {
+    Harness h;
+    const std::uint32_t fwmark = h.establish(kClientA, kClientB, 5000, 36412, 0xC1, 0x51);
+    // Server-initiated shutdown: the LB sees the client's SHUTDOWN ACK, then
+    // SHUTDOWN COMPLETE (Ts, no T bit).
+    EXPECT_EQ(h.in(sctp(kClientA, kVip1, 5000, 36412, 0x51, {ChunkType::ShutdownAck})).fwmark, fwmark);
+    auto id = h.table.find_by_ts(kClientA, 5000, 36412, 0x51, h.now, h.counters);
+    EXPECT_EQ(h.table.at(id).state, AssociationState::Closing);
+    EXPECT_EQ(h.in(sctp(kClientA, kVip1, 5000, 36412, 0x51, {ChunkType::ShutdownComplete})).fwmark, fwmark);
+    EXPECT_EQ(h.table.at(id).state, AssociationState::Closed);
+    // A retransmission during the linger still reaches the server.
+    h.now += 2s;
+    EXPECT_EQ(h.in(sctp(kClientB, kVip2, 5000, 36412, 0x51, {ChunkType::ShutdownComplete})).fwmark, fwmark);
+    h.now += h.table.timeouts().closed_linger + 1s;
+    EXPECT_EQ(h.in(data(kClientA, 5000, 36412, 0x51)).reason, Reason::UnknownAssociation);
+    EXPECT_EQ(h.table.size(), 0u);
+    EXPECT_EQ(h.counters.of(Event::ExpiredClosed), 1u);
+}
+
+TEST(Decider, TBitAbortGoesByTc) {
+    Harness h;
+    const std::uint32_t fwmark = h.establish(kClientA, kClientB, 5000, 36412, 0xC1, 0x51);
+    ParsedPacket abort = sctp(kClientB, kVip2, 5000, 36412, 0xC1, {ChunkType::Abort});
+    abort.t_bit = true;
+    const Verdict v = h.in(abort);
+    EXPECT_EQ(v.reason, Reason::TBit);
+    EXPECT_EQ(v.fwmark, fwmark);
+    EXPECT_EQ(h.counters.of(Event::Closed), 1u);
+}
+
+TEST(Decider, IdleAndHalfOpenTimeoutsInVirtualTime) {
+    Timeouts t;
+    t.idle = 10min;
+    t.half_open = 5min;
+    Harness h(HashMode::Vtag, {.capacity = 4096}, t);
+    const std::uint32_t fwmark = h.establish(kClientA, kClientB, 5000, 36412, 0xC1, 0x51);
+    h.in(init(ip("192.168.2.99"), 5001, 36412, 0xC2, {}));  // never completes
+    // Heartbeats every 30 s on one path keep the association for both paths.
+    for (int i = 0; i < 40; ++i) {
+        h.now += 30s;
+        EXPECT_EQ(h.in(sctp(kClientB, kVip2, 5000, 36412, 0x51, {ChunkType::Heartbeat})).fwmark, fwmark);
+    }
+    // The sweep removes the half-open entry that nobody looked up again.
+    EXPECT_EQ(h.table.size(), 2u);
+    EXPECT_EQ(h.table.expire(h.now, h.table.capacity(), h.counters), 1u);
+    EXPECT_EQ(h.counters.of(Event::ExpiredHalfOpen), 1u);
+    EXPECT_EQ(h.table.size(), 1u);
+    EXPECT_EQ(h.in(data(kClientA, 5000, 36412, 0x51)).fwmark, fwmark);
+    h.now += 10min + 1s;
+    EXPECT_EQ(h.table.expire(h.now, h.table.capacity(), h.counters), 1u);
+    EXPECT_EQ(h.counters.of(Event::ExpiredIdle), 1u);
+    EXPECT_EQ(h.in(data(kClientA, 5000, 36412, 0x51)).reason, Reason::UnknownAssociation);
+}
+
+TEST(Decider, InitFloodNeverEvictsEstablishedAssociations) {
+    TableLimits limits;
+    limits.capacity = 64;
+    limits.half_open_capacity = 16;
+    Harness h(HashMode::Vtag, limits);
+    std::vector<std::pair<IpAddress, std::uint32_t>> established;
+    for (std::uint32_t i = 0; i < 20; ++i) {
+        const IpAddress a = IpAddress::v4(0xC0A80200 + i);
+        const IpAddress b = IpAddress::v4(0xC0A80600 + i);
+        const std::uint32_t fwmark = h.establish(a, b, 36412, 36412, 0x100 + i, 0x9000 + i);
+        established.emplace_back(b, fwmark);
+    }
+    for (std::uint32_t i = 0; i < 10'000; ++i) {
+        const Verdict v = h.in(init(IpAddress::v4(0x0B000000 + i), 1024 + (i % 60000), 36412, 0x70000000 + i, {}));
+        EXPECT_EQ(v.action, Action::AcceptMarked);
+        EXPECT_LE(h.table.half_open_count(), 16u);
+    }
+    EXPECT_EQ(h.counters.of(Event::HalfOpenEvicted), 10'000u - 16u);
+    for (std::uint32_t i = 0; i < established.size(); ++i)
+        EXPECT_EQ(h.in(data(established[i].first, 36412, 36412, 0x9000 + i)).fwmark, established[i].second);
+    // A legitimate client arriving during the flood still completes.
+    const Verdict vi = h.in(init(kClientA, 6000, 36412, 0xFEED, {}));
+    const Verdict vc = h.in(sctp(kClientA, kVip1, 6000, 36412, 0xBEEF, {ChunkType::CookieEcho}));
+    EXPECT_EQ(vc.fwmark, vi.fwmark);
+    EXPECT_EQ(vc.reason, Reason::CookieEchoMatched);
+}
+
+TEST(Decider, TableFullDropsNewAssociationsAndKeepsOldOnes) {
+    TableLimits limits;
+    limits.capacity = 8;
+    limits.half_open_capacity = 8;
+    Harness h(HashMode::Vtag, limits);
+    for (std::uint32_t i = 0; i < 8; ++i) h.establish(IpAddress::v4(0x0A010000 + i), IpAddress::v4(0x0A020000 + i), 7000, 36412, 1 + i, 100 + i);
+    EXPECT_EQ(h.in(init(kClientA, 7000, 36412, 0x55, {})).reason, Reason::TableFull);
+    EXPECT_EQ(h.in(data(IpAddress::v4(0x0A010003), 7000, 36412, 103)).reason, Reason::Established);
+}
+
+TEST(Decider, AsconfAddsAddressesAndNeverRemoves) {
+    Harness h;
+    const std::uint32_t fwmark = h.establish(kClientA, kClientB, 5000, 36412, 0xC1, 0x51);
+    const IpAddress added = ip("192.168.7.221");
+    const IpAddress wildcard_src = ip("192.168.8.221");
+    // Unknown address before the ASCONF: dropped.
+    EXPECT_EQ(h.in(data(added, 5000, 36412, 0x51)).reason, Reason::UnknownAssociation);
+    ParsedPacket asconf = sctp(kClientA, kVip1, 5000, 36412, 0x51, {ChunkType::Auth, ChunkType::Asconf});
+    asconf.asconf.lookup_address = kClientA;
+    asconf.asconf.has_lookup_address = true;
+    asconf.asconf.added[asconf.asconf.added_count++] = added;
+    asconf.asconf.deleted_count = 1;  // Delete-IP of kClientB: ignored
+    EXPECT_EQ(h.in(asconf).reason, Reason::Asconf);
+    EXPECT_EQ(h.counters.of(Event::AsconfAddressAdded), 1u);
+    EXPECT_EQ(h.counters.of(Event::AsconfDeleteIgnored), 1u);
+    EXPECT_EQ(h.in(data(added, 5000, 36412, 0x51)).fwmark, fwmark);
+    EXPECT_EQ(h.in(data(kClientB, 5000, 36412, 0x51)).fwmark, fwmark);
+    // From a new address, wildcard Add-IP (RFC 5061 §4.2): found by the lookup address.
+    ParsedPacket from_new = sctp(wildcard_src, kVip1, 5000, 36412, 0x51, {ChunkType::Auth, ChunkType::Asconf});
+    from_new.asconf.lookup_address = kClientA;
+    from_new.asconf.has_lookup_address = true;
+    from_new.asconf.added[from_new.asconf.added_count++] = IpAddress::v4(0);
+    EXPECT_EQ(h.in(from_new).fwmark, fwmark);
+    EXPECT_EQ(h.in(data(wildcard_src, 5000, 36412, 0x51)).fwmark, fwmark);
+}
+
+TEST(Decider, PortsModePinsWhatItHashedSoTargetChangesMoveNothing) {
+    Harness h(HashMode::Ports);
+    // Mid-association traffic the LB never saw set up (e.g. after a restart of a
+    // stateless tier): ports mode hashes it and pins it.
+    const Verdict first = h.in(data(kClientA, 36412, 36412, 0x42));
+    EXPECT_EQ(first.reason, Reason::PortsHash);
+    h.set_targets({1, 2, 3, 4, 5, 6, 7});
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(h.in(data(kClientA, 36412, 36412, 0x42)).fwmark, first.fwmark);
+    // A new association with a fixed port pair lands where the ports hash says.
+    const Verdict vi = h.in(init(kClientB, 36412, 36412, 0x77, {}));
+    EXPECT_EQ(vi.fwmark, maglev_lookup(h.maglev, h.decider.ports_key(36412, 36412)));
+}
+
+TEST(Decider, DeactivatedTargetKeepsItsLiveAssociations) {
+    Harness h;
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> ts_fwmark;
+    for (std::uint32_t i = 0; i < 30; ++i)
+        ts_fwmark.emplace_back(0x5000 + i, h.establish(IpAddress::v4(0x0A0A0000 + i), IpAddress::v4(0x0A0B0000 + i), 9000, 36412, 0x100 + i, 0x5000 + i));
+    h.set_targets({2, 3});  // target 1 drained: no new associations
+    for (std::uint32_t i = 0; i < 30; ++i)
+        EXPECT_EQ(h.in(data(IpAddress::v4(0x0A0B0000 + i), 9000, 36412, ts_fwmark[i].first)).fwmark, ts_fwmark[i].second);
+    for (std::uint32_t i = 0; i < 50; ++i) EXPECT_NE(h.in(init(kClientA, 100 + i, 36412, 0x900 + i, {})).fwmark, 1u);
+}
+
+TEST(Decider, NoActiveTargetDropsNewAssociations) {
+    Harness h(HashMode::Vtag, {.capacity = 64}, {}, {});
+    EXPECT_EQ(h.in(init(kClientA, 1, 2, 3, {})).reason, Reason::NoTarget);
+    Harness p(HashMode::Ports, {.capacity = 64}, {}, {});
+    EXPECT_EQ(p.in(data(kClientA, 1, 2, 3)).reason, Reason::NoTarget);
+}
+
+// The point of the project: 24 associations from distinct clients, all
+// 36412 <-> 36412, over 3 targets. Deterministic (fixed seed and tags).
+TEST(Decider, FixedPortClientsSpreadInVtagModeAndCollapseInPortsMode) {
+    for (HashMode mode : {HashMode::Vtag, HashMode::Ports}) {
+        Harness h(mode);
+        std::map<std::uint32_t, int> per_target;
+        std::uint64_t state = 0x243F6A8885A308D3ull;  // splitmix64: fixed "random" tags
+        auto next_tag = [&state] {
+            std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+            return static_cast<std::uint32_t>(z ^ (z >> 31)) | 1u;
+        };
+        for (std::uint32_t i = 0; i < 24; ++i) {
+            const IpAddress a = IpAddress::v4(0xC0A80200 + i + 1);
+            const IpAddress b = IpAddress::v4(0xC0A80600 + i + 1);
+            const std::uint32_t tc = next_tag(), ts = next_tag();
+            const std::uint32_t fwmark = h.establish(a, b, 36412, 36412, tc, ts);
+            ++per_target[fwmark];
+            for (const IpAddress& src : {a, b}) EXPECT_EQ(h.in(data(src, 36412, 36412, ts)).fwmark, fwmark);
+        }
+        int most = 0;
+        for (auto [fwmark, n] : per_target) most = std::max(most, n);
+        if (mode == HashMode::Vtag) {
+            EXPECT_LE(most, 12) << "vtag mode put more than half on one target";
+            EXPECT_EQ(per_target.size(), 3u);
+        } else {
+            EXPECT_EQ(most, 24) << "ports mode hashes fixed ports to one target";
+        }
+    }
+}
+
+}  // namespace
