@@ -269,6 +269,19 @@ AssociationId AssociationTable::find(IndexKind kind, const IpAddress& addr, std:
     return kNoAssociation;
 }
 
+std::uint32_t AssociationTable::prefetch_ts_slot(const IpAddress& addr, std::uint16_t sport,
+                                               std::uint16_t dport, std::uint32_t ts) const {
+    const std::uint32_t h = key_hash(IndexKind::Ts, addr, sport, dport, ts);
+    __builtin_prefetch(&indexes_[0][h & (header_->index_slots - 1)]);
+    return h;
+}
+
+void AssociationTable::prefetch_ts_record(std::uint32_t slot_hash) const {
+    const IndexSlot& slot = indexes_[0][slot_hash & (header_->index_slots - 1)];
+    if (slot.record_plus_one != 0 && slot.hash == slot_hash)
+        __builtin_prefetch(&records_[slot.record_plus_one - 1], 1);
+}
+
 AssociationId AssociationTable::find_by_ts(const IpAddress& addr, std::uint16_t sport,
                                            std::uint16_t dport, std::uint32_t ts, Nanos now,
                                            Counters& counters) {
@@ -444,6 +457,24 @@ AssociationId AssociationTable::insert_established(const IpAddress& address, std
     a.fwmark = fwmark;
     set_state_counted(a, AssociationState::Established);
     add_address(id, address);
+    return id;
+}
+
+AssociationId AssociationTable::insert_restored(const Association& fields) {
+    if (fields.state == AssociationState::Free || fields.address_count == 0 ||
+        fields.address_count > kMaxClientAddresses || fields.server_address_count > kMaxServerAddresses)
+        return kNoAssociation;
+    const AssociationId id = allocate(Nanos{fields.created_ns});
+    if (id == kNoAssociation) return kNoAssociation;
+    Association& a = records_[id];
+    const std::uint32_t generation = a.generation;
+    a = fields;
+    a.generation = generation;
+    a.next_free = 0;
+    a.state = AssociationState::Free;  // counted by set_state_counted below
+    set_state_counted(a, fields.state);
+    for (std::size_t i = 0; i < a.address_count; ++i) index_address(id, a.addresses[i]);
+    if (a.state == AssociationState::HalfOpen) push_half_open(id);
     return id;
 }
 

@@ -119,6 +119,13 @@ public:
     [[nodiscard]] AssociationId find_by_peer(const IpAddress& addr, std::uint16_t sport,
                                              std::uint16_t dport, Nanos now, Counters& counters);
 
+    // Batching: a data path that has several packets at hand hides memory
+    // latency by prefetching every packet's index slot, then its record, before
+    // deciding any of them. Both are hints; neither changes the table.
+    [[nodiscard]] std::uint32_t prefetch_ts_slot(const IpAddress& addr, std::uint16_t sport,
+                                                 std::uint16_t dport, std::uint32_t ts) const;
+    void prefetch_ts_record(std::uint32_t slot_hash) const;
+
     // A new half-open association (INIT seen). Evicts the oldest half-open entry when
     // the half-open share is full; kNoAssociation when the table is full.
     AssociationId insert_half_open(std::span<const IpAddress> addresses, std::uint16_t sport,
@@ -128,6 +135,11 @@ public:
     AssociationId insert_established(const IpAddress& address, std::uint16_t sport,
                                      std::uint16_t dport, std::uint32_t ts, std::uint32_t fwmark,
                                      Nanos now);
+
+    // Re-creates an association from an export (`sctplb assoc --import`): state,
+    // tags, target, addresses and times as given. kNoAssociation when full or
+    // when the record is not a live association.
+    AssociationId insert_restored(const Association& fields);
 
     // Mutations of a live association.
     void touch(AssociationId id, Nanos now);

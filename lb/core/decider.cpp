@@ -1,5 +1,7 @@
 #include "decider.hpp"
 
+#include <algorithm>
+
 #include "maglev.hpp"
 
 namespace sctplb {
@@ -107,6 +109,30 @@ Verdict Decider::decide(const ParsedPacket& p, Direction direction,
     }
     counters.count(v.reason);
     return v;
+}
+
+void Decider::decide_batch(std::span<const ParsedPacket* const> packets,
+                           std::span<const Direction> directions, std::span<const std::uint32_t> maglev,
+                           Nanos now, Counters& counters, std::span<Verdict> verdicts) {
+    constexpr std::size_t kChunk = 64;
+    std::array<std::uint32_t, kChunk> slot_hash{};
+    for (std::size_t base = 0; base < packets.size(); base += kChunk) {
+        const std::size_t n = std::min(kChunk, packets.size() - base);
+        auto routed_by_ts = [&](std::size_t i) {
+            const ParsedPacket& p = *packets[base + i];
+            return directions[base + i] == Direction::In && p.ok() && p.vtag != 0 && !p.t_bit &&
+                   !p.has_init && !p.has_init_ack;
+        };
+        for (std::size_t i = 0; i < n; ++i)
+            if (routed_by_ts(i)) {
+                const ParsedPacket& p = *packets[base + i];
+                slot_hash[i] = table_.prefetch_ts_slot(p.src, p.sport, p.dport, p.vtag);
+            }
+        for (std::size_t i = 0; i < n; ++i)
+            if (routed_by_ts(i)) table_.prefetch_ts_record(slot_hash[i]);
+        for (std::size_t i = 0; i < n; ++i)
+            verdicts[base + i] = decide(*packets[base + i], directions[base + i], maglev, now, counters);
+    }
 }
 
 Verdict Decider::decide_in(const ParsedPacket& p, std::span<const std::uint32_t> maglev, Nanos now,

@@ -44,6 +44,13 @@ public:
     Verdict decide(const ParsedPacket& packet, Direction direction,
                    std::span<const std::uint32_t> maglev, Nanos now, Counters& counters);
 
+    // Decides a batch (e.g. one recvmmsg worth), prefetching the association
+    // of every established-looking packet first so that the cache misses of
+    // the batch overlap. Same verdicts as decide() packet by packet.
+    void decide_batch(std::span<const ParsedPacket* const> packets, std::span<const Direction> directions,
+                      std::span<const std::uint32_t> maglev, Nanos now, Counters& counters,
+                      std::span<Verdict> verdicts);
+
     // The Maglev key of a new association in this mode (exposed for tests).
     [[nodiscard]] std::uint64_t init_key(std::uint16_t sport, std::uint16_t dport,
                                          std::uint32_t initiate_tag) const;

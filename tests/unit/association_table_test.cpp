@@ -118,6 +118,27 @@ TEST(AssociationTable, IndexesStayExactUnderRandomOperations) {
     check();
 }
 
+TEST(AssociationTable, RestoredAssociationsAreFoundLikeTheOriginals) {
+    TableLimits limits{.capacity = 8};
+    Memory m1(AssociationTable::bytes_needed(limits)), m2(AssociationTable::bytes_needed(limits));
+    auto from = *AssociationTable::create(m1.span(), limits, {});
+    auto to = *AssociationTable::create(m2.span(), limits, {});
+    Counters c;
+    const IpAddress addrs[] = {IpAddress::v4(1), IpAddress::v4(2)};
+    const auto id = from.insert_half_open(addrs, 10, 20, 0x30, 4, 5s, c);
+    from.set_ts(id, 0x40);
+    from.establish(id, 6s);
+    from.for_each([&](AssociationId, const Association& a) { EXPECT_NE(to.insert_restored(a), kNoAssociation); });
+    const auto copy = to.find_by_ts(IpAddress::v4(2), 10, 20, 0x40, 7s, c);
+    ASSERT_NE(copy, kNoAssociation);
+    EXPECT_EQ(to.at(copy).fwmark, 4u);
+    EXPECT_EQ(to.at(copy).state, AssociationState::Established);
+    EXPECT_EQ(to.find_by_tc(IpAddress::v4(1), 10, 20, 0x30, 7s, c), copy);
+    EXPECT_EQ(to.size(), 1u);
+    Association free_record{};
+    EXPECT_EQ(to.insert_restored(free_record), kNoAssociation);
+}
+
 TEST(AssociationTable, AddressesBeyondTheLimitAreRefusedNotLost) {
     TableLimits limits{.capacity = 4};
     Memory m(AssociationTable::bytes_needed(limits));
