@@ -1,0 +1,440 @@
+// `sctplb replay`: the daemon's decision code over a capture file, clocked by
+// the capture's timestamps, so a trace of a real association shows which
+// server every packet would have reached and why.
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "association_table.hpp"
+#include "commands.hpp"
+#include "decider.hpp"
+#include "keyed_hash.hpp"
+#include "maglev.hpp"
+#include "options.hpp"
+#include "packet.hpp"
+#include "pcap_input.hpp"
+#include "seed_file.hpp"
+
+namespace sctplb::cli {
+
+namespace {
+
+constexpr std::string_view kCommand = "replay";
+constexpr std::uint64_t kDefaultTargets = 3;
+constexpr std::uint64_t kMaxTargets = 65536;
+constexpr std::uint32_t kReplayTableCapacity = 65536;
+constexpr std::size_t kExpireBudget = 64;  // slots swept per packet, as the daemon does per batch
+
+constexpr OptionSpec kSpecs[] = {
+    {"pcap", "FILE", "capture to replay (pcap or pcapng; - reads stdin)"},
+    {"vip", "ADDR[,ADDR...]", "virtual addresses: to a VIP is in, from a VIP is out"},
+    {"targets", "N", "targets with fwmarks 1..N (default 3)"},
+    {"fwmarks", "F1,F2,...", "the targets' fwmarks instead of --targets"},
+    {"hash", "vtag|ports", "how new associations are balanced (default vtag)"},
+    {"M", "PRIME", "Maglev table size, prime, >= targets (default 997)"},
+    {"seed-file", "FILE", "keyed-hash seed (not world-readable); default: the built-in seed"},
+    {"encap-port", "PORT", "UDP port of SCTP over UDP, RFC 6951 (default 0: off)"},
+    {"json", "", "one JSON object per packet, then a summary object"},
+};
+
+constexpr std::string_view kUsage =
+    "sctplb replay --pcap FILE --vip ADDR[,ADDR...] [--targets N | --fwmarks 1,2,3]\n"
+    "                     [--hash vtag|ports] [--M 997] [--seed-file F] [--encap-port P] [--json]";
+constexpr std::string_view kDescription =
+    "Runs every packet of a capture through the daemon's decision code (same Maglev table,\n"
+    "association table and rules), with the capture's timestamps as the clock, and prints\n"
+    "the verdict of each packet and a summary of counters and associations.";
+
+struct ReplayConfig {
+    std::string pcap_path;
+    std::vector<IpAddress> vips;
+    std::vector<std::uint32_t> fwmarks;
+    HashMode mode = HashMode::Vtag;
+    std::uint32_t maglev_size = kMaglevDefaultM;
+    std::optional<std::string> seed_file;
+    std::uint16_t encapsulation_port = 0;
+    bool json = false;
+};
+
+// Parses and validates everything; nullopt with `error` set on the first mistake.
+std::optional<ReplayConfig> make_config(const Options& options, std::string& error) {
+    ReplayConfig config;
+    if (!options.positional().empty()) {
+        error = "unexpected argument '" + options.positional().front() + "'";
+        return std::nullopt;
+    }
+    const auto pcap = options.value("pcap");
+    if (!pcap || pcap->empty()) {
+        error = "--pcap FILE is required";
+        return std::nullopt;
+    }
+    config.pcap_path = *pcap;
+
+    const auto vip = options.value("vip");
+    if (!vip) {
+        error = "--vip ADDR[,ADDR...] is required";
+        return std::nullopt;
+    }
+    for (std::string_view text : split_list(*vip)) {
+        const auto address = IpAddress::parse(text);
+        if (!address) {
+            error = "--vip: '" + std::string(text) + "' is not an IPv4 or IPv6 address";
+            return std::nullopt;
+        }
+        config.vips.push_back(*address);
+    }
+
+    if (options.has("targets") && options.has("fwmarks")) {
+        error = "--targets and --fwmarks exclude each other";
+        return std::nullopt;
+    }
+    if (const auto list = options.value("fwmarks")) {
+        for (std::string_view text : split_list(*list)) {
+            const auto fwmark = parse_unsigned(text, 1, 0xffffffffu);
+            if (!fwmark) {
+                error = "--fwmarks: '" + std::string(text) + "' is not a fwmark in 1..4294967295";
+                return std::nullopt;
+            }
+            const auto mark = static_cast<std::uint32_t>(*fwmark);
+            if (std::find(config.fwmarks.begin(), config.fwmarks.end(), mark) != config.fwmarks.end()) {
+                error = "--fwmarks: " + std::to_string(mark) + " given twice";
+                return std::nullopt;
+            }
+            config.fwmarks.push_back(mark);
+        }
+    } else {
+        std::uint64_t targets = kDefaultTargets;
+        if (const auto text = options.value("targets")) {
+            const auto parsed = parse_unsigned(*text, 1, kMaxTargets);
+            if (!parsed) {
+                error = "--targets: '" + *text + "' is not a number in 1.." + std::to_string(kMaxTargets);
+                return std::nullopt;
+            }
+            targets = *parsed;
+        }
+        for (std::uint64_t mark = 1; mark <= targets; ++mark)
+            config.fwmarks.push_back(static_cast<std::uint32_t>(mark));
+    }
+
+    if (const auto text = options.value("hash")) {
+        const auto mode = parse_hash_mode(*text);
+        if (!mode) {
+            error = "--hash: '" + *text + "' is neither vtag nor ports";
+            return std::nullopt;
+        }
+        config.mode = *mode;
+    }
+
+    if (const auto text = options.value("M")) {
+        const auto m = parse_unsigned(*text, 2, kMaglevMaxM);
+        if (!m || !is_prime(static_cast<std::uint32_t>(*m))) {
+            error = "--M: '" + *text + "' is not a prime in 2.." + std::to_string(kMaglevMaxM);
+            return std::nullopt;
+        }
+        config.maglev_size = static_cast<std::uint32_t>(*m);
+    }
+    if (config.maglev_size < config.fwmarks.size()) {
+        error = "--M " + std::to_string(config.maglev_size) + " is smaller than the " +
+                std::to_string(config.fwmarks.size()) + " targets";
+        return std::nullopt;
+    }
+
+    if (const auto text = options.value("seed-file")) config.seed_file = *text;
+
+    if (const auto text = options.value("encap-port")) {
+        const auto port = parse_unsigned(*text, 0, 65535);
+        if (!port) {
+            error = "--encap-port: '" + *text + "' is not a port in 0..65535";
+            return std::nullopt;
+        }
+        config.encapsulation_port = static_cast<std::uint16_t>(*port);
+    }
+    config.json = options.has("json");
+    return config;
+}
+
+// Memory for the association table: 64-byte aligned as create() requires.
+struct AlignedFree {
+    void operator()(std::byte* memory) const { std::free(memory); }
+};
+using TableMemory = std::unique_ptr<std::byte, AlignedFree>;
+
+TableMemory allocate_table_memory(std::size_t bytes) {
+    const std::size_t rounded = (bytes + 63) / 64 * 64;
+    return TableMemory(static_cast<std::byte*>(std::aligned_alloc(64, rounded)));
+}
+
+bool contains(const std::vector<IpAddress>& addresses, const IpAddress& address) {
+    return std::find(addresses.begin(), addresses.end(), address) != addresses.end();
+}
+
+// The parse got as far as the SCTP common header: ports and vtag are real.
+bool has_sctp_header(ParseStatus status) {
+    switch (status) {
+        case ParseStatus::Ok:
+        case ParseStatus::NoChunks:
+        case ParseStatus::BadChunkLength:
+        case ParseStatus::TooManyChunks:
+        case ParseStatus::BadInit:
+        case ParseStatus::BadParameter:
+        case ParseStatus::TooManyParameters:
+        case ParseStatus::InitBundled:
+            return true;
+        default:
+            return false;
+    }
+}
+
+std::string hex32(std::uint32_t value) {
+    char text[11];
+    std::snprintf(text, sizeof text, "0x%08" PRIx32, value);
+    return text;
+}
+
+std::vector<std::string> chunk_names(const ParsedPacket& packet) {
+    std::vector<std::string> names;
+    const std::size_t kept = std::min<std::size_t>(packet.chunk_count, kMaxChunkTypesKept);
+    for (std::size_t i = 0; i < kept; ++i) {
+        const std::uint8_t type = packet.chunk_types[i];
+        const std::string_view name = chunk_type_name(type);
+        if (name == "UNKNOWN") {
+            char text[5];
+            std::snprintf(text, sizeof text, "0x%02x", type);
+            names.emplace_back(text);
+        } else {
+            names.emplace_back(name);
+        }
+    }
+    if (packet.chunk_count > kept) names.push_back("+" + std::to_string(packet.chunk_count - kept));
+    return names;
+}
+
+// One replayed packet, ready to print.
+struct Row {
+    const CapturedPacket& captured;
+    const ParsedPacket& parsed;
+    Direction direction;
+    Verdict verdict;
+    std::chrono::nanoseconds offset;  // since the first packet
+};
+
+void print_json_row(const Row& row) {
+    using nlohmann::ordered_json;
+    const ParsedPacket& p = row.parsed;
+    const bool addresses = p.ip_version != 0;
+    const bool sctp = has_sctp_header(p.status);
+    ordered_json line;
+    line["n"] = row.captured.number;
+    line["dir"] = direction_name(row.direction);
+    line["verdict"] = action_name(row.verdict.action);
+    line["fwmark"] = row.verdict.action == Action::AcceptMarked ? ordered_json(row.verdict.fwmark)
+                                                                 : ordered_json(nullptr);
+    line["reason"] = reason_name(row.verdict.reason);
+    line["src"] = addresses ? ordered_json(p.src.to_string()) : ordered_json(nullptr);
+    line["dst"] = addresses ? ordered_json(p.dst.to_string()) : ordered_json(nullptr);
+    line["sport"] = sctp ? ordered_json(p.sport) : ordered_json(nullptr);
+    line["dport"] = sctp ? ordered_json(p.dport) : ordered_json(nullptr);
+    line["vtag"] = sctp ? ordered_json(hex32(p.vtag)) : ordered_json(nullptr);
+    line["chunks"] = sctp ? ordered_json(chunk_names(p)) : ordered_json(nullptr);
+    const std::string text = line.dump() + "\n";
+    std::fputs(text.c_str(), stdout);
+}
+
+constexpr int kAddressWidth = 15;  // an IPv4 address; IPv6 rows grow wider
+
+// Columns: N TIME DIR SOURCE -> DESTINATION PORTS VTAG VERDICT FWMARK REASON CHUNKS.
+// CHUNKS comes last because its width varies.
+void print_text_header() {
+    std::printf("%6s %12s %-5s %*s    %-*s  %-14s  %-10s  %-7s  %-6s  %-20s  %s\n", "N", "TIME(s)",
+                "DIR", kAddressWidth, "SOURCE", kAddressWidth, "DESTINATION", "PORTS", "VTAG",
+                "VERDICT", "FWMARK", "REASON", "CHUNKS");
+}
+
+void print_text_row(const Row& row) {
+    const ParsedPacket& p = row.parsed;
+    const bool addresses = p.ip_version != 0;
+    const bool sctp = has_sctp_header(p.status);
+    std::string chunks;
+    if (sctp) {
+        for (const auto& name : chunk_names(p)) chunks += (chunks.empty() ? "" : ",") + name;
+    } else if (!row.captured.is_ip) {
+        chunks = "(not IP)";
+    }
+    if (p.truncated || row.captured.captured_length < row.captured.wire_length)
+        chunks += " (captured " + std::to_string(row.captured.captured_length) + " of " +
+                  std::to_string(row.captured.wire_length) + " bytes)";
+    const std::string ports =
+        sctp ? std::to_string(p.sport) + " -> " + std::to_string(p.dport) : std::string("-");
+    const std::string fwmark = row.verdict.action == Action::AcceptMarked
+                                   ? std::to_string(row.verdict.fwmark)
+                                   : std::string("-");
+    const double seconds = static_cast<double>(row.offset.count()) / 1e9;
+    std::printf("%6" PRIu64 " %12.6f %-5s %*s -> %-*s  %-14s  %-10s  %-7s  %-6s  %-20s  %s\n",
+                row.captured.number, seconds, std::string(direction_name(row.direction)).c_str(),
+                kAddressWidth, addresses ? p.src.to_string().c_str() : "-", kAddressWidth,
+                addresses ? p.dst.to_string().c_str() : "-", ports.c_str(),
+                sctp ? hex32(p.vtag).c_str() : "-",
+                std::string(action_name(row.verdict.action)).c_str(), fwmark.c_str(),
+                std::string(reason_name(row.verdict.reason)).c_str(), chunks.c_str());
+}
+
+template <typename Fn>
+void for_each_counter(const Counters& counters, Fn&& fn) {
+    for (std::size_t i = 0; i < kReasonCount; ++i)
+        fn(reason_name(static_cast<Reason>(i)), counters.reasons[i]);
+    for (std::size_t i = 0; i < kEventCount; ++i)
+        fn(event_name(static_cast<Event>(i)), counters.events[i]);
+}
+
+std::vector<std::string> address_strings(const Association& a) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < a.address_count && i < a.addresses.size(); ++i)
+        out.push_back(a.addresses[i].to_string());
+    return out;
+}
+
+void print_json_summary(std::uint64_t packets, const Counters& counters,
+                        const AssociationTable& table) {
+    using nlohmann::ordered_json;
+    ordered_json counter_object = ordered_json::object();
+    for_each_counter(counters, [&](std::string_view name, std::uint64_t value) {
+        counter_object[std::string(name)] = value;
+    });
+    ordered_json associations = ordered_json::array();
+    table.for_each([&](AssociationId, const Association& a) {
+        ordered_json entry;
+        entry["sport"] = a.sport;
+        entry["dport"] = a.dport;
+        entry["tc"] = hex32(a.tc);
+        entry["ts"] = hex32(a.ts);
+        entry["fwmark"] = a.fwmark;
+        entry["addresses"] = address_strings(a);
+        entry["state"] = association_state_name(a.state);
+        associations.push_back(std::move(entry));
+    });
+    ordered_json summary;
+    summary["packets"] = packets;
+    summary["counters"] = std::move(counter_object);
+    summary["associations"] = std::move(associations);
+    ordered_json line;
+    line["summary"] = std::move(summary);
+    const std::string text = line.dump() + "\n";
+    std::fputs(text.c_str(), stdout);
+}
+
+void print_text_summary(std::uint64_t packets, const Counters& counters,
+                        const AssociationTable& table) {
+    std::printf("\npackets: %" PRIu64 "\ncounters (non-zero):\n", packets);
+    for_each_counter(counters, [](std::string_view name, std::uint64_t value) {
+        if (value != 0)
+            std::printf("  %-24s %" PRIu64 "\n", std::string(name).c_str(), value);
+    });
+    std::printf("associations: %" PRIu32 "\n", table.size());
+    table.for_each([](AssociationId, const Association& a) {
+        std::string addresses;
+        for (const auto& text : address_strings(a)) addresses += (addresses.empty() ? "" : ", ") + text;
+        std::printf("  %5u -> %-5u  tc %s  ts %s  fwmark %-6" PRIu32 " %-15s  %s\n",
+                    static_cast<unsigned>(a.sport), static_cast<unsigned>(a.dport),
+                    hex32(a.tc).c_str(), hex32(a.ts).c_str(), a.fwmark,
+                    std::string(association_state_name(a.state)).c_str(), addresses.c_str());
+    });
+}
+
+int replay(const ReplayConfig& config) {
+    std::optional<KeyedHash> hash;
+    if (config.seed_file) {
+        std::string error;
+        hash = load_keyed_hash(*config.seed_file, error);
+        if (!hash) return usage_error(kCommand, error);
+    } else {
+        hash.emplace();  // the fixed built-in seed: replays are reproducible
+    }
+
+    std::vector<std::uint32_t> maglev(config.maglev_size);
+    if (!maglev_populate(*hash, config.fwmarks, maglev))
+        return usage_error(kCommand, "cannot build the Maglev table from these fwmarks");
+
+    const TableLimits limits{.capacity = kReplayTableCapacity};
+    const std::size_t table_bytes = AssociationTable::bytes_needed(limits);
+    TableMemory memory = allocate_table_memory(table_bytes);
+    if (!memory) return usage_error(kCommand, "out of memory for the association table");
+    auto table = AssociationTable::create(std::span(memory.get(), table_bytes), limits, Timeouts{});
+    if (!table) return usage_error(kCommand, "cannot lay out the association table");
+
+    std::string error;
+    auto input = PcapInput::open(config.pcap_path, error);
+    if (!input) return usage_error(kCommand, error);
+
+    Decider decider(DeciderConfig{.mode = config.mode}, *hash, *table);
+    const ParseOptions parse_options{.encapsulation_port = config.encapsulation_port};
+    Counters counters;
+    CapturedPacket captured;
+    ParsedPacket parsed;
+    std::optional<Nanos> first;
+    Nanos now{0};
+    std::uint64_t packets = 0;
+
+    if (!config.json) print_text_header();
+    PcapInput::ReadStatus status;
+    while ((status = input->next(captured, error)) == PcapInput::ReadStatus::Packet) {
+        ++packets;
+        if (!first) first = captured.timestamp;
+        // Captures from several interfaces can step back a little; the table's clock must not.
+        now = std::max(now, captured.timestamp);
+        table->expire(now, kExpireBudget, counters);
+
+        Direction direction = Direction::Other;
+        if (captured.is_ip) {
+            parse_packet(captured.ip, parse_options, parsed);
+        } else {
+            parsed = ParsedPacket{};  // status NotIp
+        }
+        if (parsed.ip_version != 0) {
+            if (contains(config.vips, parsed.dst))
+                direction = Direction::In;
+            else if (contains(config.vips, parsed.src))
+                direction = Direction::Out;
+        }
+        const Verdict verdict = decider.decide(parsed, direction, maglev, now, counters);
+        const Row row{captured, parsed, direction, verdict, captured.timestamp - *first};
+        if (config.json)
+            print_json_row(row);
+        else
+            print_text_row(row);
+    }
+
+    if (config.json)
+        print_json_summary(packets, counters, *table);
+    else
+        print_text_summary(packets, counters, *table);
+    std::fflush(stdout);
+    if (status == PcapInput::ReadStatus::Error)
+        return usage_error(kCommand, config.pcap_path + ": " + error);
+    return 0;
+}
+
+}  // namespace
+
+int run_replay(std::span<const std::string> args) {
+    std::string error;
+    const auto options = parse_options(kSpecs, args, error);
+    if (!options) return usage_error(kCommand, error + " (try sctplb replay --help)");
+    if (options->help_requested()) {
+        const std::string help = format_help(kUsage, kDescription, kSpecs);
+        std::fputs(help.c_str(), stdout);
+        return 0;
+    }
+    const auto config = make_config(*options, error);
+    if (!config) return usage_error(kCommand, error);
+    return replay(*config);
+}
+
+}  // namespace sctplb::cli

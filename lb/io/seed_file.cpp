@@ -1,0 +1,93 @@
+#include "seed_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace sctplb {
+
+namespace {
+
+class FileDescriptor {
+public:
+    explicit FileDescriptor(int fd) : fd_(fd) {}
+    FileDescriptor(const FileDescriptor&) = delete;
+    FileDescriptor& operator=(const FileDescriptor&) = delete;
+    ~FileDescriptor() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    [[nodiscard]] int get() const { return fd_; }
+
+private:
+    int fd_;
+};
+
+std::string octal_mode(mode_t mode) {
+    char text[8];
+    std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+    return text;
+}
+
+}  // namespace
+
+std::optional<std::vector<std::byte>> read_seed_file(const std::string& path, std::string& error) {
+    FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (file.get() < 0) {
+        error = "seed file " + path + ": " + std::strerror(errno);
+        return std::nullopt;
+    }
+    struct stat info {};
+    if (::fstat(file.get(), &info) != 0) {
+        error = "seed file " + path + ": " + std::strerror(errno);
+        return std::nullopt;
+    }
+    if (!S_ISREG(info.st_mode)) {
+        error = "seed file " + path + ": not a regular file";
+        return std::nullopt;
+    }
+    // Whoever knows the seed can pick an Initiate Tag that lands on a chosen
+    // server: a world-readable seed is as good as none.
+    if ((info.st_mode & S_IROTH) != 0) {
+        error = "seed file " + path + " is readable by others (mode " + octal_mode(info.st_mode) +
+                "): run chmod o-r " + path;
+        return std::nullopt;
+    }
+    if (info.st_size > static_cast<off_t>(kMaxSeedFileBytes)) {
+        error = "seed file " + path + ": " + std::to_string(info.st_size) + " bytes, more than " +
+                std::to_string(kMaxSeedFileBytes);
+        return std::nullopt;
+    }
+    std::vector<std::byte> seed(static_cast<std::size_t>(info.st_size));
+    std::size_t filled = 0;
+    while (filled < seed.size()) {
+        const ssize_t got = ::read(file.get(), seed.data() + filled, seed.size() - filled);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            error = "seed file " + path + ": " + std::strerror(errno);
+            return std::nullopt;
+        }
+        if (got == 0) break;  // shrank while we read: judge what we got
+        filled += static_cast<std::size_t>(got);
+    }
+    seed.resize(filled);
+    if (seed.size() < KeyedHash::kMinSeedBytes) {
+        error = "seed file " + path + ": " + std::to_string(seed.size()) + " bytes, at least " +
+                std::to_string(KeyedHash::kMinSeedBytes) + " needed (e.g. head -c 32 /dev/urandom)";
+        return std::nullopt;
+    }
+    return seed;
+}
+
+std::optional<KeyedHash> load_keyed_hash(const std::string& path, std::string& error) {
+    auto seed = read_seed_file(path, error);
+    if (!seed) return std::nullopt;
+    auto hash = KeyedHash::from_seed(*seed);
+    if (!hash) error = "seed file " + path + ": not a usable seed";
+    return hash;
+}
+
+}  // namespace sctplb

@@ -1,0 +1,29 @@
+// Reading the keyed-hash seed shared by every LB instance of a tier.
+//
+// The seed keeps clients from steering their INITs to a chosen server, so a
+// seed file others can read is refused rather than used.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "keyed_hash.hpp"
+
+namespace sctplb {
+
+// Upper bound on a seed file: the seed is a few dozen random bytes; anything
+// bigger is the wrong file.
+inline constexpr std::size_t kMaxSeedFileBytes = 64 * 1024;
+
+// The bytes of `path`. nullopt with a one-line `error` when the file cannot be
+// read, is not a regular file, is readable by others (mode o+r), is shorter
+// than KeyedHash::kMinSeedBytes or longer than kMaxSeedFileBytes.
+[[nodiscard]] std::optional<std::vector<std::byte>> read_seed_file(const std::string& path,
+                                                                   std::string& error);
+
+// read_seed_file() then KeyedHash::from_seed().
+[[nodiscard]] std::optional<KeyedHash> load_keyed_hash(const std::string& path, std::string& error);
+
+}  // namespace sctplb
