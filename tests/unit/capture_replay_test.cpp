@@ -1,0 +1,215 @@
+// The decision code over real captures of multihomed associations
+// (tests/data/README.md says how each was made). The ground truth comes from
+// the capture itself, independently of the decider: an INIT ACK ties the
+// client's tag Tc to the server's tag Ts, so every client -> server packet can
+// be assigned to its association by its verification tag.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "decider.hpp"
+#include "maglev.hpp"
+#include "pcap_input.hpp"
+
+using namespace sctplb;
+
+namespace {
+
+struct ReplayedPacket {
+    std::uint64_t n;
+    Direction direction;
+    ParsedPacket parsed;
+    Verdict verdict;
+};
+
+struct Replay {
+    std::vector<ReplayedPacket> packets;
+    Counters counters;
+    std::vector<Association> associations;  // the table at the end
+};
+
+struct AlignedDelete {
+    void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{64}); }
+};
+
+Replay replay(const std::string& file, const std::vector<IpAddress>& vips, HashMode mode,
+              std::uint16_t encap_port = 0) {
+    Replay out;
+    std::string error;
+    auto input = PcapInput::open(std::string(SCTPLB_TEST_DATA_DIR) + "/" + file, error);
+    EXPECT_TRUE(input) << error;
+    if (!input) return out;
+    const TableLimits limits{.capacity = 1024};
+    std::unique_ptr<std::byte[], AlignedDelete> memory(
+        new (std::align_val_t{64}) std::byte[AssociationTable::bytes_needed(limits)]);
+    auto table = *AssociationTable::create(std::span(memory.get(), AssociationTable::bytes_needed(limits)),
+                                           limits, Timeouts{});
+    KeyedHash hash;
+    std::vector<std::uint32_t> maglev(997);
+    const std::vector<std::uint32_t> fwmarks{1, 2, 3};
+    EXPECT_TRUE(maglev_populate(hash, fwmarks, maglev));
+    Decider decider(DeciderConfig{mode}, hash, table);
+    CapturedPacket captured;
+    while (input->next(captured, error) == PcapInput::ReadStatus::Packet) {
+        ReplayedPacket r{captured.number, Direction::Other, {}, {}};
+        parse_packet(captured.ip, ParseOptions{encap_port}, r.parsed);
+        for (const IpAddress& vip : vips) {
+            if (r.parsed.dst == vip) r.direction = Direction::In;
+            if (r.parsed.src == vip) r.direction = Direction::Out;
+        }
+        r.verdict = decider.decide(r.parsed, r.direction, maglev, captured.timestamp, out.counters);
+        out.packets.push_back(r);
+    }
+    table.for_each([&](AssociationId, const Association& a) { out.associations.push_back(a); });
+    return out;
+}
+
+// Ts of each association, learned from the INIT ACKs in the capture.
+std::map<std::uint32_t, std::uint32_t> ts_by_tc(const Replay& r) {
+    std::map<std::uint32_t, std::uint32_t> map;
+    for (const auto& p : r.packets)
+        if (p.parsed.ok() && p.parsed.has_init_ack) map[p.parsed.vtag] = p.parsed.init.initiate_tag;
+    return map;
+}
+
+// The association (its Ts) of a client -> server packet, from the capture alone.
+std::uint32_t association_of(const ReplayedPacket& p, const std::map<std::uint32_t, std::uint32_t>& tc_to_ts) {
+    if (p.parsed.has_init) return tc_to_ts.at(p.parsed.init.initiate_tag);
+    if (p.parsed.t_bit) return tc_to_ts.at(p.parsed.vtag);
+    return p.parsed.vtag;
+}
+
+struct CaptureCase {
+    const char* file;
+    std::vector<IpAddress> vips;
+    std::uint16_t encap_port;
+    std::size_t associations;  // distinct Ts values (a restart makes two)
+};
+
+IpAddress ip(const char* text) { return *IpAddress::parse(text); }
+
+std::vector<CaptureCase> capture_cases() {
+    const std::vector<IpAddress> v4{ip("10.0.0.1"), ip("10.0.0.2")};
+    const std::vector<IpAddress> v6{ip("fd00::1:1"), ip("fd00::1:2")};
+    return {
+        {"multihomed-v4.pcap", v4, 0, 1},  {"multihomed-v6.pcap", v6, 0, 1},
+        {"fixed-ports-v4.pcap", v4, 0, 3}, {"restart-v4.pcap", v4, 0, 2},
+        {"asconf-v4.pcap", v4, 0, 1},      {"udp-encap-v4.pcap", v4, 9899, 1},
+        {"cookie-echo-path-b-v4.pcap", v4, 0, 1},
+    };
+}
+
+// Every client -> server packet of an association, on every path, is marked
+// with the same fwmark, in both hash modes; nothing of it is dropped.
+TEST(CaptureReplay, EveryPacketOfEachAssociationOnEveryPathKeepsOneTarget) {
+    for (const CaptureCase& c : capture_cases()) {
+        for (HashMode mode : {HashMode::Vtag, HashMode::Ports}) {
+            SCOPED_TRACE(std::string(c.file) + " " + std::string(hash_mode_name(mode)));
+            const Replay r = replay(c.file, c.vips, mode, c.encap_port);
+            ASSERT_FALSE(r.packets.empty());
+            const auto tc_to_ts = ts_by_tc(r);
+            EXPECT_EQ(tc_to_ts.size(), c.associations);
+            std::map<std::uint32_t, std::set<std::uint32_t>> fwmarks_by_association;
+            std::size_t in_packets = 0;
+            for (const auto& p : r.packets) {
+                if (p.direction != Direction::In || !p.parsed.ok()) continue;
+                ++in_packets;
+                EXPECT_EQ(p.verdict.action, Action::AcceptMarked)
+                    << "frame " << p.n << " " << reason_name(p.verdict.reason);
+                fwmarks_by_association[association_of(p, tc_to_ts)].insert(p.verdict.fwmark);
+            }
+            EXPECT_GT(in_packets, 5u);
+            for (const auto& [ts, fwmarks] : fwmarks_by_association)
+                EXPECT_EQ(fwmarks.size(), 1u) << "association Ts " << std::hex << ts << " split over targets";
+            // Client -> server traffic used both paths (two source addresses).
+            std::set<std::string> sources;
+            for (const auto& p : r.packets)
+                if (p.direction == Direction::In && p.parsed.ok()) sources.insert(p.parsed.src.to_string());
+            EXPECT_GE(sources.size(), 2u);
+            // Server -> client packets are never marked.
+            for (const auto& p : r.packets)
+                if (p.direction == Direction::Out) {
+                    EXPECT_NE(p.verdict.action, Action::AcceptMarked) << "frame " << p.n;
+                }
+        }
+    }
+}
+
+TEST(CaptureReplay, RestartKeepsTheServerAcrossNewTags) {
+    const Replay r = replay("restart-v4.pcap", {ip("10.0.0.1"), ip("10.0.0.2")}, HashMode::Vtag);
+    std::set<std::uint32_t> fwmarks;
+    for (const auto& p : r.packets)
+        if (p.direction == Direction::In && p.parsed.ok()) fwmarks.insert(p.verdict.fwmark);
+    EXPECT_EQ(fwmarks.size(), 1u) << "the restarted association moved";
+    EXPECT_EQ(r.counters.of(Reason::InitRestart), 1u);
+    EXPECT_EQ(r.counters.of(Reason::CookieEchoRestart), 1u);
+    EXPECT_EQ(r.counters.of(Event::Restarted), 1u);
+    ASSERT_EQ(r.associations.size(), 1u);
+    EXPECT_EQ(r.associations[0].state, AssociationState::Closed);  // ended with SHUTDOWN COMPLETE
+}
+
+TEST(CaptureReplay, AsconfAddedAddressIsPinnedAndDeleteIsIgnored) {
+    const Replay r = replay("asconf-v4.pcap", {ip("10.0.0.1"), ip("10.0.0.2")}, HashMode::Vtag);
+    EXPECT_GE(r.counters.of(Reason::Asconf), 2u);
+    EXPECT_EQ(r.counters.of(Event::AsconfAddressAdded), 1u);
+    EXPECT_EQ(r.counters.of(Event::AsconfDeleteIgnored), 1u);
+    ASSERT_EQ(r.associations.size(), 1u);
+    EXPECT_TRUE(r.associations[0].has_address(ip("192.168.2.222")));
+    EXPECT_TRUE(r.associations[0].has_address(ip("192.168.2.221")));  // never removed
+    bool saw_new_address = false;
+    for (const auto& p : r.packets)
+        if (p.direction == Direction::In && p.parsed.src == ip("192.168.2.222")) {
+            saw_new_address = true;
+            EXPECT_EQ(p.verdict.fwmark, r.associations[0].fwmark) << "frame " << p.n;
+        }
+    EXPECT_TRUE(saw_new_address);
+}
+
+TEST(CaptureReplay, FixedPortAssociationsSpreadInVtagModeOnly) {
+    std::map<HashMode, std::set<std::uint32_t>> targets;
+    for (HashMode mode : {HashMode::Vtag, HashMode::Ports}) {
+        const Replay r = replay("fixed-ports-v4.pcap", {ip("10.0.0.1"), ip("10.0.0.2")}, mode);
+        for (const auto& p : r.packets)
+            if (p.direction == Direction::In && p.parsed.ok() && p.parsed.has_init) targets[mode].insert(p.verdict.fwmark);
+    }
+    EXPECT_EQ(targets[HashMode::Ports].size(), 1u);  // the port hash cannot tell them apart
+    EXPECT_GE(targets[HashMode::Vtag].size(), 2u);
+}
+
+TEST(CaptureReplay, UdpEncapsulationIsBalancedOnlyWhenTheEncapPortIsSet) {
+    const Replay off = replay("udp-encap-v4.pcap", {ip("10.0.0.1"), ip("10.0.0.2")}, HashMode::Vtag, 0);
+    std::size_t in = 0;
+    for (const auto& p : off.packets)
+        if (p.direction == Direction::In) {
+            ++in;
+            EXPECT_EQ(p.verdict.reason, Reason::NotSctp);
+        }
+    EXPECT_GT(in, 0u);
+    const Replay on = replay("udp-encap-v4.pcap", {ip("10.0.0.1"), ip("10.0.0.2")}, HashMode::Vtag, 9899);
+    EXPECT_EQ(on.counters.of(Reason::InitHash), 1u);
+    for (const auto& p : on.packets)
+        if (p.direction == Direction::In && p.parsed.ok()) {
+            EXPECT_TRUE(p.parsed.udp_encapsulated);
+        }
+}
+
+TEST(CaptureReplay, CookieEchoOnTheOtherPathFindsTheAssociation) {
+    const Replay r = replay("cookie-echo-path-b-v4.pcap", {ip("10.0.0.1"), ip("10.0.0.2")}, HashMode::Vtag);
+    const ReplayedPacket* init = nullptr;
+    const ReplayedPacket* cookie = nullptr;
+    for (const auto& p : r.packets) {
+        if (p.direction != Direction::In || !p.parsed.ok()) continue;
+        if (p.parsed.has_init && !init) init = &p;
+        if (p.parsed.has_cookie_echo && !cookie) cookie = &p;
+    }
+    ASSERT_TRUE(init && cookie);
+    EXPECT_NE(init->parsed.src, cookie->parsed.src) << "the capture should have the COOKIE ECHO on path B";
+    EXPECT_EQ(cookie->verdict.fwmark, init->verdict.fwmark);
+    EXPECT_EQ(cookie->verdict.action, Action::AcceptMarked);
+}
+
+}  // namespace
