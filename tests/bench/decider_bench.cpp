@@ -156,6 +156,50 @@ void BM_BaselineStatelessPortsHash(benchmark::State& state) {
 }
 BENCHMARK(BM_BaselineStatelessPortsHash)->Unit(benchmark::kNanosecond);
 
+// Baseline in the same run: the memory floor of any table lookup. A block the
+// size of the association table at 1M associations; each "packet" reads one
+// random line and then a second line chosen by what the first held (an index
+// slot, then its record). Plain: one packet after the other. Batched: 32
+// packets with the same two-stage prefetch as decide_batch().
+void BM_BaselineTwoDependentRandomReads(benchmark::State& state) {
+    const bool batched = state.range(0) != 0;
+    const std::size_t bytes = AssociationTable::bytes_needed(TableLimits{.capacity = 1'250'000});
+    Mapping memory(bytes);
+    const std::size_t lines = bytes / 64;
+    auto* words = reinterpret_cast<std::uint64_t*>(memory.bytes);
+    std::mt19937_64 rng(7);
+    for (std::size_t i = 0; i < lines; ++i) words[i * 8] = rng() % lines;
+    std::vector<std::uint64_t> first(1 << 16);
+    for (auto& f : first) f = rng() % lines;
+    std::size_t k = 0;
+    std::uint64_t sum = 0;
+    constexpr std::size_t kBatch = 32;
+    for (auto _ : state) {
+        if (!batched) {
+            const std::uint64_t second = words[first[k++ & 0xffff] * 8];
+            sum += words[second * 8 + 1];
+        } else {
+            std::array<std::uint64_t, kBatch> a{}, b{};
+            for (std::size_t j = 0; j < kBatch; ++j) {
+                a[j] = first[(k + j) & 0xffff];
+                __builtin_prefetch(&words[a[j] * 8]);
+            }
+            for (std::size_t j = 0; j < kBatch; ++j) {
+                b[j] = words[a[j] * 8];
+                __builtin_prefetch(&words[b[j] * 8]);
+            }
+            for (std::size_t j = 0; j < kBatch; ++j) sum += words[b[j] * 8 + 1];
+            k += kBatch;
+        }
+    }
+    benchmark::DoNotOptimize(sum);
+    const auto packets = state.iterations() * (batched ? kBatch : 1);
+    state.SetItemsProcessed(packets);
+    state.counters["ns/packet"] = benchmark::Counter(static_cast<double>(packets),
+                                                     benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_BaselineTwoDependentRandomReads)->Arg(0)->Arg(1)->Unit(benchmark::kNanosecond);
+
 // One association setup = INIT (path A) + COOKIE ECHO (path B); the table is
 // kept at a steady fill by removing the association set up `live` setups ago.
 void BM_AssociationSetup(benchmark::State& state) {
