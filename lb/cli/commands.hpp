@@ -18,5 +18,7 @@ struct Command {
 
 // `sctplb replay`: the daemon's decisions over a capture file (replay.cpp).
 int run_replay(std::span<const std::string> args);
+// `sctplb lb`: the NFQUEUE data path (lb_command.cpp).
+int run_lb(std::span<const std::string> args);
 
 }  // namespace sctplb::cli

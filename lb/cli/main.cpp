@@ -6,6 +6,7 @@
 
 #include "commands.hpp"
 #include "options.hpp"
+#include "rules_command.hpp"
 
 namespace {
 
@@ -14,6 +15,10 @@ using sctplb::cli::Command;
 constexpr std::array kCommands{
     Command{"replay", "decide every packet of a capture file as the daemon would",
             sctplb::cli::run_replay},
+    Command{"lb", "run the data path: decide every queued packet and mark it for its target",
+            sctplb::cli::run_lb},
+    Command{"rules", "print, apply or delete the iptables rules, ip rules and routes of a DSR setup",
+            sctplb::cli::run_rules},
 };
 
 void print_help() {

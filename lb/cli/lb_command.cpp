@@ -1,0 +1,150 @@
+// `sctplb lb`: the data path. Binds the NFQUEUE(s), decides every packet and
+// returns it with an fwmark, until SIGTERM or SIGINT.
+#include <signal.h>
+
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <string>
+
+#include "commands.hpp"
+#include "data_path.hpp"
+#include "options.hpp"
+#include "shared_state.hpp"
+
+namespace sctplb::cli {
+namespace {
+
+constexpr std::string_view kCommand = "lb";
+
+constexpr std::array kSpecs{
+    OptionSpec{"shm", "NAME", "shared memory made by 'sctplb init' (default sctplb)"},
+    OptionSpec{"queue", "Q|Q1:Q2", "NFQUEUE number, or a range served by one thread each (default 2)"},
+    OptionSpec{"qlength", "N", "kernel queue length (default 4096)"},
+    OptionSpec{"copy", "BYTES", "bytes of each packet copied to user space (default 512: INIT parameters fit)"},
+    OptionSpec{"mark-mask", "M", "only these fwmark bits are set (default 0xffffffff)"},
+    OptionSpec{"encap-port", "P", "also balance SCTP over UDP on this port (RFC 6951; default off)"},
+    OptionSpec{"fail-open", "", "when the queue is full the kernel passes packets UNMARKED (not balanced)"},
+    OptionSpec{"batch", "N", "packets per receive (default 64)"},
+    OptionSpec{"log", "LEVEL", "log level 0..7 (default 5, notice); change later with 'sctplb loglevel'"},
+};
+
+std::atomic<bool> stop_requested{false};
+
+void on_signal(int) { stop_requested.store(true, std::memory_order_relaxed); }
+
+bool parse_queues(std::string_view text, std::vector<std::uint16_t>& queues) {
+    const auto colon = text.find(':');
+    const auto first = parse_unsigned(text.substr(0, colon), 0, 65535);
+    if (!first) return false;
+    std::uint64_t last = *first;
+    if (colon != std::string_view::npos) {
+        const auto l = parse_unsigned(text.substr(colon + 1), *first, 65535);
+        if (!l) return false;
+        last = *l;
+    }
+    if (last - *first + 1 > kMaxDataPathThreads) return false;
+    for (std::uint64_t q = *first; q <= last; ++q) queues.push_back(static_cast<std::uint16_t>(q));
+    return true;
+}
+
+std::optional<std::uint32_t> parse_mask(std::string_view text) {
+    std::uint64_t value = 0;
+    int base = 10;
+    if (text.starts_with("0x") || text.starts_with("0X")) {
+        text.remove_prefix(2);
+        base = 16;
+    }
+    if (text.empty() || text.size() > 10) return std::nullopt;
+    for (char c : text) {
+        int digit;
+        if (c >= '0' && c <= '9') digit = c - '0';
+        else if (base == 16 && c >= 'a' && c <= 'f') digit = c - 'a' + 10;
+        else if (base == 16 && c >= 'A' && c <= 'F') digit = c - 'A' + 10;
+        else return std::nullopt;
+        value = value * static_cast<std::uint64_t>(base) + static_cast<std::uint64_t>(digit);
+        if (value > 0xffffffffu) return std::nullopt;
+    }
+    if (value == 0) return std::nullopt;
+    return static_cast<std::uint32_t>(value);
+}
+
+}  // namespace
+
+int run_lb(std::span<const std::string> args) {
+    std::string error;
+    const auto options = parse_options(kSpecs, args, error);
+    if (!options) return usage_error(kCommand, error);
+    if (options->help_requested()) {
+        std::fputs(format_help("sctplb lb [options]",
+                               "Runs the data path: every packet queued by the iptables NFQUEUE rules\n"
+                               "(see 'sctplb rules') is decided and returned with the fwmark of its\n"
+                               "target. Associations live in the shared memory, so a restarted daemon\n"
+                               "continues them. Stops on SIGTERM or SIGINT.",
+                               kSpecs)
+                       .c_str(),
+                   stdout);
+        return 0;
+    }
+    if (!options->positional().empty()) return usage_error(kCommand, "unexpected argument '" + options->positional()[0] + "'");
+
+    DataPathOptions dp;
+    if (auto q = options->value("queue")) {
+        dp.queues.clear();
+        if (!parse_queues(*q, dp.queues))
+            return usage_error(kCommand, "--queue wants Q or Q1:Q2 (0..65535, at most 16 queues), not '" + *q + "'");
+    }
+    if (auto v = options->value("qlength")) {
+        auto n = parse_unsigned(*v, 1, 1u << 20);
+        if (!n) return usage_error(kCommand, "--qlength wants 1..1048576, not '" + *v + "'");
+        dp.queue_length = static_cast<std::uint32_t>(*n);
+    }
+    if (auto v = options->value("copy")) {
+        auto n = parse_unsigned(*v, 64, 65531);
+        if (!n) return usage_error(kCommand, "--copy wants 64..65531 bytes, not '" + *v + "'");
+        dp.copy_range = static_cast<std::uint32_t>(*n);
+    }
+    if (auto v = options->value("mark-mask")) {
+        auto m = parse_mask(*v);
+        if (!m) return usage_error(kCommand, "--mark-mask wants a non-zero 32-bit number (e.g. 0xff), not '" + *v + "'");
+        dp.mark_mask = *m;
+    }
+    if (auto v = options->value("encap-port")) {
+        auto n = parse_unsigned(*v, 1, 65535);
+        if (!n) return usage_error(kCommand, "--encap-port wants 1..65535, not '" + *v + "'");
+        dp.encapsulation_port = static_cast<std::uint16_t>(*n);
+    }
+    if (auto v = options->value("batch")) {
+        auto n = parse_unsigned(*v, 1, 1024);
+        if (!n) return usage_error(kCommand, "--batch wants 1..1024, not '" + *v + "'");
+        dp.batch = *n;
+    }
+    std::optional<std::int32_t> log_level;
+    if (auto v = options->value("log")) {
+        auto n = parse_unsigned(*v, 0, 7);
+        if (!n) return usage_error(kCommand, "--log wants a level 0..7, not '" + *v + "'");
+        log_level = static_cast<std::int32_t>(*n);
+    }
+    dp.fail_open = options->has("fail-open");
+
+    const std::string shm = options->value("shm").value_or("sctplb");
+    auto state = SharedState::open(shm, error);
+    if (!state) {
+        std::fprintf(stderr, "sctplb lb: %s\n", error.c_str());
+        return 1;
+    }
+    if (log_level) state->header().log_level.store(*log_level);
+
+    // No SA_RESTART: a blocked receive returns EINTR and the loop sees the flag.
+    struct sigaction action{};
+    action.sa_handler = on_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0;
+    sigaction(SIGTERM, &action, nullptr);
+    sigaction(SIGINT, &action, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    return run_data_path(*state, dp, stop_requested);
+}
+
+}  // namespace sctplb::cli

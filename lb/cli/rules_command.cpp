@@ -1,0 +1,200 @@
+// `sctplb rules`: thin wiring of lb/io/rules.hpp to the command line.
+#include "rules_command.hpp"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "options.hpp"
+#include "rules.hpp"
+
+namespace sctplb::cli {
+
+namespace {
+
+constexpr std::string_view kCommand = "rules";
+
+constexpr OptionSpec kSpecs[] = {
+    {"vip", "ADDR[,ADDR...]", "virtual addresses, IPv4 and/or IPv6 (required)"},
+    {"target", "FWMARK=NEXTHOP[@DEV]", "a server: marked packets go to NEXTHOP (repeat, or a,b,...)"},
+    {"queue", "Q|Q1:Q2", "NFQUEUE number, or a range (--queue-balance) (default 2, as 'sctplb lb')"},
+    {"mark-mask", "M", "fwmark bits used by sctplb, as 'sctplb lb --mark-mask' (default 0xffffffff)"},
+    {"table-base", "T", "blackhole table T; a target's table is T + its fwmark under the mask (default 5000)"},
+    {"priority", "P", "ip rule priority of the fwmark rules; P+1 for the VIP blackhole (default 10000)"},
+    {"encap-port", "P", "also queue SCTP over UDP to this port (RFC 6951; default off)"},
+    {"queue-bypass", "", "pass VIP packets UNBALANCED when no daemon holds the queue (not advised)"},
+    {"targets-only", "", "only the targets' routes and fwmark rules (add or remove one target)"},
+    {"shm", "NAME", "instance name: rules are tagged sctplb:NAME (default sctplb)"},
+    {"apply", "", "add what is missing (idempotent); roll back on the first failure"},
+    {"delete", "", "remove what --apply added with the same options; nothing else"},
+};
+
+constexpr std::string_view kUsage =
+    "sctplb rules --vip ADDR[,ADDR...] --target FWMARK=NEXTHOP[@DEV] [--target ...]\n"
+    "                    [--queue Q|Q1:Q2] [--mark-mask M] [--table-base T] [--priority P]\n"
+    "                    [--encap-port P] [--queue-bypass] [--targets-only] [--shm NAME]\n"
+    "                    [--apply | --delete]";
+constexpr std::string_view kDescription =
+    "Prints (default), applies or deletes what a direct-server-return setup needs on the load\n"
+    "balancer: NOTRACK for VIP SCTP (raw), NFQUEUE of VIP SCTP (mangle PREROUTING), one routing\n"
+    "table per target with VIP routes only, fwmark rules, and a blackhole for unmarked VIP\n"
+    "packets. iptables/ip6tables and ip -4/-6 are chosen by address family. Every object is\n"
+    "tagged (comment sctplb:NAME, ip rule/route protocol 132) and --delete removes only those.\n"
+    "See docs/operations.md.";
+
+// The shared option parser refuses repeated options; --target is meant to be
+// repeated, so its occurrences are taken out first.
+std::vector<std::string> take_targets(std::span<const std::string> args,
+                                      std::vector<std::string>& rest, std::string& error) {
+    std::vector<std::string> targets;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (arg == "--") {
+            rest.insert(rest.end(), args.begin() + static_cast<long>(i), args.end());
+            break;
+        }
+        if (arg == "--target") {
+            if (i + 1 >= args.size()) {
+                error = "option --target needs a value FWMARK=NEXTHOP[@DEV]";
+                return {};
+            }
+            targets.push_back(args[++i]);
+        } else if (arg.starts_with("--target=")) {
+            targets.push_back(arg.substr(9));
+        } else {
+            rest.push_back(arg);
+        }
+    }
+    return targets;
+}
+
+std::optional<RulesConfig> make_config(const Options& options,
+                                       const std::vector<std::string>& target_texts,
+                                       std::string& error) {
+    RulesConfig config;
+    if (!options.positional().empty()) {
+        error = "unexpected argument '" + options.positional().front() + "'";
+        return std::nullopt;
+    }
+    if (options.has("apply") && options.has("delete")) {
+        error = "--apply and --delete exclude each other";
+        return std::nullopt;
+    }
+    const auto vip = options.value("vip");
+    if (!vip) {
+        error = "--vip ADDR[,ADDR...] is required";
+        return std::nullopt;
+    }
+    for (std::string_view text : split_list(*vip)) {
+        const auto address = IpAddress::parse(text);
+        if (!address) {
+            error = "--vip: '" + std::string(text) + "' is not an IPv4 or IPv6 address";
+            return std::nullopt;
+        }
+        config.vips.push_back(*address);
+    }
+    if (target_texts.empty()) {
+        error = "at least one --target FWMARK=NEXTHOP is required";
+        return std::nullopt;
+    }
+    for (const std::string& list : target_texts)
+        for (std::string_view text : split_list(list)) {
+            auto target = parse_rule_target(text, error);
+            if (!target) return std::nullopt;
+            config.targets.push_back(std::move(*target));
+        }
+    if (const auto text = options.value("queue")) {
+        if (!parse_queue_range(*text, config.queue_first, config.queue_last)) {
+            error = "--queue wants Q or Q1:Q2 (0..65535, Q1 <= Q2), not '" + *text + "'";
+            return std::nullopt;
+        }
+    }
+    if (const auto text = options.value("mark-mask")) {
+        const auto mask = parse_number32(*text);
+        if (!mask || *mask == 0) {
+            error = "--mark-mask wants a non-zero 32-bit number (e.g. 0xff), not '" + *text + "'";
+            return std::nullopt;
+        }
+        config.mark_mask = *mask;
+    }
+    if (const auto text = options.value("table-base")) {
+        const auto base = parse_number32(*text);
+        if (!base) {
+            error = "--table-base wants a routing table number, not '" + *text + "'";
+            return std::nullopt;
+        }
+        config.table_base = *base;
+    }
+    if (const auto text = options.value("priority")) {
+        const auto priority = parse_unsigned(*text, 1, kMaxRulePriority);
+        if (!priority) {
+            error = "--priority wants 1.." + std::to_string(kMaxRulePriority) + ", not '" + *text + "'";
+            return std::nullopt;
+        }
+        config.priority = static_cast<std::uint32_t>(*priority);
+    }
+    if (const auto text = options.value("encap-port")) {
+        const auto port = parse_unsigned(*text, 1, 65535);
+        if (!port) {
+            error = "--encap-port wants 1..65535, not '" + *text + "'";
+            return std::nullopt;
+        }
+        config.encapsulation_port = static_cast<std::uint16_t>(*port);
+    }
+    config.queue_bypass = options.has("queue-bypass");
+    config.targets_only = options.has("targets-only");
+    if (const auto text = options.value("shm")) config.tag = *text;
+    return config;
+}
+
+void print_line(std::string_view line) {
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fputc('\n', stdout);
+}
+
+}  // namespace
+
+int run_rules(std::span<const std::string> args) {
+    std::string error;
+    std::vector<std::string> rest;
+    const std::vector<std::string> target_texts = take_targets(args, rest, error);
+    if (!error.empty()) return usage_error(kCommand, error);
+    const auto options = parse_options(kSpecs, rest, error);
+    if (!options) return usage_error(kCommand, error);
+    if (options->help_requested()) {
+        std::fputs(format_help(kUsage, kDescription, kSpecs).c_str(), stdout);
+        return 0;
+    }
+    const auto config = make_config(*options, target_texts, error);
+    if (!config) return usage_error(kCommand, error);
+    const auto plan = make_rule_plan(*config, error);
+    if (!plan) return usage_error(kCommand, error);
+
+    if (!options->has("apply") && !options->has("delete")) {
+        for (const RuleStep& step : *plan) print_line(shell_command(step.add));
+        return 0;
+    }
+
+    ProcessRunner runner;
+    if (options->has("apply")) {
+        const ApplyOutcome outcome = apply_rule_plan(*plan, runner, print_line);
+        std::fflush(stdout);
+        if (!outcome.ok) {
+            std::fprintf(stderr, "sctplb rules: %s\nsctplb rules: rolled back %zu added object(s)\n",
+                         outcome.error.c_str(), outcome.rolled_back);
+            return 1;
+        }
+        std::printf("sctplb rules: %zu added, %zu already present\n", outcome.added, outcome.present);
+        return 0;
+    }
+    const ApplyOutcome outcome = delete_rule_plan(*plan, runner, print_line);
+    std::fflush(stdout);
+    if (!outcome.ok) {
+        std::fprintf(stderr, "sctplb rules: %s\n", outcome.error.c_str());
+        return 1;
+    }
+    std::printf("sctplb rules: %zu removed\n", outcome.removed);
+    return 0;
+}
+
+}  // namespace sctplb::cli

@@ -1,0 +1,545 @@
+// `sctplb rules` generation (lb/io/rules.hpp): the exact commands per setup,
+// input validation, and apply/delete/rollback against a fake command runner.
+#include "rules.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace sctplb {
+namespace {
+
+IpAddress ip(const char* text) {
+    auto address = IpAddress::parse(text);
+    EXPECT_TRUE(address.has_value()) << text;
+    return address.value_or(IpAddress{});
+}
+
+RuleTarget target(std::uint32_t fwmark, const char* nexthop, std::string device = {}) {
+    return RuleTarget{.fwmark = fwmark, .nexthop = ip(nexthop), .device = std::move(device)};
+}
+
+std::vector<std::string> added_commands(const RulesConfig& config) {
+    std::string error;
+    const auto plan = make_rule_plan(config, error);
+    EXPECT_TRUE(plan.has_value()) << error;
+    std::vector<std::string> lines;
+    if (plan)
+        for (const auto& step : *plan) lines.push_back(shell_command(step.add));
+    return lines;
+}
+
+// ------------------------------------------------------------ generation
+
+TEST(RulesPlan, Ipv4SingleTargetIsExactlyTheseCommands) {
+    RulesConfig config;
+    config.vips = {ip("10.0.0.1")};
+    config.targets = {target(1, "192.168.1.1"), target(2, "192.168.1.2")};
+    config.tag = "lb0";
+    const std::vector<std::string> expected = {
+        "iptables -w -t raw -A PREROUTING -d 10.0.0.1/32 -p sctp -m comment --comment sctplb:lb0 -j NOTRACK",
+        "iptables -w -t raw -A PREROUTING -s 10.0.0.1/32 -p sctp -m comment --comment sctplb:lb0 -j NOTRACK",
+        "ip -4 route add 10.0.0.1/32 via 192.168.1.1 table 5001 proto 132",
+        "ip -4 route add 10.0.0.1/32 via 192.168.1.2 table 5002 proto 132",
+        "ip -4 route add blackhole 10.0.0.1/32 table 5000 proto 132",
+        "ip -4 rule add pref 10000 fwmark 0x1/0xffffffff table 5001 protocol 132",
+        "ip -4 rule add pref 10000 fwmark 0x2/0xffffffff table 5002 protocol 132",
+        "ip -4 rule add pref 10001 to 10.0.0.1/32 table 5000 protocol 132",
+        "iptables -w -t mangle -A PREROUTING -d 10.0.0.1/32 -p sctp -m comment --comment sctplb:lb0 -j NFQUEUE --queue-num 2",
+    };
+    EXPECT_EQ(added_commands(config), expected);
+}
+
+TEST(RulesPlan, CheckAndRemoveMirrorAdd) {
+    RulesConfig config;
+    config.vips = {ip("10.0.0.1")};
+    config.targets = {target(7, "192.168.1.7")};
+    std::string error;
+    const auto plan = make_rule_plan(config, error);
+    ASSERT_TRUE(plan) << error;
+    struct Case {
+        std::size_t index;
+        const char* check;
+        CheckKind kind;
+        const char* remove;
+    };
+    const Case cases[] = {
+        {0, "iptables -w -t raw -C PREROUTING -d 10.0.0.1/32 -p sctp -m comment --comment sctplb:sctplb -j NOTRACK",
+         CheckKind::ExitZero,
+         "iptables -w -t raw -D PREROUTING -d 10.0.0.1/32 -p sctp -m comment --comment sctplb:sctplb -j NOTRACK"},
+        {2, "ip -4 route list table 5007 exact 10.0.0.1/32 proto 132 via 192.168.1.7", CheckKind::AnyOutput,
+         "ip -4 route del 10.0.0.1/32 via 192.168.1.7 table 5007 proto 132"},
+        {3, "ip -4 route list table 5000 exact 10.0.0.1/32 proto 132 type blackhole", CheckKind::AnyOutput,
+         "ip -4 route del blackhole 10.0.0.1/32 table 5000 proto 132"},
+        {4, "ip -N -4 rule list pref 10000 fwmark 0x7/0xffffffff table 5007", CheckKind::OutputProtocol,
+         "ip -4 rule del pref 10000 fwmark 0x7/0xffffffff table 5007 protocol 132"},
+        {5, "ip -N -4 rule list pref 10001 to 10.0.0.1/32 table 5000", CheckKind::OutputProtocol,
+         "ip -4 rule del pref 10001 to 10.0.0.1/32 table 5000 protocol 132"},
+    };
+    ASSERT_EQ(plan->size(), 7u);
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.index);
+        EXPECT_EQ(shell_command((*plan)[c.index].check), c.check);
+        EXPECT_EQ((*plan)[c.index].check_kind, c.kind);
+        EXPECT_EQ(shell_command((*plan)[c.index].remove), c.remove);
+    }
+}
+
+// Table-driven: one setup per row, the commands every row must (and must not) contain.
+struct PlanCase {
+    const char* name;
+    RulesConfig config;
+    std::size_t command_count;
+    std::vector<std::string> must_contain;
+    std::vector<std::string> must_not_contain;
+};
+
+RulesConfig make(std::vector<IpAddress> vips, std::vector<RuleTarget> targets,
+                 void (*tweak)(RulesConfig&) = nullptr) {
+    RulesConfig config;
+    config.vips = std::move(vips);
+    config.targets = std::move(targets);
+    if (tweak) tweak(config);
+    return config;
+}
+
+TEST(RulesPlan, TableOfSetups) {
+    const std::vector<PlanCase> cases = {
+        {"ipv6",
+         make({ip("2001:db8::10")}, {target(1, "fd00::1"), target(2, "fd00::2")}),
+         9,
+         {"ip6tables -w -t raw -A PREROUTING -d 2001:db8::10/128 -p sctp -m comment --comment sctplb:sctplb -j NOTRACK",
+          "ip6tables -w -t raw -A PREROUTING -s 2001:db8::10/128 -p sctp -m comment --comment sctplb:sctplb -j NOTRACK",
+          "ip -6 route add 2001:db8::10/128 via fd00::2 table 5002 proto 132",
+          "ip -6 route add blackhole 2001:db8::10/128 table 5000 proto 132",
+          "ip -6 rule add pref 10000 fwmark 0x1/0xffffffff table 5001 protocol 132",
+          "ip -6 rule add pref 10001 to 2001:db8::10/128 table 5000 protocol 132",
+          "ip6tables -w -t mangle -A PREROUTING -d 2001:db8::10/128 -p sctp -m comment --comment sctplb:sctplb -j NFQUEUE --queue-num 2"},
+         {"iptables -w", "ip -4"}},
+        {"ipv6 link-local nexthop with its interface",
+         make({ip("2001:db8::10")}, {target(1, "fe80::1", "eth1")}),
+         7,
+         {"ip -6 route add 2001:db8::10/128 via fe80::1 dev eth1 table 5001 proto 132"},
+         {}},
+        {"mixed families: one table per target, a rule per family",
+         make({ip("10.0.0.1"), ip("2001:db8::10"), ip("10.0.0.2")},
+              {target(1, "192.168.1.1"), target(1, "fd00::1"), target(2, "192.168.1.2"), target(2, "fd00::2")}),
+         // NOTRACK 2x3, routes 2x3, blackhole routes 3, fwmark rules 4, VIP rules 3, NFQUEUE 3
+         6 + 6 + 3 + 4 + 3 + 3,
+         {"ip -4 route add 10.0.0.2/32 via 192.168.1.2 table 5002 proto 132",
+          "ip -6 route add 2001:db8::10/128 via fd00::2 table 5002 proto 132",
+          "ip -4 rule add pref 10000 fwmark 0x1/0xffffffff table 5001 protocol 132",
+          "ip -6 rule add pref 10000 fwmark 0x1/0xffffffff table 5001 protocol 132",
+          "ip6tables -w -t mangle -A PREROUTING -d 2001:db8::10/128 -p sctp -m comment --comment sctplb:sctplb -j NFQUEUE --queue-num 2",
+          "iptables -w -t mangle -A PREROUTING -d 10.0.0.2/32 -p sctp -m comment --comment sctplb:sctplb -j NFQUEUE --queue-num 2"},
+         {"ip -4 route add 2001:db8::10/128", "ip -6 route add 10.0.0.1/32", "via fd00::1 table 5002",
+          "iptables -w -t mangle -A PREROUTING -d 2001:db8::10/128"}},
+        {"queue balance and bypass",
+         make({ip("10.0.0.1")}, {target(1, "192.168.1.1")},
+              [](RulesConfig& c) {
+                  c.queue_first = 0;
+                  c.queue_last = 3;
+                  c.queue_bypass = true;
+              }),
+         7,
+         {"iptables -w -t mangle -A PREROUTING -d 10.0.0.1/32 -p sctp -m comment --comment sctplb:sctplb -j NFQUEUE --queue-balance 0:3 --queue-bypass"},
+         {"--queue-num"}},
+        {"mark mask: table = base + fwmark under the mask, shifted to bit 0",
+         make({ip("10.0.0.1")}, {target(0x200, "192.168.1.1"), target(0x1f00, "192.168.1.2")},
+              [](RulesConfig& c) {
+                  c.mark_mask = 0xff00;
+                  c.table_base = 100;
+                  c.priority = 500;
+              }),
+         9,
+         {"ip -4 route add 10.0.0.1/32 via 192.168.1.1 table 102 proto 132",
+          "ip -4 route add 10.0.0.1/32 via 192.168.1.2 table 131 proto 132",
+          "ip -4 route add blackhole 10.0.0.1/32 table 100 proto 132",
+          "ip -4 rule add pref 500 fwmark 0x200/0xff00 table 102 protocol 132",
+          "ip -4 rule add pref 500 fwmark 0x1f00/0xff00 table 131 protocol 132",
+          "ip -4 rule add pref 501 to 10.0.0.1/32 table 100 protocol 132"},
+         {}},
+        {"targets only: the routes and fwmark rules of the targets, nothing shared",
+         make({ip("10.0.0.1"), ip("2001:db8::1")}, {target(3, "192.168.1.3"), target(3, "fd00::3")},
+              [](RulesConfig& c) {
+                  c.targets_only = true;
+                  c.encapsulation_port = 9899;
+              }),
+         4,
+         {"ip -4 route add 10.0.0.1/32 via 192.168.1.3 table 5003 proto 132",
+          "ip -6 route add 2001:db8::1/128 via fd00::3 table 5003 proto 132",
+          "ip -4 rule add pref 10000 fwmark 0x3/0xffffffff table 5003 protocol 132",
+          "ip -6 rule add pref 10000 fwmark 0x3/0xffffffff table 5003 protocol 132"},
+         {"iptables", "blackhole", "pref 10001"}},
+        {"SCTP over UDP (RFC 6951)",
+         make({ip("10.0.0.1")}, {target(1, "192.168.1.1")},
+              [](RulesConfig& c) { c.encapsulation_port = 9899; }),
+         10,
+         {"iptables -w -t raw -A PREROUTING -d 10.0.0.1/32 -p udp --dport 9899 -m comment --comment sctplb:sctplb -j NOTRACK",
+          "iptables -w -t raw -A PREROUTING -s 10.0.0.1/32 -p udp --sport 9899 -m comment --comment sctplb:sctplb -j NOTRACK",
+          "iptables -w -t mangle -A PREROUTING -d 10.0.0.1/32 -p udp --dport 9899 -m comment --comment sctplb:sctplb -j NFQUEUE --queue-num 2",
+          "iptables -w -t mangle -A PREROUTING -d 10.0.0.1/32 -p sctp -m comment --comment sctplb:sctplb -j NFQUEUE --queue-num 2"},
+         {}},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        const auto lines = added_commands(c.config);
+        EXPECT_EQ(lines.size(), c.command_count);
+        for (const auto& want : c.must_contain)
+            EXPECT_NE(std::find(lines.begin(), lines.end(), want), lines.end()) << "missing: " << want;
+        for (const auto& banned : c.must_not_contain)
+            for (const auto& line : lines) EXPECT_EQ(line.find(banned), std::string::npos) << line;
+        // Every command names its family consistently and carries a marker.
+        for (const auto& line : lines) {
+            const bool ipt = line.starts_with("iptables") || line.starts_with("ip6tables");
+            if (ipt) {
+                EXPECT_NE(line.find("--comment sctplb:"), std::string::npos) << line;
+            } else {
+                EXPECT_TRUE(line.ends_with("proto 132") || line.ends_with("protocol 132")) << line;
+            }
+            const bool has_v6_address = line.find("::") != std::string::npos;
+            if (line.starts_with("iptables ") || line.starts_with("ip -4 ")) {
+                EXPECT_FALSE(has_v6_address) << line;
+            }
+            if (line.starts_with("ip6tables ") || line.starts_with("ip -6 route")) {
+                EXPECT_TRUE(has_v6_address) << line;
+            }
+        }
+        // No duplicates: --apply checks each object, a duplicate would be a bug.
+        EXPECT_EQ(std::set<std::string>(lines.begin(), lines.end()).size(), lines.size());
+    }
+}
+
+TEST(RulesPlan, OrderQueuesLastAndRoutesBeforeRules) {
+    RulesConfig config = make({ip("10.0.0.1")}, {target(1, "192.168.1.1")});
+    const auto lines = added_commands(config);
+    ASSERT_FALSE(lines.empty());
+    EXPECT_NE(lines.back().find("NFQUEUE"), std::string::npos);
+    auto first_index = [&](const char* needle) {
+        for (std::size_t i = 0; i < lines.size(); ++i)
+            if (lines[i].find(needle) != std::string::npos) return i;
+        return lines.size();
+    };
+    EXPECT_LT(first_index("NOTRACK"), first_index("route add"));
+    EXPECT_LT(first_index("route add"), first_index("rule add"));
+    EXPECT_LT(first_index("fwmark"), first_index("pref 10001"));
+}
+
+TEST(RulesPlan, TableDependsOnFwmarkNotOnTargetOrder) {
+    RulesConfig a = make({ip("10.0.0.1")}, {target(1, "192.168.1.1"), target(3, "192.168.1.3")});
+    RulesConfig b = make({ip("10.0.0.1")}, {target(3, "192.168.1.3"), target(1, "192.168.1.1")});
+    auto sa = added_commands(a);
+    auto sb = added_commands(b);
+    std::sort(sa.begin(), sa.end());
+    std::sort(sb.begin(), sb.end());
+    EXPECT_EQ(sa, sb);
+}
+
+// ------------------------------------------------------------ bad input
+
+TEST(RulesPlan, InvalidConfigurationsAreRefusedWithAReason) {
+    struct Case {
+        const char* name;
+        RulesConfig config;
+        const char* error_part;
+    };
+    const Case cases[] = {
+        {"no vip", make({}, {target(1, "192.168.1.1")}), "--vip"},
+        {"no target", make({ip("10.0.0.1")}, {}), "--target"},
+        {"fwmark 0", make({ip("10.0.0.1")}, {target(0, "192.168.1.1")}), "fwmark 0"},
+        {"fwmark outside mask",
+         make({ip("10.0.0.1")}, {target(0x100, "192.168.1.1")}, [](RulesConfig& c) { c.mark_mask = 0xff; }),
+         "outside --mark-mask"},
+        {"mask 0", make({ip("10.0.0.1")}, {target(1, "192.168.1.1")}, [](RulesConfig& c) { c.mark_mask = 0; }),
+         "--mark-mask"},
+        {"nexthop family without VIPs", make({ip("10.0.0.1")}, {target(1, "fd00::1")}), "no --vip is IPv6"},
+        {"VIP family without nexthop for a target",
+         make({ip("10.0.0.1"), ip("2001:db8::1")},
+              {target(1, "192.168.1.1"), target(1, "fd00::1"), target(2, "192.168.1.2")}),
+         "fwmark 2 has no IPv6 nexthop"},
+        {"same fwmark twice in one family",
+         make({ip("10.0.0.1")}, {target(1, "192.168.1.1"), target(1, "192.168.1.2")}), "already has"},
+        {"duplicate vip", make({ip("10.0.0.1"), ip("10.0.0.1")}, {target(1, "192.168.1.1")}), "given twice"},
+        {"unspecified vip", make({ip("0.0.0.0")}, {target(1, "192.168.1.1")}), "unspecified"},
+        {"unspecified nexthop", make({ip("10.0.0.1")}, {target(1, "0.0.0.0")}), "unspecified"},
+        {"link-local without device", make({ip("2001:db8::1")}, {target(1, "fe80::1")}), "link-local"},
+        {"reserved table base",
+         make({ip("10.0.0.1")}, {target(1, "192.168.1.1")}, [](RulesConfig& c) { c.table_base = 254; }),
+         "reserved"},
+        {"target table lands on main",
+         make({ip("10.0.0.1")}, {target(4, "192.168.1.1")}, [](RulesConfig& c) { c.table_base = 250; }),
+         "routing table 254"},
+        {"target table overflows 32 bits",
+         make({ip("10.0.0.1")}, {target(0xffffffff, "192.168.1.1")}), "out of range"},
+        {"priority after main",
+         make({ip("10.0.0.1")}, {target(1, "192.168.1.1")}, [](RulesConfig& c) { c.priority = 32765; }),
+         "--priority"},
+        {"queue range reversed",
+         make({ip("10.0.0.1")}, {target(1, "192.168.1.1")},
+              [](RulesConfig& c) {
+                  c.queue_first = 4;
+                  c.queue_last = 1;
+              }),
+         "--queue"},
+        {"tag with a space",
+         make({ip("10.0.0.1")}, {target(1, "192.168.1.1")}, [](RulesConfig& c) { c.tag = "a b"; }),
+         "--shm"},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        std::string error;
+        EXPECT_FALSE(make_rule_plan(c.config, error).has_value());
+        EXPECT_NE(error.find(c.error_part), std::string::npos) << error;
+        EXPECT_EQ(error.find('\n'), std::string::npos) << "one line: " << error;
+    }
+}
+
+TEST(RulesParse, Targets) {
+    struct Case {
+        const char* text;
+        bool ok;
+        std::uint32_t fwmark;
+        const char* nexthop;
+        const char* device;
+    };
+    const Case cases[] = {
+        {"1=192.168.1.1", true, 1, "192.168.1.1", ""},
+        {"0x10=fd00::1", true, 16, "fd00::1", ""},
+        {"3=fe80::1@eth0", true, 3, "fe80::1", "eth0"},
+        {"4294967295=10.0.0.1", true, 0xffffffff, "10.0.0.1", ""},
+        {"4294967296=10.0.0.1", false, 0, "", ""},
+        {"1:192.168.1.1", false, 0, "", ""},
+        {"=192.168.1.1", false, 0, "", ""},
+        {"x=192.168.1.1", false, 0, "", ""},
+        {"1=192.168.1.300", false, 0, "", ""},
+        {"1=", false, 0, "", ""},
+        {"1=10.0.0.1@", false, 0, "", ""},
+        {"1=10.0.0.1@a/b", false, 0, "", ""},
+        {"1=10.0.0.1@waytoolonginterface", false, 0, "", ""},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.text);
+        std::string error;
+        const auto parsed = parse_rule_target(c.text, error);
+        ASSERT_EQ(parsed.has_value(), c.ok) << error;
+        if (!c.ok) {
+            EXPECT_FALSE(error.empty());
+            continue;
+        }
+        EXPECT_EQ(parsed->fwmark, c.fwmark);
+        EXPECT_EQ(parsed->nexthop, ip(c.nexthop));
+        EXPECT_EQ(parsed->device, c.device);
+    }
+}
+
+TEST(RulesParse, NumbersAndQueues) {
+    EXPECT_EQ(parse_number32("0xff00"), 0xff00u);
+    EXPECT_EQ(parse_number32("0XFFFFFFFF"), 0xffffffffu);
+    EXPECT_EQ(parse_number32("65280"), 65280u);
+    EXPECT_FALSE(parse_number32("0x"));
+    EXPECT_FALSE(parse_number32("0x100000000"));
+    EXPECT_FALSE(parse_number32("-1"));
+    EXPECT_FALSE(parse_number32("12a"));
+
+    struct Case {
+        const char* text;
+        bool ok;
+        std::uint16_t first, last;
+    };
+    const Case cases[] = {{"2", true, 2, 2},      {"0:3", true, 0, 3},   {"65535", true, 65535, 65535},
+                          {"3:1", false, 0, 0},   {"65536", false, 0, 0}, {"1:", false, 0, 0},
+                          {":1", false, 0, 0},    {"a", false, 0, 0},     {"", false, 0, 0}};
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.text);
+        std::uint16_t first = 9, last = 9;
+        ASSERT_EQ(parse_queue_range(c.text, first, last), c.ok);
+        if (c.ok) {
+            EXPECT_EQ(first, c.first);
+            EXPECT_EQ(last, c.last);
+        }
+    }
+}
+
+TEST(RulesPrint, ShellQuotingOnlyWhereNeeded) {
+    EXPECT_EQ(shell_command({"ip", "-4", "rule", "add", "fwmark", "0x1/0xff"}), "ip -4 rule add fwmark 0x1/0xff");
+    EXPECT_EQ(shell_command({"echo", "a b", "", "it's"}), "echo 'a b' '' 'it'\\''s'");
+    EXPECT_EQ(shell_command({"x", "$(id)", "a;b"}), "x '$(id)' 'a;b'");
+}
+
+// ------------------------------------------------------------ existence checks
+
+TEST(RulesCheck, ExistenceFromCheckOutput) {
+    RuleStep ipt;
+    ipt.check_kind = CheckKind::ExitZero;
+    RuleStep route;
+    route.check_kind = CheckKind::AnyOutput;
+    RuleStep rule;
+    rule.check_kind = CheckKind::OutputProtocol;
+    struct Case {
+        const char* name;
+        const RuleStep* step;
+        CommandResult result;
+        bool exists;
+    };
+    const Case cases[] = {
+        {"iptables -C found", &ipt, {0, "", ""}, true},
+        {"iptables -C bad rule", &ipt, {1, "", "iptables: Bad rule"}, false},
+        {"iptables not installed", &ipt, {-1, "", "cannot run"}, false},
+        {"route listed", &route, {0, "10.0.0.1 via 192.168.1.1 dev eth1 \n", ""}, true},
+        {"route absent", &route, {0, "", ""}, false},
+        {"route absent, blank", &route, {0, " \n", ""}, false},
+        {"route table missing", &route, {2, "", "Error: ipv4: FIB table does not exist."}, false},
+        {"rule with our protocol", &rule, {0, "10000:\tfrom all fwmark 0x1/0xff lookup 5001 proto 132\n", ""}, true},
+        {"rule among others", &rule,
+         {0, "10000:\tfrom all fwmark 0x1/0xff lookup 5001\n10000:\tfrom all fwmark 0x1/0xff lookup 5001 proto 132 \n", ""},
+         true},
+        {"user's identical rule without protocol", &rule, {0, "10000:\tfrom all fwmark 0x1/0xff lookup 5001\n", ""}, false},
+        {"other protocol", &rule, {0, "10000:\tfrom all fwmark 0x1/0xff lookup 5001 proto 1320\n", ""}, false},
+        {"lookup 132 is not proto 132", &rule, {0, "10000:\tfrom all lookup 132\n", ""}, false},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        EXPECT_EQ(step_exists(*c.step, c.result), c.exists);
+    }
+}
+
+// ------------------------------------------------------------ apply / delete
+
+// A fake system: objects exist as the set of their add-command lines.
+class FakeSystem final : public CommandRunner {
+public:
+    explicit FakeSystem(const std::vector<RuleStep>& plan) {
+        for (const auto& step : plan) {
+            by_check_[shell_command(step.check)] = &step;
+            by_add_[shell_command(step.add)] = &step;
+            by_remove_[shell_command(step.remove)] = &step;
+        }
+    }
+
+    CommandResult run(const Argv& argv) override {
+        const std::string line = shell_command(argv);
+        log.push_back(line);
+        if (line == fail_on) return {2, "", "RTNETLINK answers: File exists\n"};
+        if (auto it = by_check_.find(line); it != by_check_.end()) {
+            const bool exists = objects.count(shell_command(it->second->add)) != 0;
+            switch (it->second->check_kind) {
+                case CheckKind::ExitZero:
+                    return {exists ? 0 : 1, "", exists ? "" : "Bad rule"};
+                case CheckKind::AnyOutput:
+                    return {0, exists ? "route\n" : "", ""};
+                case CheckKind::OutputProtocol:
+                    return {0, exists ? "1: from all lookup 1 proto 132\n" : "", ""};
+            }
+        }
+        if (auto it = by_add_.find(line); it != by_add_.end()) {
+            objects.insert(line);
+            return {0, "", ""};
+        }
+        if (auto it = by_remove_.find(line); it != by_remove_.end()) {
+            const std::string key = shell_command(it->second->add);
+            if (objects.erase(key) == 0) return {2, "", "RTNETLINK answers: No such file or directory\n"};
+            return {0, "", ""};
+        }
+        return {127, "", "unexpected command"};
+    }
+
+    std::set<std::string> objects;
+    std::vector<std::string> log;
+    std::string fail_on;
+
+private:
+    std::map<std::string, const RuleStep*> by_check_, by_add_, by_remove_;
+};
+
+std::vector<RuleStep> sample_plan() {
+    RulesConfig config = make({ip("10.0.0.1"), ip("2001:db8::1")},
+                              {target(1, "192.168.1.1"), target(1, "fd00::1")});
+    std::string error;
+    auto plan = make_rule_plan(config, error);
+    EXPECT_TRUE(plan) << error;
+    return plan.value_or(std::vector<RuleStep>{});
+}
+
+TEST(RulesApply, AddsEverythingOnceAndIsIdempotent) {
+    const auto plan = sample_plan();
+    FakeSystem system(plan);
+    std::vector<std::string> progress;
+    auto first = apply_rule_plan(plan, system, [&](std::string_view l) { progress.emplace_back(l); });
+    EXPECT_TRUE(first.ok) << first.error;
+    EXPECT_EQ(first.added, plan.size());
+    EXPECT_EQ(system.objects.size(), plan.size());
+    ASSERT_EQ(progress.size(), plan.size());
+    EXPECT_EQ(progress.front(), "+ " + shell_command(plan.front().add));
+
+    system.log.clear();
+    auto second = apply_rule_plan(plan, system, nullptr);
+    EXPECT_TRUE(second.ok);
+    EXPECT_EQ(second.added, 0u);
+    EXPECT_EQ(second.present, plan.size());
+    EXPECT_EQ(system.log.size(), plan.size()) << "only checks on the second run";
+}
+
+TEST(RulesApply, FailureRollsBackOnlyWhatThisRunAdded) {
+    const auto plan = sample_plan();
+    ASSERT_GE(plan.size(), 6u);
+    FakeSystem system(plan);
+    // Object 1 existed before (a previous apply): rollback must leave it.
+    system.objects.insert(shell_command(plan[1].add));
+    system.fail_on = shell_command(plan[5].add);
+    std::vector<std::string> progress;
+    auto outcome = apply_rule_plan(plan, system, [&](std::string_view l) { progress.emplace_back(l); });
+    EXPECT_FALSE(outcome.ok);
+    EXPECT_NE(outcome.error.find(shell_command(plan[5].add)), std::string::npos) << outcome.error;
+    EXPECT_NE(outcome.error.find("File exists"), std::string::npos) << outcome.error;
+    EXPECT_EQ(outcome.added, 4u);  // steps 0, 2, 3, 4 (1 was present)
+    EXPECT_EQ(outcome.rolled_back, 4u);
+    EXPECT_EQ(system.objects, std::set<std::string>{shell_command(plan[1].add)});
+    // Reverse order of addition.
+    std::vector<std::string> rollback;
+    for (const auto& line : progress)
+        if (line.starts_with("! ")) rollback.push_back(line.substr(2));
+    const std::vector<std::string> expected = {shell_command(plan[4].remove), shell_command(plan[3].remove),
+                                               shell_command(plan[2].remove), shell_command(plan[0].remove)};
+    EXPECT_EQ(rollback, expected);
+}
+
+TEST(RulesApply, DeleteRemovesOursInReverseAndSkipsAbsent) {
+    const auto plan = sample_plan();
+    FakeSystem system(plan);
+    ASSERT_TRUE(apply_rule_plan(plan, system, nullptr).ok);
+    system.objects.erase(shell_command(plan[2].add));  // someone removed one already
+    system.objects.insert("user rule");
+    system.log.clear();
+    std::vector<std::string> progress;
+    auto outcome = delete_rule_plan(plan, system, [&](std::string_view l) { progress.emplace_back(l); });
+    EXPECT_TRUE(outcome.ok) << outcome.error;
+    EXPECT_EQ(outcome.removed, plan.size() - 1);
+    EXPECT_EQ(system.objects, std::set<std::string>{"user rule"});
+    ASSERT_FALSE(progress.empty());
+    EXPECT_EQ(progress.front(), "- " + shell_command(plan.back().remove)) << "NFQUEUE goes first";
+    for (const auto& line : system.log) EXPECT_NE(line, shell_command(plan[2].remove));
+
+    auto again = delete_rule_plan(plan, system, nullptr);
+    EXPECT_TRUE(again.ok);
+    EXPECT_EQ(again.removed, 0u);
+}
+
+TEST(RulesApply, ProcessRunnerCapturesOutputAndStatus) {
+    ProcessRunner runner;
+    auto ok = runner.run({"sh", "-c", "echo out; echo err >&2; exit 3"});
+    EXPECT_EQ(ok.exit_status, 3);
+    EXPECT_EQ(ok.output, "out\n");
+    EXPECT_EQ(ok.errors, "err\n");
+    auto missing = runner.run({"/nonexistent/sctplb-no-such-tool"});
+    EXPECT_EQ(missing.exit_status, -1);
+    EXPECT_NE(missing.errors.find("cannot run"), std::string::npos);
+    auto no_shell = runner.run({"echo", "$(id)", ";", "x"});
+    EXPECT_EQ(no_shell.output, "$(id) ; x\n") << "arguments reach the program verbatim";
+}
+
+}  // namespace
+}  // namespace sctplb
