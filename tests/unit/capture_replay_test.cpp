@@ -99,7 +99,7 @@ std::vector<CaptureCase> capture_cases() {
         {"multihomed-v4.pcap", v4, 0, 1},  {"multihomed-v6.pcap", v6, 0, 1},
         {"fixed-ports-v4.pcap", v4, 0, 3}, {"restart-v4.pcap", v4, 0, 2},
         {"asconf-v4.pcap", v4, 0, 1},      {"udp-encap-v4.pcap", v4, 9899, 1},
-        {"cookie-echo-path-b-v4.pcap", v4, 0, 1},
+        {"cookie-echo-path-b-v4.pcap", v4, 0, 1}, {"init-retransmit-v4.pcap", v4, 0, 1},
     };
 }
 
@@ -210,6 +210,18 @@ TEST(CaptureReplay, CookieEchoOnTheOtherPathFindsTheAssociation) {
     EXPECT_NE(init->parsed.src, cookie->parsed.src) << "the capture should have the COOKIE ECHO on path B";
     EXPECT_EQ(cookie->verdict.fwmark, init->verdict.fwmark);
     EXPECT_EQ(cookie->verdict.action, Action::AcceptMarked);
+}
+
+TEST(CaptureReplay, InitRetransmissionOnTheOtherPathKeepsItsTarget) {
+    const Replay r = replay("init-retransmit-v4.pcap", {ip("10.0.0.1"), ip("10.0.0.2")}, HashMode::Vtag);
+    std::vector<const ReplayedPacket*> inits;
+    for (const auto& p : r.packets)
+        if (p.direction == Direction::In && p.parsed.ok() && p.parsed.has_init) inits.push_back(&p);
+    ASSERT_GE(inits.size(), 2u);
+    EXPECT_NE(inits.front()->parsed.src, inits.back()->parsed.src) << "the retransmission should come on path B";
+    EXPECT_EQ(inits.back()->verdict.reason, Reason::InitRetransmit);
+    EXPECT_EQ(inits.back()->verdict.fwmark, inits.front()->verdict.fwmark);
+    EXPECT_EQ(r.counters.of(Reason::InitHash), 1u);
 }
 
 }  // namespace
