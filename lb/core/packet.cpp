@@ -448,7 +448,7 @@ ParseStatus parse_ipv6(const ByteView& packet, const ParseOptions& options, Pars
 }  // namespace
 
 void parse_packet(std::span<const std::byte> packet, const ParseOptions& options, ParsedPacket& out) {
-    out = ParsedPacket{};
+    out.reset();
     const ByteView bytes(packet);
     const std::optional<std::uint8_t> first = bytes.u8(0);
     if (!first) {

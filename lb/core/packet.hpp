@@ -131,6 +131,32 @@ struct ParsedPacket {
     AsconfInfo asconf{};  // valid when has_asconf
 
     [[nodiscard]] bool ok() const { return status == ParseStatus::Ok; }
+
+    // Back to the state of a default-constructed ParsedPacket as far as any
+    // reader can tell: every scalar and count is reset; the address arrays are
+    // left as they are, since nothing reads past their counts. (Zeroing the
+    // whole 360-byte struct was half the cost of parsing a DATA packet.)
+    void reset() {
+        status = ParseStatus::NotIp;
+        ip_version = 0;
+        src = dst = IpAddress{};
+        udp_encapsulated = false;
+        udp_sport = udp_dport = sport = dport = 0;
+        vtag = 0;
+        truncated = false;
+        chunk_count = 0;
+        first_chunk_flags = 0;
+        has_init = has_init_ack = has_cookie_echo = has_abort = has_shutdown_ack = false;
+        has_shutdown_complete = has_asconf = has_auth = t_bit = false;
+        init.initiate_tag = 0;
+        init.address_count = 0;
+        init.addresses_overflowed = init.host_name_seen = false;
+        asconf.lookup_address = IpAddress{};
+        asconf.has_lookup_address = false;
+        asconf.added_count = 0;
+        asconf.added_overflowed = false;
+        asconf.deleted_count = 0;
+    }
 };
 
 struct ParseOptions {
@@ -140,7 +166,7 @@ struct ParseOptions {
 
 // Parses an IP datagram (starting at the IP version nibble).
 // `packet` are the captured bytes; the IP header's own length fields say how
-// long the datagram really is. `out` is fully overwritten.
+// long the datagram really is. `out` is reset() first.
 void parse_packet(std::span<const std::byte> packet, const ParseOptions& options, ParsedPacket& out);
 
 }  // namespace sctplb
