@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "control.hpp"
 #include "options.hpp"
 #include "rules_command.hpp"
 
@@ -15,6 +16,19 @@ using sctplb::cli::Command;
 constexpr std::array kCommands{
     Command{"replay", "decide every packet of a capture file as the daemon would",
             sctplb::cli::run_replay},
+    Command{"init", "create the shared memory (configuration and association table)",
+            sctplb::cli::run_init},
+    Command{"delete", "remove the shared memory", sctplb::cli::run_delete},
+    Command{"activate", "add targets (fwmarks) to the Maglev table", sctplb::cli::run_activate},
+    Command{"deactivate", "drain targets: no new associations, live ones stay",
+            sctplb::cli::run_deactivate},
+    Command{"down", "remove dead targets and forget their associations", sctplb::cli::run_down},
+    Command{"show", "configuration, targets, Maglev excerpt, config digest", sctplb::cli::run_show},
+    Command{"assoc", "list, export or import the associations", sctplb::cli::run_assoc},
+    Command{"stats", "counters, packets per target, table fill, kernel queue drops",
+            sctplb::cli::run_stats},
+    Command{"loglevel", "set the daemon's log level (0..7)", sctplb::cli::run_loglevel},
+    Command{"trace", "switch the per-packet decision trace", sctplb::cli::run_trace},
     Command{"lb", "run the data path: decide every queued packet and mark it for its target",
             sctplb::cli::run_lb},
     Command{"rules", "print, apply or delete the iptables rules, ip rules and routes of a DSR setup",
@@ -30,7 +44,7 @@ void print_help() {
         "Commands:\n";
     for (const auto& command : kCommands)
         text += "  " + std::string(command.name) +
-                std::string(command.name.size() < 10 ? 10 - command.name.size() : 1, ' ') +
+                std::string(command.name.size() < 12 ? 12 - command.name.size() : 1, ' ') +
                 std::string(command.summary) + "\n";
     text += "\nRun 'sctplb <command> --help' for the options of a command.\n";
     std::fputs(text.c_str(), stdout);

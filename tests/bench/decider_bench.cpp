@@ -17,6 +17,11 @@ using namespace sctplb;
 
 namespace {
 
+// Packets visit associations in a random order this long (a power of two, more
+// than the largest table): a 1M-association run then really misses the caches
+// instead of cycling through a cache-resident subset.
+constexpr std::size_t kOrderLength = std::size_t{1} << 21;
+
 // Table memory as the daemon maps it: anonymous pages with transparent huge
 // pages requested (a random lookup then costs cache misses, not TLB walks).
 struct Mapping {
@@ -84,12 +89,12 @@ void BM_DecideEstablished(benchmark::State& state) {
     World w(associations + associations / 4);
     for (std::uint32_t i = 0; i < associations; ++i) w.setup(i);
     std::mt19937 rng(1);
-    std::vector<std::uint32_t> order(1 << 16);
+    std::vector<std::uint32_t> order(kOrderLength);
     for (auto& o : order) o = rng() % associations;
     std::size_t k = 0;
     std::uint64_t marked = 0;
     for (auto _ : state) {
-        const std::uint32_t i = order[k++ & 0xffff];
+        const std::uint32_t i = order[k++ & (kOrderLength - 1)];
         w.data.src = (i & 1) ? World::path_a(i) : World::path_b(i);
         w.data.vtag = 2 * i + 2;
         const Verdict v = w.decider.decide(w.data, Direction::In, w.maglev, w.now, w.counters);
@@ -111,7 +116,7 @@ void BM_DecideEstablishedBatched(benchmark::State& state) {
     World w(associations + associations / 4);
     for (std::uint32_t i = 0; i < associations; ++i) w.setup(i);
     std::mt19937 rng(1);
-    std::vector<std::uint32_t> order(1 << 16);
+    std::vector<std::uint32_t> order(kOrderLength);
     for (auto& o : order) o = rng() % associations;
     std::vector<ParsedPacket> batch(kBatch, w.data);
     std::array<const ParsedPacket*, kBatch> pointers{};
@@ -123,7 +128,7 @@ void BM_DecideEstablishedBatched(benchmark::State& state) {
     std::uint64_t marked = 0;
     for (auto _ : state) {
         for (auto& p : batch) {
-            const std::uint32_t i = order[k++ & 0xffff];
+            const std::uint32_t i = order[k++ & (kOrderLength - 1)];
             p.src = (i & 1) ? World::path_a(i) : World::path_b(i);
             p.vtag = 2 * i + 2;
         }
@@ -169,19 +174,19 @@ void BM_BaselineTwoDependentRandomReads(benchmark::State& state) {
     auto* words = reinterpret_cast<std::uint64_t*>(memory.bytes);
     std::mt19937_64 rng(7);
     for (std::size_t i = 0; i < lines; ++i) words[i * 8] = rng() % lines;
-    std::vector<std::uint64_t> first(1 << 16);
+    std::vector<std::uint64_t> first(kOrderLength);
     for (auto& f : first) f = rng() % lines;
     std::size_t k = 0;
     std::uint64_t sum = 0;
     constexpr std::size_t kBatch = 32;
     for (auto _ : state) {
         if (!batched) {
-            const std::uint64_t second = words[first[k++ & 0xffff] * 8];
+            const std::uint64_t second = words[first[k++ & (kOrderLength - 1)] * 8];
             sum += words[second * 8 + 1];
         } else {
             std::array<std::uint64_t, kBatch> a{}, b{};
             for (std::size_t j = 0; j < kBatch; ++j) {
-                a[j] = first[(k + j) & 0xffff];
+                a[j] = first[(k + j) & (kOrderLength - 1)];
                 __builtin_prefetch(&words[a[j] * 8]);
             }
             for (std::size_t j = 0; j < kBatch; ++j) {

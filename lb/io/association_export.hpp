@@ -1,0 +1,56 @@
+// Associations as a layout-independent JSON document, so a table can move
+// across an upgrade that changes the shared-memory layout:
+//   sctplb assoc --export FILE   (old sctplb)  then  delete, init,
+//   sctplb assoc --import FILE   (new sctplb).
+//
+// Document: {"format":"sctplb-associations","version":1,
+//            "exported_monotonic_ns":N,"associations":[{...}, ...]}
+// Times are CLOCK_MONOTONIC readings of the exporting host; an importer
+// re-bases them on its own clock (rebase_times) so ages and idle times carry
+// over even across a reboot. Tags are "0x%08x" strings, addresses text.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "association_table.hpp"
+
+namespace sctplb {
+
+inline constexpr std::string_view kExportFormat = "sctplb-associations";
+inline constexpr int kExportVersion = 1;
+
+struct AssociationExport {
+    std::int64_t exported_monotonic_ns = 0;
+    std::vector<Association> associations;
+};
+
+// Every field an association needs to continue (not the slot-internal
+// next_free / generation).
+[[nodiscard]] nlohmann::ordered_json association_to_json(const Association& association);
+// nullopt with a one-line `error` naming the bad field.
+[[nodiscard]] std::optional<Association> association_from_json(const nlohmann::json& object,
+                                                                std::string& error);
+
+[[nodiscard]] std::string export_document(const AssociationExport& exported);
+[[nodiscard]] std::optional<AssociationExport> parse_export_document(std::string_view text,
+                                                                     std::string& error);
+
+// Writes FILE.tmp (mode 0600: tags let anyone inject into an association), then
+// renames it over FILE, so a reader never sees half a document.
+[[nodiscard]] bool write_export_file(const std::string& path, const AssociationExport& exported,
+                                     std::string& error);
+[[nodiscard]] std::optional<AssociationExport> read_export_file(const std::string& path, std::string& error);
+
+// Shifts every time of `association` by (now - exported_at); unset times (0) stay 0.
+void rebase_times(Association& association, std::int64_t exported_at_ns, std::int64_t now_ns);
+
+// "0x%08x".
+[[nodiscard]] std::string tag_hex(std::uint32_t tag);
+
+}  // namespace sctplb

@@ -1,0 +1,367 @@
+#include "shared_state.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <utility>
+#include <vector>
+
+#include "config_digest.hpp"
+
+namespace sctplb {
+
+namespace {
+
+constexpr std::size_t kPageSize = 4096;
+
+constexpr std::size_t round_up(std::size_t value, std::size_t to) { return (value + to - 1) / to * to; }
+
+// The fields every layout version keeps at the same offsets, so that any
+// sctplb can tell "not ours" from "ours, but another version".
+struct StableIdentity {
+    std::uint64_t magic;
+    std::uint32_t layout_version;
+    std::uint32_t header_size;
+};
+static_assert(offsetof(SharedHeader, magic) == offsetof(StableIdentity, magic));
+static_assert(offsetof(SharedHeader, layout_version) == offsetof(StableIdentity, layout_version));
+static_assert(offsetof(SharedHeader, header_size) == offsetof(StableIdentity, header_size));
+
+std::string posix_name(const std::string& name) { return "/" + name; }
+
+// shm_open names are one path component: "/NAME" with no further slash.
+bool valid_name(const std::string& name, std::string& error) {
+    if (name.empty() || name.size() > 200 || name.find('/') != std::string::npos || name == "." ||
+        name == "..") {
+        error = "shared memory name '" + name + "' must be 1..200 characters without '/'";
+        return false;
+    }
+    return true;
+}
+
+std::string errno_text(int error_number) { return std::strerror(error_number); }
+
+class FileDescriptor {
+public:
+    explicit FileDescriptor(int fd) : fd_(fd) {}
+    FileDescriptor(const FileDescriptor&) = delete;
+    FileDescriptor& operator=(const FileDescriptor&) = delete;
+    ~FileDescriptor() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    [[nodiscard]] int get() const { return fd_; }
+
+private:
+    int fd_;
+};
+
+// Robust: a holder that dies leaves EOWNERDEAD instead of a lock held forever.
+// Process-shared: the CLI and the daemon are different processes.
+bool init_shared_mutex(pthread_mutex_t& mutex, std::string& error) {
+    pthread_mutexattr_t attributes;
+    int rc = pthread_mutexattr_init(&attributes);
+    if (rc == 0) rc = pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
+    if (rc == 0) rc = pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
+    if (rc == 0) rc = pthread_mutex_init(&mutex, &attributes);
+    pthread_mutexattr_destroy(&attributes);
+    if (rc != 0) error = "cannot initialise a process-shared robust mutex: " + errno_text(rc);
+    return rc == 0;
+}
+
+// Returns true when the previous holder died holding the mutex (EOWNERDEAD);
+// the caller repairs what it guards, then we mark it consistent.
+bool lock_robust(pthread_mutex_t& mutex, const char* what) {
+    const int rc = pthread_mutex_lock(&mutex);
+    if (rc == 0) return false;
+    if (rc == EOWNERDEAD) return true;
+    // ENOTRECOVERABLE: someone unlocked after EOWNERDEAD without repairing.
+    // Nothing can use this segment safely any more.
+    std::fprintf(stderr, "sctplb: the shared %s lock is unusable (%s): export, delete and init the segment\n",
+                 what, std::strerror(rc));
+    std::abort();
+}
+
+struct Mapping {
+    void* address = MAP_FAILED;
+    std::size_t size = 0;
+};
+
+Mapping map_segment(int fd, std::size_t size, std::string& error) {
+    void* address = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (address == MAP_FAILED) {
+        error = "mmap: " + errno_text(errno);
+        return {};
+    }
+    // Fewer TLB misses on a big table; refused quietly where shmem THP is off.
+    (void)::madvise(address, size, MADV_HUGEPAGE);
+    return {address, size};
+}
+
+std::string layout_hint(const std::string& name, std::uint32_t found) {
+    return "shared memory '" + name + "' has layout version " + std::to_string(found) +
+           ", this sctplb expects " + std::to_string(kSharedLayoutVersion) +
+           ": export the associations with the old sctplb (sctplb assoc --export FILE), then "
+           "delete, init and import (sctplb assoc --import FILE)";
+}
+
+}  // namespace
+
+std::optional<SharedState> SharedState::create(const std::string& name, const CreateOptions& options,
+                                               std::string& error) {
+    if (!valid_name(name, error)) return std::nullopt;
+    if (options.maglev_m < 2 || options.maglev_m > kMaglevMaxM || !is_prime(options.maglev_m)) {
+        error = "M " + std::to_string(options.maglev_m) + " is not a prime in 2.." + std::to_string(kMaglevMaxM);
+        return std::nullopt;
+    }
+    if (options.max_targets < 1 || options.max_targets > kMaxTargets) {
+        error = "N " + std::to_string(options.max_targets) + " is not in 1.." + std::to_string(kMaxTargets);
+        return std::nullopt;
+    }
+    if (options.maglev_m < options.max_targets) {
+        error = "M " + std::to_string(options.maglev_m) + " is smaller than N " +
+                std::to_string(options.max_targets);
+        return std::nullopt;
+    }
+    const std::size_t table_size = AssociationTable::bytes_needed(options.table_limits);
+    const std::size_t maglev_offset = round_up(sizeof(SharedHeader), 64);
+    const std::size_t maglev_bytes = 2 * std::size_t{options.maglev_m} * sizeof(std::uint32_t);
+    const std::size_t table_offset = round_up(maglev_offset + maglev_bytes, kPageSize);
+    const std::size_t segment_size = round_up(table_offset + table_size, kPageSize);
+
+    const std::string path = posix_name(name);
+    FileDescriptor fd(::shm_open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (fd.get() < 0) {
+        if (errno == EEXIST)
+            error = "shared memory '" + name + "' exists; sctplb delete --shm=" + name + " first";
+        else
+            error = "shm_open " + path + ": " + errno_text(errno);
+        return std::nullopt;
+    }
+    // From here on a failure must not leave a half-made segment behind.
+    auto fail = [&](std::string message) -> std::optional<SharedState> {
+        ::shm_unlink(path.c_str());
+        error = std::move(message);
+        return std::nullopt;
+    };
+    // The segment holds the hash secret: owner only, whatever the umask said.
+    if (::fchmod(fd.get(), 0600) != 0) return fail("fchmod " + path + ": " + errno_text(errno));
+    if (::ftruncate(fd.get(), static_cast<off_t>(segment_size)) != 0)
+        return fail("ftruncate " + path + " to " + std::to_string(segment_size) + " bytes: " + errno_text(errno));
+    std::string map_error;
+    const Mapping mapping = map_segment(fd.get(), segment_size, map_error);
+    if (mapping.address == MAP_FAILED) return fail(path + ": " + map_error);
+
+    SharedState state;
+    state.size_ = mapping.size;
+    auto* bytes = static_cast<std::byte*>(mapping.address);
+    // Value-initialised: integers zero, atomics zero, KeyedHash built in.
+    state.header_ = new (bytes) SharedHeader();
+    SharedHeader& h = *state.header_;
+    h.magic = kSharedMagic;
+    h.layout_version = kSharedLayoutVersion;
+    h.header_size = sizeof(SharedHeader);
+    h.segment_size = segment_size;
+    h.maglev_offset = maglev_offset;
+    h.table_offset = table_offset;
+    h.table_size = table_size;
+    h.maglev_m = options.maglev_m;
+    h.max_targets = options.max_targets;
+    h.hash_mode = options.hash_mode;
+    h.hash = options.hash;
+    for (auto& target : h.targets) target = TargetSlot{0, TargetState::Unused};
+    h.log_level.store(5);  // notice
+    std::string lock_error;
+    if (!init_shared_mutex(h.config_mutex, lock_error) || !init_shared_mutex(h.table_mutex, lock_error))
+        return fail(lock_error);
+    for (std::uint32_t which = 0; which < 2; ++which) {
+        const auto buffer = state.maglev_buffer(which);
+        std::fill(buffer.begin(), buffer.end(), kNoTarget);
+    }
+    state.table_ = AssociationTable::create(std::span(bytes + table_offset, table_size), options.table_limits,
+                                            options.timeouts);
+    if (!state.table_) return fail("invalid association table limits (capacity " +
+                                   std::to_string(options.table_limits.capacity) + ")");
+    const std::vector<std::uint32_t> none;
+    const std::string digest = config_digest(h.maglev_m, h.hash, hash_mode_name(h.hash_mode), none);
+    std::snprintf(h.config_digest, sizeof h.config_digest, "%s", digest.c_str());
+    return state;
+}
+
+std::optional<SharedState> SharedState::open(const std::string& name, std::string& error) {
+    if (!valid_name(name, error)) return std::nullopt;
+    const std::string path = posix_name(name);
+    FileDescriptor fd(::shm_open(path.c_str(), O_RDWR | O_CLOEXEC, 0));
+    if (fd.get() < 0) {
+        if (errno == ENOENT)
+            error = "shared memory '" + name + "' does not exist; run sctplb init --shm=" + name + " first";
+        else
+            error = "shm_open " + path + ": " + errno_text(errno);
+        return std::nullopt;
+    }
+    struct stat info {};
+    if (::fstat(fd.get(), &info) != 0) {
+        error = "fstat " + path + ": " + errno_text(errno);
+        return std::nullopt;
+    }
+    const auto file_size = static_cast<std::size_t>(info.st_size);
+    if (file_size < sizeof(StableIdentity)) {
+        error = "shared memory '" + name + "' is not an sctplb segment (" + std::to_string(file_size) + " bytes)";
+        return std::nullopt;
+    }
+    std::string map_error;
+    const Mapping mapping = map_segment(fd.get(), file_size, map_error);
+    if (mapping.address == MAP_FAILED) {
+        error = path + ": " + map_error;
+        return std::nullopt;
+    }
+    SharedState state;  // unmaps on every early return below
+    state.size_ = mapping.size;
+    auto* bytes = static_cast<std::byte*>(mapping.address);
+    state.header_ = reinterpret_cast<SharedHeader*>(bytes);
+
+    // Read the stable identity first: nothing else is trusted until it matches.
+    StableIdentity identity{};
+    std::memcpy(&identity, bytes, sizeof identity);
+    if (identity.magic != kSharedMagic) {
+        error = "shared memory '" + name + "' is not an sctplb segment (bad magic)";
+        return std::nullopt;
+    }
+    if (identity.layout_version != kSharedLayoutVersion) {
+        error = layout_hint(name, identity.layout_version);
+        return std::nullopt;
+    }
+    if (identity.header_size != sizeof(SharedHeader)) {
+        error = "shared memory '" + name + "' has a " + std::to_string(identity.header_size) +
+                "-byte header, this sctplb expects " + std::to_string(sizeof(SharedHeader)) +
+                " (built differently): export the associations with the sctplb that created it "
+                "(sctplb assoc --export FILE), then delete, init and import (sctplb assoc --import FILE)";
+        return std::nullopt;
+    }
+    if (file_size < sizeof(SharedHeader)) {
+        error = "shared memory '" + name + "' is damaged or truncated (" + std::to_string(file_size) +
+                " bytes, less than its header): delete and init it";
+        return std::nullopt;
+    }
+    const SharedHeader& h = *state.header_;
+    const std::uint64_t maglev_end = h.maglev_offset + 2 * std::uint64_t{h.maglev_m} * sizeof(std::uint32_t);
+    if (h.segment_size != file_size || h.maglev_m == 0 || h.maglev_offset < sizeof(SharedHeader) ||
+        maglev_end > h.table_offset || h.table_offset % 64 != 0 || h.table_offset + h.table_size > file_size ||
+        h.max_targets == 0 || h.max_targets > kMaxTargets) {
+        error = "shared memory '" + name + "' is damaged or truncated (header says " +
+                std::to_string(h.segment_size) + " bytes, the segment has " + std::to_string(file_size) +
+                "): delete and init it";
+        return std::nullopt;
+    }
+    const char* why = nullptr;
+    state.table_ = AssociationTable::attach(std::span(bytes + h.table_offset, h.table_size), &why);
+    if (!state.table_) {
+        error = "shared memory '" + name + "': " + std::string(why ? why : "bad association table") +
+                ": export the associations with the sctplb that created it (sctplb assoc --export FILE), "
+                "then delete, init and import (sctplb assoc --import FILE)";
+        return std::nullopt;
+    }
+    return state;
+}
+
+bool SharedState::remove(const std::string& name, std::string& error) {
+    if (!valid_name(name, error)) return false;
+    if (::shm_unlink(posix_name(name).c_str()) != 0) {
+        if (errno == ENOENT)
+            error = "shared memory '" + name + "' does not exist";
+        else
+            error = "shm_unlink /" + name + ": " + errno_text(errno);
+        return false;
+    }
+    return true;
+}
+
+SharedState::SharedState(SharedState&& other) noexcept
+    : header_(std::exchange(other.header_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      table_(std::move(other.table_)) {
+    other.table_.reset();
+}
+
+SharedState& SharedState::operator=(SharedState&& other) noexcept {
+    if (this != &other) {
+        if (header_ != nullptr) ::munmap(header_, size_);
+        header_ = std::exchange(other.header_, nullptr);
+        size_ = std::exchange(other.size_, 0);
+        table_ = std::move(other.table_);
+        other.table_.reset();
+    }
+    return *this;
+}
+
+SharedState::~SharedState() {
+    if (header_ != nullptr) ::munmap(header_, size_);
+}
+
+std::span<std::uint32_t> SharedState::maglev_buffer(std::uint32_t which) const {
+    auto* base = reinterpret_cast<std::byte*>(header_) + header_->maglev_offset;
+    return {reinterpret_cast<std::uint32_t*>(base) + std::size_t{which & 1u} * header_->maglev_m,
+            header_->maglev_m};
+}
+
+std::span<const std::uint32_t> SharedState::active_maglev() const {
+    return maglev_buffer(header_->maglev_active.load(std::memory_order_acquire));
+}
+
+bool SharedState::publish_targets(std::string& error) {
+    SharedHeader& h = *header_;
+    std::vector<std::uint32_t> active;
+    for (std::uint32_t i = 0; i < h.max_targets; ++i)
+        if (h.targets[i].state == TargetState::Active) active.push_back(h.targets[i].fwmark);
+
+    // Built aside, then copied whole: maglev_populate uses its output as the
+    // "slot taken" map, and a reader must never see those transient zeros.
+    std::vector<std::uint32_t> built(h.maglev_m);
+    if (!maglev_populate(h.hash, active, built)) {
+        error = "cannot build the Maglev table (M " + std::to_string(h.maglev_m) + ", " +
+                std::to_string(active.size()) + " active targets; duplicate fwmark?)";
+        return false;
+    }
+    const std::uint32_t current = h.maglev_active.load(std::memory_order_relaxed);
+    const auto inactive = maglev_buffer(current ^ 1u);
+    std::copy(built.begin(), built.end(), inactive.begin());
+    h.maglev_active.store(current ^ 1u, std::memory_order_release);
+    const std::string digest = config_digest(h.maglev_m, h.hash, hash_mode_name(h.hash_mode), active);
+    std::snprintf(h.config_digest, sizeof h.config_digest, "%s", digest.c_str());
+    h.config_generation.fetch_add(1, std::memory_order_acq_rel);
+    // Grace period: the data path reads the active buffer only while holding
+    // the table lock, so once we get that lock nobody reads the old buffer any
+    // more and the next publish may overwrite it.
+    { const TableLock grace(*this); }
+    return true;
+}
+
+TableLock::TableLock(SharedState& state) : state_(state) {
+    SharedHeader& h = state_.header();
+    if (lock_robust(h.table_mutex, "association table")) {
+        // The holder died mid-update: the records are the truth, the indexes,
+        // counts and free list are rebuilt from them.
+        state_.table().rebuild_indexes();
+        pthread_mutex_consistent(&h.table_mutex);
+        recovered_ = true;
+    }
+}
+
+TableLock::~TableLock() { pthread_mutex_unlock(&state_.header().table_mutex); }
+
+ConfigLock::ConfigLock(SharedState& state) : state_(state) {
+    SharedHeader& h = state_.header();
+    // Targets are single slots written whole and publish_targets() flips the
+    // Maglev buffer last, so a dead writer leaves nothing to repair.
+    if (lock_robust(h.config_mutex, "configuration")) pthread_mutex_consistent(&h.config_mutex);
+}
+
+ConfigLock::~ConfigLock() { pthread_mutex_unlock(&state_.header().config_mutex); }
+
+}  // namespace sctplb

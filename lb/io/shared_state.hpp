@@ -1,0 +1,177 @@
+// The shared-memory segment of one sctplb instance (`--shm NAME`):
+// configuration, the Maglev tables, control knobs, counters and the
+// association table, so that the data path (`sctplb lb`) and the CLI
+// (`sctplb activate`, `show`, `assoc`, ...) are separate processes, and a
+// restarted daemon continues every association.
+//
+// Layout: SharedHeader at offset 0, then (offsets in the header) the two
+// Maglev buffers and the association table block. Everything is trivially
+// copyable or a lock-free atomic, with no pointers. A segment of another
+// layout version is refused with a clear error (see `assoc --export/--import`).
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "association_table.hpp"
+#include "decider.hpp"
+#include "keyed_hash.hpp"
+#include "maglev.hpp"
+#include "verdict.hpp"
+
+namespace sctplb {
+
+inline constexpr std::uint64_t kSharedMagic = 0x5343'5450'4c42'5348ull;  // "SCTPLBSH"
+inline constexpr std::uint32_t kSharedLayoutVersion = 1;
+inline constexpr std::uint32_t kMaxTargets = 256;       // N upper bound
+inline constexpr std::uint32_t kMaxDataPathThreads = 16;
+
+enum class TargetState : std::uint8_t {
+    Unused = 0,
+    Active,    // in the Maglev table: gets new associations
+    Draining,  // `deactivate`: no new associations; live ones stay pinned until they end
+    Down,      // `down`: no new associations; its associations were forgotten
+};
+
+struct TargetSlot {
+    std::uint32_t fwmark;
+    TargetState state;
+};
+
+// Counters of one data-path thread. Single writer (that thread), relaxed
+// stores; readers sum the slots.
+struct alignas(64) ThreadCounters {
+    std::atomic<std::uint64_t> reasons[kReasonCount];
+    std::atomic<std::uint64_t> events[kEventCount];
+    std::atomic<std::uint64_t> packets;
+    std::atomic<std::uint64_t> batches;
+    std::atomic<std::uint64_t> enobufs;
+    std::atomic<std::uint64_t> per_target_packets[kMaxTargets];  // by target slot
+    std::atomic<std::uint32_t> queue;       // NFQUEUE number served
+    std::atomic<std::uint32_t> in_use;      // 1 while a thread owns the slot
+};
+
+struct TraceFilter {
+    std::atomic<std::uint32_t> enabled;  // 0 off, 1 on
+    std::atomic<std::uint16_t> port;     // 0 = any (matches sport or dport)
+    std::atomic<std::uint8_t> has_address;
+    IpAddress address;                   // written before `enabled` is set (release)
+};
+
+struct SharedHeader {
+    // Identity and layout (written once by `init`).
+    std::uint64_t magic;
+    std::uint32_t layout_version;
+    std::uint32_t header_size;
+    std::uint64_t segment_size;
+    std::uint64_t maglev_offset;        // two buffers of M uint32 fwmarks each
+    std::uint64_t table_offset;         // AssociationTable block
+    std::uint64_t table_size;
+
+    // Configuration (written once by `init`).
+    std::uint32_t maglev_m;             // prime
+    std::uint32_t max_targets;          // N
+    HashMode hash_mode;
+    KeyedHash hash;                     // secret derived from the seed file (segment is 0600)
+
+    // Targets (changed by activate / deactivate / down under config_mutex).
+    pthread_mutex_t config_mutex;       // robust, process-shared: serialises CLI writers
+    TargetSlot targets[kMaxTargets];
+    std::atomic<std::uint32_t> maglev_active;      // 0 or 1: the buffer the data path reads
+    std::atomic<std::uint64_t> config_generation;  // bumped after every flip
+    char config_digest[17];
+
+    // Association table lock: robust, process-shared. A holder killed mid-update
+    // leaves EOWNERDEAD: the next holder rebuilds the indexes from the records.
+    pthread_mutex_t table_mutex;
+
+    // Control.
+    std::atomic<std::int32_t> log_level;
+    TraceFilter trace;
+
+    // The running data path.
+    std::atomic<std::int32_t> daemon_pid;  // 0 when none
+    std::atomic<std::int64_t> daemon_started_ns;
+    ThreadCounters threads[kMaxDataPathThreads];
+};
+
+// A mapped segment.
+class SharedState {
+public:
+    struct CreateOptions {
+        std::uint32_t maglev_m = kMaglevDefaultM;
+        std::uint32_t max_targets = 32;
+        HashMode hash_mode = HashMode::Vtag;
+        TableLimits table_limits{.capacity = 262144};
+        Timeouts timeouts{};
+        KeyedHash hash{};
+    };
+
+    // `name` is the --shm NAME (default "sctplb"); the POSIX name is "/NAME".
+    static std::optional<SharedState> create(const std::string& name, const CreateOptions& options,
+                                             std::string& error);
+    static std::optional<SharedState> open(const std::string& name, std::string& error);
+    static bool remove(const std::string& name, std::string& error);
+
+    SharedState(SharedState&&) noexcept;
+    SharedState& operator=(SharedState&&) noexcept;
+    SharedState(const SharedState&) = delete;
+    SharedState& operator=(const SharedState&) = delete;
+    ~SharedState();
+
+    [[nodiscard]] SharedHeader& header() const { return *header_; }
+    [[nodiscard]] std::span<std::uint32_t> maglev_buffer(std::uint32_t which) const;
+    [[nodiscard]] std::span<const std::uint32_t> active_maglev() const;
+    [[nodiscard]] AssociationTable& table() { return *table_; }
+
+    // Rebuilds the Maglev table from the Active targets into the buffer the data
+    // path is not reading, then flips `maglev_active` (release) and bumps
+    // `config_generation`; updates `config_digest`. Caller holds config_mutex
+    // and must NOT hold table_mutex: after the flip this takes the table lock
+    // once as a grace period (the data path reads the active buffer only under
+    // that lock), so the next publish never overwrites a buffer still in use.
+    bool publish_targets(std::string& error);
+
+private:
+    SharedState() = default;
+    SharedHeader* header_ = nullptr;
+    std::size_t size_ = 0;
+    std::optional<AssociationTable> table_;
+};
+
+// Holds `table_mutex` (robust, process-shared). When the previous holder died
+// holding it (EOWNERDEAD), the table is repaired with rebuild_indexes() and the
+// mutex made consistent before the lock is granted: a daemon killed at any
+// instant leaves a usable table.
+class TableLock {
+public:
+    explicit TableLock(SharedState& state);
+    ~TableLock();
+    TableLock(const TableLock&) = delete;
+    TableLock& operator=(const TableLock&) = delete;
+    [[nodiscard]] bool recovered() const { return recovered_; }  // EOWNERDEAD was handled
+
+private:
+    SharedState& state_;
+    bool recovered_ = false;
+};
+
+// Same for config_mutex (no repair needed: targets are written slot by slot).
+class ConfigLock {
+public:
+    explicit ConfigLock(SharedState& state);
+    ~ConfigLock();
+    ConfigLock(const ConfigLock&) = delete;
+    ConfigLock& operator=(const ConfigLock&) = delete;
+
+private:
+    SharedState& state_;
+};
+
+}  // namespace sctplb

@@ -1,0 +1,336 @@
+// The shared-memory segment: creation, refusal of foreign layouts, mode,
+// Maglev publication, and lock recovery after a holder dies.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "shared_state.hpp"
+
+namespace sctplb {
+namespace {
+
+constexpr std::uint32_t kSmallM = 97;
+
+SharedState::CreateOptions small_options() {
+    SharedState::CreateOptions options;
+    options.maglev_m = kSmallM;
+    options.max_targets = 8;
+    options.table_limits.capacity = 1024;
+    return options;
+}
+
+Nanos monotonic_now() {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return Nanos{std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec};
+}
+
+IpAddress v4(std::uint32_t last_octet) { return IpAddress::v4(0xc0000200u | last_octet); }  // 192.0.2.x
+
+class SharedStateTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        static int counter = 0;
+        name_ = "sctplb-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+    }
+    void TearDown() override {
+        std::string ignored;
+        SharedState::remove(name_, ignored);
+    }
+
+    SharedState create(const SharedState::CreateOptions& options = small_options()) {
+        std::string error;
+        auto state = SharedState::create(name_, options, error);
+        EXPECT_TRUE(state.has_value()) << error;
+        return std::move(*state);
+    }
+
+    // Rewrites bytes of the segment behind SharedState's back.
+    void patch(std::size_t offset, const void* bytes, std::size_t size) {
+        const int fd = shm_open(("/" + name_).c_str(), O_RDWR, 0);
+        ASSERT_GE(fd, 0);
+        void* map = mmap(nullptr, offset + size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        ASSERT_NE(map, MAP_FAILED);
+        std::memcpy(static_cast<std::byte*>(map) + offset, bytes, size);
+        munmap(map, offset + size);
+        close(fd);
+    }
+
+    std::string name_;
+};
+
+TEST_F(SharedStateTest, CreateOpenRemove) {
+    {
+        SharedState created = create();
+        const SharedHeader& h = created.header();
+        EXPECT_EQ(h.magic, kSharedMagic);
+        EXPECT_EQ(h.layout_version, kSharedLayoutVersion);
+        EXPECT_EQ(h.header_size, sizeof(SharedHeader));
+        EXPECT_EQ(h.maglev_m, kSmallM);
+        EXPECT_EQ(h.max_targets, 8u);
+        EXPECT_EQ(h.table_offset % 64, 0u);
+        EXPECT_EQ(created.table().capacity(), 1024u);
+        EXPECT_EQ(std::string(h.config_digest).size(), 16u);
+        for (std::uint32_t which = 0; which < 2; ++which)
+            for (const std::uint32_t slot : created.maglev_buffer(which)) ASSERT_EQ(slot, kNoTarget);
+    }
+    std::string error;
+    auto opened = SharedState::open(name_, error);
+    ASSERT_TRUE(opened.has_value()) << error;
+    EXPECT_EQ(opened->header().maglev_m, kSmallM);
+    EXPECT_EQ(opened->table().capacity(), 1024u);
+
+    EXPECT_FALSE(SharedState::create(name_, small_options(), error).has_value());
+    EXPECT_EQ(error, "shared memory '" + name_ + "' exists; sctplb delete --shm=" + name_ + " first");
+
+    EXPECT_TRUE(SharedState::remove(name_, error)) << error;
+    EXPECT_FALSE(SharedState::open(name_, error).has_value());
+    EXPECT_NE(error.find("does not exist"), std::string::npos) << error;
+    EXPECT_FALSE(SharedState::remove(name_, error));
+}
+
+TEST_F(SharedStateTest, CreateRejectsBadGeometry) {
+    struct Case {
+        const char* what;
+        std::uint32_t m;
+        std::uint32_t n;
+        const char* message;
+    };
+    const Case cases[] = {
+        {"M not prime", 100, 8, "not a prime"},
+        {"M above the maximum", 1'000'033, 8, "not a prime"},
+        {"N zero", 97, 0, "not in 1..256"},
+        {"N above kMaxTargets", 1009, kMaxTargets + 1, "not in 1..256"},
+        {"M smaller than N", 7, 8, "smaller than N"},
+    };
+    for (const Case& c : cases) {
+        SharedState::CreateOptions options = small_options();
+        options.maglev_m = c.m;
+        options.max_targets = c.n;
+        std::string error;
+        EXPECT_FALSE(SharedState::create(name_, options, error).has_value()) << c.what;
+        EXPECT_NE(error.find(c.message), std::string::npos) << c.what << ": " << error;
+        EXPECT_FALSE(SharedState::open(name_, error).has_value()) << c.what << ": nothing may be left behind";
+    }
+    std::string error;
+    EXPECT_FALSE(SharedState::create("a/b", small_options(), error).has_value());
+    EXPECT_FALSE(SharedState::create("", small_options(), error).has_value());
+}
+
+TEST_F(SharedStateTest, SegmentIsOwnerOnlyWhateverTheUmask) {
+    const mode_t old_umask = umask(0);
+    SharedState state = create();
+    umask(old_umask);
+    struct stat info {};
+    ASSERT_EQ(stat(("/dev/shm/" + name_).c_str(), &info), 0);
+    EXPECT_EQ(info.st_mode & 0777, 0600u);
+}
+
+TEST_F(SharedStateTest, OtherLayoutVersionIsRefusedWithTheExportHint) {
+    { SharedState state = create(); }
+    const std::uint32_t bumped = kSharedLayoutVersion + 1;
+    patch(offsetof(SharedHeader, layout_version), &bumped, sizeof bumped);
+    std::string error;
+    EXPECT_FALSE(SharedState::open(name_, error).has_value());
+    EXPECT_EQ(error, "shared memory '" + name_ + "' has layout version " + std::to_string(bumped) +
+                         ", this sctplb expects " + std::to_string(kSharedLayoutVersion) +
+                         ": export the associations with the old sctplb (sctplb assoc --export FILE), then "
+                         "delete, init and import (sctplb assoc --import FILE)");
+}
+
+TEST_F(SharedStateTest, ForeignOrDamagedSegmentsAreRefused) {
+    struct Case {
+        const char* what;
+        std::size_t offset;
+        std::uint64_t value;
+        std::size_t size;
+        const char* message;
+    };
+    const Case cases[] = {
+        {"bad magic", offsetof(SharedHeader, magic), 0x1234, 8, "not an sctplb segment"},
+        {"other header size", offsetof(SharedHeader, header_size), sizeof(SharedHeader) + 64, 4, "-byte header"},
+        {"segment size mismatch", offsetof(SharedHeader, segment_size), 1u << 30, 8, "damaged or truncated"},
+        {"table beyond the segment", offsetof(SharedHeader, table_size), 1u << 30, 8, "damaged or truncated"},
+    };
+    for (const Case& c : cases) {
+        std::string error;
+        SharedState::remove(name_, error);
+        { SharedState state = create(); }
+        patch(c.offset, &c.value, c.size);
+        EXPECT_FALSE(SharedState::open(name_, error).has_value()) << c.what;
+        EXPECT_NE(error.find(c.message), std::string::npos) << c.what << ": " << error;
+        EXPECT_EQ(error.find('\n'), std::string::npos) << "one line";
+    }
+}
+
+TEST_F(SharedStateTest, TruncatedSegmentIsRefused) {
+    { SharedState state = create(); }
+    const int fd = shm_open(("/" + name_).c_str(), O_RDWR, 0);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ftruncate(fd, 4096), 0);
+    close(fd);
+    std::string error;
+    EXPECT_FALSE(SharedState::open(name_, error).has_value());
+    EXPECT_NE(error.find("damaged or truncated"), std::string::npos) << error;
+}
+
+// Sets the targets as `activate`/`deactivate` would, in the given slot order.
+void set_targets(SharedState& state, const std::vector<std::pair<std::uint32_t, TargetState>>& targets) {
+    const ConfigLock lock(state);
+    for (auto& slot : state.header().targets) slot = TargetSlot{0, TargetState::Unused};
+    for (std::size_t i = 0; i < targets.size(); ++i)
+        state.header().targets[i] = TargetSlot{targets[i].first, targets[i].second};
+    std::string error;
+    ASSERT_TRUE(state.publish_targets(error)) << error;
+}
+
+TEST_F(SharedStateTest, PublishFlipsTheBufferAndBumpsTheGeneration) {
+    SharedState state = create();
+    SharedHeader& h = state.header();
+    const std::uint32_t before_active = h.maglev_active.load();
+    const std::uint64_t before_generation = h.config_generation.load();
+    const std::string empty_digest = h.config_digest;
+
+    set_targets(state, {{10, TargetState::Active}, {20, TargetState::Active}, {30, TargetState::Draining}});
+    EXPECT_NE(h.maglev_active.load(), before_active);
+    EXPECT_EQ(h.config_generation.load(), before_generation + 1);
+    EXPECT_NE(std::string(h.config_digest), empty_digest);
+
+    std::map<std::uint32_t, int> share;
+    for (const std::uint32_t fwmark : state.active_maglev()) ++share[fwmark];
+    ASSERT_EQ(share.size(), 2u) << "draining targets get no slots";
+    EXPECT_LE(std::abs(share[10] - share[20]), 1) << "Maglev shares differ by at most one";
+    EXPECT_EQ(share[10] + share[20], static_cast<int>(kSmallM));
+
+    // The buffer the data path no longer reads still holds the previous table.
+    for (const std::uint32_t slot : state.maglev_buffer(before_active)) ASSERT_EQ(slot, kNoTarget);
+
+    set_targets(state, {});
+    EXPECT_EQ(h.maglev_active.load(), before_active);
+    EXPECT_EQ(h.config_generation.load(), before_generation + 2);
+    EXPECT_EQ(std::string(h.config_digest), empty_digest);
+    for (const std::uint32_t slot : state.active_maglev()) ASSERT_EQ(slot, kNoTarget);
+}
+
+TEST_F(SharedStateTest, ActivationOrderDoesNotMatter) {
+    SharedState state = create();
+    set_targets(state, {{1, TargetState::Active}, {2, TargetState::Active}, {3, TargetState::Active}});
+    const std::string digest_123 = state.header().config_digest;
+    const auto active = state.active_maglev();
+    const std::vector<std::uint32_t> table_123(active.begin(), active.end());
+
+    set_targets(state, {{3, TargetState::Active}, {1, TargetState::Active}, {2, TargetState::Active}});
+    EXPECT_EQ(std::string(state.header().config_digest), digest_123);
+    const auto again = state.active_maglev();
+    EXPECT_EQ(std::vector<std::uint32_t>(again.begin(), again.end()), table_123);
+
+    set_targets(state, {{1, TargetState::Active}, {2, TargetState::Active}});
+    EXPECT_NE(std::string(state.header().config_digest), digest_123);
+}
+
+TEST_F(SharedStateTest, TwoMappingsShareOneTable) {
+    SharedState writer = create();
+    std::string error;
+    auto reader = SharedState::open(name_, error);
+    ASSERT_TRUE(reader.has_value()) << error;
+    Counters counters;
+    const Nanos now = monotonic_now();
+    const IpAddress address = v4(1);
+    {
+        const TableLock lock(writer);
+        ASSERT_NE(writer.table().insert_established(address, 5000, 36412, 0xabcdef01, 7, now), kNoAssociation);
+    }
+    const TableLock lock(*reader);
+    const AssociationId id = reader->table().find_by_ts(address, 5000, 36412, 0xabcdef01, now, counters);
+    ASSERT_NE(id, kNoAssociation);
+    EXPECT_EQ(reader->table().at(id).fwmark, 7u);
+}
+
+TEST_F(SharedStateTest, MovedStateKeepsTheMapping) {
+    SharedState first = create();
+    SharedState second = std::move(first);
+    EXPECT_EQ(second.header().maglev_m, kSmallM);
+    std::string error;
+    auto third = SharedState::open(name_, error);  // a second mapping, replaced by the move
+    ASSERT_TRUE(third.has_value()) << error;
+    *third = std::move(second);
+    EXPECT_EQ(third->header().maglev_m, kSmallM);
+    EXPECT_EQ(third->table().capacity(), 1024u);
+}
+
+// A process that dies holding the table lock (kill -9 of the daemon at any
+// instant) must not block the next holder, and the table must still work.
+TEST_F(SharedStateTest, TableLockRecoversFromADeadHolder) {
+    SharedState state = create();
+    const Nanos now = monotonic_now();
+    {
+        const TableLock lock(state);
+        EXPECT_FALSE(lock.recovered());
+        ASSERT_NE(state.table().insert_established(v4(1), 5000, 36412, 0x11111111, 1, now), kNoAssociation);
+    }
+    alarm(30);  // a broken recovery would hang, not fail
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        std::string error;
+        auto mine = SharedState::open(name_, error);
+        if (!mine) _exit(2);
+        auto* lock = new TableLock(*mine);  // never released: the process dies holding it
+        const Nanos later = monotonic_now();
+        const bool inserted = mine->table().insert_established(v4(2), 5001, 36412, 0x22222222, 2, later) != kNoAssociation;
+        (void)lock;
+        _exit(inserted ? 0 : 3);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    ASSERT_EQ(WEXITSTATUS(status), 0);
+
+    Counters counters;
+    {
+        const TableLock lock(state);
+        EXPECT_TRUE(lock.recovered());
+        EXPECT_EQ(state.table().size(), 2u);
+        EXPECT_NE(state.table().find_by_ts(v4(1), 5000, 36412, 0x11111111, now, counters), kNoAssociation);
+        EXPECT_NE(state.table().find_by_ts(v4(2), 5001, 36412, 0x22222222, now, counters), kNoAssociation);
+    }
+    {
+        const TableLock lock(state);
+        EXPECT_FALSE(lock.recovered()) << "made consistent: recovery happens once";
+    }
+    alarm(0);
+}
+
+TEST_F(SharedStateTest, ConfigLockRecoversFromADeadHolder) {
+    SharedState state = create();
+    alarm(30);
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        std::string error;
+        auto mine = SharedState::open(name_, error);
+        if (!mine) _exit(2);
+        new ConfigLock(*mine);  // leaked on purpose: dies holding it
+        _exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    set_targets(state, {{5, TargetState::Active}});
+    for (const std::uint32_t slot : state.active_maglev()) ASSERT_EQ(slot, 5u);
+    alarm(0);
+}
+
+}  // namespace
+}  // namespace sctplb
