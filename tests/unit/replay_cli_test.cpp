@@ -499,3 +499,33 @@ TEST_F(ReplayCliTest, CaptureCutShortStillPrintsTheSummaryThenFails) {
 }
 
 }  // namespace
+
+// The "done when": `sctplb replay --json` on a real capture whose
+// association uses two paths gives every "in" packet the same fwmark, in
+// both hash modes (tests/data/README.md: multihomed-v4 cuts path A for 4 s).
+TEST_F(ReplayCliTest, RealTwoPathCaptureKeepsOneFwmarkForEveryInPacket) {
+    for (const char* mode : {"vtag", "ports"}) {
+        SCOPED_TRACE(mode);
+        const RunResult r = run({"replay", "--pcap", std::string(SCTPLB_TEST_DATA_DIR) + "/multihomed-v4.pcap",
+                                 "--vip", "10.0.0.1,10.0.0.2", "--hash", mode, "--json"});
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        const auto objects = parse_json_lines(r);
+        ASSERT_GT(objects.size(), 50u);
+        std::set<std::uint64_t> fwmarks;
+        std::set<std::string> sources;
+        for (std::size_t i = 0; i + 1 < objects.size(); ++i) {
+            const json& line = objects[i];
+            if (line["dir"] != "in") continue;
+            EXPECT_EQ(line["verdict"], "accept") << line.dump();
+            ASSERT_TRUE(line["fwmark"].is_number()) << line.dump();
+            fwmarks.insert(line["fwmark"].get<std::uint64_t>());
+            sources.insert(line["src"].get<std::string>());
+        }
+        EXPECT_EQ(fwmarks.size(), 1u);
+        EXPECT_EQ(sources, (std::set<std::string>{"192.168.2.221", "192.168.6.221"}));
+        const json& summary = objects.back()["summary"];
+        ASSERT_EQ(summary["associations"].size(), 1u);
+        EXPECT_EQ(summary["associations"][0]["addresses"].size(), 2u);
+        EXPECT_EQ(summary["counters"]["unknown-association"], 0);
+    }
+}
