@@ -1,7 +1,5 @@
 #include "association_table.hpp"
 
-#include <xxhash.h>
-
 #include <cstddef>
 #include <cstring>
 #include <type_traits>
@@ -141,17 +139,32 @@ std::optional<AssociationTable> AssociationTable::attach(std::span<std::byte> me
 
 // ---- hashing and matching -------------------------------------------------
 
+namespace {
+// 64x64 -> 128-bit multiply folded to 64 bits (the "mum" of wyhash): a fast,
+// well-mixing step. With the secret index seed in every input word the slot of
+// a key cannot be predicted by a client; this spreads index keys, it is not a
+// MAC. (The target choice uses the XXH3 KeyedHash.)
+inline std::uint64_t mum(std::uint64_t a, std::uint64_t b) {
+    const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
+    return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
+}
+inline std::uint64_t load64(const std::uint8_t* p) {
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
+}  // namespace
+
 std::uint32_t AssociationTable::key_hash(IndexKind kind, const IpAddress& addr, std::uint16_t sport,
                                          std::uint16_t dport, std::uint32_t tag) const {
-    std::array<std::uint8_t, 25> key{};
-    std::memcpy(key.data(), addr.bytes().data(), 16);
-    key[16] = static_cast<std::uint8_t>(sport >> 8);
-    key[17] = static_cast<std::uint8_t>(sport);
-    key[18] = static_cast<std::uint8_t>(dport >> 8);
-    key[19] = static_cast<std::uint8_t>(dport);
-    std::memcpy(key.data() + 20, &tag, 4);
-    key[24] = static_cast<std::uint8_t>(kind);
-    return static_cast<std::uint32_t>(XXH3_64bits_withSeed(key.data(), key.size(), header_->index_seed));
+    const std::uint64_t seed = header_->index_seed;
+    const std::uint64_t w0 = load64(addr.bytes().data());
+    const std::uint64_t w1 = load64(addr.bytes().data() + 8);
+    const std::uint64_t w2 = (std::uint64_t{sport} << 48) | (std::uint64_t{dport} << 32) | tag;
+    const std::uint64_t w3 = static_cast<std::uint64_t>(kind);
+    const std::uint64_t h = mum(w0 ^ seed ^ 0xa0761d6478bd642full, w1 ^ 0xe7037ed1a0b428dbull) ^
+                            mum(w2 ^ seed ^ 0x8ebc6af09c88c6e3ull, w3 ^ 0x589965cc75374cc3ull);
+    return static_cast<std::uint32_t>(mum(h, seed ^ 0x1d8e4e27c47d124full));
 }
 
 bool AssociationTable::matches(IndexKind kind, const Association& a, const IpAddress& addr,
