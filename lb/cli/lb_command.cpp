@@ -134,6 +134,11 @@ int run_lb(std::span<const std::string> args) {
         return 1;
     }
     if (log_level) state->header().log_level.store(*log_level);
+    if (dp.copy_range < 512)
+        std::fprintf(stderr,
+                     "sctplb lb: warning: --copy %u may cut INIT address parameters; packets from the "
+                     "addresses cut off are then dropped as unknown (counted as init-truncated)\n",
+                     dp.copy_range);
 
     // No SA_RESTART: a blocked receive returns EINTR and the loop sees the flag.
     struct sigaction action{};

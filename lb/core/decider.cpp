@@ -194,6 +194,10 @@ Verdict Decider::decide_init(const ParsedPacket& p, std::span<const std::uint32_
     if (p.vtag != 0) return drop(Reason::InitBadVtag);
     const std::uint32_t tc = p.init.initiate_tag;
     if (p.init.addresses_overflowed) counters.count(Event::AddressesOverflowed);
+    // Cut by a capture or NFQUEUE copy range: the address parameters after the
+    // cut are unknown, so packets from those addresses will be dropped as
+    // unknown. Balanced all the same (the INIT's own key is complete).
+    if (p.truncated) counters.count(Event::InitTruncated);
 
     // An INIT retransmission carries the same Tc, maybe on another path.
     AssociationId id = table_.find_by_tc(p.src, p.sport, p.dport, tc, now, counters);

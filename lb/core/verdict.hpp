@@ -81,7 +81,8 @@ std::string_view reason_name(Reason reason);
     X(ExpiredClosed, "expired-closed")                                                       \
     X(ReplacedHalfOpen, "replaced-half-open")    /* new INIT (new Tc) from the same peer */    \
     X(TsLearned, "ts-learned")                                                               \
-    X(PinFailed, "pin-failed")                   /* ports mode: table full, forwarded unpinned */
+    X(PinFailed, "pin-failed")                   /* ports mode: table full, forwarded unpinned */ \
+    X(InitTruncated, "init-truncated")           /* INIT cut by the copy range: addresses may be missing */
 
 enum class Event : std::uint8_t {
 #define SCTPLB_EVENT_ENUM(id, name) id,

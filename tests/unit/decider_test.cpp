@@ -311,6 +311,15 @@ TEST(Decider, ShutdownAndAbortCloseThenLinger) {
     EXPECT_EQ(h.counters.of(Event::ExpiredClosed), 1u);
 }
 
+TEST(Decider, InitCutByTheCopyRangeIsBalancedAndCounted) {
+    Harness h;
+    ParsedPacket cut = init(kClientA, 40000, 36412, 0x1234, {});
+    cut.truncated = true;
+    EXPECT_EQ(h.in(cut).reason, Reason::InitHash);
+    EXPECT_EQ(h.counters.of(Event::InitTruncated), 1u);
+    EXPECT_EQ(h.counters.of(Event::TruncatedPacket), 1u);
+}
+
 TEST(Decider, TBitAbortGoesByTc) {
     Harness h;
     const std::uint32_t fwmark = h.establish(kClientA, kClientB, 5000, 36412, 0xC1, 0x51);
