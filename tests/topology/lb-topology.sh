@@ -66,7 +66,7 @@ build_dir=${SCTPLB_BUILD_DIR:-$source_dir/build}
 SCTPLB_BIN=${SCTPLB_BIN:-$build_dir/lb/cli/sctplb}
 USCTP=${USCTP:-$build_dir/test-apps/usrsctp/usctp}
 LB_PORT=${LB_PORT:-36412}
-queue=2
+queue=${LB_QUEUE:-2} # "2" or a range "2:3" (sctplb rules --queue-balance, one lb thread each)
 vips=(10.0.0.1 10.0.0.2)
 servers=(1 2 3)
 

@@ -1,0 +1,57 @@
+#!/bin/bash
+# Two NFQUEUEs (iptables --queue-balance 2:3, `sctplb lb --queue 2:3`: one thread each) sharing
+# one association table. --queue-balance spreads packets by addresses, so the two paths of one
+# association can reach different threads; each association must still reach one server on both
+# paths. (tests/topology/lb-topology.sh with 4 multihomed usrsctp clients, vtag mode.)
+#
+# Usage: test-lb-multiqueue.sh [help]   (root; SCTPLB_BIN, SCTPLB_BUILD_DIR as set by ctest)
+set -eu
+
+if [ "${1:-}" = help ] || [ "${1:-}" = --help ]; then
+	sed -n '2,7p' "$0"
+	exit 0
+fi
+script_dir=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../topology/lb-test-lib.sh
+. "$script_dir/../topology/lb-test-lib.sh"
+lbt_check_requirements
+started=$SECONDS
+
+export LB_QUEUE=2:3
+lbt_setup lbq --clients 4
+lbt_lb_start
+
+lbt_say "four multihomed associations at once, DATA moving to path B after 3 messages"
+for k in 1 2 3 4; do
+	lbt_client "q$k" "$k" --count 8 --interval-ms 150 --primary 10.0.0.2 --primary-after 3
+done
+for k in 1 2 3 4; do
+	status=0
+	lbt_wait "q$k" || status=$?
+	servers=$(lbt_echo_servers "q$k" | tr '\n' ' ')
+	if [ "$status" = 0 ] && [ "$(lbt_echo_count "q$k")" = 8 ] && [ "$(echo $servers | wc -w)" = 1 ]; then
+		lbt_pass "q$k: 8 echoes, all from $servers"
+	else
+		lbt_fail "q$k: exit $status, $(lbt_echo_count "q$k") echoes from: $servers"
+	fi
+done
+
+stats=$(lbt_sctplb stats --json)
+unknown=$(lbt_json "$stats" "d['reasons']['unknown-association']")
+if [ "$unknown" = 0 ]; then
+	lbt_pass "no packet was unknown to the thread that got it (unknown-association 0)"
+else
+	lbt_fail "unknown-association $unknown: a thread missed an association the other one created"
+fi
+# Both threads served this segment (informational: the kernel's address hash decides the split).
+queues=$(ip netns exec "$LB_NS" cat /proc/net/netfilter/nfnetlink_queue | awk '$1 == 2 || $1 == 3 { printf "queue %s: %s packets; ", $1, $8 }')
+lbt_say "kernel: $queues"
+bound=$(ip netns exec "$LB_NS" cat /proc/net/netfilter/nfnetlink_queue | awk '($1 == 2 || $1 == 3) && $2 != 0' | wc -l)
+if [ "$bound" = 2 ]; then
+	lbt_pass "both queues 2 and 3 are bound by the one sctplb lb"
+else
+	lbt_fail "expected queues 2 and 3 bound, found $bound"
+fi
+
+echo "runtime $((SECONDS - started)) s"
+lbt_finish
