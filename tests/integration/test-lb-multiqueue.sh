@@ -2,7 +2,9 @@
 # Two NFQUEUEs (iptables --queue-balance 2:3, `sctplb lb --queue 2:3`: one thread each) sharing
 # one association table. --queue-balance spreads packets by addresses, so the two paths of one
 # association can reach different threads; each association must still reach one server on both
-# paths. (tests/topology/lb-topology.sh with 4 multihomed usrsctp clients, vtag mode.)
+# paths. sctplb owns only the fwmark bits 0xff (--mark-mask): a mark bit 0x100 set by another
+# rule before the queue must survive the verdict. (tests/topology/lb-topology.sh with 4
+# multihomed usrsctp clients, vtag mode.)
 #
 # Usage: test-lb-multiqueue.sh [help]   (root; SCTPLB_BIN, SCTPLB_BUILD_DIR as set by ctest)
 set -eu
@@ -17,9 +19,13 @@ script_dir=$(cd "$(dirname "$0")" && pwd)
 lbt_check_requirements
 started=$SECONDS
 
-export LB_QUEUE=2:3
+export LB_QUEUE=2:3 LB_MARK_MASK=0xff
 lbt_setup lbq --clients 4
-lbt_lb_start
+# Another user of fwmark: bit 0x100 on every VIP packet, set before the NFQUEUE rule; counted
+# after the verdict (FORWARD) if it is still there.
+ip netns exec "$LB_NS" iptables -w -t mangle -I PREROUTING 1 -d 10.0.0.0/24 -p sctp -j MARK --or-mark 0x100
+ip netns exec "$LB_NS" iptables -w -t filter -I FORWARD 1 -d 10.0.0.0/24 -p sctp -m mark --mark 0x100/0x100
+lbt_lb_start --mark-mask 0xff
 
 lbt_say "four multihomed associations at once, DATA moving to path B after 3 messages"
 for k in 1 2 3 4; do
@@ -51,6 +57,13 @@ if [ "$bound" = 2 ]; then
 	lbt_pass "both queues 2 and 3 are bound by the one sctplb lb"
 else
 	lbt_fail "expected queues 2 and 3 bound, found $bound"
+fi
+
+kept=$(ip netns exec "$LB_NS" iptables -w -t filter -L FORWARD 1 -v -n -x | awk '{ print $1 }')
+if [ "${kept:-0}" -gt 20 ]; then
+	lbt_pass "the foreign mark bit 0x100 survived sctplb's verdicts ($kept forwarded packets carried it)"
+else
+	lbt_fail "the foreign mark bit 0x100 was lost (${kept:-0} forwarded packets carried it)"
 fi
 
 echo "runtime $((SECONDS - started)) s"

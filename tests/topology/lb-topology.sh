@@ -260,7 +260,9 @@ cmd_up() {
 		EOF
 	done
 
+	# LB_MARK_MASK: the fwmark bits sctplb owns (give sctplb lb the same --mark-mask).
 	in_ns "$lb" "$SCTPLB_BIN" rules --shm "$prefix" --vip "$(IFS=,; echo "${vips[*]}")" --queue "$queue" \
+		${LB_MARK_MASK:+--mark-mask "$LB_MARK_MASK"} \
 		--target 1=192.168.11.2 --target 2=192.168.12.2 --target 3=192.168.13.2 --apply >"$state/rules.log"
 
 	if [ "$activate_targets" = yes ]; then
