@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,7 +50,16 @@ public:
     }
     [[nodiscard]] constexpr const std::array<std::uint8_t, 16>& bytes() const { return bytes_; }
 
-    friend constexpr bool operator==(const IpAddress&, const IpAddress&) = default;
+    // Two 64-bit compares: this runs for every address of an association on
+    // every lookup (a byte-wise array compare was a fifth of a decision).
+    friend bool operator==(const IpAddress& a, const IpAddress& b) {
+        std::uint64_t a0, a1, b0, b1;
+        std::memcpy(&a0, a.bytes_.data(), 8);
+        std::memcpy(&a1, a.bytes_.data() + 8, 8);
+        std::memcpy(&b0, b.bytes_.data(), 8);
+        std::memcpy(&b1, b.bytes_.data() + 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
 
 private:
     std::array<std::uint8_t, 16> bytes_{};
