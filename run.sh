@@ -58,7 +58,7 @@ cmd_test() {
   configure_and_build "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
   log "build with AddressSanitizer + UndefinedBehaviorSanitizer ($build_asan)"
   configure_and_build "$build_asan" -DCMAKE_BUILD_TYPE=Debug -DSCTPLB_SANITIZE=ON \
-    -DSCTPLB_BUILD_BENCHMARKS=OFF
+    -DSCTPLB_BUILD_BENCHMARKS=OFF -DSCTPLB_BUILD_TEST_APPS=OFF
   local status=0
   log "unit tests under ASan/UBSan"
   ctest --test-dir "$build_asan" -L unit --output-on-failure -j "$jobs" || status=1
