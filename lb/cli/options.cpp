@@ -135,4 +135,17 @@ int usage_error(std::string_view command, std::string_view message) {
     return kExitUsage;
 }
 
+bool parse_address_list(std::string_view text, std::string_view option, std::vector<IpAddress>& out,
+                        std::string& error) {
+    for (std::string_view item : split_list(text)) {
+        const auto address = IpAddress::parse(item);
+        if (!address) {
+            error = "--" + std::string(option) + ": '" + std::string(item) + "' is not an IPv4 or IPv6 address";
+            return false;
+        }
+        out.push_back(*address);
+    }
+    return true;
+}
+
 }  // namespace sctplb::cli

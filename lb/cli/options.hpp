@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "ip_address.hpp"
+
 namespace sctplb::cli {
 
 // Exit status of a usage error (bad option, unreadable file), as the CLI promises.
@@ -57,6 +59,11 @@ private:
 
 // "a,b,c" -> {"a", "b", "c"}; empty items are kept (so callers reject them).
 [[nodiscard]] std::vector<std::string_view> split_list(std::string_view text, char separator = ',');
+
+// "A,B,..." IPv4/IPv6 addresses appended to `out`; false with a one-line
+// `error` naming `option` on the first bad item.
+[[nodiscard]] bool parse_address_list(std::string_view text, std::string_view option,
+                                      std::vector<IpAddress>& out, std::string& error);
 
 // Prints "sctplb COMMAND: MESSAGE" as one line on stderr; returns kExitUsage.
 int usage_error(std::string_view command, std::string_view message);

@@ -83,14 +83,7 @@ std::optional<ReplayConfig> make_config(const Options& options, std::string& err
         error = "--vip ADDR[,ADDR...] is required";
         return std::nullopt;
     }
-    for (std::string_view text : split_list(*vip)) {
-        const auto address = IpAddress::parse(text);
-        if (!address) {
-            error = "--vip: '" + std::string(text) + "' is not an IPv4 or IPv6 address";
-            return std::nullopt;
-        }
-        config.vips.push_back(*address);
-    }
+    if (!parse_address_list(*vip, "vip", config.vips, error)) return std::nullopt;
 
     if (options.has("targets") && options.has("fwmarks")) {
         error = "--targets and --fwmarks exclude each other";

@@ -85,14 +85,7 @@ std::optional<RulesConfig> make_config(const Options& options,
         error = "--vip ADDR[,ADDR...] is required";
         return std::nullopt;
     }
-    for (std::string_view text : split_list(*vip)) {
-        const auto address = IpAddress::parse(text);
-        if (!address) {
-            error = "--vip: '" + std::string(text) + "' is not an IPv4 or IPv6 address";
-            return std::nullopt;
-        }
-        config.vips.push_back(*address);
-    }
+    if (!parse_address_list(*vip, "vip", config.vips, error)) return std::nullopt;
     if (target_texts.empty()) {
         error = "at least one --target FWMARK=NEXTHOP is required";
         return std::nullopt;

@@ -1,4 +1,5 @@
 #include "seed_file.hpp"
+#include "file_descriptor.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,20 +12,6 @@
 namespace sctplb {
 
 namespace {
-
-class FileDescriptor {
-public:
-    explicit FileDescriptor(int fd) : fd_(fd) {}
-    FileDescriptor(const FileDescriptor&) = delete;
-    FileDescriptor& operator=(const FileDescriptor&) = delete;
-    ~FileDescriptor() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    [[nodiscard]] int get() const { return fd_; }
-
-private:
-    int fd_;
-};
 
 std::string octal_mode(mode_t mode) {
     char text[8];

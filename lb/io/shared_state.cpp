@@ -1,4 +1,5 @@
 #include "shared_state.hpp"
+#include "file_descriptor.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -47,20 +48,6 @@ bool valid_name(const std::string& name, std::string& error) {
 }
 
 std::string errno_text(int error_number) { return std::strerror(error_number); }
-
-class FileDescriptor {
-public:
-    explicit FileDescriptor(int fd) : fd_(fd) {}
-    FileDescriptor(const FileDescriptor&) = delete;
-    FileDescriptor& operator=(const FileDescriptor&) = delete;
-    ~FileDescriptor() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    [[nodiscard]] int get() const { return fd_; }
-
-private:
-    int fd_;
-};
 
 // Robust: a holder that dies leaves EOWNERDEAD instead of a lock held forever.
 // Process-shared: the CLI and the daemon are different processes.
