@@ -1,0 +1,468 @@
+#!/usr/bin/env bash
+# NFQUEUE throughput benchmark: lossless packets/s of 64-byte SCTP DATA packets
+# of many associations through a load-balancer namespace, for
+#   kernel   kernel-only fwmark routing (iptables -t mangle -j MARK): no user space
+#   floor    nfq_floor, the minimal NFQUEUE accept loop (tests/bench/nfq-floor),
+#            one fixed mark, so a batch of 64 is answered by ONE batch verdict
+#   floor-pv nfq_floor --no-batch-verdict: one verdict message per packet, all in
+#            one sendmsg: what sctplb sends when its marks differ (equal batching)
+#   lb-1q    sctplb lb --queue 2          (iptables --queue-num 2)
+#   lb-2q    sctplb lb --queue 2:3        (iptables --queue-balance 2:3)
+# interleaved in one run, median of the repetitions, with the ratios
+# sctplb/floor, sctplb/floor-pv and sctplb/kernel. It reports; a timing never fails it (only a
+# setup that cannot run does).
+#
+# Usage: nfq-throughput.sh [options]        (root)
+#   --quick            CI smoke: 1 repetition, short trials (< ~60 s)
+#   --reps N           repetitions (default 5)
+#   --build DIR        build directory (default: SCTPLB_BUILD_DIR or <source>/build)
+#   --associations N   associations the sender cycles over (default 1000)
+#   --configs LIST     subset/order, e.g. floor,lb-1q (default kernel,floor,floor-pv,lb-1q,lb-2q)
+#   --sender-cpu C     CPU of the sender (default 0)
+#   --lb-cpus LIST     CPUs of nfq_floor / sctplb lb (taskset list, default 1)
+#   --nice N           niceness of the sender and the LB process (default -10: on a
+#                      shared machine they then lose less of their CPU to other work;
+#                      0 = leave the priority alone)
+#   --results FILE     also write one line per measured cell (key=value)
+#   --verbose          print every trial
+#   help               this text
+#
+# Topology (namespaces named tput<PID>{s,l,k}):
+#   sender (sctp_blast, 16 client addresses = 8 two-path clients)
+#     --veth--> lb (NOTRACK, mangle PREROUTING rule of the config, fwmark 1/2 ->
+#               table 5001/5002 -> sink k1/k2, unmarked -> blackhole)
+#     --veth l1/l2--> sink (raw PREROUTING counts and drops)
+# Lossless rate: one trial at the sender's full rate gives the saturated
+# delivery D; then a short bisection of the offered rate in [0, min(offered,
+# 1.1 D)] finds the highest rate with >= 99.9 % delivered. When the full rate
+# is already lossless the sender was the limit and the figure is a lower bound.
+set -eu
+
+# ---- options -----------------------------------------------------------------
+reps=5
+quick=0
+verbose=0
+associations=1000
+configs=kernel,floor,floor-pv,lb-1q,lb-2q
+sender_cpu=0
+lb_cpus=1
+niceness=-10
+results_file=""
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${SCTPLB_BUILD_DIR:-$top/build}
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) quick=1; reps=1 ;;
+        --reps) reps=$2; shift ;;
+        --build) build=$2; shift ;;
+        --associations) associations=$2; shift ;;
+        --configs) configs=$2; shift ;;
+        --sender-cpu) sender_cpu=$2; shift ;;
+        --lb-cpus) lb_cpus=$2; shift ;;
+        --nice) niceness=$2; shift ;;
+        --results) results_file=$2; shift ;;
+        --verbose) verbose=1 ;;
+        help | -h | --help) sed -n '2,/^set -eu/p' "$0" | sed '$d'; exit 0 ;;
+        *) echo "nfq-throughput: unknown option '$1' (try help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+case "$reps" in '' | *[!0-9]* | 0) echo "nfq-throughput: --reps wants a positive number" >&2; exit 2 ;; esac
+
+if [ $quick -eq 1 ]; then
+    saturation_seconds=1.0 trial_seconds=0.6 search_steps=3
+else
+    saturation_seconds=2.0 trial_seconds=1.2 search_steps=5
+fi
+lossless_fraction=0.999   # delivered/sent for a trial to count as lossless
+
+sctplb=$build/lb/cli/sctplb
+floor=$build/tests/bench/nfq-floor/nfq_floor
+blast=$build/tests/bench/sctp-blast/sctp_blast
+[ "$(id -u)" = 0 ] || { echo "nfq-throughput: needs root (namespaces, iptables)" >&2; exit 1; }
+for tool in "$sctplb" "$floor" "$blast"; do
+    [ -x "$tool" ] || { echo "nfq-throughput: $tool is missing: build sctplb nfq_floor sctp_blast" >&2; exit 1; }
+done
+command -v iptables >/dev/null || { echo "nfq-throughput: iptables is missing" >&2; exit 1; }
+cpus=$(nproc)
+clock_ticks=$(getconf CLK_TCK)
+pin_sender=(nice -n "$niceness" taskset -c "$sender_cpu")
+pin_lb=(nice -n "$niceness" taskset -c "$lb_cpus")
+if [ "$cpus" -lt 2 ]; then pin_sender=(nice -n "$niceness"); pin_lb=(nice -n "$niceness"); fi
+
+# ---- topology ------------------------------------------------------------------
+prefix=tput$$
+ns_s=${prefix}s ns_l=${prefix}l ns_k=${prefix}k
+shm=$prefix
+vip=10.211.9.9
+work=$(mktemp -d /tmp/nfq-throughput.XXXXXX)
+shm_made=0
+lb_pid=""  # the one background process we run at a time (nfq_floor or sctplb lb)
+
+cleanup() {
+    if [ -n "$lb_pid" ]; then kill -KILL "$lb_pid" 2>/dev/null || true; fi
+    if [ $shm_made -eq 1 ]; then "$sctplb" delete --shm "$shm" >/dev/null 2>&1 || true; fi
+    for ns in "$ns_s" "$ns_l" "$ns_k"; do ip netns delete "$ns" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+for ns in "$ns_s" "$ns_l" "$ns_k"; do ip netns add "$ns"; in_ns "$ns" ip link set lo up; done
+ip link add s0 netns "$ns_s" type veth peer name l0 netns "$ns_l"
+ip link add l1 netns "$ns_l" type veth peer name k1 netns "$ns_k"
+ip link add l2 netns "$ns_l" type veth peer name k2 netns "$ns_k"
+in_ns "$ns_s" ip addr add 10.211.0.1/24 dev s0
+clients=""
+for i in $(seq 100 115); do
+    in_ns "$ns_s" ip addr add 10.211.0.$i/24 dev s0
+    clients="$clients${clients:+,}10.211.0.$i"
+done
+in_ns "$ns_s" ip link set s0 up
+in_ns "$ns_s" ip route add default via 10.211.0.254
+in_ns "$ns_l" ip addr add 10.211.0.254/24 dev l0
+in_ns "$ns_l" ip addr add 10.211.1.254/24 dev l1
+in_ns "$ns_l" ip addr add 10.211.2.254/24 dev l2
+for dev in l0 l1 l2; do in_ns "$ns_l" ip link set "$dev" up; done
+in_ns "$ns_k" ip addr add 10.211.1.1/24 dev k1
+in_ns "$ns_k" ip addr add 10.211.2.1/24 dev k2
+in_ns "$ns_k" ip link set k1 up
+in_ns "$ns_k" ip link set k2 up
+in_ns "$ns_l" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+# The same routing a DSR LB gets from 'sctplb rules': NOTRACK, a table per target
+# holding only the VIP, fwmark rules, and a blackhole for unmarked VIP packets.
+in_ns "$ns_l" iptables -w -t raw -A PREROUTING -d $vip/32 -p sctp -j NOTRACK
+in_ns "$ns_l" ip route add $vip/32 via 10.211.1.1 table 5001
+in_ns "$ns_l" ip route add $vip/32 via 10.211.2.1 table 5002
+in_ns "$ns_l" ip route add blackhole $vip/32 table 5000
+in_ns "$ns_l" ip rule add pref 10000 fwmark 0x1 table 5001
+in_ns "$ns_l" ip rule add pref 10000 fwmark 0x2 table 5002
+in_ns "$ns_l" ip rule add pref 10001 to $vip/32 table 5000
+# Sink: count and drop at the first hook (no VIP there: no ICMP back).
+in_ns "$ns_k" iptables -w -t raw -A PREROUTING -i k1 -p sctp -j DROP
+in_ns "$ns_k" iptables -w -t raw -A PREROUTING -i k2 -p sctp -j DROP
+# Permanent neighbours: no ARP resolution inside a trial (and no ping needed).
+mac() { in_ns "$1" cat "/sys/class/net/$2/address"; }
+in_ns "$ns_s" ip neigh replace 10.211.0.254 lladdr "$(mac "$ns_l" l0)" dev s0 nud permanent
+in_ns "$ns_l" ip neigh replace 10.211.1.1 lladdr "$(mac "$ns_k" k1)" dev l1 nud permanent
+in_ns "$ns_l" ip neigh replace 10.211.2.1 lladdr "$(mac "$ns_k" k2)" dev l2 nud permanent
+
+blast_args=(--dst $vip --src "$clients" --paths 2 --associations "$associations" --dport 36412 --size 64)
+
+# ---- sctplb shared memory: vtag mode with imported associations, else ports mode ----
+lb_mode="unavailable"
+if "$sctplb" init --help >/dev/null 2>&1; then
+    if "$sctplb" assoc --help >/dev/null 2>&1 &&
+        "$sctplb" init --shm "$shm" --hash vtag >"$work/init.out" 2>&1; then
+        shm_made=1
+        "$sctplb" activate --shm "$shm" 1 2 >"$work/activate.out" 2>&1
+        "$blast" "${blast_args[@]}" --fwmarks 1,2 --export-associations "$work/associations.json" >/dev/null
+        if "$sctplb" assoc --shm "$shm" --import "$work/associations.json" >"$work/import.out" 2>&1; then
+            lb_mode="vtag, $associations associations imported ($(cat "$work/import.out"))"
+        else
+            echo "nfq-throughput: import failed ($(cat "$work/import.out")); using ports mode" >&2
+            "$sctplb" delete --shm "$shm" >/dev/null 2>&1 || true
+            shm_made=0
+        fi
+    fi
+    if [ $shm_made -eq 0 ]; then
+        "$sctplb" init --shm "$shm" --hash ports >"$work/init.out" 2>&1
+        shm_made=1
+        "$sctplb" activate --shm "$shm" 1 2 >"$work/activate.out" 2>&1
+        lb_mode="ports (associations pinned on first sight)"
+    fi
+fi
+
+# ---- measurement helpers -------------------------------------------------------
+sink_total() {
+    in_ns "$ns_k" iptables -w -t raw -nvxL PREROUTING | awk 'NR > 2 { sum += $1 } END { print sum + 0 }'
+}
+# "queue_dropped user_dropped" summed over our queues (the file is per namespace).
+queue_drops() {
+    in_ns "$ns_l" cat /proc/net/netfilter/nfnetlink_queue | awk '{ q += $6; u += $7 } END { print q + 0, u + 0 }'
+}
+# "queue:id_sequence ..." per bound queue: how packets spread over the queues.
+queue_sequences() {
+    in_ns "$ns_l" cat /proc/net/netfilter/nfnetlink_queue | awk '{ printf "%s%s:%s", sep, $1, $8; sep = " " }'
+}
+# busy jiffies and total jiffies of one CPU
+cpu_jiffies() {
+    awk -v cpu="cpu$1" '$1 == cpu { busy = $2 + $3 + $4 + $7 + $8; total = busy + $5 + $6; print busy, total }' /proc/stat
+}
+# Floating-point arithmetic; the parentheses keep awk from reading ">" as a redirection.
+calc() { awk "BEGIN { printf \"%.6g\", ($1) }"; }
+
+# user+system clock ticks of the LB process (all its threads), 0 when none runs
+lb_ticks() {
+    if [ -n "$lb_pid" ] && [ -r "/proc/$lb_pid/stat" ]; then
+        sed 's/.*) //' "/proc/$lb_pid/stat" | awk '{ print $12 + $13 }'
+    else
+        echo 0
+    fi
+}
+now_ns() { date +%s%N; }
+
+# One trial: offered RATE (0 = as fast as the sender goes) for SECONDS.
+# Sets: t_sent t_delivered t_offered_pps t_delivered_pps t_loss (fraction) t_qdrop t_udrop,
+# t_sender_cpu (% of one CPU, from sctp_blast) and t_lb_cpu (% of one CPU, the LB process).
+trial() {
+    local rate=$1 seconds=$2 before after drops_before drops_after out ticks_before ticks_after t0 t1
+    before=$(sink_total)
+    drops_before=$(queue_drops)
+    ticks_before=$(lb_ticks)
+    t0=$(now_ns)
+    out=$(in_ns "$ns_s" "${pin_sender[@]}" "$blast" "${blast_args[@]}" --pps "$rate" --duration "$seconds")
+    t1=$(now_ns)
+    ticks_after=$(lb_ticks)
+    t_lb_cpu=$(calc "100 * ($ticks_after - $ticks_before) / $clock_ticks / (($t1 - $t0) / 1e9)")
+    t_sender_cpu=$(echo "$out" | sed -n 's/.*cpu=\([0-9.]*\)%.*/\1/p')
+    sleep 0.15  # let the queue drain into the sink
+    after=$(sink_total)
+    drops_after=$(queue_drops)
+    t_sent=$(echo "$out" | sed -n 's/.*sent=\([0-9]*\).*/\1/p')
+    local elapsed
+    elapsed=$(echo "$out" | sed -n 's/.*seconds=\([0-9.]*\).*/\1/p')
+    t_delivered=$((after - before))
+    t_offered_pps=$(calc "$t_sent / $elapsed")
+    t_delivered_pps=$(calc "$t_delivered / $elapsed")
+    t_loss=$(calc "$t_sent > 0 ? 1 - $t_delivered / $t_sent : 1")
+    set -- $drops_before $drops_after
+    t_qdrop=$(($3 - $1))
+    t_udrop=$(($4 - $2))
+    if [ $verbose -eq 1 ]; then
+        printf '    trial rate=%-8s offered=%8.0f delivered=%8.0f pps loss=%.4f%% qdrop=%s udrop=%s cpu sender %s%% lb %.0f%%\n' \
+            "$rate" "$t_offered_pps" "$t_delivered_pps" "$(calc "$t_loss * 100")" "$t_qdrop" "$t_udrop" \
+            "$t_sender_cpu" "$t_lb_cpu"
+    fi
+}
+passes() { [ "$(calc "$t_loss <= 1 - $lossless_fraction")" = 1 ]; }
+
+wait_for() {  # FILE TEXT: up to 5 s
+    local i
+    for i in $(seq 50); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+    return 1
+}
+
+start_lb() {  # config
+    local config=$1
+    case "$config" in
+        kernel)
+            in_ns "$ns_l" iptables -w -t mangle -A PREROUTING -d $vip/32 -p sctp -j MARK --set-mark 1
+            return 0 ;;
+        floor | floor-pv)
+            local verdicts=()
+            [ "$config" = floor ] || verdicts=(--no-batch-verdict)
+            in_ns "$ns_l" iptables -w -t mangle -A PREROUTING -d $vip/32 -p sctp -j NFQUEUE --queue-num 2
+            # ip netns exec, not the in_ns function: $! must be the tool's own PID.
+            ip netns exec "$ns_l" "${pin_lb[@]}" "$floor" --queue 2 --mark 1 "${verdicts[@]}" >"$work/lb.out" 2>&1 &
+            lb_pid=$!
+            wait_for "$work/lb.out" "bound queue" ;;
+        lb-1q | lb-2q)
+            local queue=2
+            if [ "$config" = lb-2q ]; then
+                queue=2:3
+                in_ns "$ns_l" iptables -w -t mangle -A PREROUTING -d $vip/32 -p sctp -j NFQUEUE --queue-balance 2:3
+            else
+                in_ns "$ns_l" iptables -w -t mangle -A PREROUTING -d $vip/32 -p sctp -j NFQUEUE --queue-num 2
+            fi
+            ip netns exec "$ns_l" "${pin_lb[@]}" "$sctplb" lb --shm "$shm" --queue "$queue" >"$work/lb.out" 2>&1 &
+            lb_pid=$!
+            wait_for "$work/lb.out" "running:" ;;
+    esac
+}
+
+# "packets batches" the sctplb data path has counted so far (0 0 without sctplb)
+lb_batches() {
+    "$sctplb" stats --shm "$shm" --json 2>/dev/null |
+        awk '{ p = b = 0; if (match($0, /"packets":[0-9]+/)) p = substr($0, RSTART + 10, RLENGTH - 10)
+               if (match($0, /"batches":[0-9]+/)) b = substr($0, RSTART + 10, RLENGTH - 10); print p + 0, b + 0 }'
+}
+
+stop_lb() {
+    if [ -n "$lb_pid" ]; then
+        kill -TERM "$lb_pid" 2>/dev/null || true
+        wait "$lb_pid" 2>/dev/null || true
+        lb_pid=""
+    fi
+    in_ns "$ns_l" iptables -w -t mangle -F PREROUTING
+}
+
+# Measures one cell; appends a line to $work/cells.
+measure() {  # config rep
+    local config=$1 rep=$2
+    if ! start_lb "$config"; then
+        echo "  $config: did not start: $(tail -n 3 "$work/lb.out" 2>/dev/null | tr '\n' ' ')"
+        stop_lb
+        return 0
+    fi
+    local seq_before cpu0_before cpu1_before cpu0_after cpu1_after batches_before="0 0"
+    seq_before=$(queue_sequences)
+    case "$config" in lb-*) batches_before=$(lb_batches) ;; esac
+    cpu0_before=$(cpu_jiffies "$sender_cpu")
+    cpu1_before=$(cpu_jiffies "${lb_cpus%%[,-]*}")
+    # 1. saturation: the sender's full rate.
+    trial 0 "$saturation_seconds"
+    cpu0_after=$(cpu_jiffies "$sender_cpu")
+    cpu1_after=$(cpu_jiffies "${lb_cpus%%[,-]*}")
+    local sat_offered=$t_offered_pps sat_delivered=$t_delivered_pps sat_loss=$t_loss
+    local sat_qdrop=$t_qdrop sat_udrop=$t_udrop sat_sender_cpu=$t_sender_cpu sat_lb_cpu=$t_lb_cpu
+    # Busy share of the two CPUs, all processes (the other load on a shared machine).
+    local cpu0_busy cpu1_busy
+    set -- $cpu0_before $cpu0_after
+    cpu0_busy=$(calc "($4 - $2) > 0 ? 100 * ($3 - $1) / ($4 - $2) : 0")
+    set -- $cpu1_before $cpu1_after
+    cpu1_busy=$(calc "($4 - $2) > 0 ? 100 * ($3 - $1) / ($4 - $2) : 0")
+    local best=0 best_loss=$t_loss best_qdrop=0 best_udrop=0 bound=exact
+    if passes; then
+        best=$t_delivered_pps best_loss=$t_loss bound=sender-limited
+    else
+        # 2. bisection of the offered rate: lo passed, hi failed.
+        local lo=0 hi rate step
+        hi=$(calc "$sat_offered < 1.1 * $sat_delivered ? $sat_offered : 1.1 * $sat_delivered")
+        rate=$(calc "0.95 * $sat_delivered")
+        for step in $(seq "$search_steps"); do
+            trial "$(printf '%.0f' "$rate")" "$trial_seconds"
+            # Bounds move to the rate actually offered: a busy sender may fall short of the ask.
+            if passes; then
+                lo=$t_offered_pps
+                if [ "$(calc "$t_delivered_pps > $best")" = 1 ]; then
+                    best=$t_delivered_pps best_loss=$t_loss best_qdrop=$t_qdrop best_udrop=$t_udrop
+                fi
+                rate=$(calc "($lo + $hi) / 2")
+            else
+                hi=$(calc "$t_offered_pps < $rate ? $t_offered_pps : $rate")
+                if [ "$lo" = 0 ]; then rate=$(calc "0.8 * $rate"); else rate=$(calc "($lo + $hi) / 2"); fi
+            fi
+        done
+        [ "$lo" != 0 ] || bound=none-passed
+    fi
+    local seq_after spread="" avg_batch=-
+    seq_after=$(queue_sequences)
+    case "$config" in
+        lb-*)
+            set -- $batches_before $(lb_batches)
+            [ $(($4 - $2)) -le 0 ] || avg_batch=$(calc "($3 - $1) / ($4 - $2)") ;;
+    esac
+    if [ "$config" = lb-2q ]; then
+        # share of packets per queue over the cell (id_sequence deltas)
+        spread=$(printf '%s\n%s\n' "$seq_before" "$seq_after" | awk '
+            NR == 1 { for (i = 1; i <= NF; ++i) { split($i, a, ":"); b[a[1]] = a[2] } }
+            NR == 2 { for (i = 1; i <= NF; ++i) { split($i, a, ":"); d[a[1]] = a[2] - b[a[1]]; t += d[a[1]] }
+                      for (q in d) { printf "%sq%s=%.0f%%", sep, q, t ? 100 * d[q] / t : 0; sep = "," } }')
+    fi
+    stop_lb
+    case "$config" in
+        floor*) avg_batch=$(sed -n 's/.*avg_batch=\([0-9.]*\).*/\1/p' "$work/lb.out" | tail -n 1) ;;
+    esac
+    printf '  rep %s %-6s lossless %6.1f kpps (loss %.3f%%, %s) | saturated %6.1f of %6.1f kpps offered, loss %.1f%%, nfq drops queue %s user %s | sender %s%% lb %.0f%% of a CPU, CPUs busy %.0f%%/%.0f%% | avg batch %s%s\n' \
+        "$rep" "$config" "$(calc "$best / 1000")" "$(calc "$best_loss * 100")" "$bound" \
+        "$(calc "$sat_delivered / 1000")" "$(calc "$sat_offered / 1000")" "$(calc "$sat_loss * 100")" \
+        "$sat_qdrop" "$sat_udrop" "$sat_sender_cpu" "$sat_lb_cpu" "$cpu0_busy" "$cpu1_busy" "${avg_batch:--}" "${spread:+ | $spread}"
+    echo "config=$config rep=$rep lossless_pps=$best lossless_loss=$best_loss bound=$bound" \
+        "lossless_qdrop=$best_qdrop lossless_udrop=$best_udrop sat_offered_pps=$sat_offered" \
+        "sat_delivered_pps=$sat_delivered sat_loss=$sat_loss sat_qdrop=$sat_qdrop sat_udrop=$sat_udrop" \
+        "sat_sender_cpu=$sat_sender_cpu sat_lb_cpu=$sat_lb_cpu cpu0_busy=$cpu0_busy cpu1_busy=$cpu1_busy" \
+        "avg_batch=${avg_batch:--} spread=${spread:-}" >>"$work/cells"
+}
+
+# ---- run -----------------------------------------------------------------------
+IFS=, read -r -a config_list <<<"$configs"
+for config in "${config_list[@]}"; do
+    case "$config" in
+        kernel | floor | floor-pv) ;;
+        lb-1q | lb-2q) [ "$lb_mode" != unavailable ] || { echo "nfq-throughput: 'sctplb init' is missing: $config skipped" >&2; } ;;
+        *) echo "nfq-throughput: unknown config '$config'" >&2; exit 2 ;;
+    esac
+done
+started=$(date +%s)
+echo "nfq-throughput: $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -r), $cpus CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "  sender on CPU $sender_cpu, LB on CPU(s) $lb_cpus, both at nice $niceness; $associations associations, 64-byte packets;" \
+    "sctplb hash mode: $lb_mode"
+echo "  $reps repetition(s); saturation ${saturation_seconds}s + $search_steps bisection trials of ${trial_seconds}s;" \
+    "lossless = >= $(calc "$lossless_fraction * 100")% delivered"
+: >"$work/cells"
+for rep in $(seq "$reps"); do
+    # Rotate the order each repetition so slow drift of the machine spreads evenly.
+    n=${#config_list[@]}
+    for k in $(seq 0 $((n - 1))); do
+        config=${config_list[$(((k + rep - 1) % n))]}
+        case "$config" in lb-1q | lb-2q) [ "$lb_mode" != unavailable ] || continue ;; esac
+        measure "$config" "$rep"
+    done
+done
+
+if [ "$lb_mode" != unavailable ]; then
+    echo "sctplb counters over the whole run ('sctplb stats', excerpt):"
+    "$sctplb" stats --shm "$shm" 2>&1 | grep -Ei 'packets|established|unknown|drop|queue|pinned' | head -n 12 | sed 's/^/  /' || true
+fi
+
+# ---- summary -------------------------------------------------------------------
+median() {  # config field
+    awk -v c="$1" -v f="$2" '{ for (i = 1; i <= NF; ++i) { split($i, kv, "="); v[kv[1]] = substr($i, length(kv[1]) + 2) }
+                                if (v["config"] == c) print v[f] }' "$work/cells" |
+        sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+kernel_pps=$(median kernel lossless_pps)
+floor_pps=$(median floor lossless_pps)
+floor_pv_pps=$(median floor-pv lossless_pps)
+kernel_sat=$(median kernel sat_delivered_pps)
+floor_sat=$(median floor sat_delivered_pps)
+floor_pv_sat=$(median floor-pv sat_delivered_pps)
+# ratio A B: A/B with two decimals, "-" when B is missing or zero
+ratio() {
+    if [ "$2" != nan ] && [ "$1" != nan ] && [ "$(calc "$2 > 0")" = 1 ]; then printf '%.2f' "$(calc "$1 / $2")"; else echo -; fi
+}
+# Median over repetitions of config A's FIELD divided by config B's in the same
+# repetition: the machine's drift between repetitions cancels.
+paired_ratio() {  # A B FIELD
+    awk -v a="$1" -v b="$2" -v f="$3" '
+        { for (i = 1; i <= NF; ++i) { split($i, kv, "="); v[kv[1]] = substr($i, length(kv[1]) + 2) }
+          if (v["config"] == a) x[v["rep"]] = v[f]; if (v["config"] == b) y[v["rep"]] = v[f] }
+        END { for (r in x) if ((r in y) && y[r] > 0) print x[r] / y[r] }' "$work/cells" |
+        sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) printf "%.2f\n", a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+# LB process CPU time per delivered packet at saturation, in microseconds: far
+# less sensitive to other load than a rate (it is not what the LB was given, but
+# what each packet cost it; softirq work is not in it).
+awk '{ for (i = 1; i <= NF; ++i) { split($i, kv, "="); v[kv[1]] = substr($i, length(kv[1]) + 2) }
+       us = (v["sat_delivered_pps"] > 0 && v["sat_lb_cpu"] > 0) ? v["sat_lb_cpu"] / 100 / v["sat_delivered_pps"] * 1e6 : 0
+       print $0, "lb_us_per_packet=" us }' "$work/cells" >"$work/cells.tmp" && mv "$work/cells.tmp" "$work/cells"
+[ -z "$results_file" ] || cp "$work/cells" "$results_file"
+
+echo
+echo "Median of $reps. lossless: highest offered rate with >= $(calc "$lossless_fraction * 100")% delivered;" \
+    "saturated: delivered at the sender's full rate; LB us/pkt: the LB process's CPU time per packet at saturation."
+printf '%-9s %13s %8s %7s %8s %7s | %10s %8s %7s %8s %7s | %10s\n' config "lossless kpps" "loss %" "/floor" "/floor-pv" "/kernel" \
+    "sat. kpps" "sat.loss%" "/floor" "/floor-pv" "/kernel" "LB us/pkt"
+for config in "${config_list[@]}"; do
+    pps=$(median "$config" lossless_pps)
+    [ "$pps" != nan ] || continue
+    loss=$(median "$config" lossless_loss)
+    sat=$(median "$config" sat_delivered_pps)
+    sat_loss=$(median "$config" sat_loss)
+    us=$(median "$config" lb_us_per_packet)
+    limited=$(grep -c "config=$config .*bound=sender-limited" "$work/cells" || true)
+    mark=""
+    [ $((2 * limited)) -lt "$(grep -c "config=$config " "$work/cells")" ] || mark=">="
+    printf '%-9s %13s %8.3f %7s %8s %7s | %10.1f %8.1f %7s %8s %7s | %10s\n' "$config" "$mark$(printf '%.1f' "$(calc "$pps / 1000")")" \
+        "$(calc "$loss * 100")" "$(ratio "$pps" "$floor_pps")" "$(ratio "$pps" "$floor_pv_pps")" "$(ratio "$pps" "$kernel_pps")" \
+        "$(calc "$sat / 1000")" "$(calc "$sat_loss * 100")" \
+        "$(ratio "$sat" "$floor_sat")" "$(ratio "$sat" "$floor_pv_sat")" "$(ratio "$sat" "$kernel_sat")" \
+        "$([ "$(calc "$us > 0")" = 1 ] && printf '%.2f' "$us" || echo -)"
+done
+echo
+echo "Paired ratios (median over repetitions of the ratio within one repetition):"
+printf '%-9s %14s %14s %14s %14s %16s\n' config "lossless/floor" "lossless/f-pv" "sat./floor" "sat./f-pv" "LB us/pkt /f-pv"
+for config in "${config_list[@]}"; do
+    case "$config" in kernel | floor | floor-pv) continue ;; esac
+    grep -q "config=$config " "$work/cells" || continue
+    printf '%-9s %14s %14s %14s %14s %16s\n' "$config" "$(paired_ratio "$config" floor lossless_pps)" \
+        "$(paired_ratio "$config" floor-pv lossless_pps)" "$(paired_ratio "$config" floor sat_delivered_pps)" \
+        "$(paired_ratio "$config" floor-pv sat_delivered_pps)" "$(paired_ratio "$config" floor-pv lb_us_per_packet)"
+done
+echo "('>=': in most repetitions the sender's full rate was already lossless: the figure is the sender's"
+echo " limit, a lower bound, and a ratio against it an upper bound. Compare ratios from one run.)"
+echo "nfq-throughput: $(($(date +%s) - started)) s, load now $(cut -d' ' -f1-3 /proc/loadavg)"
+exit 0
