@@ -66,6 +66,12 @@ cmd_test() {
   ctest --test-dir "$build" --output-on-failure -j 1 || status=1
   log "benchmarks (report only; a timing never fails the run)"
   "$top/tests/bench/run-benchmarks.sh" --quick "$build" || status=1
+  if [ "$(id -u)" -eq 0 ]; then
+    log "NFQUEUE throughput, quick (report only)"
+    "$top/tests/bench/nfq-throughput.sh" --quick --build "$build" || status=1
+  else
+    log "NFQUEUE throughput skipped: needs root (network namespaces, iptables)"
+  fi
   if [ $status -ne 0 ]; then
     log "FAILED"
     exit 1
