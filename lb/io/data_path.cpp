@@ -1,5 +1,6 @@
 #include "data_path.hpp"
 
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -45,6 +46,13 @@ __attribute__((format(printf, 3, 4))) void log_line(const SharedHeader& header, 
     std::fprintf(stderr, "%s.%03ld sctplb[%d]: %s\n", stamp, ts.tv_nsec / 1'000'000, getpid(), text);
 }
 
+void format_address(const IpAddress& address, char (&out)[INET6_ADDRSTRLEN]) {
+    const auto& b = address.bytes();
+    if (!(address.is_v4() ? inet_ntop(AF_INET, b.data() + 12, out, sizeof out)
+                          : inet_ntop(AF_INET6, b.data(), out, sizeof out)))
+        out[0] = '\0';
+}
+
 bool trace_matches(const TraceFilter& trace, const ParsedPacket& p) {
     if (!trace.enabled.load(std::memory_order_acquire)) return false;
     const std::uint16_t port = trace.port.load(std::memory_order_relaxed);
@@ -65,9 +73,11 @@ void trace_packet(const SharedHeader& header, std::uint16_t queue, const QueuedP
         if (n < 0 || static_cast<std::size_t>(n) >= sizeof chunks - used) break;
         used += static_cast<std::size_t>(n);
     }
-    const std::string src = p.src.to_string(), dst = p.dst.to_string();  // tracing only
+    char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];  // no allocation, even when tracing
+    format_address(p.src, src);
+    format_address(p.dst, dst);
     log_line(header, kLogError, "trace q%u id=%u %s:%u -> %s:%u vtag=0x%08x [%s] len=%u/%u -> %.*s mark=%u reason=%.*s",
-             queue, q.id, src.c_str(), p.sport, dst.c_str(), p.dport, p.vtag, chunks,
+             queue, q.id, src, p.sport, dst, p.dport, p.vtag, chunks,
              static_cast<unsigned>(q.payload.size()), q.wire_length,
              static_cast<int>(action_name(v.action).size()), action_name(v.action).data(), v.fwmark,
              static_cast<int>(reason_name(v.reason).size()), reason_name(v.reason).data());
