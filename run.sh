@@ -15,7 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libnetfilter-queue-dev libmnl-dev libpcap-dev libxxhash-dev nlohmann-json3-dev
   libusrsctp-dev libsctp-dev
-  iproute2 iptables nftables tcpdump procps python3
+  iproute2 iptables nftables tcpdump procps python3 jq
 )
 
 log() { printf '\033[1m== %s\033[0m\n' "$*"; }

@@ -27,6 +27,9 @@ ip netns exec "$LB_NS" iptables -w -t mangle -I PREROUTING 1 -d 10.0.0.0/24 -p s
 ip netns exec "$LB_NS" iptables -w -t filter -I FORWARD 1 -d 10.0.0.0/24 -p sctp -m mark --mark 0x100/0x100
 lbt_lb_start --mark-mask 0xff
 
+# The per-packet decision trace, switched on at run time for the client port of nobody but
+# client 1's first address.
+lbt_sctplb trace --on --address 192.168.2.221 >/dev/null
 lbt_say "four multihomed associations at once, DATA moving to path B after 3 messages"
 for k in 1 2 3 4; do
 	lbt_client "q$k" "$k" --count 8 --interval-ms 150 --primary 10.0.0.2 --primary-after 3
@@ -59,6 +62,13 @@ else
 	lbt_fail "expected queues 2 and 3 bound, found $bound"
 fi
 
+traced=$(grep -c ' trace q' "$LB_STATE/lb.log" || true)
+foreign=$(grep ' trace q' "$LB_STATE/lb.log" | grep -vc '192.168.2.221' || true)
+if [ "$traced" -gt 0 ] && [ "$foreign" = 0 ] && grep ' trace q' "$LB_STATE/lb.log" | grep -q 'reason=established'; then
+	lbt_pass "trace: $traced decisions traced at run time, all of 192.168.2.221"
+else
+	lbt_fail "trace: $traced lines, $foreign of other addresses"
+fi
 kept=$(ip netns exec "$LB_NS" iptables -w -t filter -L FORWARD 1 -v -n -x | awk '{ print $1 }')
 if [ "${kept:-0}" -gt 20 ]; then
 	lbt_pass "the foreign mark bit 0x100 survived sctplb's verdicts ($kept forwarded packets carried it)"

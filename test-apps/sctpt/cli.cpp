@@ -1,0 +1,252 @@
+#include "cli.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+
+#include "log.hpp"
+
+namespace sctpt {
+
+void OptionTable::add(std::string name, bool takes_value, Handler handle) {
+    options_.push_back(Option{std::move(name), takes_value, std::move(handle)});
+}
+
+void OptionTable::flag(std::string name, bool& target) {
+    add(std::move(name), false, [&target](std::string_view, std::string&) {
+        target = true;
+        return true;
+    });
+}
+
+void OptionTable::text(std::string name, std::string& target) {
+    add(std::move(name), true, [&target](std::string_view value, std::string&) {
+        target = value;
+        return true;
+    });
+}
+
+void OptionTable::decimal(std::string name, double& target) {
+    add(name, true, [&target, name](std::string_view value, std::string& error) {
+        const auto* end = value.data() + value.size();
+        double parsed = 0;
+        const auto [stop, result] = std::from_chars(value.data(), end, parsed);
+        if (result != std::errc{} || stop != end || !(parsed >= 0)) {
+            error = name + ": '" + std::string(value) + "' is not a valid non-negative number";
+            return false;
+        }
+        target = parsed;
+        return true;
+    });
+}
+
+bool OptionTable::parse(int argc, char** argv, int first, std::string& error) const {
+    for (int i = first; i < argc; ++i) {
+        std::string_view argument = argv[i];
+        std::string_view inline_value;
+        bool has_inline_value = false;
+        if (const auto equals = argument.find('=');
+            argument.starts_with("--") && equals != std::string_view::npos) {
+            inline_value = argument.substr(equals + 1);
+            argument = argument.substr(0, equals);
+            has_inline_value = true;
+        }
+        const Option* match = nullptr;
+        for (const auto& option : options_) {
+            if (option.name == argument) {
+                match = &option;
+            }
+        }
+        if (match == nullptr) {
+            error = "unknown option '" + std::string(argument) + "'";
+            return false;
+        }
+        std::string_view value;
+        if (match->takes_value) {
+            if (has_inline_value) {
+                value = inline_value;
+            } else if (i + 1 < argc) {
+                value = argv[++i];
+            } else {
+                error = match->name + " needs a value";
+                return false;
+            }
+        } else if (has_inline_value) {
+            error = match->name + " takes no value";
+            return false;
+        }
+        if (!match->handle(value, error)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void add_stack_options(OptionTable& table, StackChoice& choice) {
+    auto& timers = choice.timers;
+    table.text("--stack", choice.stack);
+    table.number("--hb-interval", timers.heartbeat_interval_ms);
+    table.number("--rto-min", timers.rto_min_ms);
+    table.number("--rto-max", timers.rto_max_ms);
+    table.number("--rto-initial", timers.rto_initial_ms);
+    table.number("--path-max-retrans", timers.path_max_retrans);
+    table.number("--init-max-retrans", timers.init_max_retrans);
+    table.number("--sack-delay", timers.sack_delay_ms);
+    table.number("--udp-encap", timers.udp_encapsulation_port);
+    table.flag("--debug", timers.debug);
+}
+
+bool validate_stack_options(const StackChoice& choice, std::string& error) {
+    const auto& timers = choice.timers;
+    if (choice.stack != "auto" && choice.stack != "kernel" && choice.stack != "usrsctp") {
+        error = "--stack: '" + choice.stack + "' is not one of kernel, usrsctp, auto";
+        return false;
+    }
+    if (timers.rto_min_ms == 0 || timers.rto_min_ms > timers.rto_max_ms ||
+        timers.rto_initial_ms < timers.rto_min_ms || timers.rto_initial_ms > timers.rto_max_ms) {
+        error = "need 0 < --rto-min <= --rto-initial <= --rto-max";
+        return false;
+    }
+    if (timers.rto_max_ms > 65535) {
+        error = "--rto-max: at most 65535 ms";
+        return false;
+    }
+    if (timers.path_max_retrans == 0 || timers.path_max_retrans > 65535 ||
+        timers.init_max_retrans > 65534) {
+        error = "--path-max-retrans must be 1..65535, --init-max-retrans at most 65534";
+        return false;
+    }
+    // RFC 9260 §6.2: the SACK delay MUST NOT exceed 500 ms.
+    if (timers.sack_delay_ms == 0 || timers.sack_delay_ms > 500) {
+        error = "--sack-delay must be 1..500 ms";
+        return false;
+    }
+    return true;
+}
+
+std::unique_ptr<Stack> open_stack(const StackChoice& choice, std::string& error) {
+    std::string stack = choice.stack;
+    if (stack == "auto") {
+        std::string why;
+        stack = kernel_stack_built() && kernel_sctp_available(why) ? "kernel" : "usrsctp";
+    }
+    if (stack == "kernel") {
+        return make_kernel_stack(choice.timers, error);
+    }
+    return make_usrsctp_stack(choice.timers, error);
+}
+
+namespace {
+sigset_t termination_signals() {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    return signals;
+}
+}  // namespace
+
+void block_termination_signals() {
+    const sigset_t signals = termination_signals();
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+}
+
+bool termination_requested() { return !sleep_unless_terminated(0); }
+
+bool sleep_unless_terminated(int64_t milliseconds) {
+    const sigset_t signals = termination_signals();
+    if (milliseconds < 0) {
+        milliseconds = 0;
+    }
+    struct timespec timeout {
+        static_cast<time_t>(milliseconds / 1000), static_cast<long>(milliseconds % 1000) * 1'000'000
+    };
+    while (true) {
+        const int result = sigtimedwait(&signals, nullptr, &timeout);
+        if (result > 0) {
+            return false;
+        }
+        if (result < 0 && errno == EINTR) {
+            continue;  // timeout is not updated: a rare longer sleep is harmless here
+        }
+        return true;
+    }
+}
+
+void print_usage(bool to_stdout) {
+    std::fputs(
+        R"(usage: sctpt COMMAND [OPTIONS]
+SCTP test program: an echo server, a multihomed client and a traffic generator, on the Linux
+kernel's SCTP (libsctp) or on usrsctp (user-space SCTP over raw IP).
+
+commands:
+  server   --addr A[,B...] [--port P] [--name NAME] [--verbose]
+      Binds exactly the addresses A,B... (sctp_bindx, so the INIT ACK lists only those: bind
+      only the VIPs behind a load balancer) and echoes every message as "NAME: message".
+      NAME defaults to the hostname. Runs until SIGINT or SIGTERM.
+  client   --addr R1[,R2...] --laddr L1[,L2...] [--port P] [--lport Q]
+           [--primary R --primary-after K] [--echo-wait MS] [--connect-timeout MS]
+      One association bound to exactly the local addresses L1,L2... (port Q, default
+      ephemeral) and connected to all of R1,R2... (sctp_connectx). Every stdin line is sent
+      as one message and every echo printed on stdout; events go to stderr. After K lines
+      R becomes the primary path. At end of input: waits up to MS (2000) for the echoes,
+      then SHUTDOWN. Fails (1) unless every line was echoed and the association ended cleanly.
+  ctraffic --addr R1[,R2...] --laddr SET[;SET...] --clients N --rate R --duration D
+           [--port P] [--lport-fixed Q] [--size BYTES] [--primary R --primary-after K]
+           [--echo-wait MS] [--connect-timeout MS] [--stats-file FILE]
+      N associations in one process; client i binds local address set i mod (number of
+      sets), a SET being L1[,L2...] (quote the ';' for the shell). Each sends R messages per
+      second for D seconds (both may be fractional), then waits up to MS (2000) for the
+      echoes and shuts down. Prints one JSON document: per association the local and remote
+      addresses and ports, sent, echoed, lost, RTT p50/p99/max in ms, which servers answered
+      (the echo prefix) and from which server addresses, path failovers (SCTP_PEER_ADDR_CHANGE
+      UNREACHABLE) and every peer address change; then totals. Fails (1) if an association
+      did not come up, was lost or lost a message.
+      Local ports are ephemeral (one per association) unless --lport-fixed Q. Two endpoints
+      can have only one association between them (RFC 9260 §1.3): with a fixed port every
+      client needs its own local addresses, so --lport-fixed requires N local address sets
+      that share no address (e.g. --clients 2 --laddr '10.1.0.1,10.2.0.1;10.1.0.2,10.2.0.2').
+      Snapshots go to FILE every second (default /tmp/sctpt-ctraffic-PID.json, removed at
+      the end) for 'sctpt stats'.
+  stats    [--stats-file FILE]
+      Prints the latest snapshot of a running ctraffic (the same JSON with "running": true).
+      Without --stats-file: the only running ctraffic that writes the default file.
+  help     This text.
+
+stack options (every command but stats):
+  --stack kernel|usrsctp|auto   auto (default): the kernel where
+                                socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP) works, else usrsctp
+  --hb-interval MS (1000)  --rto-min MS (200)  --rto-max MS (1000)  --rto-initial MS (500)
+  --path-max-retrans N (2)  --init-max-retrans N (8)  --sack-delay MS (50)
+      Fast test timers: a dead path is declared after about 1-2 s.
+  --udp-encap PORT  SCTP over UDP (RFC 6951): usrsctp listens on and sends to PORT; the kernel
+                    sends to PORT and listens on the sysctl net.sctp.udp_port
+  --debug           usrsctp's own diagnostics on stderr
+
+usrsctp (user-space SCTP over raw IP; needs root or CAP_NET_RAW):
+  - One usrsctp process per network namespace: its raw socket sees every SCTP packet of the
+    namespace, and a second stack would answer the first one's packets with ABORT. Run the
+    server and the clients in different namespaces (or use the kernel stack).
+  - It ignores addresses on lo: put VIPs on a real or veth interface.
+  - It writes IPv4 headers itself and picks the source address without routing (it used the
+    last bound address on every path). sctpt cannot fix this; the topology must, e.g. with a
+    stateless nft rule per outgoing interface in each usrsctp namespace:
+      oifname "eth1" ip protocol sctp ip saddr set 192.168.2.221   (postrouting hook)
+    (the SCTP checksum does not cover the IP header). IPv6 sources come from the kernel:
+    give routes 'src' hints.
+  - sctpt sets the timers after usrsctp_init (which resets them), shortens the delayed SACK
+    below the minimum RTO (else spurious retransmissions) and turns automatic ASCONF off.
+
+exit status: 0 success, 1 failure, 2 usage error.
+)",
+        to_stdout ? stdout : stderr);
+    std::fprintf(to_stdout ? stdout : stderr, "stacks built in:%s%s\n",
+                 kernel_stack_built() ? " kernel" : "", usrsctp_stack_built() ? " usrsctp" : "");
+}
+
+int usage_error(const std::string& message) {
+    complain("%s (see 'sctpt help')", message.c_str());
+    return exit_usage;
+}
+
+}  // namespace sctpt

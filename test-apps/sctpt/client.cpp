@@ -1,0 +1,250 @@
+// sctpt client: one multihomed association; stdin lines out, echoes on stdout.
+#include <poll.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+
+#include "cli.hpp"
+#include "commands.hpp"
+#include "log.hpp"
+
+namespace sctpt {
+namespace {
+
+class InteractiveClient final : public SocketEvents {
+public:
+    void on_message(AssociationId, std::string_view message, const Address&) override {
+        print_line(std::string(message));
+        update([&] { ++echoes_; });
+    }
+
+    void on_association_change(AssociationId association, AssociationChange change,
+                               unsigned error) override {
+        note("association %u: %s (error %u)", association, association_change_name(change), error);
+        update([&] {
+            switch (change) {
+                case AssociationChange::up:
+                case AssociationChange::restart:
+                    up_ = true;
+                    association_ = association;
+                    break;
+                case AssociationChange::shutdown_complete: ended_ = true; break;
+                case AssociationChange::lost:
+                case AssociationChange::cannot_start:
+                    ended_ = true;
+                    failed_ = true;
+                    break;
+                case AssociationChange::other: break;
+            }
+        });
+    }
+
+    void on_peer_address_change(AssociationId association, const Address& address,
+                                std::string_view state, unsigned error) override {
+        note("association %u: peer address %s %.*s (error %u)", association, address.text().c_str(),
+             static_cast<int>(state.size()), state.data(), error);
+    }
+
+    void on_peer_shutdown(AssociationId association) override {
+        note("association %u: peer sent SHUTDOWN", association);
+    }
+
+    void on_end_of_stream() override {
+        update([&] { ended_ = true; });
+    }
+
+    template <typename Predicate>
+    bool wait_for(std::chrono::milliseconds timeout, Predicate predicate) {
+        std::unique_lock lock(mutex_);
+        return changed_.wait_for(lock, timeout, [&] { return predicate(*this); });
+    }
+
+    // Read under the lock, from the main thread.
+    template <typename Reader>
+    auto read(Reader reader) {
+        const std::lock_guard lock(mutex_);
+        return reader(*this);
+    }
+
+    bool up_ = false;
+    bool ended_ = false;
+    bool failed_ = false;
+    AssociationId association_ = 0;
+    uint64_t echoes_ = 0;
+
+private:
+    template <typename Change>
+    void update(Change change) {
+        {
+            const std::lock_guard lock(mutex_);
+            change();
+        }
+        changed_.notify_all();
+    }
+
+    std::mutex mutex_;
+    std::condition_variable changed_;
+};
+
+}  // namespace
+
+int run_client(int argc, char** argv) {
+    StackChoice choice;
+    std::string remotes_text;
+    std::string locals_text;
+    uint16_t port = 6000;
+    uint16_t local_port = 0;
+    std::string primary_text;
+    uint64_t primary_after = 0;
+    uint32_t echo_wait_ms = 2000;
+    uint32_t connect_timeout_ms = 10000;
+    OptionTable table;
+    add_stack_options(table, choice);
+    table.text("--addr", remotes_text);
+    table.text("--laddr", locals_text);
+    table.number("--port", port);
+    table.number("--lport", local_port);
+    table.text("--primary", primary_text);
+    table.number("--primary-after", primary_after);
+    table.number("--echo-wait", echo_wait_ms);
+    table.number("--connect-timeout", connect_timeout_ms);
+    std::string error;
+    if (!table.parse(argc, argv, 2, error) || !validate_stack_options(choice, error)) {
+        return usage_error(error);
+    }
+    if (remotes_text.empty() || locals_text.empty()) {
+        return usage_error("client needs --addr R1[,R2...] and --laddr L1[,L2...]");
+    }
+    if (port == 0) {
+        return usage_error("--port must not be 0");
+    }
+    const auto remotes = parse_address_list(remotes_text, port, error);
+    if (!remotes) {
+        return usage_error("--addr: " + error);
+    }
+    const auto locals = parse_address_list(locals_text, local_port, error);
+    if (!locals) {
+        return usage_error("--laddr: " + error);
+    }
+    std::optional<Address> primary;
+    if (!primary_text.empty()) {
+        primary = parse_address(primary_text, port);
+        if (!primary) {
+            return usage_error("--primary: '" + primary_text + "' is not an address");
+        }
+    }
+
+    block_termination_signals();
+    auto stack = open_stack(choice, error);
+    if (!stack) {
+        complain("%s", error.c_str());
+        return exit_failure;
+    }
+    InteractiveClient client;
+    bool interrupted = false;
+    bool primary_failed = false;
+    uint64_t sent = 0;
+    bool clean_end = false;
+    {
+        auto socket = stack->connect(*locals, *remotes, client, error);
+        if (!socket) {
+            complain("%s", error.c_str());
+            return exit_failure;
+        }
+        note("connecting from %s port %u to %s port %u (%.*s stack)",
+             join_addresses(*locals).c_str(), local_port, join_addresses(*remotes).c_str(), port,
+             static_cast<int>(stack->name().size()), stack->name().data());
+        if (!client.wait_for(std::chrono::milliseconds(connect_timeout_ms),
+                             [](auto& c) { return c.up_ || c.ended_; }) ||
+            !client.read([](auto& c) { return c.up_; })) {
+            complain("the association did not come up within %u ms", connect_timeout_ms);
+            socket.reset();
+            stack->finish();
+            return exit_failure;
+        }
+        const AssociationId association = client.read([](auto& c) { return c.association_; });
+        const auto local = socket->local_addresses(association);
+        const auto peer = socket->peer_addresses(association);
+        note("association %u: local %s port %u, peer %s port %u", association,
+             join_addresses(local).c_str(), local.empty() ? 0 : local.front().port(),
+             join_addresses(peer).c_str(), peer.empty() ? 0 : peer.front().port());
+
+        // stdin: one message per line. poll() keeps SIGINT/SIGTERM noticed while idle.
+        std::string pending;
+        bool input_open = true;
+        while (input_open) {
+            if (termination_requested()) {
+                interrupted = true;
+                break;
+            }
+            if (client.read([](auto& c) { return c.ended_; })) {
+                complain("the association ended");
+                break;
+            }
+            struct pollfd input {
+                STDIN_FILENO, POLLIN, 0
+            };
+            if (::poll(&input, 1, 100) <= 0) {
+                continue;
+            }
+            char buffer[4096];
+            const ssize_t length = ::read(STDIN_FILENO, buffer, sizeof buffer);
+            if (length <= 0) {
+                input_open = false;
+            } else {
+                pending.append(buffer, static_cast<std::size_t>(length));
+            }
+            std::size_t newline;
+            while ((newline = pending.find('\n')) != std::string::npos ||
+                   (!input_open && !pending.empty())) {
+                const std::size_t end = newline == std::string::npos ? pending.size() : newline;
+                const std::string line = pending.substr(0, end);
+                pending.erase(0, std::min(pending.size(), end + 1));
+                if (line.empty()) {
+                    continue;  // SCTP has no empty messages
+                }
+                if (primary && sent == primary_after) {
+                    if (socket->set_primary(association, *primary, error)) {
+                        note("primary path is now %s", primary->text().c_str());
+                    } else {
+                        complain("%s", error.c_str());
+                        primary_failed = true;
+                    }
+                }
+                if (!socket->send(association, line, error)) {
+                    complain("%s", error.c_str());
+                    input_open = false;
+                    break;
+                }
+                ++sent;
+            }
+        }
+        client.wait_for(std::chrono::milliseconds(echo_wait_ms),
+                        [&](auto& c) { return c.echoes_ >= sent || c.ended_; });
+        if (!client.read([](auto& c) { return c.ended_; })) {
+            socket->shutdown();
+            client.wait_for(std::chrono::seconds(10), [](auto& c) { return c.ended_; });
+        }
+        clean_end = client.read([](auto& c) { return c.ended_ && !c.failed_; });
+    }
+    stack->finish();
+
+    const uint64_t echoed = client.read([](auto& c) { return c.echoes_; });
+    note("%llu sent, %llu echoed%s", static_cast<unsigned long long>(sent),
+         static_cast<unsigned long long>(echoed), interrupted ? ", interrupted" : "");
+    if (echoed < sent) {
+        complain("only %llu of %llu messages were echoed", static_cast<unsigned long long>(echoed),
+                 static_cast<unsigned long long>(sent));
+        return exit_failure;
+    }
+    if (!clean_end) {
+        complain("the association did not end with SHUTDOWN COMPLETE");
+        return exit_failure;
+    }
+    return primary_failed ? exit_failure : exit_success;
+}
+
+}  // namespace sctpt
