@@ -1,0 +1,64 @@
+#!/bin/bash
+# Scenario c of the dual-path suite (tests/topology/dual-path.sh --single-lb --clients 12):
+# 12 multihomed clients, each in its own namespace (one usrsctp stack per namespace), all with
+# the fixed port pair 36412 <-> 36412 (as S1AP), `vtag` mode on one LB carrying both paths.
+# A ports-only hash would send all 12 to one server; here each association is pinned on both
+# paths (every packet from either client address reaches its one server; the LB lists it with
+# both addresses) and at least two servers are used. The even spread is proven by the replay
+# tests; 12 random tags over 3 servers are not even often enough to assert it here.
+#
+# Usage: test-dual-fixed-ports.sh [help]   (root; SCTPLB_BIN, SCTPLB_BUILD_DIR as set by ctest)
+set -eu
+
+if [ "${1:-}" = help ] || [ "${1:-}" = --help ]; then
+	sed -n '2,9p' "$0"
+	exit 0
+fi
+script_dir=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../topology/dual-path-lib.sh
+. "$script_dir/../topology/dual-path-lib.sh"
+dpt_check_requirements
+started=$SECONDS
+clients=12
+
+dpt_setup dpc --mode vtag --single-lb --clients $clients
+dpt_lb_start
+dpt_say "topology with $clients clients up in $((SECONDS - started)) s"
+dpt_say "$clients clients, 36412 -> 36412, DATA on path A then on path B"
+before=$(dpt_counters)
+for k in $(seq 1 $clients); do
+	dpt_client "fixed-$k" "$k" --lport 36412 --count 4 --interval-ms 300 --primary "$DP_VIP_B" --primary-after 2
+done
+# While they run: the LB's table holds every association with both client addresses.
+dpt_wait_echoes fixed-$clients 2 10 || true
+assoc=$(dpt_sctplb 201 assoc --json)
+declare -A statuses=()
+for k in $(seq 1 $clients); do
+	status=0
+	dpt_wait "fixed-$k" || status=$?
+	statuses[$k]=$status
+done
+after=$(dpt_counters)
+declare -A used=()
+for k in $(seq 1 $clients); do
+	dpt_check_one_server "fixed-$k" "$k" 4 "$before" "$after" "${statuses[$k]}"
+	server=$dpt_one_server
+	[ "$server" = none ] && continue
+	used[$server]=$((${used[$server]:-0} + 1))
+	a=$(dpt_client_address "$k" A)
+	b=$(dpt_client_address "$k" B)
+	found=$(dpt_json "$assoc" "sum(1 for x in d['associations'] if '$a' in x['addresses'] and '$b' in x['addresses'] and x['fwmark'] == ${server#server-} and x['sport'] == 36412 and x['dport'] == 36412)")
+	if [ "$found" = 1 ]; then
+		dpt_pass "fixed-$k: the LB lists 36412->36412 from $a and $b with fwmark ${server#server-}"
+	else
+		dpt_fail "fixed-$k: the LB lists $found associations from $a and $b with fwmark ${server#server-}"
+	fi
+done
+spread=$(for s in "${!used[@]}"; do echo "$s: ${used[$s]}"; done | sort | tr '\n' ' ')
+if [ ${#used[@]} -ge 2 ]; then
+	dpt_pass "the $clients fixed-port associations used ${#used[@]} servers ($spread)"
+else
+	dpt_fail "every fixed-port association went to one server ($spread)"
+fi
+echo "runtime $((SECONDS - started)) s"
+dpt_finish

@@ -1,0 +1,572 @@
+#!/bin/bash
+# dual-path.sh: the Xcluster "dual-path" network topology in network namespaces: multihomed
+# usrsctp clients, one load balancer per path (or one carrying both), three direct-server-return
+# servers with one VIP per path. Used by tests/integration/test-dual-*.sh and tests/demo/demo.sh.
+#
+#  clients vm-221.. (PREFIX-vm221, ...)       LBs                       servers vm-001..003
+#                                                                        (PREFIX-vm001..003)
+#  eth2 192.168.2.22K fd00:2::22K ─ net 2 ─ eth2 .201 ┐ PREFIX-vm201 ┌ eth1 .201 ─ net 1 ─ eth1 192.168.1.N fd00:1::N
+#                                                     └ sctplb lb ───┘                   + VIPs 10.0.0.1 10.0.0.2
+#  eth6 192.168.6.22K fd00:6::22K ─ net 6 ─ eth6 .202 ┐ PREFIX-vm202 ┌ eth4 .202 ─ net 4 ─ eth4 192.168.4.N fd00:4::N
+#                                                     └ sctplb lb ───┘                   + fd00::1:1 fd00::1:2
+#
+# Path A: client net-2 address <-> VIP 10.0.0.1 (fd00::1:1), through vm-201, to the server's net-1
+# address. Path B: client net-6 address <-> VIP 10.0.0.2 (fd00::1:2), through vm-202, to net 4.
+# Each LB queues only packets TO its VIPs (sctplb rules --apply) and routes them by fwmark N to
+# server N; servers answer directly (DSR): their route to net 2 goes via vm-201's net-1 address
+# and to net 6 via vm-202's net-4 address, where the replies are merely forwarded.
+# --single-lb: vm-201 has all four networks (eth2, eth6, eth1, eth4) and carries both paths with
+# one sctplb instance; path B still enters on eth6 and leaves on eth4 (a second `sctplb rules`
+# set, tables 6000+ and priority 9000, routes VIP B to the servers' net-4 addresses).
+# Bridges live in their own namespace (PREFIX-sw): br_netfilter never sees bridged frames.
+#
+# usrsctp quirks handled here (tests/data/README.md): VIPs on a veth end (usrsctp ignores lo);
+# stateless nft rules put the IPv4 source address a kernel would choose (usrsctp writes the header
+# itself); `src` hints on routes for IPv6 and UDP; static neighbours (no first packet waits for
+# ARP/ND); no DAD; one usrsctp stack per namespace, so one namespace per client.
+#
+# Two LBs share no state: they run the same --seed-file, M, hash mode and fwmarks. In `ports`
+# mode both pick the same server for any packet of an association (the hash is on the ports only);
+# in `vtag` mode the LB of path B never saw the INIT and drops path-B packets (association sync is
+# not there yet): use --single-lb for vtag.
+#
+# State (PIDs, logs, seed) lives in $DUAL_PATH_STATE_DIR/PREFIX (default /tmp/dual-path). Only
+# namespaces named PREFIX-* and processes recorded there are ever touched.
+set -eu
+
+script_dir=$(cd "$(dirname "$0")" && pwd)
+source_dir=$(cd "$script_dir/../.." && pwd)
+state_root=${DUAL_PATH_STATE_DIR:-/tmp/dual-path}
+
+usage() {
+	cat <<EOF
+usage: $0 COMMAND PREFIX [options]
+commands:
+  up PREFIX [--mode ports|vtag] [--single-lb] [--clients N] [--ipv6|--mixed] [--encap-port P]
+            [--no-targets]
+        namespaces, links, addresses (always IPv4 and IPv6), routes, source fixes, static
+        neighbours, per-server counters; 'sctplb rules --apply' and 'sctplb init' (one seed file
+        shared by both LBs) and 'activate 1 2 3' on each LB. Mode default ports; N clients 1..16
+        (default 1). --ipv6: clients and servers use the IPv6 VIPs; --mixed: path A IPv4, path B
+        IPv6 (the default is IPv4 on both). --encap-port: SCTP over UDP (RFC 6951) is queued too
+        and the servers run with --udp-encap P.
+  down PREFIX          stop every recorded process, delete the PREFIX-* namespaces and segments
+  env PREFIX           shell variables describing the topology (eval "\$($0 env P)")
+  servers PREFIX       start usctp servers server-1..3 in PREFIX-vm001..003 on both VIPs
+  lb-start PREFIX [sctplb lb options]  start 'sctplb lb' in each LB namespace, wait for the queue
+  lb-stop PREFIX [SIGNAL]              stop them (default TERM)
+  sctplb PREFIX 201|202 COMMAND [args] an sctplb control command on that LB's segment, in its
+                       namespace (with --single-lb, 202 is refused)
+  counters PREFIX      packets each server received per client address: "server-N ADDRESS COUNT"
+  cut-path-a PREFIX    drop forwarded SCTP (and UDP encap) on vm-201's client side, in and out,
+                       IPv4 (iptables) and IPv6 (ip6tables)
+  heal-path-a PREFIX   remove that drop
+  pids PREFIX          recorded processes still running
+  help                 this text
+environment:
+  SCTPLB_BIN, USCTP, SCTPLB_BUILD_DIR (default $source_dir/build), DUAL_PATH_STATE_DIR,
+  DUAL_PATH_PORT (server port, default 36412)
+needs: root, iproute2, nftables, iptables, ip6tables
+EOF
+}
+
+log() { echo "dual-path: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+build_dir=${SCTPLB_BUILD_DIR:-$source_dir/build}
+SCTPLB_BIN=${SCTPLB_BIN:-$build_dir/lb/cli/sctplb}
+USCTP=${USCTP:-$build_dir/test-apps/usrsctp/usctp}
+port=${DUAL_PATH_PORT:-36412}
+queue=2
+servers=(1 2 3)
+
+in_ns() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" "$@"
+}
+
+check_prefix() {
+	case $1 in
+	'' | *[!A-Za-z0-9_]*) die "PREFIX '$1' must be letters, digits and '_'" ;;
+	esac
+	[ ${#1} -le 24 ] || die "PREFIX '$1' is longer than 24 characters"
+}
+
+client_ns() { echo "$prefix-vm$((220 + $1))"; }
+server_ns() { echo "$prefix-vm00$1"; }
+lb_ns() { echo "$prefix-vm$1"; }
+setting() { cat "$state/$1" 2>/dev/null || echo "${2:-}"; }
+
+record() { echo "$2 $1" >>"$state/pids"; }
+running() {
+	[ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+# A recorded PID is signalled only while it lives in one of our namespaces.
+ours() {
+	local ns
+	running "$1" || return 1
+	ns=$(ip netns identify "$1" 2>/dev/null) || return 1
+	case $ns in "$prefix"-*) return 0 ;; esac
+	return 1
+}
+
+stop_pids() { # TERM, KILL after 2 s
+	local pid tries
+	for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "$@"; do
+		tries=20
+		while ours "$pid" && [ $tries -gt 0 ]; do
+			sleep 0.1
+			tries=$((tries - 1))
+		done
+		if ours "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+	done
+}
+
+# Setup is batched: one `ip -batch` for every veth (created straight into its namespaces), one per
+# namespace for addresses, routes and neighbours. MAC addresses are fixed (02:00:00:0NET:00:HOST),
+# so static neighbour entries need no lookup.
+declare -A batch=()
+root_batch=''
+add() { # add NS IP-COMMAND...: queue one `ip` command for namespace NS
+	local ns=$1
+	shift
+	batch[$ns]+="$*"$'\n'
+}
+mac() { printf '02:00:00:%02x:00:%02x' "$1" "$2"; } # mac NET HOST
+
+new_namespace() {
+	local ns=$1
+	ip netns add "$ns"
+	echo "$ns" >>"$state/namespaces"
+	# Before any interface exists, so every interface inherits them: DSR is asymmetric (no
+	# reverse-path filter) and nothing waits for duplicate address detection.
+	in_ns "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+		net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 "${@:2}"
+	add "$ns" link set lo up
+}
+
+# link NS DEV NET HOST V4/LEN V6/LEN: a veth from DEV in NS (MAC from NET and HOST) to bridge
+# brNET in the switch namespace, with one IPv4 and one IPv6 address.
+link_count=0
+link() {
+	local ns=$1 dev=$2 net=$3 host=$4 peer
+	link_count=$((link_count + 1))
+	peer=p${link_count}n$net
+	root_batch+="link add $dev address $(mac "$net" "$host") netns $ns type veth peer name $peer netns $sw"$'\n'
+	add "$sw" link set "$peer" master "br$net" up
+	add "$ns" link set "$dev" up
+	add "$ns" addr add "$5" dev "$dev"
+	add "$ns" addr add "$6" dev "$dev" nodad
+}
+
+# neighbours NS DEV NET HOST ADDRESS...: NS reaches these addresses of HOST on DEV (net NET).
+neighbours() {
+	local ns=$1 dev=$2 net=$3 host=$4 address
+	shift 4
+	for address in "$@"; do
+		add "$ns" neigh replace "$address" lladdr "$(mac "$net" "$host")" dev "$dev" nud permanent
+	done
+}
+
+# The LB (201 or 202) that carries path B.
+lb_b() { if [ "$(setting single no)" = yes ]; then echo 201; else echo 202; fi; }
+lbs() { if [ "$(setting single no)" = yes ]; then echo 201; else echo 201 202; fi; }
+
+cmd_up() {
+	local clients=1 mode=ports single=no family=ipv4 encap='' activate_targets=yes
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--mode) mode=${2:?--mode needs ports or vtag}; shift 2 ;;
+		--single-lb) single=yes; shift ;;
+		--clients) clients=${2:?--clients needs N}; shift 2 ;;
+		--ipv6) family=ipv6; shift ;;
+		--mixed) family=mixed; shift ;;
+		--encap-port) encap=${2:?--encap-port needs a port}; shift 2 ;;
+		--no-targets) activate_targets=no; shift ;;
+		*) die "up: unknown option '$1'" ;;
+		esac
+	done
+	case $mode in ports | vtag) ;; *) die "--mode wants ports or vtag" ;; esac
+	case $clients in [1-9] | 1[0-6]) ;; *) die "--clients wants 1..16" ;; esac
+	[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
+	[ -x "$SCTPLB_BIN" ] || die "no sctplb at $SCTPLB_BIN (set SCTPLB_BIN or SCTPLB_BUILD_DIR)"
+	for tool in ip nft iptables ip6tables; do command -v $tool >/dev/null || die "$tool is not installed"; done
+	! ip netns list | grep -q "^$prefix-" || die "namespaces $prefix-* exist already (down $prefix first)"
+	mkdir -p "$state"
+	chmod 700 "$state"
+	: >"$state/pids"
+	: >"$state/namespaces"
+	echo "$clients" >"$state/clients"
+	echo "$mode" >"$state/mode"
+	echo "$single" >"$state/single"
+	echo "$family" >"$state/family"
+	echo "$encap" >"$state/encap"
+	echo "$SCTPLB_BIN" >"$state/sctplb"
+
+	local a=201 b k s ns net host
+	b=$(lb_b)
+	new_namespace "$sw"
+	printf 'link add br%s type bridge\nlink set br%s up\n' 1 1 2 2 4 4 6 6 | ip -n "$sw" -batch - ||
+		die "cannot create the bridges"
+	in_ns "$sw" sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 \
+		2>/dev/null || true
+
+	# Load balancers: vm-201 on nets 2 and 1; vm-202 on nets 6 and 4 (or vm-201 on all four).
+	for k in $(lbs); do
+		new_namespace "$(lb_ns "$k")" net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+	done
+	link "$(lb_ns $a)" eth2 2 $a 192.168.2.$a/24 fd00:2::$a/64
+	link "$(lb_ns $a)" eth1 1 $a 192.168.1.$a/24 fd00:1::$a/64
+	link "$(lb_ns "$b")" eth6 6 "$b" "192.168.6.$b/24" "fd00:6::$b/64"
+	link "$(lb_ns "$b")" eth4 4 "$b" "192.168.4.$b/24" "fd00:4::$b/64"
+
+	# Servers: net 1 and net 4; both VIPs of both families on eth1 (usrsctp ignores lo).
+	local count_rules=''
+	for k in $(seq 1 "$clients"); do
+		count_rules+="ip saddr 192.168.2.$((220 + k)) counter"$'\n'"ip saddr 192.168.6.$((220 + k)) counter"$'\n'
+		count_rules+="ip6 saddr fd00:2::$((220 + k)) counter"$'\n'"ip6 saddr fd00:6::$((220 + k)) counter"$'\n'
+	done
+	for s in "${servers[@]}"; do
+		ns=$(server_ns "$s")
+		new_namespace "$ns"
+		link "$ns" eth1 1 "$s" "192.168.1.$s/24" "fd00:1::$s/64"
+		link "$ns" eth4 4 "$s" "192.168.4.$s/24" "fd00:4::$s/64"
+		add "$ns" addr add 10.0.0.1/32 dev eth1
+		add "$ns" addr add 10.0.0.2/32 dev eth1
+		add "$ns" addr add fd00::1:1/128 dev eth1 nodad
+		add "$ns" addr add fd00::1:2/128 dev eth1 nodad
+		# Replies go straight back (DSR), each path through its own LB, from that path's VIP.
+		add "$ns" route add 192.168.2.0/24 via 192.168.1.$a dev eth1 src 10.0.0.1
+		add "$ns" route add 192.168.6.0/24 via "192.168.4.$b" dev eth4 src 10.0.0.2
+		add "$ns" route add fd00:2::/64 via fd00:1::$a dev eth1 src fd00::1:1
+		add "$ns" route add fd00:6::/64 via "fd00:4::$b" dev eth4 src fd00::1:2
+		neighbours "$ns" eth1 1 $a 192.168.1.$a fd00:1::$a
+		neighbours "$ns" eth4 4 "$b" "192.168.4.$b" "fd00:4::$b"
+		neighbours "$(lb_ns $a)" eth1 1 "$s" "192.168.1.$s" "fd00:1::$s"
+		neighbours "$(lb_ns "$b")" eth4 4 "$s" "192.168.4.$s" "fd00:4::$s"
+	done
+
+	# Clients: one namespace each (one usrsctp stack per namespace).
+	local a2 a6 v2 v6
+	for k in $(seq 1 "$clients"); do
+		ns=$(client_ns "$k")
+		host=$((220 + k))
+		a2=192.168.2.$host
+		a6=192.168.6.$host
+		v2=fd00:2::$host
+		v6=fd00:6::$host
+		new_namespace "$ns"
+		link "$ns" eth2 2 "$host" "$a2/24" "$v2/64"
+		link "$ns" eth6 6 "$host" "$a6/24" "$v6/64"
+		add "$ns" route add 10.0.0.1/32 via 192.168.2.$a src "$a2"
+		add "$ns" route add 10.0.0.2/32 via "192.168.6.$b" src "$a6"
+		add "$ns" route add fd00::1:1/128 via fd00:2::$a src "$v2"
+		add "$ns" route add fd00::1:2/128 via "fd00:6::$b" src "$v6"
+		neighbours "$ns" eth2 2 $a 192.168.2.$a fd00:2::$a
+		neighbours "$ns" eth6 6 "$b" "192.168.6.$b" "fd00:6::$b"
+		neighbours "$(lb_ns $a)" eth2 2 "$host" "$a2" "$v2"
+		neighbours "$(lb_ns "$b")" eth6 6 "$host" "$a6" "$v6"
+	done
+
+	# Every veth, then each namespace's addresses, routes and neighbours (and bridge ports).
+	printf '%s' "$root_batch" | ip -batch - || die "ip -batch failed creating the links"
+	for ns in "${!batch[@]}"; do
+		[ -n "${batch[$ns]}" ] || continue
+		printf '%s' "${batch[$ns]}" | ip -n "$ns" -batch - || die "ip -batch failed in $ns"
+	done
+
+	for s in "${servers[@]}"; do
+		# usrsctp writes the IPv4 header and picks the source without routing: put the VIP of
+		# each path, statelessly (the SCTP checksum does not cover the IP header). And count
+		# what each server receives from each client address.
+		in_ns "$(server_ns "$s")" nft -f - <<-EOF
+			table ip dualpath_source {
+				chain postrouting {
+					type filter hook postrouting priority 0; policy accept;
+					ip protocol sctp ip daddr 192.168.2.0/24 ip saddr != 10.0.0.1 ip saddr set 10.0.0.1
+					ip protocol sctp ip daddr 192.168.6.0/24 ip saddr != 10.0.0.2 ip saddr set 10.0.0.2
+				}
+			}
+			table inet dualpath_count {
+				chain prerouting {
+					type filter hook prerouting priority -300; policy accept;
+					$count_rules
+				}
+			}
+		EOF
+	done
+	for k in $(seq 1 "$clients"); do
+		a2=192.168.2.$((220 + k))
+		a6=192.168.6.$((220 + k))
+		in_ns "$(client_ns "$k")" nft -f - <<-EOF
+			table ip dualpath_source {
+				chain postrouting {
+					type filter hook postrouting priority 0; policy accept;
+					oifname "eth2" ip protocol sctp ip saddr != $a2 ip saddr set $a2
+					oifname "eth6" ip protocol sctp ip saddr != $a6 ip saddr set $a6
+				}
+			}
+		EOF
+	done
+
+	# sctplb: one instance per LB namespace, one shared memory segment each (shared memory is not
+	# per network namespace), the same seed, M, mode and fwmarks.
+	local -a encap_option=()
+	[ -z "$encap" ] || encap_option=(--encap-port "$encap")
+	local targets_a=() targets_b=()
+	for s in "${servers[@]}"; do
+		targets_a+=(--target "$s=192.168.1.$s" --target "$s=fd00:1::$s")
+		targets_b+=(--target "$s=192.168.4.$s" --target "$s=fd00:4::$s")
+	done
+	if [ "$single" = yes ]; then
+		in_ns "$(lb_ns 201)" "$SCTPLB_BIN" rules --shm "$prefix-201" --vip 10.0.0.1,fd00::1:1 --queue $queue \
+			"${encap_option[@]}" "${targets_a[@]}" --apply >"$state/rules-201.log"
+		# Path B leaves towards net 4: its own tables, consulted first; VIP A misses there.
+		in_ns "$(lb_ns 201)" "$SCTPLB_BIN" rules --shm "$prefix-201b" --vip 10.0.0.2,fd00::1:2 --queue $queue \
+			--table-base 6000 --priority 9000 "${encap_option[@]}" "${targets_b[@]}" --apply >>"$state/rules-201.log"
+	else
+		in_ns "$(lb_ns 201)" "$SCTPLB_BIN" rules --shm "$prefix-201" --vip 10.0.0.1,fd00::1:1 --queue $queue \
+			"${encap_option[@]}" "${targets_a[@]}" --apply >"$state/rules-201.log"
+		in_ns "$(lb_ns 202)" "$SCTPLB_BIN" rules --shm "$prefix-202" --vip 10.0.0.2,fd00::1:2 --queue $queue \
+			"${encap_option[@]}" "${targets_b[@]}" --apply >"$state/rules-202.log"
+	fi
+
+	head -c 32 /dev/urandom >"$state/seed"
+	chmod 600 "$state/seed"
+	for k in $(lbs); do
+		"$SCTPLB_BIN" init --shm "$prefix-$k" --hash "$mode" --seed-file "$state/seed" --M 997 \
+			--capacity 4096 >>"$state/init.log"
+		echo "$prefix-$k" >>"$state/segments"
+		if [ "$activate_targets" = yes ]; then
+			"$SCTPLB_BIN" activate --shm "$prefix-$k" 1 2 3 >>"$state/init.log"
+		fi
+	done
+}
+
+vips_for_family() {
+	case $(setting family ipv4) in
+	ipv4) echo 10.0.0.1,10.0.0.2 ;;
+	ipv6) echo fd00::1:1,fd00::1:2 ;;
+	mixed) echo 10.0.0.1,fd00::1:2 ;;
+	esac
+}
+client_addresses() { # K -> "A,B"
+	local k=$1
+	case $(setting family ipv4) in
+	ipv4) echo "192.168.2.$((220 + k)),192.168.6.$((220 + k))" ;;
+	ipv6) echo "fd00:2::$((220 + k)),fd00:6::$((220 + k))" ;;
+	mixed) echo "192.168.2.$((220 + k)),fd00:6::$((220 + k))" ;;
+	esac
+}
+
+encap_args() {
+	local encap
+	encap=$(setting encap)
+	[ -z "$encap" ] || echo "--udp-encap $encap"
+}
+
+wait_for_line() { # FILE PATTERN [TENTHS]
+	local file=$1 pattern=$2 tries=${3:-50}
+	while ! grep -q -- "$pattern" "$file" 2>/dev/null; do
+		tries=$((tries - 1))
+		[ "$tries" -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+
+cmd_servers() {
+	local s pid
+	[ -x "$USCTP" ] || die "no usctp at $USCTP (set USCTP or SCTPLB_BUILD_DIR)"
+	for s in "${servers[@]}"; do
+		# shellcheck disable=SC2046
+		in_ns "$(server_ns "$s")" "$USCTP" server --addr "$(vips_for_family)" --port "$port" \
+			--name "server-$s" $(encap_args) >"$state/server-$s.log" 2>&1 &
+		pid=$!
+		record "server-$s" "$pid"
+	done
+	for s in "${servers[@]}"; do
+		wait_for_line "$state/server-$s.log" "listening" ||
+			die "server-$s did not start: $(cat "$state/server-$s.log")"
+	done
+}
+
+cmd_lb_start() {
+	local k pid before tries
+	for k in $(lbs); do
+		touch "$state/lb-$k.log"
+		before=$(grep -c "running:" "$state/lb-$k.log" || true)
+		in_ns "$(lb_ns "$k")" "$SCTPLB_BIN" lb --shm "$prefix-$k" --queue $queue "$@" >>"$state/lb-$k.log" 2>&1 &
+		pid=$!
+		record "lb-$k" "$pid"
+		tries=50
+		while [ "$(grep -c "running:" "$state/lb-$k.log" || true)" -le "$before" ]; do
+			if ! running "$pid"; then
+				wait "$pid" 2>/dev/null || true
+				die "sctplb lb in vm-$k exited: $(tail -n 3 "$state/lb-$k.log")"
+			fi
+			tries=$((tries - 1))
+			[ $tries -gt 0 ] || die "sctplb lb in vm-$k did not bind queue $queue in 5 s"
+			sleep 0.1
+		done
+	done
+}
+
+cmd_lb_stop() {
+	local signal=${1:-TERM} pid name tries
+	local -a kept=() daemons=()
+	[ -f "$state/pids" ] || return 0
+	while read -r pid name; do
+		case $name in
+		lb-*) if ours "$pid"; then daemons+=("$pid"); fi ;;
+		*) kept+=("$pid $name") ;;
+		esac
+	done <"$state/pids"
+	for pid in "${daemons[@]}"; do
+		kill -"$signal" "$pid" 2>/dev/null || true
+		tries=30
+		while ours "$pid" && [ $tries -gt 0 ]; do
+			sleep 0.1
+			tries=$((tries - 1))
+		done
+		if ours "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+	done
+	if [ ${#kept[@]} -gt 0 ]; then printf '%s\n' "${kept[@]}" >"$state/pids"; else : >"$state/pids"; fi
+}
+
+cmd_sctplb() {
+	local k=${1:?sctplb needs 201 or 202} command=${2:?sctplb needs a command}
+	shift 2
+	case " $(lbs) " in *" $k "*) ;; *) die "there is no LB vm-$k in this topology" ;; esac
+	in_ns "$(lb_ns "$k")" "$SCTPLB_BIN" "$command" --shm "$prefix-$k" "$@"
+}
+
+cmd_counters() {
+	local s
+	for s in "${servers[@]}"; do
+		in_ns "$(server_ns "$s")" nft list chain inet dualpath_count prerouting |
+			sed -n "s/.*ip6\{0,1\} saddr \([0-9a-f:.]*\) counter packets \([0-9]*\) .*/server-$s \1 \2/p"
+	done
+}
+
+# The cut drops what path A carries through vm-201: everything forwarded in or out of its
+# client-side interface (with --single-lb, path B enters on eth6 and is not touched).
+cut_rules() { # cut_rules -A|-D
+	local tool encap direction
+	encap=$(setting encap)
+	for tool in iptables ip6tables; do
+		for direction in -i -o; do
+			in_ns "$(lb_ns 201)" "$tool" -w "$1" FORWARD "$direction" eth2 -p sctp \
+				-m comment --comment "dualpath:cut-a" -j DROP
+			if [ -n "$encap" ]; then
+				in_ns "$(lb_ns 201)" "$tool" -w "$1" FORWARD "$direction" eth2 -p udp -m multiport \
+					--ports "$encap" -m comment --comment "dualpath:cut-a" -j DROP
+			fi
+		done
+	done
+}
+cmd_cut_path_a() {
+	[ ! -f "$state/cut" ] || return 0
+	cut_rules -A
+	touch "$state/cut"
+}
+cmd_heal_path_a() {
+	[ -f "$state/cut" ] || return 0
+	cut_rules -D
+	rm -f "$state/cut"
+}
+
+cmd_env() {
+	local clients k lb_b_id
+	clients=$(setting clients 1)
+	lb_b_id=$(lb_b)
+	cat <<EOF
+DP_PREFIX=$prefix
+DP_STATE=$state
+DP_MODE=$(setting mode ports)
+DP_SINGLE_LB=$(setting single no)
+DP_FAMILY=$(setting family ipv4)
+DP_ENCAP_PORT=$(setting encap)
+DP_LBS="$(lbs)"
+DP_LB_A=201
+DP_LB_B=$lb_b_id
+DP_LB201_NS=$(lb_ns 201)
+DP_LB201_SHM=$prefix-201
+DP_LB_B_NS=$(lb_ns "$lb_b_id")
+DP_LB_B_SHM=$prefix-$lb_b_id
+DP_VIPS=$(vips_for_family)
+DP_VIP_A=$(vips_for_family | cut -d, -f1)
+DP_VIP_B=$(vips_for_family | cut -d, -f2)
+DP_PORT=$port
+DP_CLIENTS=$clients
+DP_SERVERS="${servers[*]}"
+EOF
+	for k in $(seq 1 "$clients"); do
+		echo "DP_CLIENT${k}_NS=$(client_ns "$k")"
+		echo "DP_CLIENT${k}_ADDRS=$(client_addresses "$k")"
+	done
+	for k in "${servers[@]}"; do echo "DP_SERVER${k}_NS=$(server_ns "$k")"; done
+}
+
+cmd_pids() {
+	local pid name
+	[ -f "$state/pids" ] || return 0
+	while read -r pid name; do
+		if ours "$pid"; then echo "$pid $name"; fi
+	done <"$state/pids"
+	return 0
+}
+
+cmd_down() {
+	local ns pid name segment bin
+	local -a victims=()
+	if [ -f "$state/pids" ]; then
+		while read -r pid name; do
+			if ours "$pid"; then victims+=("$pid"); fi
+		done <"$state/pids"
+		[ ${#victims[@]} -eq 0 ] || stop_pids "${victims[@]}"
+	fi
+	if [ -f "$state/namespaces" ]; then
+		while read -r ns; do
+			case $ns in "$prefix"-*) ;; *) continue ;; esac
+			# Safety net: anything still running in a namespace of ours was started for it.
+			for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+			ip netns delete "$ns" 2>/dev/null || true
+		done <"$state/namespaces"
+	fi
+	if [ -f "$state/segments" ]; then
+		bin=$(setting sctplb "$SCTPLB_BIN")
+		[ -x "$bin" ] || bin=$SCTPLB_BIN
+		while read -r segment; do
+			case $segment in "$prefix"-*) ;; *) continue ;; esac
+			"$bin" delete --shm "$segment" --force >/dev/null 2>&1 || rm -f "/dev/shm/$segment"
+		done <"$state/segments"
+	fi
+	rm -rf "$state"
+}
+
+command=${1:-help}
+case $command in
+help | --help | -h) usage; exit 0 ;;
+up | down | env | servers | lb-start | lb-stop | sctplb | counters | cut-path-a | heal-path-a | pids) ;;
+*) usage >&2; exit 2 ;;
+esac
+prefix=${2:-}
+check_prefix "$prefix"
+state=$state_root/$prefix
+sw=$prefix-sw
+shift 2
+case $command in
+up) cmd_up "$@" ;;
+down) cmd_down ;;
+env) cmd_env ;;
+servers) cmd_servers ;;
+lb-start) cmd_lb_start "$@" ;;
+lb-stop) cmd_lb_stop "$@" ;;
+sctplb) cmd_sctplb "$@" ;;
+counters) cmd_counters ;;
+cut-path-a) cmd_cut_path_a ;;
+heal-path-a) cmd_heal_path_a ;;
+pids) cmd_pids ;;
+esac
