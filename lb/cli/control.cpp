@@ -43,6 +43,9 @@ constexpr std::uint64_t kMaxCapacity = 1u << 26;      // AssociationTable's limi
 constexpr std::uint64_t kMaxTimeoutSeconds = 7 * 86400;
 constexpr std::size_t kLookupExcerpt = 20;
 constexpr const char* kKernelQueueFile = "/proc/net/netfilter/nfnetlink_queue";
+// Slots read per hold of the table lock: `assoc` and `down` walk a large table in
+// pieces, so the data path never waits for the whole table.
+constexpr std::uint32_t kSlotsPerLock = 4096;
 
 constexpr OptionSpec kShmSpec{"shm", "NAME", "shared memory name (default sctplb): one per instance"};
 
@@ -345,13 +348,17 @@ int set_target_state(std::string_view command, std::span<const std::string> args
         if (!state->publish_targets(error)) return failure(command, error);
         if (new_state == TargetState::Down) {
             // After the publish: no new association can pick these targets any more.
-            const TableLock lock(*state);
-            std::vector<AssociationId> doomed;
-            state->table().for_each([&](AssociationId id, const Association& a) {
-                if (std::find(fwmarks->begin(), fwmarks->end(), a.fwmark) != fwmarks->end()) doomed.push_back(id);
-            });
-            for (const AssociationId id : doomed) state->table().remove(id);
-            forgotten = doomed.size();
+            // In pieces, so the data path is never held up for the whole table.
+            const std::uint32_t capacity = state->table().capacity();
+            for (std::uint32_t begin = 0; begin < capacity; begin += kSlotsPerLock) {
+                const TableLock lock(*state);
+                std::vector<AssociationId> doomed;
+                state->table().for_each_in(begin, begin + kSlotsPerLock, [&](AssociationId id, const Association& a) {
+                    if (std::find(fwmarks->begin(), fwmarks->end(), a.fwmark) != fwmarks->end()) doomed.push_back(id);
+                });
+                for (const AssociationId id : doomed) state->table().remove(id);
+                forgotten += doomed.size();
+            }
         }
     }
     std::string out;
@@ -544,9 +551,12 @@ constexpr std::string_view kAssocDescription =
 
 std::vector<Association> snapshot(SharedState& state) {
     std::vector<Association> records;
-    const TableLock lock(state);
-    records.reserve(state.table().size());
-    state.table().for_each([&](AssociationId, const Association& a) { records.push_back(a); });
+    const std::uint32_t capacity = state.table().capacity();
+    for (std::uint32_t begin = 0; begin < capacity; begin += kSlotsPerLock) {
+        const TableLock lock(state);
+        state.table().for_each_in(begin, begin + kSlotsPerLock,
+                                  [&](AssociationId, const Association& a) { records.push_back(a); });
+    }
     return records;
 }
 

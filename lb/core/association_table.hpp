@@ -169,7 +169,14 @@ public:
 
     template <typename Fn>
     void for_each(Fn&& fn) const {
-        for (std::uint32_t i = 0; i < header_->capacity; ++i)
+        for_each_in(0, header_->capacity, fn);
+    }
+    // The live associations among slots [begin, end): lets a reader walk a large
+    // table in pieces, releasing the lock between them.
+    template <typename Fn>
+    void for_each_in(std::uint32_t begin, std::uint32_t end, Fn&& fn) const {
+        if (end > header_->capacity) end = header_->capacity;
+        for (std::uint32_t i = begin; i < end; ++i)
             if (records_[i].state != AssociationState::Free) fn(i, records_[i]);
     }
 

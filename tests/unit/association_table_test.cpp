@@ -152,6 +152,25 @@ TEST(AssociationTable, AddressesBeyondTheLimitAreRefusedNotLost) {
     EXPECT_EQ(t.find_by_tc(addrs[0], 1, 2, 3, 0s, c), id);
 }
 
+TEST(AssociationTable, WalkingInPiecesVisitsEveryAssociationOnce) {
+    TableLimits limits{.capacity = 1000, .half_open_capacity = 1000};
+    Memory m(AssociationTable::bytes_needed(limits));
+    auto t = *AssociationTable::create(m.span(), limits, {});
+    Counters c;
+    for (std::uint32_t i = 0; i < 700; ++i) {
+        const IpAddress a = IpAddress::v4(i + 1);
+        t.insert_half_open(std::span(&a, 1), 1, 2, i + 1, 1, 0s, c);
+    }
+    std::map<AssociationId, int> seen;
+    for (std::uint32_t begin = 0; begin < t.capacity(); begin += 64)
+        t.for_each_in(begin, begin + 64, [&](AssociationId id, const Association&) { ++seen[id]; });
+    EXPECT_EQ(seen.size(), 700u);
+    for (const auto& [id, n] : seen) EXPECT_EQ(n, 1) << id;
+    std::size_t past_the_end = 0;
+    t.for_each_in(990, 5000, [&](AssociationId, const Association&) { ++past_the_end; });  // clamped
+    EXPECT_LE(past_the_end, 10u);
+}
+
 TEST(AssociationTable, ExpireSweepsIncrementally) {
     TableLimits limits{.capacity = 100, .half_open_capacity = 100};
     Memory m(AssociationTable::bytes_needed(limits));
