@@ -18,7 +18,7 @@ if [ "${1:-}" = help ] || [ "${1:-}" = --help ]; then
     exit 0
 fi
 
-skip() { echo "SKIP: $*"; exit 0; }
+skip() { echo "SKIP: $*"; exit 77; }  # ctest: SKIP_RETURN_CODE 77
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces, iptables)"
 command -v iptables >/dev/null || skip "iptables is not installed"
 command -v ip6tables >/dev/null || skip "ip6tables is not installed"
