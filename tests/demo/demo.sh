@@ -71,16 +71,16 @@ EOF
 
 step "Namespaces, links, routes, sctplb rules and configuration (tests/topology/dual-path.sh up)"
 t0=$SECONDS
-trap 'echo; echo "${dim}cleaning up: stopping processes, deleting namespaces demo*-*${off}"; dpt_cleanup' EXIT
+trap 'echo; echo "${dim}cleaning up: stopping processes, deleting namespaces demo*-*${off}"; tl_cleanup' EXIT
 dpt_setup demo --mode ports --clients 1
-trap 'echo; echo "${dim}cleaning up: stopping processes, deleting namespaces $dpt_prefix-*${off}"; dpt_cleanup' EXIT
-echo "  namespaces $dpt_prefix-{vm221,vm201,vm202,vm001,vm002,vm003,sw} ready in $((SECONDS - t0)) s;"
+trap 'echo; echo "${dim}cleaning up: stopping processes, deleting namespaces $tl_prefix-*${off}"; tl_cleanup' EXIT
+echo "  namespaces $tl_prefix-{vm221,vm201,vm202,vm001,vm002,vm003,sw} ready in $((SECONDS - t0)) s;"
 echo "  usctp servers server-1..3 listen on 10.0.0.1 and 10.0.0.2, port $DP_PORT"
 show "ip netns exec $DP_LB201_NS sctplb rules --shm $DP_LB201_SHM --vip 10.0.0.1,fd00::1:1 --target 1=192.168.1.1 ... --apply"
 show "ip netns exec $DP_LB_B_NS sctplb rules --shm $DP_LB_B_SHM --vip 10.0.0.2,fd00::1:2 --target 1=192.168.4.1 ... --apply"
 show "sctplb init --shm NAME --hash ports --seed-file SEED --M 997; sctplb activate --shm NAME 1 2 3   (both)"
 for lb in 201 202; do
-	digest=$(dpt_json "$(dpt_sctplb $lb show --json)" "d.get('config_digest', d.get('digest', '?'))")
+	digest=$(tl_json "$(dpt_sctplb $lb show --json)" "d.get('config_digest', d.get('digest', '?'))")
 	echo "    vm-$lb: hash ports, targets 1 2 3, config digest $digest"
 done
 
@@ -99,15 +99,15 @@ show "ip netns exec $DP_CLIENT1_NS usctp client --laddr $DP_CLIENT1_ADDRS --addr
 dpt_client demo 1 --count "$count" --interval-ms 300 --echo-wait-ms 8000
 server=''
 for i in $(seq 1 "$count"); do
-	if ! dpt_wait_echoes demo "$i" 10; then
+	if ! tl_wait_echoes demo "$i" 10; then
 		echo "  ${yellow}message $i: no echo within 10 s${off}"
 		break
 	fi
-	echo_line=$(grep "client: echo via .*: message $i\$" "$dpt_work/demo.log" | head -n 1)
+	echo_line=$(grep "client: echo via .*: message $i\$" "$tl_work/demo.log" | head -n 1)
 	answered=$(echo "$echo_line" | sed -n 's/.*echo via [^ ]*: \(server-[0-9]*\): .*/\1/p')
 	[ -n "$server" ] || server=$answered
 	# The client address the message came from, at the server that answered.
-	from=$(dpt_server_messages "$answered" | awk -v m="$i" '$3 == m { print $1; exit }')
+	from=$(tl_server_messages "$answered" | awk -v m="$i" '$3 == m { print $1; exit }')
 	case $from in
 	"$a") path="path A  $a → 10.0.0.1  via vm-201" ;;
 	"$b") path="path B  $b → 10.0.0.2  via vm-202" ;;
@@ -121,7 +121,7 @@ for i in $(seq 1 "$count"); do
 	fi
 	if [ "$i" = "$cut_after" ]; then
 		echo "  ${red}${bold}✂ cutting path A: iptables + ip6tables FORWARD -i/-o eth2 -p sctp -j DROP in vm-201${off}"
-		"$DPT_TOPOLOGY" cut-path-a "$dpt_prefix"
+		"$DPT_TOPOLOGY" cut-path-a "$tl_prefix"
 		cut_at=$(date +%s.%N)
 	fi
 	if [ "$i" = $((cut_after + 1)) ]; then
@@ -130,26 +130,26 @@ for i in $(seq 1 "$count"); do
 	fi
 done
 status=0
-dpt_wait demo 30 || status=$?
-servers=$(dpt_echo_servers demo | tr '\n' ' ')
-grep -E 'peer address .* (UNREACHABLE|AVAILABLE)' "$dpt_work/demo.log" | sed 's/^\[ *[0-9.]*\] /  client: /; s/client: client: /client: /' || true
-if [ "$status" = 0 ] && [ "$(echo $servers | wc -w)" = 1 ] && [ "$(dpt_echo_count demo)" = "$count" ]; then
+tl_wait demo 30 || status=$?
+servers=$(tl_echo_servers demo | tr '\n' ' ')
+grep -E 'peer address .* (UNREACHABLE|AVAILABLE)' "$tl_work/demo.log" | sed 's/^\[ *[0-9.]*\] /  client: /; s/client: client: /client: /' || true
+if [ "$status" = 0 ] && [ "$(echo $servers | wc -w)" = 1 ] && [ "$(tl_echo_count demo)" = "$count" ]; then
 	echo "  ${green}${bold}all $count messages echoed, all by ${servers% }, before and after the cut: no message lost${off}"
 else
-	echo "  ${yellow}client exit status $status; $(dpt_echo_count demo) echoes from: $servers${off}"
-	tail -n 5 "$dpt_work/demo.log" | indent
+	echo "  ${yellow}client exit status $status; $(tl_echo_count demo) echoes from: $servers${off}"
+	tail -n 5 "$tl_work/demo.log" | indent
 fi
 packets=$(dpt_counters | awk -v a="$a" -v b="$b" '($2 == a || $2 == b) && $3 > 0 { printf "%s from %s: %s; ", $1, $2, $3 }')
 echo "  packets the servers received from this client (nft counters): ${packets:-none}"
 
 step "What each load balancer counted and pinned"
 for lb in 201 202; do
-	show "ip netns exec $dpt_prefix-vm$lb sctplb stats --shm $dpt_prefix-$lb      (zero counters left out)"
+	show "ip netns exec $tl_prefix-vm$lb sctplb stats --shm $tl_prefix-$lb      (zero counters left out)"
 	dpt_sctplb $lb stats | awk '
 		/^(reasons|events):/ { section = $1; print "    " $0; next }
 		/^  [a-z]/ && section != "" && NF == 2 { if ($2 != 0) print "    " $0; next }
 		{ section = ""; print "    " $0 }'
-	show "ip netns exec $dpt_prefix-vm$lb sctplb assoc --shm $dpt_prefix-$lb"
+	show "ip netns exec $tl_prefix-vm$lb sctplb assoc --shm $tl_prefix-$lb"
 	dpt_sctplb $lb assoc | indent
 done
 echo "  ${dim}vm-201 saw the INIT (init-hash); vm-202 first met the association on path B (ports-hash)"

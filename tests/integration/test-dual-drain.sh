@@ -40,90 +40,90 @@ wait_pinned() {
 }
 
 # --- deactivate -------------------------------------------------------------------------------
-dpt_say "d: deactivate (on both LBs) the target of a live association"
+tl_say "d: deactivate (on both LBs) the target of a live association"
 live_count=20
 before_live=$(dpt_counters)
 dpt_client live 1 --count $live_count --interval-ms 250 --primary "$DP_VIP_B" --primary-after 8
-dpt_wait_echoes live 2 || dpt_fail "d: no echo for the live association"
-drained=$(dpt_echo_servers live | head -n 1)
+tl_wait_echoes live 2 || tl_fail "d: no echo for the live association"
+drained=$(tl_echo_servers live | head -n 1)
 mark=${drained#server-}
 if wait_pinned 1 "$mark"; then
-	dpt_pass "d: vm-201 and vm-202 both pinned the live association to fwmark $mark"
+	tl_pass "d: vm-201 and vm-202 both pinned the live association to fwmark $mark"
 else
-	dpt_fail "d: the live association is not pinned to fwmark $mark on both LBs"
+	tl_fail "d: the live association is not pinned to fwmark $mark on both LBs"
 fi
 both_lbs deactivate "$mark"
 for lb in 201 202; do
-	state=$(dpt_json "$(dpt_sctplb $lb show --json)" "[t['state'] for t in d['targets'] if t['fwmark'] == $mark][0]")
-	[ "$state" = draining ] && dpt_pass "d: vm-$lb: fwmark $mark is draining" || dpt_fail "d: vm-$lb: fwmark $mark is '$state'"
+	state=$(tl_json "$(dpt_sctplb $lb show --json)" "[t['state'] for t in d['targets'] if t['fwmark'] == $mark][0]")
+	[ "$state" = draining ] && tl_pass "d: vm-$lb: fwmark $mark is draining" || tl_fail "d: vm-$lb: fwmark $mark is '$state'"
 done
 before=$(dpt_counters)
 declare -A statuses=()
 for k in 2 3 4; do dpt_client "new-$k" "$k" --count 3 --interval-ms 150 --primary "$DP_VIP_B" --primary-after 1; done
 for k in 2 3 4; do
 	status=0
-	dpt_wait "new-$k" || status=$?
+	tl_wait "new-$k" || status=$?
 	statuses[$k]=$status
 done
 after=$(dpt_counters)
 for k in 2 3 4; do
 	dpt_check_one_server "new-$k" "$k" 3 "$before" "$after" "${statuses[$k]}"
 	if [ "$dpt_one_server" = "$drained" ]; then
-		dpt_fail "d: new association new-$k went to the draining $drained"
+		tl_fail "d: new association new-$k went to the draining $drained"
 	elif [ "$dpt_one_server" != none ]; then
-		dpt_pass "d: new association new-$k went to $dpt_one_server, not the draining $drained"
+		tl_pass "d: new association new-$k went to $dpt_one_server, not the draining $drained"
 	fi
 done
 status=0
-dpt_wait live || status=$?
+tl_wait live || status=$?
 after_live=$(dpt_counters)
 dpt_check_one_server live 1 $live_count "$before_live" "$after_live" "$status"
 b1=$(dpt_client_address 1 B)
-late_on_b=$(dpt_server_messages "$drained" | awk -v b="$b1" '$1 == b && $3 > 8' | wc -l)
+late_on_b=$(tl_server_messages "$drained" | awk -v b="$b1" '$1 == b && $3 > 8' | wc -l)
 if [ "$late_on_b" -ge 1 ]; then
-	dpt_pass "d: after the drain the live association's DATA went on path B (vm-202) to $drained ($late_on_b messages)"
+	tl_pass "d: after the drain the live association's DATA went on path B (vm-202) to $drained ($late_on_b messages)"
 else
-	dpt_fail "d: no message of the live association reached $drained on path B"
+	tl_fail "d: no message of the live association reached $drained on path B"
 fi
 both_lbs activate "$mark"
 
 # --- down -------------------------------------------------------------------------------------
-dpt_say "d: down (on both LBs) the target of one live association while another continues"
+tl_say "d: down (on both LBs) the target of one live association while another continues"
 dpt_client victim 1 --count 80 --interval-ms 200 --echo-wait-ms 1000
-dpt_wait_echoes victim 1 || dpt_fail "d: no echo for the victim"
-victim=$(dpt_echo_servers victim | head -n 1)
+tl_wait_echoes victim 1 || tl_fail "d: no echo for the victim"
+victim=$(tl_echo_servers victim | head -n 1)
 victim_mark=${victim#server-}
-wait_pinned 1 "$victim_mark" || dpt_fail "d: the victim's association is not pinned on both LBs"
+wait_pinned 1 "$victim_mark" || tl_fail "d: the victim's association is not pinned on both LBs"
 # Drain it first, so the other association surely lands elsewhere.
 both_lbs deactivate "$victim_mark"
 dpt_client other 2 --count 16 --interval-ms 200 --primary "$DP_VIP_B" --primary-after 8
-dpt_wait_echoes other 1 || dpt_fail "d: no echo for the other association"
-other=$(dpt_echo_servers other | head -n 1)
-[ "$other" != "$victim" ] || dpt_fail "d: the other association went to the draining $victim"
-wait_pinned 2 "${other#server-}" || dpt_fail "d: the other association is not pinned on both LBs"
+tl_wait_echoes other 1 || tl_fail "d: no echo for the other association"
+other=$(tl_echo_servers other | head -n 1)
+[ "$other" != "$victim" ] || tl_fail "d: the other association went to the draining $victim"
+wait_pinned 2 "${other#server-}" || tl_fail "d: the other association is not pinned on both LBs"
 both_lbs down "$victim_mark"
-echoes_at_down=$(dpt_echo_count victim)
+echoes_at_down=$(tl_echo_count victim)
 sleep 2
-echoes_later=$(dpt_echo_count victim)
+echoes_later=$(tl_echo_count victim)
 status=0
-dpt_wait other || status=$?
-if [ "$status" = 0 ] && [ "$(dpt_echo_count other)" = 16 ] && [ "$(dpt_echo_servers other | tr -d '\n')" = "$other" ]; then
-	dpt_pass "d: the association on $other continued to its end (16 echoes, paths A and B)"
+tl_wait other || status=$?
+if [ "$status" = 0 ] && [ "$(tl_echo_count other)" = 16 ] && [ "$(tl_echo_servers other | tr -d '\n')" = "$other" ]; then
+	tl_pass "d: the association on $other continued to its end (16 echoes, paths A and B)"
 else
-	dpt_fail "d: the association on $other: exit $status, $(dpt_echo_count other) echoes from $(dpt_echo_servers other | tr '\n' ' ')"
+	tl_fail "d: the association on $other: exit $status, $(tl_echo_count other) echoes from $(tl_echo_servers other | tr '\n' ' ')"
 fi
 if [ "$echoes_later" -le $((echoes_at_down + 1)) ]; then
-	dpt_pass "d: no echo for the association on the downed $victim after 'down' ($echoes_at_down before, $echoes_later 2 s later)"
+	tl_pass "d: no echo for the association on the downed $victim after 'down' ($echoes_at_down before, $echoes_later 2 s later)"
 else
-	dpt_fail "d: the association on the downed $victim still got echoes ($echoes_at_down -> $echoes_later)"
+	tl_fail "d: the association on the downed $victim still got echoes ($echoes_at_down -> $echoes_later)"
 fi
 status=0
-dpt_wait victim 30 || status=$?
+tl_wait victim 30 || status=$?
 if [ "$status" != 0 ]; then
-	dpt_pass "d: the client of the downed target failed (exit $status, $(dpt_echo_count victim) of 80 echoes)"
+	tl_pass "d: the client of the downed target failed (exit $status, $(tl_echo_count victim) of 80 echoes)"
 else
-	dpt_fail "d: the client of the downed target succeeded"
+	tl_fail "d: the client of the downed target succeeded"
 fi
 
 echo "runtime $((SECONDS - started)) s"
-dpt_finish
+tl_finish

@@ -23,19 +23,19 @@ clients=12
 
 dpt_setup dpc --mode vtag --single-lb --clients $clients
 dpt_lb_start
-dpt_say "topology with $clients clients up in $((SECONDS - started)) s"
-dpt_say "$clients clients, 36412 -> 36412, DATA on path A then on path B"
+tl_say "topology with $clients clients up in $((SECONDS - started)) s"
+tl_say "$clients clients, 36412 -> 36412, DATA on path A then on path B"
 before=$(dpt_counters)
 for k in $(seq 1 $clients); do
 	dpt_client "fixed-$k" "$k" --lport 36412 --count 4 --interval-ms 300 --primary "$DP_VIP_B" --primary-after 2
 done
 # While they run: the LB's table holds every association with both client addresses.
-dpt_wait_echoes fixed-$clients 2 10 || true
+tl_wait_echoes fixed-$clients 2 10 || true
 assoc=$(dpt_sctplb 201 assoc --json)
 declare -A statuses=()
 for k in $(seq 1 $clients); do
 	status=0
-	dpt_wait "fixed-$k" || status=$?
+	tl_wait "fixed-$k" || status=$?
 	statuses[$k]=$status
 done
 after=$(dpt_counters)
@@ -47,18 +47,18 @@ for k in $(seq 1 $clients); do
 	used[$server]=$((${used[$server]:-0} + 1))
 	a=$(dpt_client_address "$k" A)
 	b=$(dpt_client_address "$k" B)
-	found=$(dpt_json "$assoc" "sum(1 for x in d['associations'] if '$a' in x['addresses'] and '$b' in x['addresses'] and x['fwmark'] == ${server#server-} and x['sport'] == 36412 and x['dport'] == 36412)")
+	found=$(tl_json "$assoc" "sum(1 for x in d['associations'] if '$a' in x['addresses'] and '$b' in x['addresses'] and x['fwmark'] == ${server#server-} and x['sport'] == 36412 and x['dport'] == 36412)")
 	if [ "$found" = 1 ]; then
-		dpt_pass "fixed-$k: the LB lists 36412->36412 from $a and $b with fwmark ${server#server-}"
+		tl_pass "fixed-$k: the LB lists 36412->36412 from $a and $b with fwmark ${server#server-}"
 	else
-		dpt_fail "fixed-$k: the LB lists $found associations from $a and $b with fwmark ${server#server-}"
+		tl_fail "fixed-$k: the LB lists $found associations from $a and $b with fwmark ${server#server-}"
 	fi
 done
 spread=$(for s in "${!used[@]}"; do echo "$s: ${used[$s]}"; done | sort | tr '\n' ' ')
 if [ ${#used[@]} -ge 2 ]; then
-	dpt_pass "the $clients fixed-port associations used ${#used[@]} servers ($spread)"
+	tl_pass "the $clients fixed-port associations used ${#used[@]} servers ($spread)"
 else
-	dpt_fail "every fixed-port association went to one server ($spread)"
+	tl_fail "every fixed-port association went to one server ($spread)"
 fi
 echo "runtime $((SECONDS - started)) s"
-dpt_finish
+tl_finish

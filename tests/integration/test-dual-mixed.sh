@@ -22,16 +22,16 @@ started=$SECONDS
 
 dpt_setup dpe --mode ports --mixed
 dpt_lb_start
-dpt_say "mixed: path A IPv4 ($DP_CLIENT1_ADDRS -> $DP_VIPS), ports mode, two LBs"
+tl_say "mixed: path A IPv4 ($DP_CLIENT1_ADDRS -> $DP_VIPS), ports mode, two LBs"
 dpt_failover_check mixed 1
-dpt_cleanup
+tl_cleanup
 
 dpt_setup dpe6 --mode vtag --single-lb --ipv6
 dpt_lb_start
-dpt_say "IPv6 on both paths ($DP_CLIENT1_ADDRS -> $DP_VIPS), vtag mode, one LB"
+tl_say "IPv6 on both paths ($DP_CLIENT1_ADDRS -> $DP_VIPS), vtag mode, one LB"
 dpt_failover_check ipv6 1
-unknown=$(dpt_json "$(dpt_sctplb 201 stats --json)" "d['reasons']['unknown-association'] + d['reasons']['cookie-echo-unknown'] + d['reasons']['ports-hash']")
-[ "$unknown" = 0 ] && dpt_pass "ipv6: vm-201 knew every packet (no unknown association)" ||
-	dpt_fail "ipv6: vm-201 met $unknown unknown or ports-hashed packets"
+unknown=$(tl_json "$(dpt_sctplb 201 stats --json)" "d['reasons']['unknown-association'] + d['reasons']['cookie-echo-unknown'] + d['reasons']['ports-hash']")
+[ "$unknown" = 0 ] && tl_pass "ipv6: vm-201 knew every packet (no unknown association)" ||
+	tl_fail "ipv6: vm-201 met $unknown unknown or ports-hashed packets"
 echo "runtime $((SECONDS - started)) s"
-dpt_finish
+tl_finish

@@ -21,11 +21,11 @@ started=$SECONDS
 
 dpt_setup dpa --mode ports --clients 1
 dpt_lb_start
-dpt_say "ports mode, two LBs: fail over from path A (vm-201) to path B (vm-202)"
+tl_say "ports mode, two LBs: fail over from path A (vm-201) to path B (vm-202)"
 dpt_failover_check a1 1
 for lb in 201 202; do
-	hashed=$(dpt_json "$(dpt_sctplb "$lb" stats --json)" "d['reasons']['ports-hash'] + d['reasons']['init-hash']")
-	dpt_say "vm-$lb: $hashed packets chose a target by the ports hash"
+	hashed=$(tl_json "$(dpt_sctplb "$lb" stats --json)" "d['reasons']['ports-hash'] + d['reasons']['init-hash']")
+	tl_say "vm-$lb: $hashed packets chose a target by the ports hash"
 done
 echo "runtime $((SECONDS - started)) s"
-dpt_finish
+tl_finish

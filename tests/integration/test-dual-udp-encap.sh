@@ -35,24 +35,24 @@ for s in $DP_SERVERS; do
 	EOF
 done
 dpt_lb_start --encap-port $encap
-dpt_say "SCTP over UDP port $encap: fail over from path A to path B"
+tl_say "SCTP over UDP port $encap: fail over from path A to path B"
 dpt_failover_check udp 1
 server=$dpt_failover_server
 ns=DP_SERVER${server#server-}_NS
 counts=$(ip netns exec "${!ns}" nft list chain inet dualpath_encap prerouting | sed -n 's/.*counter packets \([0-9]*\) .*/\1/p' | tr '\n' ' ')
 read -r udp sctp <<<"$counts"
 if [ "${udp:-0}" -gt 0 ] && [ "${sctp:-1}" = 0 ]; then
-	dpt_pass "udp: $server received $udp UDP packets to port $encap and no plain SCTP"
+	tl_pass "udp: $server received $udp UDP packets to port $encap and no plain SCTP"
 else
-	dpt_fail "udp: $server received ${udp:-?} UDP packets to port $encap and ${sctp:-?} plain SCTP"
+	tl_fail "udp: $server received ${udp:-?} UDP packets to port $encap and ${sctp:-?} plain SCTP"
 fi
 stats=$(dpt_sctplb 201 stats --json)
-decided=$(dpt_json "$stats" "d['reasons']['init-hash'] + d['reasons']['established']")
-bad=$(dpt_json "$stats" "d['reasons']['bad-udp-header'] + d['reasons']['not-sctp'] + d['reasons']['unknown-association']")
+decided=$(tl_json "$stats" "d['reasons']['init-hash'] + d['reasons']['established']")
+bad=$(tl_json "$stats" "d['reasons']['bad-udp-header'] + d['reasons']['not-sctp'] + d['reasons']['unknown-association']")
 if [ "$decided" -gt 0 ] && [ "$bad" = 0 ]; then
-	dpt_pass "udp: vm-201 decided $decided encapsulated packets on their inner SCTP header, none unknown"
+	tl_pass "udp: vm-201 decided $decided encapsulated packets on their inner SCTP header, none unknown"
 else
-	dpt_fail "udp: vm-201 decided $decided packets; bad-udp-header + not-sctp + unknown = $bad"
+	tl_fail "udp: vm-201 decided $decided packets; bad-udp-header + not-sctp + unknown = $bad"
 fi
 echo "runtime $((SECONDS - started)) s"
-dpt_finish
+tl_finish

@@ -21,16 +21,16 @@ started=$SECONDS
 
 dpt_setup dpb --mode vtag --single-lb --clients 1
 dpt_lb_start
-dpt_say "vtag mode, one LB carrying both paths: fail over from path A to path B"
+tl_say "vtag mode, one LB carrying both paths: fail over from path A to path B"
 dpt_failover_check b1 1
 stats=$(dpt_sctplb 201 stats --json)
-unknown=$(dpt_json "$stats" "d['reasons']['unknown-association'] + d['reasons']['cookie-echo-unknown']")
-ports_hash=$(dpt_json "$stats" "d['reasons']['ports-hash']")
-init_hash=$(dpt_json "$stats" "d['reasons']['init-hash']")
+unknown=$(tl_json "$stats" "d['reasons']['unknown-association'] + d['reasons']['cookie-echo-unknown']")
+ports_hash=$(tl_json "$stats" "d['reasons']['ports-hash']")
+init_hash=$(tl_json "$stats" "d['reasons']['init-hash']")
 if [ "$unknown" = 0 ] && [ "$ports_hash" = 0 ] && [ "$init_hash" -ge 1 ]; then
-	dpt_pass "vm-201: the INIT chose the target ($init_hash init-hash), no packet was unknown or hashed by ports"
+	tl_pass "vm-201: the INIT chose the target ($init_hash init-hash), no packet was unknown or hashed by ports"
 else
-	dpt_fail "vm-201: init-hash $init_hash, ports-hash $ports_hash, unknown $unknown"
+	tl_fail "vm-201: init-hash $init_hash, ports-hash $ports_hash, unknown $unknown"
 fi
 echo "runtime $((SECONDS - started)) s"
-dpt_finish
+tl_finish

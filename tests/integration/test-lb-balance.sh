@@ -35,64 +35,44 @@ client_addresses() { # client_addresses K -> "A2 A6"
 # server, and only that server received packets from either client address. Sets one_server
 # (server-N, or "none").
 check_one_server() {
-	local name=$1 k=$2 count=$3 before=$4 after=$5 status=$6 servers server s address delta ok=yes
-	one_server=none
-	servers=$(lbt_echo_servers "$name")
-	if [ "$status" != 0 ] || [ "$(lbt_echo_count "$name")" != "$count" ]; then
-		lbt_fail "$name: exit $status, $(lbt_echo_count "$name") of $count echoes"
-		ok=no
+	local name=$1 k=$2 count=$3
+	if tl_check_one_server "$name" "$count" "$4" "$5" "$6" lbt_counter "$LB_SERVERS" "$(client_addresses "$k")" \
+		"path not balanced to it"; then
+		tl_pass "$name: $count echoes, every packet from $(client_addresses "$k" | tr ' ' ,) reached $tl_one_server only"
 	fi
-	if [ "$(echo "$servers" | grep -c .)" != 1 ]; then
-		lbt_fail "$name: echoes from several servers (or none): $(echo $servers)"
-		return
-	fi
-	server=$servers
-	for s in $LB_SERVERS; do
-		for address in $(client_addresses "$k"); do
-			delta=$(($(lbt_counter "$after" "server-$s" "$address") - $(lbt_counter "$before" "server-$s" "$address")))
-			if [ "server-$s" = "$server" ] && [ "$delta" -eq 0 ]; then
-				lbt_fail "$name: $server received no packet from $address (path not balanced to it)"
-				ok=no
-			elif [ "server-$s" != "$server" ] && [ "$delta" -ne 0 ]; then
-				lbt_fail "$name: server-$s received $delta packets from $address, but $server has the association"
-				ok=no
-			fi
-		done
-	done
-	[ $ok = no ] || lbt_pass "$name: $count echoes, every packet from $(client_addresses "$k" | tr ' ' ,) reached $server only"
-	one_server=$server
+	one_server=$tl_one_server
 }
 
 # --- a. one association on both paths --------------------------------------------------------
-lbt_say "a: a multihomed association through the LB; DATA moves to path B after 3 messages"
+tl_say "a: a multihomed association through the LB; DATA moves to path B after 3 messages"
 before=$(lbt_counters)
 lbt_client a1 1 --count 8 --interval-ms 150 --primary 10.0.0.2 --primary-after 3
-lbt_wait_echoes a1 5 || true
+tl_wait_echoes a1 5 || true
 assoc=$(lbt_sctplb assoc --json)
 status=0
-lbt_wait a1 || status=$?
+tl_wait a1 || status=$?
 after=$(lbt_counters)
 check_one_server a1 1 8 "$before" "$after" "$status"
 server=$one_server
 mark=${server#server-}
 read -r a2 a6 <<<"$(client_addresses 1)"
 if [ "$server" != none ]; then
-	on_b=$(lbt_server_messages "$server" | grep -c "^$a6 " || true)
-	on_a=$(lbt_server_messages "$server" | grep -c "^$a2 " || true)
+	on_b=$(tl_server_messages "$server" | grep -c "^$a6 " || true)
+	on_a=$(tl_server_messages "$server" | grep -c "^$a2 " || true)
 	if [ "$on_a" -ge 3 ] && [ "$on_b" -ge 1 ]; then
-		lbt_pass "a1: $server got $on_a messages on path A ($a2) and $on_b on path B ($a6)"
+		tl_pass "a1: $server got $on_a messages on path A ($a2) and $on_b on path B ($a6)"
 	else
-		lbt_fail "a1: $server got $on_a messages on path A and $on_b on path B (want >=3 and >=1)"
+		tl_fail "a1: $server got $on_a messages on path A and $on_b on path B (want >=3 and >=1)"
 	fi
-	found=$(lbt_json "$assoc" "sum(1 for a in d['associations'] if '$a2' in a['addresses'] and '$a6' in a['addresses'] and a['fwmark'] == $mark and a['state'] != 'closed')")
+	found=$(tl_json "$assoc" "sum(1 for a in d['associations'] if '$a2' in a['addresses'] and '$a6' in a['addresses'] and a['fwmark'] == $mark and a['state'] != 'closed')")
 	if [ "$found" = 1 ]; then
-		lbt_pass "a1: sctplb assoc lists the association with $a2 and $a6 and fwmark $mark"
+		tl_pass "a1: sctplb assoc lists the association with $a2 and $a6 and fwmark $mark"
 	else
-		lbt_fail "a1: sctplb assoc has no association with both client addresses and fwmark $mark: $assoc"
+		tl_fail "a1: sctplb assoc has no association with both client addresses and fwmark $mark: $assoc"
 	fi
 fi
 
-lbt_say "a: new associations from 4 clients at a time spread over the servers"
+tl_say "a: new associations from 4 clients at a time spread over the servers"
 declare -A used=()
 for batch in 1 2 3; do
 	before=$(lbt_counters)
@@ -101,7 +81,7 @@ for batch in 1 2 3; do
 	done
 	for k in 1 2 3 4; do
 		status=0
-		lbt_wait "spread$batch-$k" || status=$?
+		tl_wait "spread$batch-$k" || status=$?
 		statuses[k]=$status
 	done
 	after=$(lbt_counters)
@@ -113,27 +93,27 @@ for batch in 1 2 3; do
 	[ ${#used[@]} -lt 2 ] || break
 done
 if [ ${#used[@]} -ge 2 ]; then
-	lbt_pass "a: associations spread over ${#used[@]} servers (${!used[*]})"
+	tl_pass "a: associations spread over ${#used[@]} servers (${!used[*]})"
 else
-	lbt_fail "a: every association went to ${!used[*]}"
+	tl_fail "a: every association went to ${!used[*]}"
 fi
 
 # --- b. deactivate (drain) ---------------------------------------------------------------------
-lbt_say "b: deactivate the target of a live association"
+tl_say "b: deactivate the target of a live association"
 lbt_client b-live 1 --count 20 --interval-ms 200
-if ! lbt_wait_echoes b-live 1; then
-	lbt_fail "b: no echo for b-live"
+if ! tl_wait_echoes b-live 1; then
+	tl_fail "b: no echo for b-live"
 fi
-drained=$(lbt_echo_servers b-live | head -n 1)
+drained=$(tl_echo_servers b-live | head -n 1)
 drained_mark=${drained#server-}
 lbt_sctplb deactivate "$drained_mark" >/dev/null
-state=$(lbt_json "$(lbt_sctplb show --json)" "[t['state'] for t in d['targets'] if t['fwmark'] == $drained_mark][0]")
-[ "$state" = draining ] && lbt_pass "b: fwmark $drained_mark is draining" || lbt_fail "b: fwmark $drained_mark is '$state'"
+state=$(tl_json "$(lbt_sctplb show --json)" "[t['state'] for t in d['targets'] if t['fwmark'] == $drained_mark][0]")
+[ "$state" = draining ] && tl_pass "b: fwmark $drained_mark is draining" || tl_fail "b: fwmark $drained_mark is '$state'"
 before=$(lbt_counters)
 for k in 2 3 4; do lbt_client "b-new-$k" "$k" --count 3 --interval-ms 100 --primary 10.0.0.2 --primary-after 1; done
 for k in 2 3 4; do
 	status=0
-	lbt_wait "b-new-$k" || status=$?
+	tl_wait "b-new-$k" || status=$?
 	statuses[k]=$status
 done
 after=$(lbt_counters)
@@ -141,66 +121,66 @@ for k in 2 3 4; do
 	check_one_server "b-new-$k" "$k" 3 "$before" "$after" "${statuses[k]}"
 	server=$one_server
 	if [ "$server" = "$drained" ]; then
-		lbt_fail "b: new association b-new-$k went to the draining $drained"
+		tl_fail "b: new association b-new-$k went to the draining $drained"
 	elif [ "$server" != none ]; then
-		lbt_pass "b: new association b-new-$k went to $server, not the draining $drained"
+		tl_pass "b: new association b-new-$k went to $server, not the draining $drained"
 	fi
 done
 status=0
-lbt_wait b-live || status=$?
-servers=$(lbt_echo_servers b-live | tr '\n' ' ')
-if [ "$status" = 0 ] && [ "$(lbt_echo_count b-live)" = 20 ] && [ "$servers" = "$drained " ]; then
-	lbt_pass "b: the live association on $drained continued to its end (20 echoes, SHUTDOWN)"
+tl_wait b-live || status=$?
+servers=$(tl_echo_servers b-live | tr '\n' ' ')
+if [ "$status" = 0 ] && [ "$(tl_echo_count b-live)" = 20 ] && [ "$servers" = "$drained " ]; then
+	tl_pass "b: the live association on $drained continued to its end (20 echoes, SHUTDOWN)"
 else
-	lbt_fail "b: live association: exit $status, $(lbt_echo_count b-live) echoes from $servers"
+	tl_fail "b: live association: exit $status, $(tl_echo_count b-live) echoes from $servers"
 fi
 lbt_sctplb activate "$drained_mark" >/dev/null
 
 # --- c. down ----------------------------------------------------------------------------------
-lbt_say "c: down the target of one live association while another continues elsewhere"
+tl_say "c: down the target of one live association while another continues elsewhere"
 lbt_client c-victim 1 --count 40 --interval-ms 200 --echo-wait-ms 1000
-lbt_wait_echoes c-victim 1 || lbt_fail "c: no echo for c-victim"
-victim=$(lbt_echo_servers c-victim | head -n 1)
+tl_wait_echoes c-victim 1 || tl_fail "c: no echo for c-victim"
+victim=$(tl_echo_servers c-victim | head -n 1)
 victim_mark=${victim#server-}
 # Drain the victim's target first, so the second association surely lands elsewhere.
 lbt_sctplb deactivate "$victim_mark" >/dev/null
 lbt_client c-other 2 --count 20 --interval-ms 200
-lbt_wait_echoes c-other 1 || lbt_fail "c: no echo for c-other"
-other=$(lbt_echo_servers c-other | head -n 1)
-[ "$other" != "$victim" ] || lbt_fail "c: c-other went to the draining $victim"
-unknown_before=$(lbt_json "$(lbt_sctplb stats --json)" "d['reasons']['unknown-association']")
+tl_wait_echoes c-other 1 || tl_fail "c: no echo for c-other"
+other=$(tl_echo_servers c-other | head -n 1)
+[ "$other" != "$victim" ] || tl_fail "c: c-other went to the draining $victim"
+unknown_before=$(tl_json "$(lbt_sctplb stats --json)" "d['reasons']['unknown-association']")
 down_output=$(lbt_sctplb down "$victim_mark")
-echoes_at_down=$(lbt_echo_count c-victim)
-lbt_say "c: down $victim_mark: $(echo "$down_output" | grep forgotten)"
+echoes_at_down=$(tl_echo_count c-victim)
+tl_say "c: down $victim_mark: $(echo "$down_output" | grep forgotten)"
 sleep 2
-echoes_later=$(lbt_echo_count c-victim)
+echoes_later=$(tl_echo_count c-victim)
 status=0
-lbt_wait c-other || status=$?
-servers=$(lbt_echo_servers c-other | tr '\n' ' ')
-if [ "$status" = 0 ] && [ "$(lbt_echo_count c-other)" = 20 ] && [ "$servers" = "$other " ]; then
-	lbt_pass "c: the association on $other continued to its end (20 echoes)"
+tl_wait c-other || status=$?
+servers=$(tl_echo_servers c-other | tr '\n' ' ')
+if [ "$status" = 0 ] && [ "$(tl_echo_count c-other)" = 20 ] && [ "$servers" = "$other " ]; then
+	tl_pass "c: the association on $other continued to its end (20 echoes)"
 else
-	lbt_fail "c: association on $other: exit $status, $(lbt_echo_count c-other) echoes from $servers"
+	tl_fail "c: association on $other: exit $status, $(tl_echo_count c-other) echoes from $servers"
 fi
 # One echo may have been in flight when the target went down.
 if [ "$echoes_later" -le $((echoes_at_down + 1)) ]; then
-	lbt_pass "c: no echo for the association on the downed $victim after 'down' ($echoes_at_down before, $echoes_later 2 s later)"
+	tl_pass "c: no echo for the association on the downed $victim after 'down' ($echoes_at_down before, $echoes_later 2 s later)"
 else
-	lbt_fail "c: the association on the downed $victim still got echoes ($echoes_at_down -> $echoes_later)"
+	tl_fail "c: the association on the downed $victim still got echoes ($echoes_at_down -> $echoes_later)"
 fi
-unknown_after=$(lbt_json "$(lbt_sctplb stats --json)" "d['reasons']['unknown-association']")
+unknown_after=$(tl_json "$(lbt_sctplb stats --json)" "d['reasons']['unknown-association']")
 if [ "$unknown_after" -gt "$unknown_before" ]; then
-	lbt_pass "c: its packets were dropped as unknown-association ($unknown_before -> $unknown_after)"
+	tl_pass "c: its packets were dropped as unknown-association ($unknown_before -> $unknown_after)"
 else
-	lbt_fail "c: unknown-association did not rise ($unknown_before -> $unknown_after)"
+	tl_fail "c: unknown-association did not rise ($unknown_before -> $unknown_after)"
 fi
 status=0
-lbt_wait c-victim 30 || status=$?
+tl_wait c-victim 30 || status=$?
 if [ "$status" != 0 ]; then
-	lbt_pass "c: the client of the downed target failed (exit $status, $(lbt_echo_count c-victim) of 40 echoes)"
+	tl_pass "c: the client of the downed target failed (exit $status, $(tl_echo_count c-victim) of 40 echoes)"
 else
-	lbt_fail "c: the client of the downed target succeeded"
+	tl_fail "c: the client of the downed target succeeded"
 fi
 
 echo "runtime $((SECONDS - started)) s"
-lbt_finish
+tl_finish

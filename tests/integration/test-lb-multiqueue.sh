@@ -30,51 +30,51 @@ lbt_lb_start --mark-mask 0xff
 # The per-packet decision trace, switched on at run time for the client port of nobody but
 # client 1's first address.
 lbt_sctplb trace --on --address 192.168.2.221 >/dev/null
-lbt_say "four multihomed associations at once, DATA moving to path B after 3 messages"
+tl_say "four multihomed associations at once, DATA moving to path B after 3 messages"
 for k in 1 2 3 4; do
 	lbt_client "q$k" "$k" --count 8 --interval-ms 150 --primary 10.0.0.2 --primary-after 3
 done
 for k in 1 2 3 4; do
 	status=0
-	lbt_wait "q$k" || status=$?
-	servers=$(lbt_echo_servers "q$k" | tr '\n' ' ')
-	if [ "$status" = 0 ] && [ "$(lbt_echo_count "q$k")" = 8 ] && [ "$(echo $servers | wc -w)" = 1 ]; then
-		lbt_pass "q$k: 8 echoes, all from $servers"
+	tl_wait "q$k" || status=$?
+	servers=$(tl_echo_servers "q$k" | tr '\n' ' ')
+	if [ "$status" = 0 ] && [ "$(tl_echo_count "q$k")" = 8 ] && [ "$(echo $servers | wc -w)" = 1 ]; then
+		tl_pass "q$k: 8 echoes, all from $servers"
 	else
-		lbt_fail "q$k: exit $status, $(lbt_echo_count "q$k") echoes from: $servers"
+		tl_fail "q$k: exit $status, $(tl_echo_count "q$k") echoes from: $servers"
 	fi
 done
 
 stats=$(lbt_sctplb stats --json)
-unknown=$(lbt_json "$stats" "d['reasons']['unknown-association']")
+unknown=$(tl_json "$stats" "d['reasons']['unknown-association']")
 if [ "$unknown" = 0 ]; then
-	lbt_pass "no packet was unknown to the thread that got it (unknown-association 0)"
+	tl_pass "no packet was unknown to the thread that got it (unknown-association 0)"
 else
-	lbt_fail "unknown-association $unknown: a thread missed an association the other one created"
+	tl_fail "unknown-association $unknown: a thread missed an association the other one created"
 fi
 # Both threads served this segment (informational: the kernel's address hash decides the split).
 queues=$(ip netns exec "$LB_NS" cat /proc/net/netfilter/nfnetlink_queue | awk '$1 == 2 || $1 == 3 { printf "queue %s: %s packets; ", $1, $8 }')
-lbt_say "kernel: $queues"
+tl_say "kernel: $queues"
 bound=$(ip netns exec "$LB_NS" cat /proc/net/netfilter/nfnetlink_queue | awk '($1 == 2 || $1 == 3) && $2 != 0' | wc -l)
 if [ "$bound" = 2 ]; then
-	lbt_pass "both queues 2 and 3 are bound by the one sctplb lb"
+	tl_pass "both queues 2 and 3 are bound by the one sctplb lb"
 else
-	lbt_fail "expected queues 2 and 3 bound, found $bound"
+	tl_fail "expected queues 2 and 3 bound, found $bound"
 fi
 
 traced=$(grep -c ' trace q' "$LB_STATE/lb.log" || true)
 foreign=$(grep ' trace q' "$LB_STATE/lb.log" | grep -vc '192.168.2.221' || true)
 if [ "$traced" -gt 0 ] && [ "$foreign" = 0 ] && grep ' trace q' "$LB_STATE/lb.log" | grep -q 'reason=established'; then
-	lbt_pass "trace: $traced decisions traced at run time, all of 192.168.2.221"
+	tl_pass "trace: $traced decisions traced at run time, all of 192.168.2.221"
 else
-	lbt_fail "trace: $traced lines, $foreign of other addresses"
+	tl_fail "trace: $traced lines, $foreign of other addresses"
 fi
 kept=$(ip netns exec "$LB_NS" iptables -w -t filter -L FORWARD 1 -v -n -x | awk '{ print $1 }')
 if [ "${kept:-0}" -gt 20 ]; then
-	lbt_pass "the foreign mark bit 0x100 survived sctplb's verdicts ($kept forwarded packets carried it)"
+	tl_pass "the foreign mark bit 0x100 survived sctplb's verdicts ($kept forwarded packets carried it)"
 else
-	lbt_fail "the foreign mark bit 0x100 was lost (${kept:-0} forwarded packets carried it)"
+	tl_fail "the foreign mark bit 0x100 was lost (${kept:-0} forwarded packets carried it)"
 fi
 
 echo "runtime $((SECONDS - started)) s"
-lbt_finish
+tl_finish

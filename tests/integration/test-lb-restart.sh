@@ -31,61 +31,61 @@ read -r a2 a6 <<<"$(echo "$LB_CLIENT1_ADDRS" | tr , ' ')"
 # with SHUTDOWN COMPLETE (usctp exits 0 only then), never saw an ABORT or a lost association.
 check_completed() {
 	local name=$1 count=$2 status=$3 what=$4 servers
-	servers=$(lbt_echo_servers "$name" | tr '\n' ' ')
-	if [ "$status" = 0 ] && [ "$(lbt_echo_count "$name")" = "$count" ] && [ "$(echo $servers | wc -w)" = 1 ] &&
-		! grep -q 'COMM_LOST\|ABORT\|RESTART' "$lbt_work/$name.log"; then
-		lbt_pass "$what: the association completed ($count echoes, all from ${servers% }, SHUTDOWN COMPLETE)"
+	servers=$(tl_echo_servers "$name" | tr '\n' ' ')
+	if [ "$status" = 0 ] && [ "$(tl_echo_count "$name")" = "$count" ] && [ "$(echo $servers | wc -w)" = 1 ] &&
+		! grep -q 'COMM_LOST\|ABORT\|RESTART' "$tl_work/$name.log"; then
+		tl_pass "$what: the association completed ($count echoes, all from ${servers% }, SHUTDOWN COMPLETE)"
 	else
-		lbt_fail "$what: exit $status, $(lbt_echo_count "$name") of $count echoes from: $servers"
+		tl_fail "$what: exit $status, $(tl_echo_count "$name") of $count echoes from: $servers"
 	fi
 }
 
 # assoc_listed JSON MARK: 1 if the client's live association (both addresses, not closed: earlier
 # associations of the same client linger as closed) is listed with fwmark MARK.
 assoc_listed() {
-	lbt_json "$1" "sum(1 for a in d['associations'] if '$a2' in a['addresses'] and '$a6' in a['addresses'] and a['fwmark'] == $2 and a['state'] != 'closed')"
+	tl_json "$1" "sum(1 for a in d['associations'] if '$a2' in a['addresses'] and '$a6' in a['addresses'] and a['fwmark'] == $2 and a['state'] != 'closed')"
 }
 
 # --- f. a second daemon on the same queue -------------------------------------------------------
-lbt_say "f: a second sctplb lb on queue $LB_QUEUE"
+tl_say "f: a second sctplb lb on queue $LB_QUEUE"
 status=0
 timeout 10 ip netns exec "$LB_NS" "$SCTPLB_BIN" lb --shm "$LB_SHM" --queue "$LB_QUEUE" \
-	>"$lbt_work/second-lb.log" 2>&1 || status=$?
-if [ "$status" != 0 ] && [ "$status" != 124 ] && grep -q "already bound" "$lbt_work/second-lb.log"; then
-	lbt_pass "f: the second sctplb lb exited $status: $(grep -o 'queue [0-9]* is already bound[^(]*' "$lbt_work/second-lb.log" | head -n 1)"
+	>"$tl_work/second-lb.log" 2>&1 || status=$?
+if [ "$status" != 0 ] && [ "$status" != 124 ] && grep -q "already bound" "$tl_work/second-lb.log"; then
+	tl_pass "f: the second sctplb lb exited $status: $(grep -o 'queue [0-9]* is already bound[^(]*' "$tl_work/second-lb.log" | head -n 1)"
 else
-	lbt_fail "f: the second sctplb lb: exit $status, output: $(cat "$lbt_work/second-lb.log")"
+	tl_fail "f: the second sctplb lb: exit $status, output: $(cat "$tl_work/second-lb.log")"
 fi
-pid_line=$("$LBT_TOPOLOGY" pids "$lbt_prefix" | grep ' lb$' || true)
-[ -n "$pid_line" ] && lbt_pass "f: the first sctplb lb still runs" || lbt_fail "f: the first sctplb lb is gone"
+pid_line=$("$LBT_TOPOLOGY" pids "$tl_prefix" | grep ' lb$' || true)
+[ -n "$pid_line" ] && tl_pass "f: the first sctplb lb still runs" || tl_fail "f: the first sctplb lb is gone"
 
 # --- d. kill -9 and restart ---------------------------------------------------------------------
-lbt_say "d: kill -9 sctplb lb after 3 echoes, restart it"
+tl_say "d: kill -9 sctplb lb after 3 echoes, restart it"
 lbt_client d1 1 --count 15 --interval-ms 150 --primary 10.0.0.2 --primary-after 5
-lbt_wait_echoes d1 3 || lbt_fail "d: no 3 echoes before the kill"
+tl_wait_echoes d1 3 || tl_fail "d: no 3 echoes before the kill"
 lbt_lb_stop KILL
 sleep 0.3
 lbt_lb_start
-server=$(lbt_echo_servers d1 | head -n 1)
+server=$(tl_echo_servers d1 | head -n 1)
 mark=${server#server-}
-lbt_wait_echoes d1 8 || true
+tl_wait_echoes d1 8 || true
 listed=$(assoc_listed "$(lbt_sctplb assoc --json)" "${mark:-0}")
-[ "$listed" = 1 ] && lbt_pass "d: after the restart sctplb assoc lists the association ($a2, $a6, fwmark $mark)" ||
-	lbt_fail "d: after the restart sctplb assoc does not list the association with fwmark $mark"
+[ "$listed" = 1 ] && tl_pass "d: after the restart sctplb assoc lists the association ($a2, $a6, fwmark $mark)" ||
+	tl_fail "d: after the restart sctplb assoc does not list the association with fwmark $mark"
 status=0
-lbt_wait d1 || status=$?
+tl_wait d1 || status=$?
 check_completed d1 15 "$status" "d (kill -9 + restart)"
 grep -q "running: .* [1-9][0-9]* associations in the table" "$LB_STATE/lb.log" &&
-	lbt_pass "d: the restarted daemon found the associations in the table: $(grep -o 'running: .*' "$LB_STATE/lb.log" | tail -n 1)" ||
-	lbt_fail "d: the restarted daemon reported no association in the table"
+	tl_pass "d: the restarted daemon found the associations in the table: $(grep -o 'running: .*' "$LB_STATE/lb.log" | tail -n 1)" ||
+	tl_fail "d: the restarted daemon reported no association in the table"
 
 # --- e. export, delete, init, activate, import, restart -----------------------------------------
-lbt_say "e: export the table, recreate the segment, import, restart"
+tl_say "e: export the table, recreate the segment, import, restart"
 lbt_client e1 1 --count 15 --interval-ms 150 --primary 10.0.0.2 --primary-after 5
-lbt_wait_echoes e1 3 || lbt_fail "e: no 3 echoes before the export"
-server=$(lbt_echo_servers e1 | head -n 1)
+tl_wait_echoes e1 3 || tl_fail "e: no 3 echoes before the export"
+server=$(tl_echo_servers e1 | head -n 1)
 mark=${server#server-}
-export_file=$lbt_work/associations.json
+export_file=$tl_work/associations.json
 lbt_lb_stop TERM
 step() { # step WHAT COMMAND...: runs an sctplb command, a FAIL line if it fails
 	local what=$1 out
@@ -93,7 +93,7 @@ step() { # step WHAT COMMAND...: runs an sctplb command, a FAIL line if it fails
 	if out=$("$@" 2>&1); then
 		echo "    $what: $(echo "$out" | head -n 1)"
 	else
-		lbt_fail "e: $what failed: $out"
+		tl_fail "e: $what failed: $out"
 	fi
 }
 step export lbt_sctplb assoc --export "$export_file"
@@ -102,35 +102,35 @@ step init lbt_sctplb init --hash vtag --seed-file "$LB_STATE/seed" --capacity 40
 step activate lbt_sctplb activate 1 2 3
 step import lbt_sctplb assoc --import "$export_file"
 listed=$(assoc_listed "$(lbt_sctplb assoc --json)" "${mark:-0}")
-[ "$listed" = 1 ] && lbt_pass "e: the new segment holds the imported association (fwmark $mark)" ||
-	lbt_fail "e: the new segment does not hold the association with fwmark $mark"
+[ "$listed" = 1 ] && tl_pass "e: the new segment holds the imported association (fwmark $mark)" ||
+	tl_fail "e: the new segment does not hold the association with fwmark $mark"
 lbt_lb_start
 status=0
-lbt_wait e1 || status=$?
+tl_wait e1 || status=$?
 check_completed e1 15 "$status" "e (export + import)"
-[ "$(lbt_echo_servers e1)" = "$server" ] || lbt_fail "e: the association changed servers"
+[ "$(tl_echo_servers e1)" = "$server" ] || tl_fail "e: the association changed servers"
 
 # --- g. packets longer than --copy --------------------------------------------------------------
-lbt_say "g: sctplb lb --copy 128"
+tl_say "g: sctplb lb --copy 128"
 lbt_lb_stop TERM
-truncated_before=$(lbt_json "$(lbt_sctplb stats --json)" "d['events']['truncated-packet']")
+truncated_before=$(tl_json "$(lbt_sctplb stats --json)" "d['events']['truncated-packet']")
 lbt_lb_start --copy 128
 lbt_client g1 1 --count 5 --interval-ms 100
 status=0
-lbt_wait g1 || status=$?
+tl_wait g1 || status=$?
 check_completed g1 5 "$status" "g (--copy 128)"
 stats=$(lbt_sctplb stats --json)
-truncated_after=$(lbt_json "$stats" "d['events']['truncated-packet']")
+truncated_after=$(tl_json "$stats" "d['events']['truncated-packet']")
 if [ "$truncated_after" -gt "$truncated_before" ]; then
-	lbt_pass "g: truncated-packet counted ($truncated_before -> $truncated_after)"
+	tl_pass "g: truncated-packet counted ($truncated_before -> $truncated_after)"
 else
-	lbt_fail "g: truncated-packet did not rise ($truncated_before -> $truncated_after)"
+	tl_fail "g: truncated-packet did not rise ($truncated_before -> $truncated_after)"
 fi
-copy=$(lbt_json "$stats" "[q['copy_range'] for q in (d['kernel_queues'] or []) if q['ours']]")
-echo "    kernel copy range of our queue: $copy; unknown-association: $(lbt_json "$stats" "d['reasons']['unknown-association']")"
+copy=$(tl_json "$stats" "[q['copy_range'] for q in (d['kernel_queues'] or []) if q['ours']]")
+echo "    kernel copy range of our queue: $copy; unknown-association: $(tl_json "$stats" "d['reasons']['unknown-association']")"
 # The INIT's address parameters lie beyond 128 bytes: the LB learns only the INIT's source, so the
 # client's path-B packets are unknown (dropped); path A carries the association. Shown, not asserted.
-echo "    client addresses learned: $(lbt_json "$(lbt_sctplb assoc --json)" "','.join(min(d['associations'], key=lambda a: a['age_s'])['addresses'])")"
+echo "    client addresses learned: $(tl_json "$(lbt_sctplb assoc --json)" "','.join(min(d['associations'], key=lambda a: a['age_s'])['addresses'])")"
 
 echo "runtime $((SECONDS - started)) s"
-lbt_finish
+tl_finish

@@ -70,59 +70,18 @@ needs: root, iproute2, nftables, iptables, ip6tables
 EOF
 }
 
-log() { echo "dual-path: $*" >&2; }
-die() { log "error: $*"; exit 1; }
+topology_name='dual-path'
+# shellcheck source-path=SCRIPTDIR source=topology-common.sh
+. "$script_dir/topology-common.sh"
 
-build_dir=${SCTPLB_BUILD_DIR:-$source_dir/build}
-SCTPLB_BIN=${SCTPLB_BIN:-$build_dir/lb/cli/sctplb}
-USCTP=${USCTP:-$build_dir/test-apps/usrsctp/usctp}
 port=${DUAL_PATH_PORT:-36412}
 queue=2
 servers=(1 2 3)
-
-in_ns() {
-	local ns=$1
-	shift
-	ip netns exec "$ns" "$@"
-}
-
-check_prefix() {
-	case $1 in
-	'' | *[!A-Za-z0-9_]*) die "PREFIX '$1' must be letters, digits and '_'" ;;
-	esac
-	[ ${#1} -le 24 ] || die "PREFIX '$1' is longer than 24 characters"
-}
 
 client_ns() { echo "$prefix-vm$((220 + $1))"; }
 server_ns() { echo "$prefix-vm00$1"; }
 lb_ns() { echo "$prefix-vm$1"; }
 setting() { cat "$state/$1" 2>/dev/null || echo "${2:-}"; }
-
-record() { echo "$2 $1" >>"$state/pids"; }
-running() {
-	[ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
-}
-# A recorded PID is signalled only while it lives in one of our namespaces.
-ours() {
-	local ns
-	running "$1" || return 1
-	ns=$(ip netns identify "$1" 2>/dev/null) || return 1
-	case $ns in "$prefix"-*) return 0 ;; esac
-	return 1
-}
-
-stop_pids() { # TERM, KILL after 2 s
-	local pid tries
-	for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "$@"; do
-		tries=20
-		while ours "$pid" && [ $tries -gt 0 ]; do
-			sleep 0.1
-			tries=$((tries - 1))
-		done
-		if ours "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
-	done
-}
 
 # Setup is batched: one `ip -batch` for every veth (created straight into its namespaces), one per
 # namespace for addresses, routes and neighbours. MAC addresses are fixed (02:00:00:0NET:00:HOST),
@@ -176,6 +135,7 @@ lbs() { if [ "$(setting single no)" = yes ]; then echo 201; else echo 201 202; f
 
 cmd_up() {
 	local clients=1 mode=ports single=no family=ipv4 encap='' activate_targets=yes
+	sw=$prefix-sw # the switch namespace: every network's bridge
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--mode) mode=${2:?--mode needs ports or vtag}; shift 2 ;;
@@ -190,14 +150,7 @@ cmd_up() {
 	done
 	case $mode in ports | vtag) ;; *) die "--mode wants ports or vtag" ;; esac
 	case $clients in [1-9] | 1[0-6]) ;; *) die "--clients wants 1..16" ;; esac
-	[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
-	[ -x "$SCTPLB_BIN" ] || die "no sctplb at $SCTPLB_BIN (set SCTPLB_BIN or SCTPLB_BUILD_DIR)"
-	for tool in ip nft iptables ip6tables; do command -v $tool >/dev/null || die "$tool is not installed"; done
-	! ip netns list | grep -q "^$prefix-" || die "namespaces $prefix-* exist already (down $prefix first)"
-	mkdir -p "$state"
-	chmod 700 "$state"
-	: >"$state/pids"
-	: >"$state/namespaces"
+	new_state ip nft iptables ip6tables
 	echo "$clients" >"$state/clients"
 	echo "$mode" >"$state/mode"
 	echo "$single" >"$state/single"
@@ -367,21 +320,13 @@ encap_args() {
 	[ -z "$encap" ] || echo "--udp-encap $encap"
 }
 
-wait_for_line() { # FILE PATTERN [TENTHS]
-	local file=$1 pattern=$2 tries=${3:-50}
-	while ! grep -q -- "$pattern" "$file" 2>/dev/null; do
-		tries=$((tries - 1))
-		[ "$tries" -gt 0 ] || return 1
-		sleep 0.1
-	done
-}
-
 cmd_servers() {
 	local s pid
 	[ -x "$USCTP" ] || die "no usctp at $USCTP (set USCTP or SCTPLB_BUILD_DIR)"
 	for s in "${servers[@]}"; do
 		# shellcheck disable=SC2046
-		in_ns "$(server_ns "$s")" "$USCTP" server --addr "$(vips_for_family)" --port "$port" \
+		# ip netns exec directly (not the in_ns function): $! is then the server's own PID.
+		ip netns exec "$(server_ns "$s")" "$USCTP" server --addr "$(vips_for_family)" --port "$port" \
 			--name "server-$s" $(encap_args) >"$state/server-$s.log" 2>&1 &
 		pid=$!
 		record "server-$s" "$pid"
@@ -393,47 +338,13 @@ cmd_servers() {
 }
 
 cmd_lb_start() {
-	local k pid before tries
+	local k
 	for k in $(lbs); do
-		touch "$state/lb-$k.log"
-		before=$(grep -c "running:" "$state/lb-$k.log" || true)
-		in_ns "$(lb_ns "$k")" "$SCTPLB_BIN" lb --shm "$prefix-$k" --queue $queue "$@" >>"$state/lb-$k.log" 2>&1 &
-		pid=$!
-		record "lb-$k" "$pid"
-		tries=50
-		while [ "$(grep -c "running:" "$state/lb-$k.log" || true)" -le "$before" ]; do
-			if ! running "$pid"; then
-				wait "$pid" 2>/dev/null || true
-				die "sctplb lb in vm-$k exited: $(tail -n 3 "$state/lb-$k.log")"
-			fi
-			tries=$((tries - 1))
-			[ $tries -gt 0 ] || die "sctplb lb in vm-$k did not bind queue $queue in 5 s"
-			sleep 0.1
-		done
+		start_lb "lb-$k" "$(lb_ns "$k")" "$prefix-$k" "$state/lb-$k.log" " in vm-$k" "$@"
 	done
 }
 
-cmd_lb_stop() {
-	local signal=${1:-TERM} pid name tries
-	local -a kept=() daemons=()
-	[ -f "$state/pids" ] || return 0
-	while read -r pid name; do
-		case $name in
-		lb-*) if ours "$pid"; then daemons+=("$pid"); fi ;;
-		*) kept+=("$pid $name") ;;
-		esac
-	done <"$state/pids"
-	for pid in "${daemons[@]}"; do
-		kill -"$signal" "$pid" 2>/dev/null || true
-		tries=30
-		while ours "$pid" && [ $tries -gt 0 ]; do
-			sleep 0.1
-			tries=$((tries - 1))
-		done
-		if ours "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
-	done
-	if [ ${#kept[@]} -gt 0 ]; then printf '%s\n' "${kept[@]}" >"$state/pids"; else : >"$state/pids"; fi
-}
+cmd_lb_stop() { stop_recorded "${1:-TERM}" 3 'lb-*'; }
 
 cmd_sctplb() {
 	local k=${1:?sctplb needs 201 or 202} command=${2:?sctplb needs a command}
@@ -509,32 +420,10 @@ EOF
 	for k in "${servers[@]}"; do echo "DP_SERVER${k}_NS=$(server_ns "$k")"; done
 }
 
-cmd_pids() {
-	local pid name
-	[ -f "$state/pids" ] || return 0
-	while read -r pid name; do
-		if ours "$pid"; then echo "$pid $name"; fi
-	done <"$state/pids"
-	return 0
-}
-
 cmd_down() {
-	local ns pid name segment bin
-	local -a victims=()
-	if [ -f "$state/pids" ]; then
-		while read -r pid name; do
-			if ours "$pid"; then victims+=("$pid"); fi
-		done <"$state/pids"
-		[ ${#victims[@]} -eq 0 ] || stop_pids "${victims[@]}"
-	fi
-	if [ -f "$state/namespaces" ]; then
-		while read -r ns; do
-			case $ns in "$prefix"-*) ;; *) continue ;; esac
-			# Safety net: anything still running in a namespace of ours was started for it.
-			for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
-			ip netns delete "$ns" 2>/dev/null || true
-		done <"$state/namespaces"
-	fi
+	local segment bin
+	stop_recorded
+	delete_namespaces
 	if [ -f "$state/segments" ]; then
 		bin=$(setting sctplb "$SCTPLB_BIN")
 		[ -x "$bin" ] || bin=$SCTPLB_BIN
@@ -546,27 +435,4 @@ cmd_down() {
 	rm -rf "$state"
 }
 
-command=${1:-help}
-case $command in
-help | --help | -h) usage; exit 0 ;;
-up | down | env | servers | lb-start | lb-stop | sctplb | counters | cut-path-a | heal-path-a | pids) ;;
-*) usage >&2; exit 2 ;;
-esac
-prefix=${2:-}
-check_prefix "$prefix"
-state=$state_root/$prefix
-sw=$prefix-sw
-shift 2
-case $command in
-up) cmd_up "$@" ;;
-down) cmd_down ;;
-env) cmd_env ;;
-servers) cmd_servers ;;
-lb-start) cmd_lb_start "$@" ;;
-lb-stop) cmd_lb_stop "$@" ;;
-sctplb) cmd_sctplb "$@" ;;
-counters) cmd_counters ;;
-cut-path-a) cmd_cut_path_a ;;
-heal-path-a) cmd_heal_path_a ;;
-pids) cmd_pids ;;
-esac
+run_command "up down env servers lb-start lb-stop sctplb counters cut-path-a heal-path-a pids" "$@"

@@ -59,72 +59,17 @@ needs: root, iproute2, nftables, iptables (for sctplb rules)
 EOF
 }
 
-log() { echo "lb-topology: $*" >&2; }
-die() { log "error: $*"; exit 1; }
+topology_name='lb-topology'
+# shellcheck source-path=SCRIPTDIR source=topology-common.sh
+. "$script_dir/topology-common.sh"
 
-build_dir=${SCTPLB_BUILD_DIR:-$source_dir/build}
-SCTPLB_BIN=${SCTPLB_BIN:-$build_dir/lb/cli/sctplb}
-USCTP=${USCTP:-$build_dir/test-apps/usrsctp/usctp}
 LB_PORT=${LB_PORT:-36412}
 queue=${LB_QUEUE:-2} # "2" or a range "2:3" (sctplb rules --queue-balance, one lb thread each)
 vips=(10.0.0.1 10.0.0.2)
 servers=(1 2 3)
 
-in_ns() {
-	local ns=$1
-	shift
-	ip netns exec "$ns" "$@"
-}
-
 client_ns() { # client_ns PREFIX K
 	if [ "$2" = 1 ]; then echo "$1-c"; else echo "$1-c$2"; fi
-}
-
-check_prefix() {
-	local prefix=$1
-	case $prefix in
-	'' | *[!A-Za-z0-9_]*) die "PREFIX '$prefix' must be letters, digits and '_'" ;;
-	esac
-	[ ${#prefix} -le 24 ] || die "PREFIX '$prefix' is longer than 24 characters"
-}
-
-# record NAME PID: remember a process started in a namespace of this topology.
-record() {
-	echo "$2 $1" >>"$state/pids"
-}
-
-# running PID: alive and not a zombie waiting for this shell to reap it.
-running() {
-	[ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
-}
-
-# A recorded PID is signalled only while it still lives in one of our namespaces (a PID reused
-# by a stranger after the process ended is never touched).
-ours() {
-	local pid=$1 ns
-	running "$pid" || return 1
-	ns=$(ip netns identify "$pid" 2>/dev/null) || return 1
-	case $ns in "$prefix"-*) return 0 ;; esac
-	return 1
-}
-
-stop_recorded() { # TERM, then KILL after 2 s, every recorded process
-	local pid name tries
-	local -a victims=()
-	[ -f "$state/pids" ] || return 0
-	while read -r pid name; do
-		if ours "$pid"; then victims+=("$pid"); fi
-	done <"$state/pids"
-	for pid in "${victims[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "${victims[@]}"; do
-		tries=20
-		while ours "$pid" && [ $tries -gt 0 ]; do
-			sleep 0.1
-			tries=$((tries - 1))
-		done
-		if ours "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
-	done
-	: >"$state/pids"
 }
 
 # static_neighbours NS1 DEV1 NS2 DEV2 "ADDRESSES OF NS2" "ADDRESSES OF NS1"
@@ -161,14 +106,7 @@ cmd_up() {
 		esac
 	done
 	case $clients in [1-8]) ;; *) die "--clients wants 1..8" ;; esac
-	[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
-	[ -x "$SCTPLB_BIN" ] || die "no sctplb at $SCTPLB_BIN (set SCTPLB_BIN or SCTPLB_BUILD_DIR)"
-	for tool in ip nft iptables; do command -v $tool >/dev/null || die "$tool is not installed"; done
-	! ip netns list | grep -q "^$prefix-" || die "namespaces $prefix-* exist already (down $prefix first)"
-	mkdir -p "$state"
-	chmod 700 "$state"
-	: >"$state/pids"
-	: >"$state/namespaces"
+	new_state ip nft iptables
 	echo "$clients" >"$state/clients"
 
 	local lb=$prefix-lb sw=$prefix-sw
@@ -290,57 +228,12 @@ cmd_servers() {
 	done
 }
 
-wait_for_line() { # wait_for_line FILE PATTERN [TENTHS]
-	local file=$1 pattern=$2 tries=${3:-50}
-	while ! grep -q -- "$pattern" "$file" 2>/dev/null; do
-		tries=$((tries - 1))
-		[ "$tries" -gt 0 ] || return 1
-		sleep 0.1
-	done
-}
-
 cmd_lb_start() {
-	local pid before
-	touch "$state/lb.log"
-	before=$(grep -c "running:" "$state/lb.log" || true)
-	ip netns exec "$prefix-lb" "$SCTPLB_BIN" lb --shm "$prefix" --queue "$queue" "$@" >>"$state/lb.log" 2>&1 &
-	pid=$!
-	record lb "$pid"
-	local tries=50
-	while [ "$(grep -c "running:" "$state/lb.log" || true)" -le "$before" ]; do
-		if ! running "$pid"; then
-			wait "$pid" 2>/dev/null || true
-			die "sctplb lb exited: $(tail -n 3 "$state/lb.log")"
-		fi
-		tries=$((tries - 1))
-		[ $tries -gt 0 ] || die "sctplb lb did not bind queue $queue in 5 s: $(tail -n 3 "$state/lb.log")"
-		sleep 0.1
-	done
-	echo "$pid"
+	start_lb lb "$prefix-lb" "$prefix" "$state/lb.log" "" "$@"
+	echo "$started_pid"
 }
 
-cmd_lb_stop() {
-	local signal=${1:-TERM} pid name
-	local -a kept=() daemons=()
-	[ -f "$state/pids" ] || return 0
-	while read -r pid name; do
-		if [ "$name" = lb ]; then
-			if ours "$pid"; then daemons+=("$pid"); fi
-		else
-			kept+=("$pid $name")
-		fi
-	done <"$state/pids"
-	for pid in "${daemons[@]}"; do
-		kill -"$signal" "$pid" 2>/dev/null || true
-		local tries=30
-		while ours "$pid" && [ $tries -gt 0 ]; do
-			sleep 0.1
-			tries=$((tries - 1))
-		done
-		ours "$pid" && { log "sctplb lb $pid ignored SIG$signal for 3 s: killing it"; kill -KILL "$pid" || true; }
-	done
-	if [ ${#kept[@]} -gt 0 ]; then printf '%s\n' "${kept[@]}" >"$state/pids"; else : >"$state/pids"; fi
-}
+cmd_lb_stop() { stop_recorded "${1:-TERM}" 3 lb "sctplb lb"; }
 
 cmd_counters() {
 	local s
@@ -373,26 +266,9 @@ EOF
 	done
 }
 
-cmd_pids() {
-	local pid name
-	[ -f "$state/pids" ] || return 0
-	while read -r pid name; do
-		ours "$pid" && echo "$pid $name"
-	done <"$state/pids"
-	return 0
-}
-
 cmd_down() {
-	local ns pid
 	stop_recorded
-	if [ -f "$state/namespaces" ]; then
-		while read -r ns; do
-			case $ns in "$prefix"-*) ;; *) continue ;; esac
-			# Safety net: anything still running in a namespace of ours was started for it.
-			for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
-			ip netns delete "$ns" 2>/dev/null || true
-		done <"$state/namespaces"
-	fi
+	delete_namespaces
 	if [ -f "$state/shm" ]; then
 		# The binary that made the segment (the caller's environment may differ).
 		local bin
@@ -403,23 +279,4 @@ cmd_down() {
 	rm -rf "$state"
 }
 
-command=${1:-help}
-case $command in
-help | --help | -h) usage; exit 0 ;;
-up | down | env | servers | lb-start | lb-stop | counters | pids) ;;
-*) usage >&2; exit 2 ;;
-esac
-prefix=${2:-}
-check_prefix "$prefix"
-state=$state_root/$prefix
-shift 2
-case $command in
-up) cmd_up "$@" ;;
-down) cmd_down ;;
-env) cmd_env ;;
-servers) cmd_servers ;;
-lb-start) cmd_lb_start "$@" ;;
-lb-stop) cmd_lb_stop "$@" ;;
-counters) cmd_counters ;;
-pids) cmd_pids ;;
-esac
+run_command "up down env servers lb-start lb-stop counters pids" "$@"
