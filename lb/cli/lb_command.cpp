@@ -9,6 +9,7 @@
 
 #include "commands.hpp"
 #include "data_path.hpp"
+#include "number_text.hpp"
 #include "options.hpp"
 #include "shared_state.hpp"
 
@@ -33,42 +34,6 @@ std::atomic<bool> stop_requested{false};
 
 void on_signal(int) { stop_requested.store(true, std::memory_order_relaxed); }
 
-bool parse_queues(std::string_view text, std::vector<std::uint16_t>& queues) {
-    const auto colon = text.find(':');
-    const auto first = parse_unsigned(text.substr(0, colon), 0, 65535);
-    if (!first) return false;
-    std::uint64_t last = *first;
-    if (colon != std::string_view::npos) {
-        const auto l = parse_unsigned(text.substr(colon + 1), *first, 65535);
-        if (!l) return false;
-        last = *l;
-    }
-    if (last - *first + 1 > kMaxDataPathThreads) return false;
-    for (std::uint64_t q = *first; q <= last; ++q) queues.push_back(static_cast<std::uint16_t>(q));
-    return true;
-}
-
-std::optional<std::uint32_t> parse_mask(std::string_view text) {
-    std::uint64_t value = 0;
-    int base = 10;
-    if (text.starts_with("0x") || text.starts_with("0X")) {
-        text.remove_prefix(2);
-        base = 16;
-    }
-    if (text.empty() || text.size() > 10) return std::nullopt;
-    for (char c : text) {
-        int digit;
-        if (c >= '0' && c <= '9') digit = c - '0';
-        else if (base == 16 && c >= 'a' && c <= 'f') digit = c - 'a' + 10;
-        else if (base == 16 && c >= 'A' && c <= 'F') digit = c - 'A' + 10;
-        else return std::nullopt;
-        value = value * static_cast<std::uint64_t>(base) + static_cast<std::uint64_t>(digit);
-        if (value > 0xffffffffu) return std::nullopt;
-    }
-    if (value == 0) return std::nullopt;
-    return static_cast<std::uint32_t>(value);
-}
-
 }  // namespace
 
 int run_lb(std::span<const std::string> args) {
@@ -90,9 +55,11 @@ int run_lb(std::span<const std::string> args) {
 
     DataPathOptions dp;
     if (auto q = options->value("queue")) {
-        dp.queues.clear();
-        if (!parse_queues(*q, dp.queues))
+        std::uint16_t first = 0, last = 0;
+        if (!parse_queue_range(*q, first, last) || last - first + 1u > kMaxDataPathThreads)
             return usage_error(kCommand, "--queue wants Q or Q1:Q2 (0..65535, at most 16 queues), not '" + *q + "'");
+        dp.queues.clear();
+        for (std::uint32_t queue = first; queue <= last; ++queue) dp.queues.push_back(static_cast<std::uint16_t>(queue));
     }
     if (auto v = options->value("qlength")) {
         auto n = parse_unsigned(*v, 1, 1u << 20);
@@ -105,8 +72,8 @@ int run_lb(std::span<const std::string> args) {
         dp.copy_range = static_cast<std::uint32_t>(*n);
     }
     if (auto v = options->value("mark-mask")) {
-        auto m = parse_mask(*v);
-        if (!m) return usage_error(kCommand, "--mark-mask wants a non-zero 32-bit number (e.g. 0xff), not '" + *v + "'");
+        auto m = parse_number32(*v);
+        if (!m || *m == 0) return usage_error(kCommand, "--mark-mask wants a non-zero 32-bit number (e.g. 0xff), not '" + *v + "'");
         dp.mark_mask = *m;
     }
     if (auto v = options->value("encap-port")) {

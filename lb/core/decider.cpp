@@ -85,6 +85,13 @@ std::uint64_t Decider::ports_key(std::uint16_t sport, std::uint16_t dport) const
     return hash_.hash_u64((std::uint64_t{sport} << 16) | dport);
 }
 
+std::uint32_t Decider::new_association_target(const ParsedPacket& init,
+                                             std::span<const std::uint32_t> maglev) const {
+    return maglev_lookup(maglev, config_.mode == HashMode::Vtag
+                                     ? init_key(init.sport, init.dport, init.init.initiate_tag)
+                                     : ports_key(init.sport, init.dport));
+}
+
 Verdict Decider::forward(AssociationId id, Reason reason) {
     return Verdict{Action::AcceptMarked, reason, table_.at(id).fwmark};
 }
@@ -216,9 +223,7 @@ Verdict Decider::decide_init(const ParsedPacket& p, std::span<const std::uint32_
         if (state == AssociationState::HalfOpen) {
             // The client gave up on its earlier attempt and started anew (new Tc):
             // the new INIT is balanced as any new association would be.
-            const std::uint32_t fwmark = maglev_lookup(
-                maglev, config_.mode == HashMode::Vtag ? init_key(p.sport, p.dport, tc)
-                                                       : ports_key(p.sport, p.dport));
+            const std::uint32_t fwmark = new_association_target(p, maglev);
             if (fwmark == kNoTarget) return drop(Reason::NoTarget);
             table_.replace_half_open(id, tc, fwmark, now);
             counters.count(Event::ReplacedHalfOpen);
@@ -228,9 +233,7 @@ Verdict Decider::decide_init(const ParsedPacket& p, std::span<const std::uint32_
         return forward(id, Reason::InitRestart);
     }
 
-    const std::uint32_t fwmark = maglev_lookup(
-        maglev, config_.mode == HashMode::Vtag ? init_key(p.sport, p.dport, tc)
-                                               : ports_key(p.sport, p.dport));
+    const std::uint32_t fwmark = new_association_target(p, maglev);
     if (fwmark == kNoTarget) return drop(Reason::NoTarget);
 
     // RFC 9260 §5.1.2: the source address plus every address parameter.

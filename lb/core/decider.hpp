@@ -69,6 +69,9 @@ private:
     Verdict unknown(const ParsedPacket& p, std::span<const std::uint32_t> maglev, Nanos now,
                     Counters& counters, Reason drop_reason);
     Verdict forward(AssociationId id, Reason reason);
+    // The Maglev target of a new association (an INIT), by the mode's key.
+    [[nodiscard]] std::uint32_t new_association_target(const ParsedPacket& init,
+                                                       std::span<const std::uint32_t> maglev) const;
 
     DeciderConfig config_;
     const KeyedHash& hash_;

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "number_text.hpp"
 #include "ip_address.hpp"
 
 namespace sctplb {
@@ -79,10 +80,7 @@ struct RuleStep {
 // Parsing helpers for the CLI (pure; nullopt with a one-line `error`).
 // FWMARK=NEXTHOP or FWMARK=NEXTHOP@DEV; FWMARK decimal or 0x-hex.
 [[nodiscard]] std::optional<RuleTarget> parse_rule_target(std::string_view text, std::string& error);
-// Decimal or 0x-hex 32-bit number.
-[[nodiscard]] std::optional<std::uint32_t> parse_number32(std::string_view text);
-// "Q" or "Q1:Q2" (Q1 <= Q2).
-[[nodiscard]] bool parse_queue_range(std::string_view text, std::uint16_t& first, std::uint16_t& last);
+// (parse_number32 and parse_queue_range: number_text.hpp, shared with `sctplb lb`.)
 
 // Routing table of a target: table_base + the fwmark's value within the mask
 // (shifted down to bit 0), so it depends on the fwmark only, never on the order

@@ -81,15 +81,8 @@ int main(int argc, char** argv) {
         }
     }
 
-    nfq_tool::install_stop_handlers();
-    std::string error;
-    auto queue = sctplb::NfQueue::open(options, error);
-    if (!queue) {
-        std::fprintf(stderr, "nfq_marker: %s\n", error.c_str());
-        return 1;
-    }
-    std::printf("nfq_marker: bound queue %u\n", static_cast<unsigned>(options.queue));
-    std::fflush(stdout);
+    auto queue = nfq_tool::open_queue("nfq_marker", options);
+    if (!queue) return 1;
 
     double first_packet = 0, last_packet = 0;
     const bool ok = queue->run(

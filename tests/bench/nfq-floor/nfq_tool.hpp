@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <string>
 #include <charconv>
 #include <csignal>
 #include <cstdint>
@@ -102,6 +103,21 @@ inline void print_stats(const char* program, const sctplb::NfQueueStats& stats, 
         static_cast<unsigned long long>(stats.bad_messages), seconds,
         seconds > 0 ? static_cast<double>(stats.packets) / seconds : 0.0);
     std::fflush(stdout);
+}
+
+// Installs the stop handlers and binds the queue; prints "PROGRAM: bound queue Q"
+// or the error (nullopt: exit 1).
+inline std::optional<sctplb::NfQueue> open_queue(const char* program, const sctplb::NfQueueOptions& options) {
+    install_stop_handlers();
+    std::string error;
+    auto queue = sctplb::NfQueue::open(options, error);
+    if (!queue) {
+        std::fprintf(stderr, "%s: %s\n", program, error.c_str());
+        return std::nullopt;
+    }
+    std::printf("%s: bound queue %u\n", program, static_cast<unsigned>(options.queue));
+    std::fflush(stdout);
+    return queue;
 }
 
 }  // namespace nfq_tool

@@ -1,0 +1,17 @@
+// Numbers as users type them on the command line: fwmarks and masks
+// (decimal or 0x-hex) and NFQUEUE numbers or ranges. Pure parsing, shared by
+// `sctplb lb` and `sctplb rules` so both accept exactly the same spellings.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace sctplb {
+
+// Decimal or 0x-hex 32-bit number.
+[[nodiscard]] std::optional<std::uint32_t> parse_number32(std::string_view text);
+// "Q" or "Q1:Q2" (Q1 <= Q2), each 0..65535.
+[[nodiscard]] bool parse_queue_range(std::string_view text, std::uint16_t& first, std::uint16_t& last);
+
+}  // namespace sctplb
