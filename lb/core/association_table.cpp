@@ -455,6 +455,7 @@ AssociationId AssociationTable::insert_half_open(std::span<const IpAddress> addr
     for (const IpAddress& addr : addresses)
         if (!add_address(id, addr)) counters.count(Event::AddressesOverflowed);
     push_half_open(id);
+    note_change(id);
     return id;
 }
 
@@ -470,6 +471,7 @@ AssociationId AssociationTable::insert_established(const IpAddress& address, std
     a.fwmark = fwmark;
     set_state_counted(a, AssociationState::Established);
     add_address(id, address);
+    note_change(id);
     return id;
 }
 
@@ -499,6 +501,7 @@ bool AssociationTable::add_address(AssociationId id, const IpAddress& addr) {
     if (a.address_count >= kMaxClientAddresses) return false;
     a.addresses[a.address_count++] = addr;
     index_address(id, addr);
+    note_change(id);
     return true;
 }
 
@@ -517,10 +520,15 @@ void AssociationTable::set_ts(AssociationId id, std::uint32_t ts) {
         if (ts) index_insert(IndexKind::Ts, a.addresses[i], a.sport, a.dport, ts, id);
     }
     a.ts = ts;
+    note_change(id);
 }
 
 void AssociationTable::establish(AssociationId id, Nanos now) {
+    // Only a COOKIE ECHO establishes: this instance forwarded it, so its
+    // target is the one the server knows (sync conflicts resolve to it).
+    records_[id].cookie_by = kCookieHere;
     set_state(id, AssociationState::Established, now);
+    note_change(id);
 }
 
 void AssociationTable::replace_half_open(AssociationId id, std::uint32_t tc, std::uint32_t fwmark,
@@ -534,7 +542,9 @@ void AssociationTable::replace_half_open(AssociationId id, std::uint32_t tc, std
     a.tc = tc;
     a.ts = 0;
     a.fwmark = fwmark;
+    a.cookie_by = kCookieNone;
     a.last_seen_ns = a.state_since_ns = ns(now);
+    note_change(id);
 }
 
 void AssociationTable::mark_restart_pending(AssociationId id, std::uint32_t new_tc, Nanos now) {
@@ -545,6 +555,7 @@ void AssociationTable::mark_restart_pending(AssociationId id, std::uint32_t new_
         a.state_since_ns = ns(now);
     }
     a.last_seen_ns = ns(now);
+    note_change(id);
 }
 
 void AssociationTable::drop_old_tags(AssociationId id) {
@@ -577,7 +588,9 @@ void AssociationTable::complete_restart(AssociationId id, std::uint32_t new_ts, 
         index_insert(IndexKind::Tc, a.addresses[i], a.sport, a.dport, a.tc, id);
         index_insert(IndexKind::Ts, a.addresses[i], a.sport, a.dport, a.ts, id);
     }
+    a.cookie_by = kCookieHere;  // the restart's COOKIE ECHO went through here
     set_state(id, AssociationState::Established, now);
+    note_change(id);
 }
 
 void AssociationTable::set_state(AssociationId id, AssociationState state, Nanos now) {
@@ -585,6 +598,54 @@ void AssociationTable::set_state(AssociationId id, AssociationState state, Nanos
     if (a.state == state) return;
     set_state_counted(a, state);
     a.state_since_ns = ns(now);
+    note_change(id);
+}
+
+void AssociationTable::note_change(AssociationId id) {
+    Association& a = records_[id];
+    ++a.sync_version;
+    if (journal_) journal_->push(id, a.generation);
+}
+
+bool AssociationTable::replace_restored(AssociationId id, const Association& fields) {
+    if (fields.state == AssociationState::Free || fields.address_count == 0 ||
+        fields.address_count > kMaxClientAddresses || fields.server_address_count > kMaxServerAddresses)
+        return false;
+    Association& a = records_[id];
+    if (a.state == AssociationState::Free) return false;
+    unindex_all(id);
+    const std::uint32_t generation = a.generation;
+    const AssociationState before = a.state;
+    a = fields;
+    a.generation = generation;
+    a.next_free = 0;
+    a.state = before;  // counted by set_state_counted below
+    set_state_counted(a, fields.state);
+    for (std::size_t i = 0; i < a.address_count; ++i) index_address(id, a.addresses[i]);
+    if (a.state == AssociationState::HalfOpen && before != AssociationState::HalfOpen) push_half_open(id);
+    return true;
+}
+
+void AssociationTable::touch_at_least(AssociationId id, std::int64_t seen_ns) {
+    Association& a = records_[id];
+    if (seen_ns > a.last_seen_ns) a.last_seen_ns = seen_ns;
+    // The peer that told us knows it already: report only what we see later.
+    if (seen_ns > a.synced_seen_ns) a.synced_seen_ns = seen_ns;
+}
+
+void AssociationTable::mark_synced(AssociationId id) {
+    Association& a = records_[id];
+    a.synced_version = a.sync_version;
+    a.synced_seen_ns = a.last_seen_ns;
+}
+
+void AssociationTable::set_sync_origin(AssociationId id, std::uint8_t learned_from, std::uint8_t cookie_by,
+                                       std::uint32_t sync_version) {
+    Association& a = records_[id];
+    a.learned_from = learned_from;
+    a.cookie_by = cookie_by;
+    a.sync_version = a.synced_version = sync_version;
+    a.synced_seen_ns = a.last_seen_ns;
 }
 
 void AssociationTable::rebuild_indexes() {

@@ -23,6 +23,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <utility>
 
 #include "ip_address.hpp"
 #include "verdict.hpp"
@@ -46,6 +47,39 @@ inline constexpr std::size_t kMaxServerAddresses = 4;
 
 using AssociationId = std::uint32_t;
 inline constexpr AssociationId kNoAssociation = 0xffffffffu;
+
+inline constexpr std::uint8_t kCookieNone = 0;
+inline constexpr std::uint8_t kCookieHere = 1;  // peers: 2 + peer index
+
+// Associations changed by the data path since the sync last looked: a bounded
+// ring of (id, generation), process-local. When it overflows, the sync walks
+// the table for records whose sync_version moved (see `overflowed`).
+class ChangeJournal {
+public:
+    explicit ChangeJournal(std::span<std::uint64_t> storage) : ring_(storage) {}
+    void push(AssociationId id, std::uint32_t generation) {
+        if (tail_ - head_ == ring_.size()) {
+            overflowed_ = true;
+            return;
+        }
+        ring_[tail_++ % ring_.size()] = (std::uint64_t{generation} << 32) | id;
+    }
+    // Calls fn(id, generation) for every entry, oldest first, and empties the ring.
+    template <typename Fn>
+    void drain(Fn&& fn) {
+        for (; head_ != tail_; ++head_) {
+            const std::uint64_t e = ring_[head_ % ring_.size()];
+            fn(static_cast<AssociationId>(e & 0xffffffffu), static_cast<std::uint32_t>(e >> 32));
+        }
+    }
+    // True once entries were lost since the last take_overflow().
+    bool take_overflow() { return std::exchange(overflowed_, false); }
+
+private:
+    std::span<std::uint64_t> ring_;
+    std::uint64_t head_ = 0, tail_ = 0;
+    bool overflowed_ = false;
+};
 
 struct alignas(64) Association {
     // First cache line: everything an established packet's lookup reads and
@@ -71,6 +105,14 @@ struct alignas(64) Association {
     std::int64_t state_since_ns = 0;     // when the current state began
     std::int64_t old_tags_until_ns = 0;  // end of the restart linger
     std::array<IpAddress, kMaxServerAddresses> server_addresses{};
+    // Association sync (docs/design.md "The LB tier"). sync_version counts the
+    // changes that peers must learn; synced_version is the last one sent (or
+    // received). synced_seen_ns is the last_seen_ns last reported to peers.
+    std::uint32_t sync_version = 0;
+    std::uint32_t synced_version = 0;
+    std::int64_t synced_seen_ns = 0;
+    std::uint8_t learned_from = 0;  // 0: seen here; k: learned from sync peer k-1
+    std::uint8_t cookie_by = 0;     // who forwarded the COOKIE ECHO: kCookieNone/kCookieHere/peer k-1 + 2
 
     [[nodiscard]] bool has_address(const IpAddress& a) const {
         for (std::size_t i = 0; i < address_count; ++i)
@@ -94,7 +136,7 @@ struct Timeouts {
 
 class AssociationTable {
 public:
-    static constexpr std::uint32_t kLayoutVersion = 1;
+    static constexpr std::uint32_t kLayoutVersion = 2;
 
     // Bytes of memory a table with these limits needs.
     [[nodiscard]] static std::size_t bytes_needed(const TableLimits& limits);
@@ -140,6 +182,21 @@ public:
     // tags, target, addresses and times as given. kNoAssociation when full or
     // when the record is not a live association.
     AssociationId insert_restored(const Association& fields);
+
+    // Replaces a live association's fields with `fields` (a sync peer's newer
+    // view): tags, state, addresses, target, times; the slot keeps its
+    // generation. Not journaled. False when `fields` is not a live association.
+    bool replace_restored(AssociationId id, const Association& fields);
+    // last_seen_ns = max(last_seen_ns, seen_ns): another instance saw a packet
+    // (and knows it: synced_seen_ns moves too).
+    void touch_at_least(AssociationId id, std::int64_t seen_ns);
+    // Sync bookkeeping (not journaled): the record is known to peers as it is now.
+    void mark_synced(AssociationId id);
+    void set_sync_origin(AssociationId id, std::uint8_t learned_from, std::uint8_t cookie_by,
+                         std::uint32_t sync_version);
+
+    // Local changes are journaled here (nullptr: not at all). Process-local.
+    void set_journal(ChangeJournal* journal) { journal_ = journal; }
 
     // Mutations of a live association.
     void touch(AssociationId id, Nanos now);
@@ -235,11 +292,14 @@ private:
     void compact_half_open_ring();
     bool evict_oldest_half_open(Counters& counters);
     void set_state_counted(Association& a, AssociationState state);
+    // A change peers must learn: bumps sync_version and journals the id.
+    void note_change(AssociationId id);
 
     Header* header_;
     Association* records_;
     std::array<IndexSlot*, kIndexCount> indexes_;
     std::uint64_t* half_open_ring_;  // (generation << 32 | id), FIFO of half-open entries
+    ChangeJournal* journal_ = nullptr;
 };
 
 }  // namespace sctplb

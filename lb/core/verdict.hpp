@@ -82,7 +82,12 @@ std::string_view reason_name(Reason reason);
     X(ReplacedHalfOpen, "replaced-half-open")    /* new INIT (new Tc) from the same peer */    \
     X(TsLearned, "ts-learned")                                                               \
     X(PinFailed, "pin-failed")                   /* ports mode: table full, forwarded unpinned */ \
-    X(InitTruncated, "init-truncated")           /* INIT cut by the copy range: addresses may be missing */
+    X(InitTruncated, "init-truncated")           /* INIT cut by the copy range: addresses may be missing */ \
+    X(Held, "held")                              /* unknown vtag: verdict deferred awaiting the sync */ \
+    X(HoldResolved, "hold-resolved")             /* a held packet's association arrived: forwarded */ \
+    X(HoldExpired, "hold-expired")               /* --hold-ms passed: dropped */ \
+    X(HoldOverflow, "hold-overflow")             /* hold queue full: dropped at once */ \
+    X(SyncConflict, "sync-conflict")             /* peers pinned one association to different targets */
 
 enum class Event : std::uint8_t {
 #define SCTPLB_EVENT_ENUM(id, name) id,

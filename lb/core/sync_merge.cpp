@@ -1,0 +1,133 @@
+#include "sync_merge.hpp"
+
+#include <algorithm>
+
+namespace sctplb {
+
+namespace {
+
+int state_rank(AssociationState state) {
+    switch (state) {
+        case AssociationState::Free: return 0;
+        case AssociationState::HalfOpen: return 1;
+        case AssociationState::Established: return 2;
+        case AssociationState::RestartPending: return 3;
+        case AssociationState::Closing: return 4;
+        case AssociationState::Closed: return 5;
+    }
+    return 0;
+}
+
+// `a` names one of b's tags (current, pending or pre-restart).
+bool names_a_tag_of(const Association& a, const Association& b) {
+    const bool tc = a.tc != 0 && (a.tc == b.tc || a.tc == b.pending_tc || (b.old_tags_linger && a.tc == b.old_tc));
+    const bool ts = a.ts != 0 && (a.ts == b.ts || (b.old_tags_linger && a.ts == b.old_ts));
+    return tc || ts;
+}
+
+// `newer` is `older` after a restart (RFC 9260 §5.2.4 case A): its
+// pre-restart tags are older's tags, and its tags changed.
+bool rekeyed_from(const Association& newer, const Association& older) {
+    if (!newer.old_tags_linger) return false;
+    const bool tc = newer.old_tc != 0 && newer.old_tc == older.tc && newer.tc != older.tc;
+    const bool ts = newer.old_ts != 0 && newer.old_ts == older.ts && newer.ts != older.ts;
+    return tc || ts;
+}
+
+void add_missing_addresses(Association& into, const Association& from) {
+    for (std::size_t i = 0; i < from.address_count && into.address_count < kMaxClientAddresses; ++i)
+        if (!into.has_address(from.addresses[i])) into.addresses[into.address_count++] = from.addresses[i];
+    for (std::size_t i = 0; i < from.server_address_count; ++i) {
+        const auto end = into.server_addresses.begin() + into.server_address_count;
+        if (std::find(into.server_addresses.begin(), end, from.server_addresses[i]) == end &&
+            into.server_address_count < kMaxServerAddresses)
+            into.server_addresses[into.server_address_count++] = from.server_addresses[i];
+    }
+}
+
+}  // namespace
+
+MergeOutcome merge_sync_record(AssociationTable& table, const SyncRecord& record,
+                               const MergeContext& context, Nanos now, Counters& counters) {
+    const Association& remote = record.fields;
+    if (remote.state == AssociationState::Free || remote.address_count == 0 ||
+        remote.address_count > kMaxClientAddresses || remote.server_address_count > kMaxServerAddresses)
+        return MergeOutcome::Invalid;
+    const std::uint8_t remote_cookie = record.cookie_authority ? static_cast<std::uint8_t>(context.peer_slot + 1)
+                                                               : kCookieNone;
+
+    // The peer's view as a record of ours: learned from that peer, and known
+    // to it as it is (never echoed back).
+    Association learned = remote;
+    learned.learned_from = context.peer_slot;
+    learned.cookie_by = remote_cookie;
+    learned.synced_version = learned.sync_version;
+    learned.synced_seen_ns = learned.last_seen_ns;
+
+    AssociationId id = kNoAssociation;
+    for (std::size_t i = 0; i < remote.address_count && id == kNoAssociation; ++i)
+        id = table.find_by_peer(remote.addresses[i], remote.sport, remote.dport, now, counters);
+    if (id == kNoAssociation) {
+        if (remote.state == AssociationState::Closed) return MergeOutcome::Ignored;
+        return table.insert_restored(learned) == kNoAssociation ? MergeOutcome::TableFull : MergeOutcome::Inserted;
+    }
+
+    const Association local = table.at(id);
+    if (!names_a_tag_of(local, remote) && !names_a_tag_of(remote, local)) {
+        // Another association of the same peer address and ports.
+        if (remote.state == AssociationState::Closed) return MergeOutcome::Ignored;
+        if (local.state != AssociationState::Closed && remote.created_ns <= local.created_ns)
+            return MergeOutcome::Ignored;
+        return table.replace_restored(id, learned) ? MergeOutcome::Updated : MergeOutcome::Invalid;
+    }
+
+    bool remote_newer;
+    if (rekeyed_from(remote, local))
+        remote_newer = true;
+    else if (rekeyed_from(local, remote))
+        remote_newer = false;
+    else if (remote.sync_version != local.sync_version)
+        remote_newer = remote.sync_version > local.sync_version;
+    else
+        remote_newer = state_rank(remote.state) > state_rank(local.state);
+
+    // The target: one association, one server.
+    std::uint32_t fwmark = local.fwmark;
+    std::uint8_t cookie_by = local.cookie_by;
+    if (remote.fwmark != local.fwmark) {
+        counters.count(Event::SyncConflict);
+        const bool remote_authority = remote_cookie != kCookieNone;
+        const bool local_authority = local.cookie_by != kCookieNone;
+        const bool take_remote =
+            remote_authority != local_authority ? remote_authority : context.peer_wins_ties;
+        if (take_remote) {
+            fwmark = remote.fwmark;
+            cookie_by = remote_cookie;
+        }
+    } else if (cookie_by == kCookieNone) {
+        cookie_by = remote_cookie;
+    }
+
+    Association merged = remote_newer ? learned : local;
+    add_missing_addresses(merged, remote_newer ? local : remote);
+    merged.fwmark = fwmark;
+    merged.cookie_by = cookie_by;
+    merged.learned_from = local.learned_from;
+    merged.created_ns = std::min(local.created_ns, remote.created_ns);
+    merged.last_seen_ns = std::max(local.last_seen_ns, remote.last_seen_ns);
+    if (remote_newer) {
+        merged.sync_version = merged.synced_version = std::max(local.sync_version, remote.sync_version);
+        merged.synced_seen_ns = remote.last_seen_ns;
+    }
+    const bool same_shape = merged.address_count == local.address_count &&
+                            merged.server_address_count == local.server_address_count &&
+                            merged.fwmark == local.fwmark && merged.cookie_by == local.cookie_by;
+    if (!remote_newer && same_shape) {
+        table.touch_at_least(id, remote.last_seen_ns);
+        return MergeOutcome::Refreshed;
+    }
+    if (!table.replace_restored(id, merged)) return MergeOutcome::Invalid;
+    return remote_newer ? MergeOutcome::Updated : MergeOutcome::Refreshed;
+}
+
+}  // namespace sctplb

@@ -1,0 +1,593 @@
+// Association sync: key file, wire format, replay window, merge rules, and two
+// (or three) engines exchanging datagrams over an in-memory network that can
+// lose, repeat and forge them — in virtual time.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "association_table.hpp"
+#include "sync_engine.hpp"
+#include "sync_key.hpp"
+#include "sync_merge.hpp"
+#include "sync_wire.hpp"
+
+using namespace sctplb;
+using namespace std::chrono_literals;
+
+namespace {
+
+IpAddress ip(const char* text) { return *IpAddress::parse(text); }
+
+const IpAddress kClientA = ip("192.168.2.221");
+const IpAddress kClientB = ip("192.168.6.221");
+constexpr std::string_view kKeyText = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n";
+constexpr std::string_view kOtherKeyText = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n";
+
+SyncKeyring keyring(std::string_view text) {
+    std::string error;
+    auto ring = SyncKeyring::parse(text, error);
+    EXPECT_TRUE(ring) << error;
+    return *ring;
+}
+
+// A table in heap memory.
+struct Table {
+    explicit Table(Timeouts timeouts = {}) {
+        const TableLimits limits{.capacity = 256};
+        memory.resize(AssociationTable::bytes_needed(limits) + 64);
+        auto* base = reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(memory.data()) + 63) & ~std::uintptr_t{63});
+        table.emplace(*AssociationTable::create(std::span(base, AssociationTable::bytes_needed(limits)), limits, timeouts));
+    }
+    AssociationTable& operator*() { return *table; }
+    AssociationTable* operator->() { return &*table; }
+    std::vector<std::byte> memory;
+    std::optional<AssociationTable> table;
+};
+
+// An established two-address association, created as the decider would.
+AssociationId establish(AssociationTable& t, std::uint32_t tc, std::uint32_t ts, std::uint32_t fwmark, Nanos now,
+                        std::uint16_t port = 36412) {
+    Counters c;
+    const IpAddress addresses[] = {kClientA, kClientB};
+    const AssociationId id = t.insert_half_open(addresses, port, port, tc, fwmark, now, c);
+    t.set_ts(id, ts);
+    t.establish(id, now);
+    return id;
+}
+
+AssociationId find(AssociationTable& t, const IpAddress& a, std::uint32_t ts, Nanos now, std::uint16_t port = 36412) {
+    Counters c;
+    return t.find_by_ts(a, port, port, ts, now, c);
+}
+
+// ---- key file -------------------------------------------------------------------
+
+TEST(SyncKey, ParsesOneOrTwoKeysWithComments) {
+    std::string error;
+    auto one = SyncKeyring::parse(std::string("# tier key\n") + std::string(kKeyText), error);
+    ASSERT_TRUE(one) << error;
+    EXPECT_EQ(one->size(), 1u);
+    auto two = SyncKeyring::parse(std::string(kOtherKeyText) + "  " + std::string(kKeyText) + "\n\n", error);
+    ASSERT_TRUE(two) << error;
+    EXPECT_EQ(two->size(), 2u);
+    EXPECT_EQ(two->signing_key_id(), two->key_id(0));
+    EXPECT_NE(two->key_id(0), two->key_id(1));
+    EXPECT_EQ(two->key_id(1), one->signing_key_id());
+}
+
+TEST(SyncKey, RefusesBadKeys) {
+    const struct {
+        std::string text;
+        std::string error;
+    } cases[] = {
+        {"", "no key"},
+        {"# only a comment\n", "no key"},
+        {"0011223344", "line 1: a key is 32 to 128 hex digits"},
+        {"00112233445566778899aabbccddeeff0", "line 1: a key is"},
+        {"zz112233445566778899aabbccddeeff", "line 1: not hex digits"},
+        {std::string(kKeyText) + std::string(kOtherKeyText) + std::string(kKeyText), "line 3: at most 2 keys"},
+    };
+    for (const auto& c : cases) {
+        std::string error;
+        EXPECT_FALSE(SyncKeyring::parse(c.text, error)) << c.text;
+        EXPECT_NE(error.find(c.error), std::string::npos) << "'" << error << "' lacks '" << c.error << "'";
+    }
+}
+
+TEST(SyncKey, FileOpenToOthersIsRefused) {
+    const std::string path = testing::TempDir() + "sync-key-" + std::to_string(::getpid());
+    std::ofstream(path) << kKeyText;
+    std::string error;
+    ::chmod(path.c_str(), 0640);
+    EXPECT_FALSE(SyncKeyring::load(path, error));
+    EXPECT_NE(error.find("open to group or others (mode 0640): run chmod 600"), std::string::npos) << error;
+    ::chmod(path.c_str(), 0600);
+    EXPECT_TRUE(SyncKeyring::load(path, error)) << error;
+    std::remove(path.c_str());
+}
+
+// ---- replay window -----------------------------------------------------------
+
+TEST(SyncReplayWindow, AcceptsEachSequenceOncePerEpoch) {
+    const struct {
+        std::uint64_t epoch, sequence;
+        WindowCheck expected;
+    } steps[] = {
+        {5, 1, WindowCheck::Fresh},      {5, 1, WindowCheck::Duplicate}, {5, 3, WindowCheck::Fresh},
+        {5, 2, WindowCheck::Fresh},      {5, 2, WindowCheck::Duplicate}, {5, 3, WindowCheck::Duplicate},
+        {5, 0, WindowCheck::TooOld},     {5, 1100, WindowCheck::Fresh},  {5, 3, WindowCheck::TooOld},
+        {5, 1099, WindowCheck::Fresh},   {5, 77, WindowCheck::Fresh},    {5, 76, WindowCheck::TooOld},
+        {4, 2000, WindowCheck::TooOld},  // an earlier run of the sender
+        {6, 1, WindowCheck::Fresh},      // the sender restarted
+        {6, 1, WindowCheck::Duplicate},  {5, 1101, WindowCheck::TooOld},
+    };
+    SyncReplayWindow window;
+    for (const auto& s : steps)
+        EXPECT_EQ(check_and_record(window, s.epoch, s.sequence), s.expected) << s.epoch << "/" << s.sequence;
+}
+
+// ---- wire ---------------------------------------------------------------------
+
+std::vector<std::byte> records_message(const SyncKeyring& keys, std::span<const Association> records, Nanos now,
+                                       std::uint64_t sequence = 1) {
+    SyncMessageWriter w;
+    SyncHeader h;
+    h.type = SyncType::Records;
+    h.key_id = keys.signing_key_id();
+    h.instance = 42;
+    h.epoch = 7;
+    h.digest.fill('a');
+    w.begin(h);
+    w.put_u16(static_cast<std::uint16_t>(records.size()));
+    for (const Association& a : records) EXPECT_TRUE(put_sync_record(w, a, now));
+    const auto bytes = w.finish(sequence, keys);
+    return {bytes.begin(), bytes.end()};
+}
+
+TEST(SyncWire, RecordsRoundTripWithRelativeTimes) {
+    Table t;
+    const AssociationId id = establish(*t, 0x1111, 0x2222, 3, Nanos{10s});
+    t->add_server_address(id, ip("10.0.0.1"));
+    const Association sent = t->at(id);
+    const SyncKeyring keys = keyring(kKeyText);
+    const auto datagram = records_message(keys, std::span(&sent, 1), Nanos{15s});
+
+    SyncMessage m;
+    ASSERT_EQ(open_sync_message(datagram, keys, m), SyncRejection::None);
+    EXPECT_EQ(m.header.type, SyncType::Records);
+    EXPECT_EQ(m.header.instance, 42u);
+    EXPECT_EQ(m.header.epoch, 7u);
+    EXPECT_EQ(m.header.sequence, 1u);
+    EXPECT_EQ(std::string(m.header.digest.begin(), m.header.digest.end()), std::string(16, 'a'));
+    std::vector<SyncRecord> got;
+    // Received on a clock 1000 s ahead: the times are "so long ago", not absolute.
+    ASSERT_TRUE(for_each_sync_record(m.body, Nanos{1015s}, [&](const SyncRecord& r) { got.push_back(r); }));
+    ASSERT_EQ(got.size(), 1u);
+    const Association& r = got[0].fields;
+    EXPECT_TRUE(got[0].cookie_authority);
+    EXPECT_EQ(r.state, AssociationState::Established);
+    EXPECT_EQ(r.tc, 0x1111u);
+    EXPECT_EQ(r.ts, 0x2222u);
+    EXPECT_EQ(r.fwmark, 3u);
+    EXPECT_EQ(r.sport, 36412);
+    ASSERT_EQ(r.address_count, 2);
+    EXPECT_EQ(r.addresses[0], kClientA);
+    EXPECT_EQ(r.addresses[1], kClientB);
+    ASSERT_EQ(r.server_address_count, 1);
+    EXPECT_EQ(r.server_addresses[0], ip("10.0.0.1"));
+    EXPECT_EQ(r.last_seen_ns, Nanos{1010s}.count());
+    EXPECT_EQ(r.sync_version, sent.sync_version);
+}
+
+TEST(SyncWire, TamperedMessagesAreRefused) {
+    Table t;
+    const AssociationId id = establish(*t, 1, 2, 3, Nanos{1s});
+    const Association a = t->at(id);
+    const SyncKeyring keys = keyring(kKeyText);
+    const SyncKeyring other = keyring(kOtherKeyText);
+    const auto good = records_message(keys, std::span(&a, 1), Nanos{1s});
+    SyncMessage m;
+    ASSERT_EQ(open_sync_message(good, keys, m), SyncRejection::None);
+
+    auto flipped = good;
+    flipped[kSyncHeaderSize + 20] ^= std::byte{1};  // a record byte: the target
+    EXPECT_EQ(open_sync_message(flipped, keys, m), SyncRejection::Forged);
+    auto header_flipped = good;
+    header_flipped[33] ^= std::byte{1};  // the sequence number is signed too
+    EXPECT_EQ(open_sync_message(header_flipped, keys, m), SyncRejection::Forged);
+    // Signed with another key under our key id.
+    auto resigned = good;
+    other.sign(std::span(resigned.data(), resigned.size() - kSyncMacSize),
+               std::span<std::byte, kSyncMacSize>(resigned.data() + resigned.size() - kSyncMacSize, kSyncMacSize));
+    EXPECT_EQ(open_sync_message(resigned, keys, m), SyncRejection::Forged);
+    // Signed with another key under its own id: we do not know that key.
+    EXPECT_EQ(open_sync_message(records_message(other, std::span(&a, 1), Nanos{1s}), keys, m),
+              SyncRejection::Unauthenticated);
+    const std::vector<std::byte> no_mac(good.begin(), good.end() - kSyncMacSize);
+    EXPECT_EQ(open_sync_message(no_mac, keys, m), SyncRejection::Unauthenticated);
+    auto bad_magic = good;
+    bad_magic[0] = std::byte{'X'};
+    EXPECT_EQ(open_sync_message(bad_magic, keys, m), SyncRejection::Unauthenticated);
+    EXPECT_EQ(open_sync_message(std::span(good.data(), 10), keys, m), SyncRejection::Unauthenticated);
+    // Two keys during a rotation: a message signed with either is accepted.
+    const SyncKeyring rotating = keyring(std::string(kOtherKeyText) + std::string(kKeyText));
+    EXPECT_EQ(open_sync_message(good, rotating, m), SyncRejection::None);
+}
+
+// ---- merge --------------------------------------------------------------------
+
+SyncRecord record_of(const Association& a, bool cookie) { return SyncRecord{a, cookie}; }
+
+TEST(SyncMerge, InsertsUnknownAndIgnoresUnknownClosed) {
+    Table source, t;
+    Association a = source->at(establish(*source, 0x10, 0x20, 2, Nanos{1s}));
+    Counters c;
+    EXPECT_EQ(merge_sync_record(*t, record_of(a, true), {2, false}, Nanos{1s}, c), MergeOutcome::Inserted);
+    const AssociationId id = find(*t, kClientB, 0x20, Nanos{1s});
+    ASSERT_NE(id, kNoAssociation);
+    EXPECT_EQ(t->at(id).fwmark, 2u);
+    EXPECT_EQ(t->at(id).learned_from, 2);
+    EXPECT_EQ(t->at(id).cookie_by, 3);  // peer slot 2 + 1
+    EXPECT_EQ(t->at(id).sync_version, t->at(id).synced_version) << "learned records are not sent back";
+
+    a.tc = 0x11;
+    a.ts = 0x21;
+    a.addresses[0] = ip("192.168.2.222");
+    a.addresses[1] = ip("192.168.6.222");
+    a.state = AssociationState::Closed;
+    EXPECT_EQ(merge_sync_record(*t, record_of(a, true), {2, false}, Nanos{1s}, c), MergeOutcome::Ignored);
+    EXPECT_EQ(t->size(), 1u);
+}
+
+TEST(SyncMerge, NewerViewWinsAndAddressesOnlyGrow) {
+    Counters c;
+    Table u;
+    const AssociationId uid = establish(*u, 0x10, 0x20, 2, Nanos{1s});
+    Association view = u->at(uid);
+    view.addresses[2] = ip("192.168.9.221");
+    view.address_count = 3;
+    view.last_seen_ns = Nanos{5s}.count();
+    EXPECT_EQ(merge_sync_record(*u, record_of(view, false), {1, false}, Nanos{6s}, c), MergeOutcome::Refreshed);
+    EXPECT_EQ(u->at(uid).address_count, 3);
+    EXPECT_EQ(u->at(uid).last_seen_ns, Nanos{5s}.count());
+    EXPECT_NE(find(*u, ip("192.168.9.221"), 0x20, Nanos{6s}), kNoAssociation);
+    // A newer closing view: taken, addresses kept.
+    view.state = AssociationState::Closed;
+    view.address_count = 1;
+    view.sync_version += 5;
+    EXPECT_EQ(merge_sync_record(*u, record_of(view, false), {1, false}, Nanos{6s}, c), MergeOutcome::Updated);
+    EXPECT_EQ(u->at(uid).state, AssociationState::Closed);
+    EXPECT_EQ(u->at(uid).address_count, 3);
+}
+
+TEST(SyncMerge, RestartSupersedesOldTagsWhateverTheVersions) {
+    Table t;
+    const AssociationId id = establish(*t, 0x10, 0x20, 2, Nanos{1s});
+    Association restarted = t->at(id);
+    restarted.old_tc = 0x10;
+    restarted.old_ts = 0x20;
+    restarted.old_tags_linger = true;
+    restarted.old_tags_until_ns = Nanos{30s}.count();
+    restarted.tc = 0x30;
+    restarted.ts = 0x40;
+    restarted.sync_version = 1;  // lower than ours: the re-key still wins
+    Counters c;
+    EXPECT_EQ(merge_sync_record(*t, record_of(restarted, true), {1, false}, Nanos{2s}, c), MergeOutcome::Updated);
+    EXPECT_EQ(find(*t, kClientA, 0x40, Nanos{2s}), id);
+    EXPECT_EQ(find(*t, kClientB, 0x40, Nanos{2s}), id);
+    EXPECT_EQ(find(*t, kClientB, 0x20, Nanos{2s}), id) << "old keys linger";
+    EXPECT_EQ(t->at(id).fwmark, 2u);
+    // The pre-restart view arriving late changes nothing.
+    Association stale = restarted;
+    stale.tc = 0x10;
+    stale.ts = 0x20;
+    stale.old_tags_linger = false;
+    stale.sync_version = 99;
+    EXPECT_EQ(merge_sync_record(*t, record_of(stale, true), {1, false}, Nanos{3s}, c), MergeOutcome::Refreshed);
+    EXPECT_EQ(t->at(id).ts, 0x40u);
+}
+
+TEST(SyncMerge, ConflictGoesToWhoForwardedTheCookieEcho) {
+    const struct {
+        bool local_cookie, remote_cookie, peer_wins_ties;
+        std::uint32_t expected;
+    } cases[] = {
+        {true, false, true, 1},   // ours forwarded it
+        {false, true, false, 2},  // theirs did
+        {true, true, true, 2},    // both: the lower instance id (the peer's here)
+        {true, true, false, 1},
+        {false, false, true, 2},
+    };
+    for (const auto& k : cases) {
+        Table t;
+        Counters c;
+        const IpAddress addresses[] = {kClientA, kClientB};
+        const AssociationId id = t->insert_half_open(addresses, 36412, 36412, 0x10, 1, Nanos{1s}, c);
+        t->set_ts(id, 0x20);
+        if (k.local_cookie) t->establish(id, Nanos{1s});
+        else t->set_state(id, AssociationState::Established, Nanos{1s});
+        Association remote = t->at(id);
+        remote.fwmark = 2;
+        remote.cookie_by = kCookieNone;
+        merge_sync_record(*t, record_of(remote, k.remote_cookie), {1, k.peer_wins_ties}, Nanos{2s}, c);
+        EXPECT_EQ(t->at(id).fwmark, k.expected) << k.local_cookie << k.remote_cookie << k.peer_wins_ties;
+        EXPECT_EQ(c.of(Event::SyncConflict), 1u);
+    }
+}
+
+TEST(SyncMerge, AnotherAssociationOfThePeerReplacesOnlyAnOlderOne) {
+    Table t;
+    const AssociationId id = establish(*t, 0x10, 0x20, 2, Nanos{5s});
+    Association other = t->at(id);
+    other.tc = 0x50;
+    other.ts = 0x60;
+    other.fwmark = 3;
+    other.created_ns = Nanos{1s}.count();  // older than ours: stale news
+    Counters c;
+    EXPECT_EQ(merge_sync_record(*t, record_of(other, true), {1, false}, Nanos{6s}, c), MergeOutcome::Ignored);
+    EXPECT_EQ(t->at(id).ts, 0x20u);
+    other.created_ns = Nanos{6s}.count();  // younger: the peer saw a new association replace ours
+    EXPECT_EQ(merge_sync_record(*t, record_of(other, true), {1, false}, Nanos{6s}, c), MergeOutcome::Updated);
+    EXPECT_EQ(find(*t, kClientA, 0x60, Nanos{6s}), id);
+    EXPECT_EQ(find(*t, kClientA, 0x20, Nanos{6s}), kNoAssociation);
+    EXPECT_EQ(t->at(id).fwmark, 3u);
+}
+
+// ---- engines over an in-memory network ------------------------------------------
+
+// N instances, each with its table and engine; deliver() moves datagrams.
+struct Tier {
+    explicit Tier(std::size_t n, Timeouts timeouts = {}) : keys(keyring(kKeyText)) {
+        for (std::size_t i = 0; i < n; ++i) nodes.push_back(std::make_unique<Node>(timeouts));
+        for (std::size_t i = 0; i < n; ++i) start(i);
+    }
+    struct Node {
+        explicit Node(Timeouts timeouts) : table(timeouts) {}
+        Table table;
+        std::array<SyncReplayWindow, kMaxSyncPeers> windows{};
+        std::unique_ptr<SyncEngine> engine;
+        std::uint64_t epoch = 0;
+        Counters counters;
+        bool down = false;
+    };
+    // (Re)starts node i: a new engine, a larger epoch; the table stays.
+    void start(std::size_t i) {
+        Node& node = *nodes[i];
+        SyncEngineOptions o;
+        o.instance = 100 + i;
+        o.epoch = ++node.epoch + 1000 * (restarts++);
+        o.peer_count = nodes.size() - 1;
+        if (node.engine) node.table->set_journal(nullptr);
+        node.engine = std::make_unique<SyncEngine>(o, *node.table, keys, std::span(node.windows.data(), o.peer_count), now);
+        node.engine->set_config_digest(digest);
+        node.table->set_journal(&node.engine->journal());
+    }
+    // Peer index k of node i is node j.
+    std::size_t node_of(std::size_t i, std::size_t k) const { return k < i ? k : k + 1; }
+    std::size_t peer_index(std::size_t i, std::size_t j) const { return j < i ? j : j - 1; }
+
+    // One round: every engine collects and ticks; datagrams go through `filter`.
+    void round(std::function<bool(std::size_t from, std::size_t to, std::span<const std::byte>)> filter = {}) {
+        for (std::size_t i = 0; i < nodes.size(); ++i) {
+            Node& node = *nodes[i];
+            if (node.down) continue;
+            node.engine->collect(now);
+            node.engine->tick(now);
+            auto out = std::move(node.engine->outgoing());
+            node.engine->outgoing().clear();
+            for (const auto& o : out) {
+                const std::size_t j = node_of(i, o.peer);
+                sent.push_back({i, j, o.bytes});
+                if (nodes[j]->down || (filter && !filter(i, j, o.bytes))) continue;
+                nodes[j]->engine->on_datagram(peer_index(j, i), o.bytes, now, nodes[j]->counters);
+            }
+        }
+    }
+    void run_for(Nanos span, Nanos step = 5ms, decltype(std::function<bool(std::size_t, std::size_t, std::span<const std::byte>)>()) filter = {}) {
+        for (Nanos end = now + span; now < end; now += step) round(filter);
+    }
+    AssociationTable& table(std::size_t i) { return *nodes[i]->table; }
+    SyncEngine& engine(std::size_t i) { return *nodes[i]->engine; }
+
+    SyncKeyring keys;
+    ConfigDigestText digest{'0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'};
+    std::vector<std::unique_ptr<Node>> nodes;
+    struct Sent {
+        std::size_t from, to;
+        std::vector<std::byte> bytes;
+    };
+    std::vector<Sent> sent;
+    Nanos now{100s};
+    std::uint64_t restarts = 0;
+};
+
+TEST(SyncEngine, StartsReadyOnceEveryPeerSentItsTable) {
+    Tier tier(3);
+    EXPECT_FALSE(tier.engine(0).ready());
+    tier.run_for(50ms);
+    for (std::size_t i = 0; i < 3; ++i) {
+        EXPECT_TRUE(tier.engine(i).ready()) << i;
+        EXPECT_TRUE(tier.engine(i).silent_at_startup().empty());
+    }
+}
+
+TEST(SyncEngine, StartupWaitEndsWithoutAnAnswer) {
+    Tier tier(2);
+    tier.nodes[1]->down = true;
+    tier.run_for(1900ms);
+    EXPECT_FALSE(tier.engine(0).ready());
+    tier.run_for(200ms);
+    EXPECT_TRUE(tier.engine(0).ready());
+    EXPECT_EQ(tier.engine(0).silent_at_startup(), std::vector<std::size_t>{0});
+}
+
+TEST(SyncEngine, EveryLifecycleEventReachesThePeerWithinMilliseconds) {
+    Tier tier(2);
+    tier.run_for(50ms);
+    AssociationTable& a = tier.table(0);
+    AssociationTable& b = tier.table(1);
+    Counters c;
+    const IpAddress addresses[] = {kClientA, kClientB};
+    // Created half-open.
+    const AssociationId id = a.insert_half_open(addresses, 36412, 36412, 0x10, 2, tier.now, c);
+    tier.run_for(5ms);
+    AssociationId peer = b.find_by_tc(kClientB, 36412, 36412, 0x10, tier.now, c);
+    ASSERT_NE(peer, kNoAssociation);
+    EXPECT_EQ(b.at(peer).state, AssociationState::HalfOpen);
+    EXPECT_EQ(b.at(peer).learned_from, 1);
+    // Established with Ts.
+    a.set_ts(id, 0x20);
+    a.establish(id, tier.now);
+    tier.run_for(5ms);
+    EXPECT_EQ(find(b, kClientB, 0x20, tier.now), peer);
+    EXPECT_EQ(b.at(peer).state, AssociationState::Established);
+    EXPECT_EQ(b.at(peer).fwmark, 2u);
+    // An address added (ASCONF).
+    a.add_address(id, ip("192.168.9.221"));
+    tier.run_for(5ms);
+    EXPECT_EQ(find(b, ip("192.168.9.221"), 0x20, tier.now), peer);
+    // Re-keyed by a restart.
+    a.mark_restart_pending(id, 0x30, tier.now);
+    a.complete_restart(id, 0x40, tier.now);
+    tier.run_for(5ms);
+    EXPECT_EQ(find(b, kClientB, 0x40, tier.now), peer);
+    EXPECT_EQ(b.at(peer).fwmark, 2u);
+    // Closed by ABORT.
+    a.set_state(id, AssociationState::Closed, tier.now);
+    tier.run_for(5ms);
+    EXPECT_EQ(b.at(peer).state, AssociationState::Closed);
+    // Nothing travelled back: B's learned records are not echoed.
+    EXPECT_EQ(tier.engine(1).stats().of(SyncCounter::RecordsSent), 0u);
+    EXPECT_EQ(tier.engine(0).stats().of(SyncCounter::RecordsSent), 5u);
+}
+
+TEST(SyncEngine, ALostDatagramIsRetransmitted) {
+    Tier tier(2);
+    tier.run_for(50ms);
+    Counters c;
+    const AssociationId id = establish(tier.table(0), 0x10, 0x20, 3, tier.now);
+    (void)id;
+    bool dropped = false;
+    tier.run_for(5ms, 5ms, [&](std::size_t from, std::size_t, std::span<const std::byte> d) {
+        SyncMessage m;
+        if (from == 0 && !dropped && open_sync_message(d, tier.keys, m) == SyncRejection::None &&
+            m.header.type == SyncType::Records) {
+            dropped = true;
+            return false;
+        }
+        return true;
+    });
+    ASSERT_TRUE(dropped);
+    EXPECT_EQ(find(tier.table(1), kClientA, 0x20, tier.now), kNoAssociation);
+    tier.run_for(100ms);
+    EXPECT_NE(find(tier.table(1), kClientA, 0x20, tier.now), kNoAssociation);
+    EXPECT_GE(tier.engine(0).stats().of(SyncCounter::Retransmits), 1u);
+    EXPECT_EQ(tier.engine(0).peer_status(0).unacked, 0u);
+}
+
+TEST(SyncEngine, ReplayedAndForgedDatagramsChangeNothing) {
+    Tier tier(2);
+    tier.run_for(50ms);
+    const AssociationId id = establish(tier.table(0), 0x10, 0x20, 3, tier.now);
+    tier.run_for(10ms);
+    // The record message that told B about it.
+    std::vector<std::byte> recorded;
+    for (const auto& s : tier.sent) {
+        SyncMessage m;
+        if (s.from == 0 && open_sync_message(s.bytes, tier.keys, m) == SyncRejection::None &&
+            m.header.type == SyncType::Records)
+            recorded = s.bytes;
+    }
+    ASSERT_FALSE(recorded.empty());
+    // A closes the association; a replay of the old "established" must not revive it.
+    tier.table(0).set_state(id, AssociationState::Closed, tier.now);
+    tier.run_for(10ms);
+    AssociationTable& b = tier.table(1);
+    const AssociationId peer = find(b, kClientA, 0x20, tier.now);
+    ASSERT_NE(peer, kNoAssociation);
+    ASSERT_EQ(b.at(peer).state, AssociationState::Closed);
+    const Association before = b.at(peer);
+    SyncEngine& eb = tier.engine(1);
+    Counters c;
+    eb.on_datagram(0, recorded, tier.now, c);
+    EXPECT_EQ(eb.stats().of(SyncRejection::Replayed), 1u);
+    auto forged = recorded;
+    forged[kSyncHeaderSize + 30] ^= std::byte{0x7};  // the target
+    eb.on_datagram(0, forged, tier.now, c);
+    EXPECT_EQ(eb.stats().of(SyncRejection::Forged), 1u);
+    eb.on_datagram(0, std::span(recorded.data(), recorded.size() - kSyncMacSize), tier.now, c);
+    EXPECT_EQ(eb.stats().of(SyncRejection::Unauthenticated), 1u);
+    eb.on_datagram(5, recorded, tier.now, c);  // from an address that is no peer
+    EXPECT_EQ(eb.stats().of(SyncRejection::NotAPeer), 1u);
+    EXPECT_EQ(b.at(peer).state, before.state);
+    EXPECT_EQ(b.at(peer).fwmark, before.fwmark);
+    EXPECT_EQ(b.at(peer).sync_version, before.sync_version);
+}
+
+TEST(SyncEngine, LastSeenTravelsSoBusyElsewhereIsNotIdleHere) {
+    Timeouts timeouts;
+    timeouts.idle = 10s;
+    Tier tier(2, timeouts);
+    tier.run_for(50ms);
+    const AssociationId id = establish(tier.table(0), 0x10, 0x20, 3, tier.now);
+    tier.run_for(10ms);
+    // Only A sees traffic (path A), for 30 s: B must keep the association.
+    for (int second = 0; second < 30; ++second) {
+        tier.table(0).touch(id, tier.now);
+        tier.run_for(1s, 50ms);
+    }
+    EXPECT_NE(find(tier.table(1), kClientB, 0x20, tier.now), kNoAssociation);
+    // Idle everywhere: it expires on both, and nobody calls that "closed".
+    tier.run_for(12s, 50ms);
+    EXPECT_EQ(find(tier.table(0), kClientA, 0x20, tier.now), kNoAssociation);
+    EXPECT_EQ(find(tier.table(1), kClientB, 0x20, tier.now), kNoAssociation);
+}
+
+TEST(SyncEngine, RestartedInstanceResyncsAndALostPeerGetsTheWholeTable) {
+    Tier tier(2);
+    tier.run_for(50ms);
+    for (std::uint32_t k = 0; k < 40; ++k) establish(tier.table(0), 0x100 + k, 0x200 + k, 1 + k % 3, tier.now, 1000 + k);
+    tier.run_for(20ms);
+    EXPECT_EQ(tier.table(1).size(), 40u);
+
+    // B restarts with an empty table (say a new shared memory): it asks, A sends all.
+    tier.nodes[1]->table = Table();
+    tier.start(1);
+    EXPECT_FALSE(tier.engine(1).ready());
+    tier.run_for(100ms);
+    EXPECT_TRUE(tier.engine(1).ready());
+    EXPECT_EQ(tier.table(1).size(), 40u);
+    EXPECT_EQ(tier.engine(1).stats().of(SyncCounter::TableRecordsReceived), 40u);
+
+    // A partition for 5 s while A creates more: A gives B up (silence, no acks).
+    const auto partition = [](std::size_t, std::size_t, std::span<const std::byte>) { return false; };
+    tier.run_for(1s, 20ms, partition);
+    for (std::uint32_t k = 0; k < 10; ++k) establish(tier.table(0), 0x900 + k, 0xa00 + k, 2, tier.now, 2000 + k);
+    tier.run_for(4s, 20ms, partition);
+    EXPECT_EQ(tier.engine(0).peer_status(0).state, PeerState::Down);
+    EXPECT_EQ(tier.table(1).size(), 40u);
+    // Healed: B is heard again and gets the whole table; nothing is left out.
+    tier.run_for(200ms, 20ms);
+    EXPECT_EQ(tier.table(1).size(), 50u);
+    EXPECT_EQ(tier.engine(0).peer_status(0).state, PeerState::Up);
+}
+
+TEST(SyncEngine, DigestMismatchIsCounted) {
+    Tier tier(2);
+    ConfigDigestText other = tier.digest;
+    other[0] = 'f';
+    tier.engine(1).set_config_digest(other);
+    tier.run_for(20ms);
+    EXPECT_FALSE(tier.engine(0).peer_status(0).digest_match);
+    EXPECT_GT(tier.engine(0).stats().of(SyncCounter::DigestMismatches), 0u);
+    EXPECT_TRUE(tier.engine(0).peer_status(0).digest_known);
+}
+
+}  // namespace
