@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "decider.hpp"
+#include "hold_queue.hpp"
 #include "packet.hpp"
 
 namespace sctplb {
@@ -24,27 +25,6 @@ Nanos monotonic_now() {
 }
 
 namespace {
-
-std::mutex log_mutex;
-
-// One line on stderr when `level` is enabled in the shared log level.
-__attribute__((format(printf, 3, 4))) void log_line(const SharedHeader& header, std::int32_t level,
-                                                    const char* format, ...) {
-    if (level > header.log_level.load(std::memory_order_relaxed)) return;
-    char text[512];
-    va_list args;
-    va_start(args, format);
-    std::vsnprintf(text, sizeof text, format, args);
-    va_end(args);
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    tm local{};
-    localtime_r(&ts.tv_sec, &local);
-    char stamp[32];
-    std::strftime(stamp, sizeof stamp, "%H:%M:%S", &local);
-    const std::lock_guard lock(log_mutex);
-    std::fprintf(stderr, "%s.%03ld sctplb[%d]: %s\n", stamp, ts.tv_nsec / 1'000'000, getpid(), text);
-}
 
 void format_address(const IpAddress& address, char (&out)[INET6_ADDRSTRLEN]) {
     const auto& b = address.bytes();
@@ -62,8 +42,10 @@ bool trace_matches(const TraceFilter& trace, const ParsedPacket& p) {
     return true;
 }
 
-void trace_packet(const SharedHeader& header, std::uint16_t queue, const QueuedPacket& q,
-                  const ParsedPacket& p, const Verdict& v) {
+// `copied`/`wire_length`: bytes we have of the packet / its length on the
+// wire. `note` says what the hold did with it ("" when it was not held).
+void trace_packet(const SharedHeader& header, std::uint16_t queue, std::uint32_t id, std::size_t copied,
+                  std::uint32_t wire_length, const ParsedPacket& p, const Verdict& v, const char* note) {
     char chunks[96] = "";
     std::size_t used = 0;
     for (std::size_t i = 0; i < std::min<std::size_t>(p.chunk_count, kMaxChunkTypesKept); ++i) {
@@ -76,11 +58,30 @@ void trace_packet(const SharedHeader& header, std::uint16_t queue, const QueuedP
     char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];  // no allocation, even when tracing
     format_address(p.src, src);
     format_address(p.dst, dst);
-    log_line(header, kLogError, "trace q%u id=%u %s:%u -> %s:%u vtag=0x%08x [%s] len=%u/%u -> %.*s mark=%u reason=%.*s",
-             queue, q.id, src, p.sport, dst, p.dport, p.vtag, chunks,
-             static_cast<unsigned>(q.payload.size()), q.wire_length,
+    log_line(header, kLogError, "trace q%u id=%u %s:%u -> %s:%u vtag=0x%08x [%s] len=%u/%u -> %.*s mark=%u reason=%.*s%s",
+             queue, id, src, p.sport, dst, p.dport, p.vtag, chunks, static_cast<unsigned>(copied), wire_length,
              static_cast<int>(action_name(v.action).size()), action_name(v.action).data(), v.fwmark,
-             static_cast<int>(reason_name(v.reason).size()), reason_name(v.reason).data());
+             static_cast<int>(reason_name(v.reason).size()), reason_name(v.reason).data(), note);
+}
+
+// Vtag mode drops these two because the association is not (yet) in the
+// table: exactly what a peer's sync record may fix within milliseconds.
+bool worth_holding(const Verdict& v) {
+    return v.action == Action::Drop &&
+           (v.reason == Reason::UnknownAssociation || v.reason == Reason::CookieEchoUnknown);
+}
+
+// Adds the counts of a held packet's re-decision: the table's events always
+// (they happened now), the packet's own events never (counted when it first
+// came), its reason only when the packet leaves the hold with that verdict.
+void merge_redecision(Counters& into, const Counters& scratch, bool with_reason) {
+    for (std::size_t i = 0; i < kEventCount; ++i) {
+        const auto event = static_cast<Event>(i);
+        if (event == Event::TruncatedPacket || event == Event::HostNameIgnored) continue;
+        into.events[i] += scratch.events[i];
+    }
+    if (with_reason)
+        for (std::size_t i = 0; i < kReasonCount; ++i) into.reasons[i] += scratch.reasons[i];
 }
 
 // Which target slot an fwmark belongs to, for per-target packet counts.
@@ -116,10 +117,35 @@ struct Worker {
     SharedState& state;
     const DataPathOptions& options;
     const std::atomic<bool>& stop;
+    DataPathSync* sync;
     NfQueue queue;
     ThreadCounters& slot;
     std::uint16_t queue_number;
     int status = 0;
+
+    // Hold for sync: only with a sync thread (without one nothing would ever
+    // resolve a held packet; it would only be dropped later).
+    [[nodiscard]] bool hold_enabled() const { return sync != nullptr && options.hold_ms > 0; }
+
+    void count_target(const TargetSlots& targets, std::uint32_t fwmark) {
+        if (auto s = targets.slot_of(fwmark))
+            slot.per_target_packets[*s].store(slot.per_target_packets[*s].load(std::memory_order_relaxed) + 1,
+                                              std::memory_order_relaxed);
+    }
+
+    // Blocks until the sync thread finished the startup resync (or stop):
+    // until then the table may lack associations the peers know, and their
+    // packets would be dropped. Packets wait in the kernel queue (up to
+    // --qlength; beyond it the kernel drops them, or passes them unmarked
+    // with --fail-open).
+    void wait_for_sync(const SharedHeader& header) {
+        if (sync == nullptr || sync->ready.load(std::memory_order_acquire)) return;
+        log_line(header, kLogNotice, "queue %u: waiting for the startup sync before reading packets", queue_number);
+        while (!stop.load(std::memory_order_relaxed) && !sync->ready.load(std::memory_order_acquire))
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (!stop.load(std::memory_order_relaxed))
+            log_line(header, kLogNotice, "queue %u: startup sync done, reading packets", queue_number);
+    }
 
     void run() {
         SharedHeader& header = state.header();
@@ -144,7 +170,79 @@ struct Worker {
         Nanos last_sweep{0};
         TargetSlots targets;
 
+        // Hold for sync, sized once: entries with a copy of up to the copy
+        // range each, and room for every held packet's verdict.
+        const bool hold = hold_enabled();
+        HoldQueue held(hold ? options.hold_max : 0, hold ? queue.options().copy_range : 0,
+                       std::chrono::milliseconds(options.hold_ms));
+        std::vector<PacketVerdict> released(hold ? options.hold_max : 0);
+        std::size_t released_count = 0;
+        ParsedPacket held_parsed;
+        // The sync generation every held packet has been decided at (or after).
+        std::uint64_t retried_generation = 0;
+        const std::uint32_t idle_timeout_ms = queue.receive_timeout_ms();
+        // While packets are held, wake every millisecond: nothing signals the
+        // socket when the sync applies records or a deadline passes.
+        constexpr std::uint32_t kHoldWakeMs = 1;
+
+        auto release = [&](const HeldPacket& h, const Verdict& v, const char* note) {
+            PacketVerdict& pv = released[released_count++];
+            pv.id = h.id;
+            if (v.action == Action::Drop) {
+                pv.action = PacketVerdict::Action::Drop;
+                pv.mark.reset();
+            } else {
+                pv.action = PacketVerdict::Action::Accept;
+                if (v.action == Action::AcceptMarked) {
+                    pv.mark = apply_mark(h.mark, v.fwmark, options.mark_mask);
+                    count_target(targets, v.fwmark);
+                } else {
+                    pv.mark.reset();
+                }
+            }
+            if (header.trace.enabled.load(std::memory_order_relaxed)) {
+                parse_packet(h.bytes(), parse_options, held_parsed);
+                if (trace_matches(header.trace, held_parsed))
+                    trace_packet(header, queue_number, h.id, h.bytes().size(), h.wire_length, held_parsed, v, note);
+            }
+        };
+        // Under the table lock: decides every held packet again. A scratch
+        // Counters keeps a still-unknown packet from counting its reason twice.
+        auto retry_held = [&](Nanos now, std::span<const std::uint32_t> maglev) {
+            held.retry([&](const HeldPacket& h) {
+                parse_packet(h.bytes(), parse_options, held_parsed);
+                Counters scratch;
+                const Verdict v = decider.decide(held_parsed, Direction::In, maglev, now, scratch);
+                if (worth_holding(v)) {
+                    merge_redecision(counters, scratch, false);
+                    return HoldOutcome::Keep;
+                }
+                merge_redecision(counters, scratch, true);
+                if (v.action != Action::Drop) counters.count(Event::HoldResolved);
+                release(h, v, " (hold-resolved)");
+                return HoldOutcome::Resolved;
+            });
+        };
+        // Drops what waited its full hold: counted once, by the reason it was
+        // first dropped for, plus hold-expired.
+        auto expire_held = [&](Nanos now) {
+            held.pop_expired(now, [&](const HeldPacket& h) {
+                counters.count(h.reason);
+                counters.count(Event::HoldExpired);
+                release(h, Verdict{Action::Drop, h.reason, 0}, " (hold-expired)");
+            });
+        };
+        // Released packets' verdicts go out one message each (never a batch
+        // verdict: other packets may still be held), before the batch's.
+        auto send_released = [&] {
+            if (released_count == 0) return;
+            queue.send_verdicts(std::span(released.data(), released_count), false);
+            released_count = 0;
+        };
+
+        wait_for_sync(header);
         while (!stop.load(std::memory_order_relaxed)) {
+            if (hold) queue.set_receive_timeout_ms(held.empty() ? idle_timeout_ms : kHoldWakeMs);
             const NfQueue::ReceiveStatus received = queue.receive();
             const Nanos now = monotonic_now();
             if (received == NfQueue::ReceiveStatus::Error) {
@@ -156,13 +254,6 @@ struct Worker {
                 ++enobufs;
                 log_line(header, kLogWarning, "queue %u: ENOBUFS, the kernel dropped packets", queue_number);
             }
-            if (received != NfQueue::ReceiveStatus::Packets) {
-                const TableLock lock(state);
-                state.table().expire(now, sweep_budget, counters);
-                last_sweep = now;
-                publish(slot, counters, packets, batches, enobufs);
-                continue;
-            }
             const std::uint64_t current = header.config_generation.load(std::memory_order_acquire);
             if (current != generation) {
                 generation = current;
@@ -171,6 +262,32 @@ struct Worker {
                     if (header.targets[i].state == TargetState::Active && (header.targets[i].fwmark & ~options.mark_mask))
                         log_line(header, kLogWarning, "fwmark %u has bits outside --mark-mask 0x%x",
                                  header.targets[i].fwmark, options.mark_mask);
+            }
+            // Read before the lock: whatever the sync applied up to this
+            // generation is in the table the decisions below see.
+            const std::uint64_t sync_generation =
+                sync != nullptr ? sync->applied_generation.load(std::memory_order_acquire) : 0;
+            const bool retry_now = !held.empty() && sync_generation != retried_generation;
+
+            if (received != NfQueue::ReceiveStatus::Packets) {
+                const bool sweep_now = now - last_sweep >= kSweepInterval;
+                if (sweep_now || retry_now) {
+                    const TableLock lock(state);
+                    if (retry_now) {
+                        retry_held(now, state.active_maglev());
+                        retried_generation = sync_generation;
+                    }
+                    if (sweep_now) {
+                        state.table().expire(now, sweep_budget, counters);
+                        last_sweep = now;
+                    }
+                }
+                if (hold) {
+                    expire_held(now);
+                    send_released();
+                }
+                publish(slot, counters, packets, batches, enobufs);
+                continue;
             }
 
             const auto in = queue.packets();
@@ -188,6 +305,11 @@ struct Worker {
                 const TableLock lock(state);
                 if (lock.recovered())
                     log_line(header, kLogWarning, "table lock recovered from a dead holder: indexes rebuilt");
+                // Held packets first: they are older than this batch.
+                if (retry_now) {
+                    retry_held(now, state.active_maglev());
+                    retried_generation = sync_generation;
+                }
                 decider.decide_batch(std::span(pointers.data(), n), std::span(directions.data(), n),
                                      state.active_maglev(), now, counters, std::span(decided.data(), n));
                 // The sweep walks records in order and costs a cache line each:
@@ -198,16 +320,33 @@ struct Worker {
                     last_sweep = now;
                 }
             }
+            if (hold) expire_held(now);
+            // Verdicts for this batch, compacted: a held packet gets none now.
+            std::size_t answered = 0;
             for (std::size_t i = 0; i < n; ++i) {
                 const Verdict& v = decided[i];
-                PacketVerdict& pv = out[i];
+                const char* note = "";
+                if (hold && worth_holding(v)) {
+                    if (held.empty()) retried_generation = sync_generation;
+                    if (held.try_hold(in[i].id, in[i].mark, in[i].payload, in[i].wire_length, v.reason, now)) {
+                        // Not a verdict yet: take back the reason the decider counted.
+                        --counters.reasons[static_cast<std::size_t>(v.reason)];
+                        counters.count(Event::Held);
+                        if (trace_matches(header.trace, parsed[i]))
+                            trace_packet(header, queue_number, in[i].id, in[i].payload.size(), in[i].wire_length,
+                                         parsed[i], v, " (held)");
+                        continue;
+                    }
+                    counters.count(Event::HoldOverflow);  // dropped now, its reason already counted
+                    note = " (hold-overflow)";
+                }
+                PacketVerdict& pv = out[answered++];
+                pv.id = in[i].id;
                 switch (v.action) {
                     case Action::AcceptMarked:
                         pv.action = PacketVerdict::Action::Accept;
                         pv.mark = apply_mark(in[i].mark, v.fwmark, options.mark_mask);
-                        if (auto s = targets.slot_of(v.fwmark))
-                            slot.per_target_packets[*s].store(slot.per_target_packets[*s].load(std::memory_order_relaxed) + 1,
-                                                              std::memory_order_relaxed);
+                        count_target(targets, v.fwmark);
                         break;
                     case Action::AcceptUnmarked:
                         pv.action = PacketVerdict::Action::Accept;
@@ -218,20 +357,36 @@ struct Worker {
                         pv.mark.reset();
                         break;
                 }
-                if (trace_matches(header.trace, parsed[i])) trace_packet(header, queue_number, in[i], parsed[i], v);
+                if (trace_matches(header.trace, parsed[i]))
+                    trace_packet(header, queue_number, in[i].id, in[i].payload.size(), in[i].wire_length, parsed[i],
+                                 v, note);
             }
             packets += in.size();
             ++batches;
-            queue.send_verdicts(out);
+            send_released();
+            // A batch verdict answers every queued id up to its last: only
+            // when no packet is held.
+            queue.send_verdicts(out.first(answered), held.empty());
             publish(slot, counters, packets, batches, enobufs);
         }
+        // Stop (or a fatal receive error): held packets get an explicit drop
+        // verdict while the socket is still open, counted by their reason.
+        // (Closing the socket would also drop them, in the kernel's queue
+        // flush, but then nothing would count them.)
+        held.drain([&](const HeldPacket& h) {
+            counters.count(h.reason);
+            release(h, Verdict{Action::Drop, h.reason, 0}, " (hold-stopped)");
+        });
+        send_released();
+        publish(slot, counters, packets, batches, enobufs);
         slot.in_use.store(0, std::memory_order_release);
     }
 };
 
 }  // namespace
 
-int run_data_path(SharedState& state, const DataPathOptions& options, const std::atomic<bool>& stop) {
+int run_data_path(SharedState& state, const DataPathOptions& options, const std::atomic<bool>& stop,
+                  DataPathSync* sync) {
     SharedHeader& header = state.header();
     if (options.queues.empty() || options.queues.size() > kMaxDataPathThreads) {
         log_line(header, kLogError, "between 1 and %u queues, please", kMaxDataPathThreads);
@@ -256,10 +411,15 @@ int run_data_path(SharedState& state, const DataPathOptions& options, const std:
         ThreadCounters& slot = header.threads[next_slot++];
         slot.queue.store(q, std::memory_order_relaxed);
         slot.in_use.store(1, std::memory_order_release);
-        workers.push_back(Worker{state, options, stop, std::move(*queue), slot, q});
+        workers.push_back(Worker{state, options, stop, sync, std::move(*queue), slot, q});
         log_line(header, kLogNotice, "queue %u bound (copy %u bytes, length %u%s)", q, options.copy_range,
                  options.queue_length, options.fail_open ? ", fail-open" : "");
     }
+    if (options.hold_ms > 0 && sync != nullptr)
+        log_line(header, kLogNotice, "unknown associations held up to %u ms awaiting the sync (at most %u per queue)",
+                 options.hold_ms, options.hold_max);
+    else if (options.hold_ms > 0)
+        log_line(header, kLogWarning, "hold for sync is off: no sync configured");
     header.daemon_pid.store(getpid(), std::memory_order_relaxed);
     header.daemon_started_ns.store(monotonic_now().count(), std::memory_order_relaxed);
     {

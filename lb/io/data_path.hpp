@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "log.hpp"
 #include "nfqueue.hpp"
 #include "shared_state.hpp"
 
@@ -21,20 +22,31 @@ struct DataPathOptions {
     std::uint16_t encapsulation_port = 0;   // SCTP over UDP (RFC 6951); 0 = off
     bool fail_open = false;
     std::size_t batch = 64;
+    // Hold for sync (issue 5): a client -> server packet whose association is
+    // unknown (unknown-association, cookie-echo-unknown; vtag mode only) gets
+    // no verdict for up to hold_ms, awaiting a peer's sync record, then is
+    // dropped (hold-expired). Needs a DataPathSync; 0 = off.
+    std::uint32_t hold_ms = 0;
+    std::uint32_t hold_max = 1024;  // packets held per queue thread; beyond: dropped (hold-overflow)
 };
 
-// Syslog-like levels (`--log`, `sctplb loglevel`).
-enum LogLevel : std::int32_t {
-    kLogError = 3,
-    kLogWarning = 4,
-    kLogNotice = 5,
-    kLogInfo = 6,
-    kLogDebug = 7,
+// The data path's view of the sync thread. Given by `sctplb lb` when sync is
+// configured, else nullptr.
+struct DataPathSync {
+    // Set by the sync thread when the startup resync is done (or timed out).
+    // Until then the workers read nothing: packets wait in the kernel queue.
+    std::atomic<bool> ready{false};
+    // Bumped (release) by the sync thread AFTER it applied peer records to the
+    // table and released the table lock: held packets are decided again.
+    std::atomic<std::uint64_t> applied_generation{0};
 };
+
 
 // Runs until `stop` is set. Returns 0 on a clean stop, 1 when a queue could
-// not be bound or failed (the error is logged).
-int run_data_path(SharedState& state, const DataPathOptions& options, const std::atomic<bool>& stop);
+// not be bound or failed (the error is logged). `sync` (may be null) must
+// outlive the call.
+int run_data_path(SharedState& state, const DataPathOptions& options, const std::atomic<bool>& stop,
+                  DataPathSync* sync = nullptr);
 
 // Monotonic clock reading: the `now` of every decision, and what `sctplb
 // assoc` compares timestamps with.

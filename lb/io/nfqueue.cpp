@@ -148,11 +148,8 @@ std::optional<NfQueue> NfQueue::open(const NfQueueOptions& requested, std::strin
     // A receive timeout bounds every wait, so a stop flag is seen even when a
     // signal handler was installed with SA_RESTART (socket calls with a
     // timeout are not restarted past it, signal(7)).
-    timeval timeout{};
-    timeout.tv_sec = options.receive_timeout_ms / 1000;
-    timeout.tv_usec = static_cast<suseconds_t>(options.receive_timeout_ms % 1000) * 1000;
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) != 0) {
-        error = "NFQUEUE: SO_RCVTIMEO: " + errno_text(errno);
+    if (!queue.set_receive_timeout_ms(options.receive_timeout_ms)) {
+        error = queue.last_error_;
         return std::nullopt;
     }
 
@@ -271,6 +268,20 @@ bool NfQueue::configure(std::string& error) {
     return true;
 }
 
+bool NfQueue::set_receive_timeout_ms(std::uint32_t milliseconds) {
+    milliseconds = std::max<std::uint32_t>(milliseconds, 1);  // SO_RCVTIMEO 0 would block forever
+    if (milliseconds == receive_timeout_ms_) return true;
+    timeval timeout{};
+    timeout.tv_sec = milliseconds / 1000;
+    timeout.tv_usec = static_cast<suseconds_t>(milliseconds % 1000) * 1000;
+    if (setsockopt(fd(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) != 0) {
+        last_error_ = "NFQUEUE: SO_RCVTIMEO: " + errno_text(errno);
+        return false;
+    }
+    receive_timeout_ms_ = milliseconds;
+    return true;
+}
+
 void NfQueue::requeue(std::uint32_t id) {
     auto* message = nfq_nlmsg_put(reinterpret_cast<char*>(send_buffer_.data()), NFQNL_MSG_VERDICT, options_.queue);
     nfq_nlmsg_verdict_put(message, static_cast<int>(id), NF_REPEAT);
@@ -382,7 +393,7 @@ std::span<const QueuedPacket> NfQueue::packets() const { return {packets_.data()
 
 std::span<PacketVerdict> NfQueue::verdicts() { return {verdicts_.data(), packet_count_}; }
 
-bool NfQueue::send_verdicts(std::span<const PacketVerdict> verdicts) {
+bool NfQueue::send_verdicts(std::span<const PacketVerdict> verdicts, bool allow_batch_verdict) {
     if (verdicts.empty()) return true;
     auto kernel_verdict = [](PacketVerdict::Action action) {
         return action == PacketVerdict::Action::Accept ? NF_ACCEPT : NF_DROP;
@@ -393,7 +404,7 @@ bool NfQueue::send_verdicts(std::span<const PacketVerdict> verdicts) {
     // consecutive (a packet lost to ENOBUFS was never queued, but a gap could
     // also be a packet still awaiting a verdict elsewhere) and all verdicts
     // identical.
-    bool uniform = options_.use_batch_verdict && verdicts.size() > 1;
+    bool uniform = allow_batch_verdict && options_.use_batch_verdict && verdicts.size() > 1;
     for (std::size_t i = 1; uniform && i < verdicts.size(); ++i) {
         uniform = verdicts[i].id == verdicts[i - 1].id + 1 && verdicts[i].action == verdicts[0].action &&
                   verdicts[i].mark == verdicts[0].mark;

@@ -134,7 +134,17 @@ public:
     [[nodiscard]] std::span<PacketVerdict> verdicts();
 
     // Sends verdicts in one sendmsg(). Returns false (and counts) on failure.
-    bool send_verdicts(std::span<const PacketVerdict> verdicts);
+    // `allow_batch_verdict` false forbids NFQNL_MSG_VERDICT_BATCH: that one
+    // message answers EVERY queued packet with an id up to the last, so it
+    // must not be used while packets outside `verdicts` still await theirs
+    // (packets held for the sync).
+    bool send_verdicts(std::span<const PacketVerdict> verdicts, bool allow_batch_verdict = true);
+
+    // Changes how long receive() blocks (SO_RCVTIMEO), at least 1 ms. Only
+    // calls setsockopt() when the value changes; no allocation. False (and
+    // last_error()) when the kernel refuses.
+    bool set_receive_timeout_ms(std::uint32_t milliseconds);
+    [[nodiscard]] std::uint32_t receive_timeout_ms() const { return receive_timeout_ms_; }
 
     // Receives, calls handler(std::span<const QueuedPacket>, std::span<PacketVerdict>)
     // once per batch, sends the verdicts. Returns the number of packets handled,
@@ -193,6 +203,7 @@ private:
     std::vector<QueuedPacket> packets_;             // capacity batch (a datagram may hold more)
     std::vector<PacketVerdict> verdicts_;
     std::size_t packet_count_ = 0;
+    std::uint32_t receive_timeout_ms_ = 0;          // what SO_RCVTIMEO is now
     std::vector<std::byte> send_buffer_;
     NfQueueStats stats_{};
     std::string last_error_;
