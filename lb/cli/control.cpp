@@ -643,6 +643,13 @@ int run_assoc(std::span<const std::string> args) {
 
     const std::vector<Association> records = snapshot(*state);
     const std::int64_t now = monotonic_ns();
+    // Which instance taught us the association: "local", or the sync peer's address.
+    const auto learned = [&](const Association& a) -> std::string {
+        if (a.learned_from == 0) return "local";
+        const SyncPeerShared& peer = state->header().sync.peers[(a.learned_from - 1) % kMaxSyncPeers];
+        const std::string address(peer.address, strnlen(peer.address, sizeof peer.address));
+        return address.empty() ? "peer " + std::to_string(a.learned_from) : address;
+    };
     if (options.has("json")) {
         ordered_json list = ordered_json::array();
         for (const Association& a : records) {
@@ -661,6 +668,7 @@ int run_assoc(std::span<const std::string> args) {
             item["state"] = association_state_name(a.state);
             item["age_s"] = seconds_since(a.created_ns, now);
             item["idle_s"] = seconds_since(a.last_seen_ns, now);
+            item["learned"] = learned(a);
             list.push_back(std::move(item));
         }
         ordered_json out;
@@ -671,14 +679,14 @@ int run_assoc(std::span<const std::string> args) {
     }
     char line[256];
     std::string out;
-    std::snprintf(line, sizeof line, "%5s %5s  %-10s  %-10s  %10s  %-15s  %8s  %8s  %s  %s\n", "SPORT", "DPORT", "TC",
-                  "TS", "FWMARK", "STATE", "AGE(s)", "IDLE(s)", "CLIENT", "SERVER");
+    std::snprintf(line, sizeof line, "%5s %5s  %-10s  %-10s  %10s  %-15s  %8s  %8s  %-21s  %s  %s\n", "SPORT", "DPORT",
+                  "TC", "TS", "FWMARK", "STATE", "AGE(s)", "IDLE(s)", "LEARNED", "CLIENT", "SERVER");
     out += line;
     for (const Association& a : records) {
-        std::snprintf(line, sizeof line, "%5u %5u  %-10s  %-10s  %10" PRIu32 "  %-15s  %8.1f  %8.1f  ",
+        std::snprintf(line, sizeof line, "%5u %5u  %-10s  %-10s  %10" PRIu32 "  %-15s  %8.1f  %8.1f  %-21s  ",
                       static_cast<unsigned>(a.sport), static_cast<unsigned>(a.dport), tag_hex(a.tc).c_str(),
                       tag_hex(a.ts).c_str(), a.fwmark, std::string(association_state_name(a.state)).c_str(),
-                      seconds_since(a.created_ns, now), seconds_since(a.last_seen_ns, now));
+                      seconds_since(a.created_ns, now), seconds_since(a.last_seen_ns, now), learned(a).c_str());
         out += line + joined(a.addresses, a.address_count) + "  " +
                joined(a.server_addresses, a.server_address_count) + "\n";
     }
@@ -735,9 +743,66 @@ struct Totals {
     std::uint64_t packets = 0, batches = 0, enobufs = 0;
 };
 
+std::string peer_digest(const SyncPeerShared& peer) {
+    std::string digest;
+    for (const auto& part : peer.digest_chars) {
+        const std::uint64_t v = part.load(std::memory_order_relaxed);
+        for (int shift = 56; shift >= 0; shift -= 8) digest.push_back(static_cast<char>((v >> shift) & 0xff));
+    }
+    return digest;
+}
+
+std::string hex64(std::uint64_t v) {
+    char text[17];
+    std::snprintf(text, sizeof text, "%016" PRIx64, v);
+    return text;
+}
+
+// The "sync" object of `stats --json`; null when the running (or last) daemon had no sync.
+ordered_json sync_json(const SharedHeader& h, std::int64_t now) {
+    const SyncShared& s = h.sync;
+    if (s.enabled.load(std::memory_order_acquire) == 0) return nullptr;
+    ordered_json out;
+    out["listen"] = std::string(s.listen, strnlen(s.listen, sizeof s.listen));
+    out["instance"] = hex64(s.instance.load());
+    out["epoch"] = s.epoch.load();
+    out["ready"] = s.ready.load() != 0;
+    for (std::size_t i = 0; i < kSyncCounterCount; ++i)
+        out[std::string(sync_counter_name(static_cast<SyncCounter>(i)))] = s.counters[i].load(std::memory_order_relaxed);
+    ordered_json rejected = ordered_json::object();
+    for (std::size_t i = 1; i < kSyncRejectionCount; ++i)
+        rejected[std::string(sync_rejection_name(static_cast<SyncRejection>(i)))] = s.rejected[i].load(std::memory_order_relaxed);
+    out["rejected"] = std::move(rejected);
+    ordered_json peers = ordered_json::array();
+    const std::uint32_t count = std::min<std::uint32_t>(s.peer_count.load(), kMaxSyncPeers);
+    for (std::uint32_t i = 0; i < count; ++i) {
+        const SyncPeerShared& p = s.peers[i];
+        const std::int64_t heard = p.last_heard_ns.load();
+        const std::uint32_t digest = p.digest.load();
+        peers.push_back(ordered_json{
+            {"address", std::string(p.address, strnlen(p.address, sizeof p.address))},
+            {"state", peer_state_name(static_cast<PeerState>(p.state.load()))},
+            {"instance", hex64(p.instance.load())},
+            {"epoch", p.epoch.load()},
+            {"digest", digest == 0 ? ordered_json(nullptr) : ordered_json(peer_digest(p))},
+            {"digest_match", digest == 0 ? ordered_json(nullptr) : ordered_json(digest == 1)},
+            {"last_heard_ms", heard < 0 ? ordered_json(nullptr) : ordered_json((now - heard) / 1'000'000)},
+            {"unacked", p.unacked.load()},
+            {"lag_ms", p.lag_ns.load() / 1'000'000},
+            {"rtt_us", p.rtt_ns.load() / 1'000},
+            {"table_received", p.table_received.load() != 0}});
+    }
+    out["peers"] = std::move(peers);
+    return out;
+}
+
 Totals sum_counters(const SharedHeader& h) {
     Totals t;
-    for (const ThreadCounters& slot : h.threads) {
+    std::vector<const ThreadCounters*> slots;
+    for (const ThreadCounters& slot : h.threads) slots.push_back(&slot);
+    slots.push_back(&h.sync.decisions);
+    for (const ThreadCounters* slot_pointer : slots) {
+        const ThreadCounters& slot = *slot_pointer;
         for (std::size_t i = 0; i < kReasonCount; ++i) t.reasons[i] += slot.reasons[i].load(std::memory_order_relaxed);
         for (std::size_t i = 0; i < kEventCount; ++i) t.events[i] += slot.events[i].load(std::memory_order_relaxed);
         for (std::size_t i = 0; i < kMaxTargets; ++i)
@@ -810,6 +875,7 @@ int run_stats(std::span<const std::string> args) {
                                     {"capacity", capacity},
                                     {"half_open", half_open},
                                     {"half_open_capacity", half_open_capacity}};
+        out["sync"] = sync_json(h, monotonic_ns());
         if (kernel) {
             ordered_json queues = ordered_json::array();
             for (const auto& q : *kernel)
@@ -871,6 +937,31 @@ int run_stats(std::span<const std::string> args) {
                           q.queue, ours(q.queue) ? " (ours)" : "       ", q.queue_total, q.queue_dropped,
                           q.user_dropped, q.copy_range);
             out += line;
+        }
+    }
+    // The sync section, from the same object as --json (one source of truth).
+    const ordered_json sync = sync_json(h, monotonic_ns());
+    if (sync.is_null()) {
+        out += "sync: off\n";
+    } else {
+        out += "sync: listen " + sync["listen"].get<std::string>() + "  epoch " + std::to_string(sync["epoch"].get<std::uint64_t>()) +
+               (sync["ready"].get<bool>() ? "  ready\n" : "  WAITING for peers' tables\n");
+        for (const auto& [key, value] : sync.items()) {
+            if (!value.is_number()) continue;
+            if (key == "epoch") continue;
+            out += "  " + key + std::string(key.size() < 24 ? 24 - key.size() : 1, ' ') + value.dump() + "\n";
+        }
+        out += "  rejected:";
+        for (const auto& [key, value] : sync["rejected"].items()) out += " " + key + " " + value.dump();
+        out += "\n";
+        for (const auto& peer : sync["peers"]) {
+            out += "  peer " + peer["address"].get<std::string>() + "  " + peer["state"].get<std::string>();
+            out += "  last heard " + (peer["last_heard_ms"].is_null() ? std::string("never") : peer["last_heard_ms"].dump() + " ms ago");
+            out += "  unacked " + peer["unacked"].dump() + "  lag " + peer["lag_ms"].dump() + " ms";
+            if (!peer["digest_match"].is_null())
+                out += peer["digest_match"].get<bool>() ? "  config digest matches"
+                                                          : "  CONFIG DIGEST MISMATCH (" + peer["digest"].get<std::string>() + ")";
+            out += "\n";
         }
     }
     print(out);

@@ -6,12 +6,14 @@
 #include <atomic>
 #include <cstdio>
 #include <string>
+#include <thread>
 
 #include "commands.hpp"
 #include "data_path.hpp"
 #include "number_text.hpp"
 #include "options.hpp"
 #include "shared_state.hpp"
+#include "sync_service.hpp"
 
 namespace sctplb::cli {
 namespace {
@@ -28,6 +30,12 @@ constexpr std::array kSpecs{
     OptionSpec{"fail-open", "", "when the queue is full the kernel passes packets UNMARKED (not balanced)"},
     OptionSpec{"batch", "N", "packets per receive (default 64)"},
     OptionSpec{"log", "LEVEL", "log level 0..7 (default 5, notice); change later with 'sctplb loglevel'"},
+    OptionSpec{"sync-listen", "ADDR:PORT", "association sync: receive from peers here (UDP; [IPv6]:PORT)"},
+    OptionSpec{"sync-peer", "ADDR:PORT", "association sync: a peer's --sync-listen (repeat, or a,b,...; at most 8)", true},
+    OptionSpec{"sync-key", "FILE", "association sync: key file, 1 or 2 lines of hex (openssl rand -hex 32), mode 600"},
+    OptionSpec{"sync-wait-ms", "MS", "at start, wait up to MS for the peers' tables before reading the queue (default 2000)"},
+    OptionSpec{"hold-ms", "MS", "hold unknown-vtag packets up to MS awaiting the sync (default 5 with sync; 0 = off)"},
+    OptionSpec{"hold-max", "N", "at most N packets held per queue thread (default 1024)"},
 };
 
 std::atomic<bool> stop_requested{false};
@@ -45,7 +53,9 @@ int run_lb(std::span<const std::string> args) {
                                "Runs the data path: every packet queued by the iptables NFQUEUE rules\n"
                                "(see 'sctplb rules') is decided and returned with the fwmark of its\n"
                                "target. Associations live in the shared memory, so a restarted daemon\n"
-                               "continues them. Stops on SIGTERM or SIGINT.",
+                               "continues them. Stops on SIGTERM or SIGINT.\n"
+                               "With --sync-listen/--sync-peer/--sync-key, instances of one tier tell each\n"
+                               "other every association (docs/operations.md \"Association sync\").",
                                kSpecs)
                        .c_str(),
                    stdout);
@@ -94,6 +104,48 @@ int run_lb(std::span<const std::string> args) {
     }
     dp.fail_open = options->has("fail-open");
 
+    // Association sync: all of listen, peer(s) and key, or none.
+    std::optional<SyncServiceOptions> sync_options;
+    const auto listen = options->value("sync-listen");
+    const auto peers = options->values("sync-peer");
+    const auto key = options->value("sync-key");
+    if (listen || !peers.empty() || key) {
+        if (!listen || peers.empty() || !key)
+            return usage_error(kCommand, "association sync needs --sync-listen, --sync-peer and --sync-key together");
+        SyncServiceOptions so;
+        auto endpoint = parse_sync_endpoint(*listen, error);
+        if (!endpoint) return usage_error(kCommand, "--sync-listen: " + error);
+        so.listen = std::move(*endpoint);
+        for (const std::string& text : peers) {
+            auto peer = parse_sync_endpoint(text, error);
+            if (!peer) return usage_error(kCommand, "--sync-peer: " + error);
+            so.peers.push_back(std::move(*peer));
+        }
+        if (so.peers.size() > kMaxSyncPeers) return usage_error(kCommand, "at most 8 --sync-peer addresses");
+        so.key_file = *key;
+        if (auto v = options->value("sync-wait-ms")) {
+            auto n = parse_unsigned(*v, 0, 600000);
+            if (!n) return usage_error(kCommand, "--sync-wait-ms wants 0..600000, not '" + *v + "'");
+            so.startup_wait_ms = static_cast<std::uint32_t>(*n);
+        }
+        dp.hold_ms = 5;
+        sync_options = std::move(so);
+    } else if (options->has("sync-wait-ms")) {
+        return usage_error(kCommand, "--sync-wait-ms needs the association sync (--sync-listen, --sync-peer, --sync-key)");
+    }
+    if (auto v = options->value("hold-ms")) {
+        auto n = parse_unsigned(*v, 0, 1000);
+        if (!n) return usage_error(kCommand, "--hold-ms wants 0..1000, not '" + *v + "'");
+        if (*n > 0 && !sync_options)
+            return usage_error(kCommand, "--hold-ms waits for the association sync: give --sync-listen, --sync-peer and --sync-key");
+        dp.hold_ms = static_cast<std::uint32_t>(*n);
+    }
+    if (auto v = options->value("hold-max")) {
+        auto n = parse_unsigned(*v, 1, 1u << 20);
+        if (!n) return usage_error(kCommand, "--hold-max wants 1..1048576, not '" + *v + "'");
+        dp.hold_max = static_cast<std::uint32_t>(*n);
+    }
+
     const std::string shm = options->value("shm").value_or("sctplb");
     auto state = SharedState::open(shm, error);
     if (!state) {
@@ -116,7 +168,21 @@ int run_lb(std::span<const std::string> args) {
     sigaction(SIGINT, &action, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
-    return run_data_path(*state, dp, stop_requested);
+    if (!sync_options) return run_data_path(*state, dp, stop_requested);
+
+    // Key file and socket first: a bad key or a taken address is an error now, not later.
+    auto sync = SyncService::start(*state, *sync_options, error);
+    if (!sync) {
+        std::fprintf(stderr, "sctplb lb: %s\n", error.c_str());
+        return 1;
+    }
+    DataPathSync data_path_sync;
+    std::atomic<bool> sync_stop{false};
+    std::thread sync_thread([&] { sync->run(sync_stop, data_path_sync.ready, data_path_sync.applied_generation); });
+    const int status = run_data_path(*state, dp, stop_requested, &data_path_sync);
+    sync_stop.store(true);
+    sync_thread.join();
+    return status;
 }
 
 }  // namespace sctplb::cli

@@ -33,6 +33,14 @@ std::optional<std::string> Options::value(std::string_view name) const {
     return std::nullopt;
 }
 
+std::vector<std::string> Options::values(std::string_view name) const {
+    std::vector<std::string> out;
+    for (const auto& [given_name, given_value] : given_)
+        if (given_name == name)
+            for (const std::string_view item : split_list(given_value)) out.emplace_back(item);
+    return out;
+}
+
 std::optional<Options> parse_options(std::span<const OptionSpec> specs,
                                      std::span<const std::string> args, std::string& error) {
     Options options;
@@ -62,7 +70,7 @@ std::optional<Options> parse_options(std::span<const OptionSpec> specs,
             error = "unknown option --" + printable(name);
             return std::nullopt;
         }
-        if (options.has(name)) {
+        if (options.has(name) && !spec->repeatable) {
             error = "option --" + std::string(name) + " given twice";
             return std::nullopt;
         }

@@ -24,6 +24,7 @@ struct OptionSpec {
     std::string_view name;        // without the leading "--"
     std::string_view value_name;  // e.g. "FILE"; empty: a flag that takes no value
     std::string_view help;        // one line
+    bool repeatable = false;      // may be given more than once (see Options::values)
 };
 
 class Options;
@@ -38,6 +39,8 @@ class Options {
 public:
     [[nodiscard]] bool has(std::string_view name) const;
     [[nodiscard]] std::optional<std::string> value(std::string_view name) const;
+    // Every value of a repeatable option, in order, each split at commas.
+    [[nodiscard]] std::vector<std::string> values(std::string_view name) const;
     [[nodiscard]] bool help_requested() const { return help_; }
     [[nodiscard]] const std::vector<std::string>& positional() const { return positional_; }
 

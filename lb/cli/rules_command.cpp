@@ -16,7 +16,7 @@ constexpr std::string_view kCommand = "rules";
 
 constexpr OptionSpec kSpecs[] = {
     {"vip", "ADDR[,ADDR...]", "virtual addresses, IPv4 and/or IPv6 (required)"},
-    {"target", "FWMARK=NEXTHOP[@DEV]", "a server: marked packets go to NEXTHOP (repeat, or a,b,...)"},
+    {"target", "FWMARK=NEXTHOP[@DEV]", "a server: marked packets go to NEXTHOP (repeat, or a,b,...)", true},
     {"queue", "Q|Q1:Q2", "NFQUEUE number, or a range (--queue-balance) (default 2, as 'sctplb lb')"},
     {"mark-mask", "M", "fwmark bits used by sctplb, as 'sctplb lb --mark-mask' (default 0xffffffff)"},
     {"table-base", "T", "blackhole table T; a target's table is T + its fwmark under the mask (default 5000)"},
@@ -42,35 +42,7 @@ constexpr std::string_view kDescription =
     "tagged (comment sctplb:NAME, ip rule/route protocol 132) and --delete removes only those.\n"
     "See docs/operations.md.";
 
-// The shared option parser refuses repeated options; --target is meant to be
-// repeated, so its occurrences are taken out first.
-std::vector<std::string> take_targets(std::span<const std::string> args,
-                                      std::vector<std::string>& rest, std::string& error) {
-    std::vector<std::string> targets;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string& arg = args[i];
-        if (arg == "--") {
-            rest.insert(rest.end(), args.begin() + static_cast<long>(i), args.end());
-            break;
-        }
-        if (arg == "--target") {
-            if (i + 1 >= args.size()) {
-                error = "option --target needs a value FWMARK=NEXTHOP[@DEV]";
-                return {};
-            }
-            targets.push_back(args[++i]);
-        } else if (arg.starts_with("--target=")) {
-            targets.push_back(arg.substr(9));
-        } else {
-            rest.push_back(arg);
-        }
-    }
-    return targets;
-}
-
-std::optional<RulesConfig> make_config(const Options& options,
-                                       const std::vector<std::string>& target_texts,
-                                       std::string& error) {
+std::optional<RulesConfig> make_config(const Options& options, std::string& error) {
     RulesConfig config;
     if (!options.positional().empty()) {
         error = "unexpected argument '" + options.positional().front() + "'";
@@ -86,16 +58,16 @@ std::optional<RulesConfig> make_config(const Options& options,
         return std::nullopt;
     }
     if (!parse_address_list(*vip, "vip", config.vips, error)) return std::nullopt;
+    const std::vector<std::string> target_texts = options.values("target");
     if (target_texts.empty()) {
         error = "at least one --target FWMARK=NEXTHOP is required";
         return std::nullopt;
     }
-    for (const std::string& list : target_texts)
-        for (std::string_view text : split_list(list)) {
-            auto target = parse_rule_target(text, error);
-            if (!target) return std::nullopt;
-            config.targets.push_back(std::move(*target));
-        }
+    for (const std::string& text : target_texts) {
+        auto target = parse_rule_target(text, error);
+        if (!target) return std::nullopt;
+        config.targets.push_back(std::move(*target));
+    }
     if (const auto text = options.value("queue")) {
         if (!parse_queue_range(*text, config.queue_first, config.queue_last)) {
             error = "--queue wants Q or Q1:Q2 (0..65535, Q1 <= Q2), not '" + *text + "'";
@@ -149,16 +121,13 @@ void print_line(std::string_view line) {
 
 int run_rules(std::span<const std::string> args) {
     std::string error;
-    std::vector<std::string> rest;
-    const std::vector<std::string> target_texts = take_targets(args, rest, error);
-    if (!error.empty()) return usage_error(kCommand, error);
-    const auto options = parse_options(kSpecs, rest, error);
+    const auto options = parse_options(kSpecs, args, error);
     if (!options) return usage_error(kCommand, error);
     if (options->help_requested()) {
         std::fputs(format_help(kUsage, kDescription, kSpecs).c_str(), stdout);
         return 0;
     }
-    const auto config = make_config(*options, target_texts, error);
+    const auto config = make_config(*options, error);
     if (!config) return usage_error(kCommand, error);
     const auto plan = make_rule_plan(*config, error);
     if (!plan) return usage_error(kCommand, error);

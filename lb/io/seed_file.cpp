@@ -21,48 +21,57 @@ std::string octal_mode(mode_t mode) {
 
 }  // namespace
 
-std::optional<std::vector<std::byte>> read_seed_file(const std::string& path, std::string& error) {
+std::optional<std::vector<std::byte>> read_private_file(const std::string& path, std::string_view what,
+                                                       unsigned forbidden_mode, std::size_t max_bytes,
+                                                       std::string& error) {
+    const std::string name = std::string(what) + " " + path;
     FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (file.get() < 0) {
-        error = "seed file " + path + ": " + std::strerror(errno);
+        error = name + ": " + std::strerror(errno);
         return std::nullopt;
     }
     struct stat info {};
     if (::fstat(file.get(), &info) != 0) {
-        error = "seed file " + path + ": " + std::strerror(errno);
+        error = name + ": " + std::strerror(errno);
         return std::nullopt;
     }
     if (!S_ISREG(info.st_mode)) {
-        error = "seed file " + path + ": not a regular file";
+        error = name + ": not a regular file";
         return std::nullopt;
     }
-    // Whoever knows the seed can pick an Initiate Tag that lands on a chosen
-    // server: a world-readable seed is as good as none.
-    if ((info.st_mode & S_IROTH) != 0) {
-        error = "seed file " + path + " is readable by others (mode " + octal_mode(info.st_mode) +
-                "): run chmod o-r " + path;
+    if ((info.st_mode & forbidden_mode) != 0) {
+        char fix[8];
+        std::snprintf(fix, sizeof fix, "%o", static_cast<unsigned>(info.st_mode & 0777 & ~forbidden_mode));
+        error = name + ((forbidden_mode & S_IRWXG) ? " is open to group or others" : " is readable by others") +
+                " (mode " + octal_mode(info.st_mode) + "): run chmod " + fix + " " + path;
         return std::nullopt;
     }
-    if (info.st_size > static_cast<off_t>(kMaxSeedFileBytes)) {
-        error = "seed file " + path + ": " + std::to_string(info.st_size) + " bytes, more than " +
-                std::to_string(kMaxSeedFileBytes);
+    if (info.st_size > static_cast<off_t>(max_bytes)) {
+        error = name + ": " + std::to_string(info.st_size) + " bytes, more than " + std::to_string(max_bytes);
         return std::nullopt;
     }
-    std::vector<std::byte> seed(static_cast<std::size_t>(info.st_size));
+    std::vector<std::byte> bytes(static_cast<std::size_t>(info.st_size));
     std::size_t filled = 0;
-    while (filled < seed.size()) {
-        const ssize_t got = ::read(file.get(), seed.data() + filled, seed.size() - filled);
+    while (filled < bytes.size()) {
+        const ssize_t got = ::read(file.get(), bytes.data() + filled, bytes.size() - filled);
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) {
-            error = "seed file " + path + ": " + std::strerror(errno);
+            error = name + ": " + std::strerror(errno);
             return std::nullopt;
         }
         if (got == 0) break;  // shrank while we read: judge what we got
         filled += static_cast<std::size_t>(got);
     }
-    seed.resize(filled);
-    if (seed.size() < KeyedHash::kMinSeedBytes) {
-        error = "seed file " + path + ": " + std::to_string(seed.size()) + " bytes, at least " +
+    bytes.resize(filled);
+    return bytes;
+}
+
+std::optional<std::vector<std::byte>> read_seed_file(const std::string& path, std::string& error) {
+    // Whoever knows the seed can pick an Initiate Tag that lands on a chosen
+    // server: a world-readable seed is as good as none.
+    auto seed = read_private_file(path, "seed file", S_IROTH, kMaxSeedFileBytes, error);
+    if (seed && seed->size() < KeyedHash::kMinSeedBytes) {
+        error = "seed file " + path + ": " + std::to_string(seed->size()) + " bytes, at least " +
                 std::to_string(KeyedHash::kMinSeedBytes) + " needed (e.g. head -c 32 /dev/urandom)";
         return std::nullopt;
     }

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "keyed_hash.hpp"
@@ -22,6 +23,13 @@ inline constexpr std::size_t kMaxSeedFileBytes = 64 * 1024;
 // than KeyedHash::kMinSeedBytes or longer than kMaxSeedFileBytes.
 [[nodiscard]] std::optional<std::vector<std::byte>> read_seed_file(const std::string& path,
                                                                    std::string& error);
+
+// The bytes of a secret file (`what` names it in errors): nullopt with a
+// one-line `error` when it cannot be read, is not a regular file, has any of
+// the `forbidden_mode` permission bits, or is longer than max_bytes.
+[[nodiscard]] std::optional<std::vector<std::byte>> read_private_file(const std::string& path, std::string_view what,
+                                                                    unsigned forbidden_mode, std::size_t max_bytes,
+                                                                    std::string& error);
 
 // read_seed_file() then KeyedHash::from_seed().
 [[nodiscard]] std::optional<KeyedHash> load_keyed_hash(const std::string& path, std::string& error);

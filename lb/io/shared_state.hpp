@@ -23,12 +23,13 @@
 #include "decider.hpp"
 #include "keyed_hash.hpp"
 #include "maglev.hpp"
+#include "sync_engine.hpp"
 #include "verdict.hpp"
 
 namespace sctplb {
 
 inline constexpr std::uint64_t kSharedMagic = 0x5343'5450'4c42'5348ull;  // "SCTPLBSH"
-inline constexpr std::uint32_t kSharedLayoutVersion = 1;
+inline constexpr std::uint32_t kSharedLayoutVersion = 2;
 inline constexpr std::uint32_t kMaxTargets = 256;       // N upper bound
 inline constexpr std::uint32_t kMaxDataPathThreads = 16;
 
@@ -62,6 +63,42 @@ struct TraceFilter {
     std::atomic<std::uint16_t> port;     // 0 = any (matches sport or dport)
     std::atomic<std::uint8_t> has_address;
     IpAddress address;                   // written before `enabled` is set (release)
+};
+
+// One sync peer as the sync thread last saw it (`sctplb stats`). Single
+// writer (the sync thread); text fields are written before sync.enabled.
+struct SyncPeerShared {
+    char address[64];                            // ADDR:PORT as configured
+    std::atomic<std::uint32_t> state;            // PeerState
+    std::atomic<std::uint64_t> instance;
+    std::atomic<std::uint64_t> epoch;
+    std::atomic<std::uint64_t> digest_chars[2];  // 16 ASCII hex digits, packed
+    std::atomic<std::uint32_t> digest;           // 0 not heard, 1 same as ours, 2 different
+    std::atomic<std::int64_t> last_heard_ns;     // monotonic, -1 never
+    std::atomic<std::uint64_t> unacked;
+    std::atomic<std::int64_t> lag_ns;            // oldest unacknowledged message's age
+    std::atomic<std::int64_t> rtt_ns;
+    std::atomic<std::uint32_t> table_received;   // answered the startup table request
+};
+
+// Association sync (`sctplb lb --sync-*`).
+struct SyncShared {
+    std::atomic<std::uint32_t> enabled;  // release-stored after the fields below are set
+    char listen[64];
+    std::atomic<std::uint64_t> instance;
+    std::atomic<std::uint64_t> epoch;
+    std::atomic<std::uint32_t> ready;
+    std::atomic<std::uint32_t> peer_count;
+    std::atomic<std::uint64_t> counters[kSyncCounterCount];
+    std::atomic<std::uint64_t> rejected[kSyncRejectionCount];
+    ThreadCounters decisions;  // events of the sync thread's table changes (e.g. sync-conflict)
+    SyncPeerShared peers[kMaxSyncPeers];
+    // Kept across daemon restarts (sync thread only): the last epoch used, so
+    // the next start's epoch is larger even if the clock went back; and each
+    // peer's replay window, so a restarted receiver still refuses replays.
+    std::uint64_t last_epoch;
+    char window_owner[kMaxSyncPeers][64];  // the peer address each window belongs to
+    SyncReplayWindow windows[kMaxSyncPeers];
 };
 
 struct SharedHeader {
@@ -99,6 +136,7 @@ struct SharedHeader {
     std::atomic<std::int32_t> daemon_pid;  // 0 when none
     std::atomic<std::int64_t> daemon_started_ns;
     ThreadCounters threads[kMaxDataPathThreads];
+    SyncShared sync;
 };
 
 // A mapped segment.
