@@ -1,14 +1,17 @@
 # shellcheck shell=bash
-# dual-path-lib.sh: helpers for tests/integration/test-dual-*.sh and tests/demo/demo.sh on top of
-# dual-path.sh; the helpers every test library shares (tl_pass/tl_fail/tl_finish, tl_wait,
-# tl_echo_*, tl_json, tl_server_messages, ...) come from test-common.sh. Source it (bash);
-# dpt_setup installs an EXIT trap that stops every client started here and brings the topology
-# down.
+# dual-path-lib.sh: helpers for tests/integration/test-dual-*.sh, test-sync-*.sh and
+# tests/demo/demo.sh on top of dual-path.sh; the helpers every test library shares (tl_pass/
+# tl_fail/tl_finish, tl_wait, tl_echo_*, tl_json, tl_server_messages, ...) come from
+# test-common.sh. Source it (bash); dpt_setup installs an EXIT trap that stops every client
+# started here and brings the topology down.
 #
 # Provides: dpt_check_requirements, dpt_setup NAME [up options], dpt_lb_start [lb options],
 # dpt_sctplb 201|202 COMMAND ARGS, dpt_client NAME K [usctp client options], dpt_counters,
 # dpt_counter COUNTERS SERVER ADDRESS, dpt_client_address K A|B, dpt_check_one_server ...,
-# dpt_assoc_fwmark ..., dpt_failover_check .... DPT_KEEP_LOGS=1 keeps the logs.
+# dpt_assoc_fwmark ..., dpt_failover_check ...; for association sync (up --sync): dpt_sync_address,
+# dpt_lb_start_one, dpt_lb_stop_one, dpt_assoc_summary, dpt_wait_pinned, dpt_sync_stat,
+# dpt_wait_clients, dpt_tally_server, dpt_check_spread.
+# DPT_KEEP_LOGS=1 keeps the logs.
 
 # shellcheck source-path=SCRIPTDIR source=test-common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/test-common.sh"
@@ -26,6 +29,9 @@ dpt_check_requirements() { tl_check_requirements dptcheck ip nft iptables ip6tab
 dpt_setup() { tl_setup "$@"; }
 
 dpt_lb_start() { "$DPT_TOPOLOGY" lb-start "$tl_prefix" "$@"; }
+# dpt_lb_start_one 201|202 [lb options]; dpt_lb_stop_one 201|202 [SIGNAL] (KILL: kill -9).
+dpt_lb_start_one() { "$DPT_TOPOLOGY" lb-start "$tl_prefix" --only "$@"; }
+dpt_lb_stop_one() { "$DPT_TOPOLOGY" lb-stop "$tl_prefix" "${2:-TERM}" "$1"; }
 dpt_sctplb() { "$DPT_TOPOLOGY" sctplb "$tl_prefix" "$@"; }
 dpt_cut_path_a() { "$DPT_TOPOLOGY" cut-path-a "$tl_prefix"; }
 dpt_heal_path_a() { "$DPT_TOPOLOGY" heal-path-a "$tl_prefix"; }
@@ -75,17 +81,18 @@ dpt_assoc_fwmark() {
 	tl_json "$json" "next((str(a['fwmark']) for a in sorted(d['associations'], key=lambda a: a['age_s']) if ('$2' in a['addresses'] or '$3' in a['addresses']) and a['state'] != 'closed'), 'none')"
 }
 
-# dpt_failover_check NAME K: client K sends COUNT messages; after a few echoes path A is cut in
-# vm-201. Checks: before the cut both paths reach one server S (and the LB(s) pinned it to S);
-# after the cut path A delivers nothing, path B carries the messages, to S; the client gets every
-# echo (no message lost) from S only; S received every message exactly once.
+# dpt_failover_check NAME K [client options]: client K sends COUNT messages; after a few echoes
+# path A is cut in vm-201. Checks: before the cut both paths reach one server S (and the LB(s)
+# pinned it to S); after the cut path A delivers nothing, path B carries the messages, to S; the
+# client gets every echo (no message lost) from S only; S received every message exactly once.
 dpt_failover_check() {
 	local name=$1 k=$2 count=16 interval=250 a b before at_cut after status server mark lb fwmark
 	local from_b_after missing delta
+	shift 2
 	a=$(dpt_client_address "$k" A)
 	b=$(dpt_client_address "$k" B)
 	before=$(dpt_counters)
-	dpt_client "$name" "$k" --count $count --interval-ms $interval --echo-wait-ms 8000
+	dpt_client "$name" "$k" --count $count --interval-ms $interval --echo-wait-ms 8000 "$@"
 	if ! tl_wait_echoes "$name" 4 10; then
 		tl_fail "$name: fewer than 4 echoes in 10 s before the cut: $(tail -n 3 "$tl_work/$name.log")"
 		tl_wait "$name" 1 || true
@@ -138,4 +145,79 @@ dpt_failover_check() {
 	fi
 	dpt_heal_path_a
 	dpt_failover_server=$server
+}
+
+# --- association sync (dual-path.sh up --sync) -------------------------------------------------
+
+# dpt_sync_address K: LB K's sync address (--sync-listen), as "learned" and "peers" show it.
+dpt_sync_address() { echo "192.168.3.$1:$DP_SYNC_PORT"; }
+
+# dpt_assoc_summary ADDRESS_A ADDRESS_B JSON...: for each `sctplb assoc --json` output, five
+# words on one line: "FWMARK SPORT-DPORT TC TS LEARNED" of the youngest live association listing
+# both client addresses ("none none none none none" if there is none).
+dpt_assoc_summary() {
+	python3 -c '
+import json, sys
+a, b = sys.argv[1:3]
+words = []
+for text in sys.argv[3:]:
+    live = [x for x in json.loads(text)["associations"]
+            if a in x["addresses"] and b in x["addresses"] and x["state"] != "closed"]
+    e = min(live, key=lambda x: x["age_s"], default=None)
+    words += ["none"] * 5 if e is None else [str(e["fwmark"]), "%s-%s" % (e["sport"], e["dport"]),
+                                             e["tc"], e["ts"], str(e.get("learned"))]
+print(" ".join(words))' "$@"
+}
+
+# dpt_wait_pinned K MARK [SECONDS]: until both LBs list client K's live association (both
+# addresses) with fwmark MARK (default 3 s; returns 1 then).
+dpt_wait_pinned() {
+	local k=$1 mark=$2 tenths=$((${3:-3} * 10)) a b lb pinned
+	a=$(dpt_client_address "$k" A)
+	b=$(dpt_client_address "$k" B)
+	while [ $tenths -gt 0 ]; do
+		pinned=0
+		for lb in $DP_LBS; do
+			[ "$(dpt_assoc_fwmark "$lb" "$a" "$b")" != "$mark" ] || pinned=$((pinned + 1))
+		done
+		[ $pinned != "$(echo "$DP_LBS" | wc -w)" ] || return 0
+		tenths=$((tenths - 1))
+		sleep 0.1
+	done
+	return 1
+}
+
+# dpt_sync_stat LB EXPR [JSON]: a Python expression on that LB's `stats --json` "sync" object
+# (`s`); JSON: a `stats --json` output taken earlier (default: now).
+dpt_sync_stat() {
+	local json=${3:-}
+	[ -n "$json" ] || json=$(dpt_sctplb "$1" stats --json)
+	tl_json "$json" "(lambda s: $2)(d.get('sync') or {})"
+}
+
+# dpt_wait_clients NAME-PREFIX K...: waits (40 s at most each) for the clients named NAME-PREFIX
+# + K; their exit statuses in dpt_status[K].
+declare -A dpt_status=()
+dpt_wait_clients() {
+	local prefix=$1 k status
+	shift
+	for k in "$@"; do
+		status=0
+		tl_wait "$prefix$k" 40 || status=$?
+		dpt_status[$k]=$status
+	done
+}
+
+# dpt_tally_server SERVER: count one association on SERVER (as dpt_check_one_server found it;
+# "none" is not counted). dpt_check_spread WHAT: PASS when the tally has two servers or more.
+declare -A dpt_used=()
+dpt_tally_server() { [ "$1" = none ] || dpt_used[$1]=$((${dpt_used[$1]:-0} + 1)); }
+dpt_check_spread() {
+	local spread
+	spread=$(for s in "${!dpt_used[@]}"; do echo "$s: ${dpt_used[$s]}"; done | sort | tr '\n' ' ')
+	if [ ${#dpt_used[@]} -ge 2 ]; then
+		tl_pass "$1 used ${#dpt_used[@]} servers ($spread)"
+	else
+		tl_fail "$1 all went to one server ($spread)"
+	fi
 }

@@ -9,6 +9,7 @@
 #                                                     └ sctplb lb ───┘                   + VIPs 10.0.0.1 10.0.0.2
 #  eth6 192.168.6.22K fd00:6::22K ─ net 6 ─ eth6 .202 ┐ PREFIX-vm202 ┌ eth4 .202 ─ net 4 ─ eth4 192.168.4.N fd00:4::N
 #                                                     └ sctplb lb ───┘                   + fd00::1:1 fd00::1:2
+#                          vm-201 eth3 192.168.3.201 fd00:3::201 ─ net 3 (sync) ─ vm-202 eth3 192.168.3.202 fd00:3::202
 #
 # Path A: client net-2 address <-> VIP 10.0.0.1 (fd00::1:1), through vm-201, to the server's net-1
 # address. Path B: client net-6 address <-> VIP 10.0.0.2 (fd00::1:2), through vm-202, to net 4.
@@ -25,10 +26,13 @@
 # itself); `src` hints on routes for IPv6 and UDP; static neighbours (no first packet waits for
 # ARP/ND); no DAD; one usrsctp stack per namespace, so one namespace per client.
 #
-# Two LBs share no state: they run the same --seed-file, M, hash mode and fwmarks. In `ports`
-# mode both pick the same server for any packet of an association (the hash is on the ports only);
-# in `vtag` mode the LB of path B never saw the INIT and drops path-B packets (association sync is
-# not there yet): use --single-lb for vtag.
+# Two LBs run the same --seed-file, M, hash mode and fwmarks. In `ports` mode both pick the same
+# server for any packet of an association (the hash is on the ports only) without sharing state.
+# In `vtag` mode the LB of path B never sees the INIT: without sync it drops path-B packets of
+# associations it has not learned. `up --sync` makes a shared sync key (0600, in the state
+# directory) and `lb-start` then runs each LB with --sync-listen on its net-3 address (port 7400),
+# the other LB as --sync-peer and that key: the LBs tell each other every association, so vtag
+# mode works with two LBs. (--single-lb also works for vtag: one LB sees both paths.)
 #
 # State (PIDs, logs, seed) lives in $DUAL_PATH_STATE_DIR/PREFIX (default /tmp/dual-path). Only
 # namespaces named PREFIX-* and processes recorded there are ever touched.
@@ -43,18 +47,22 @@ usage() {
 usage: $0 COMMAND PREFIX [options]
 commands:
   up PREFIX [--mode ports|vtag] [--single-lb] [--clients N] [--ipv6|--mixed] [--encap-port P]
-            [--no-targets]
+            [--no-targets] [--sync]
         namespaces, links, addresses (always IPv4 and IPv6), routes, source fixes, static
         neighbours, per-server counters; 'sctplb rules --apply' and 'sctplb init' (one seed file
         shared by both LBs) and 'activate 1 2 3' on each LB. Mode default ports; N clients 1..16
         (default 1). --ipv6: clients and servers use the IPv6 VIPs; --mixed: path A IPv4, path B
         IPv6 (the default is IPv4 on both). --encap-port: SCTP over UDP (RFC 6951) is queued too
-        and the servers run with --udp-encap P.
+        and the servers run with --udp-encap P. --sync (two LBs only): a shared sync key file
+        (0600) for association sync over net 3, used by lb-start.
   down PREFIX          stop every recorded process, delete the PREFIX-* namespaces and segments
   env PREFIX           shell variables describing the topology (eval "\$($0 env P)")
   servers PREFIX       start usctp servers server-1..3 in PREFIX-vm001..003 on both VIPs
-  lb-start PREFIX [sctplb lb options]  start 'sctplb lb' in each LB namespace, wait for the queue
-  lb-stop PREFIX [SIGNAL]              stop them (default TERM)
+  lb-start PREFIX [--only 201|202] [sctplb lb options]
+                       start 'sctplb lb' in each LB namespace (or only that one), wait until each
+                       has bound its queue; after 'up --sync' with --sync-listen 192.168.3.K:7400,
+                       --sync-peer (the other LB) and --sync-key
+  lb-stop PREFIX [SIGNAL [201|202]]    stop them, or only that one (default TERM; KILL = kill -9)
   sctplb PREFIX 201|202 COMMAND [args] an sctplb control command on that LB's segment, in its
                        namespace (with --single-lb, 202 is refused)
   counters PREFIX      packets each server received per client address: "server-N ADDRESS COUNT"
@@ -134,7 +142,7 @@ lb_b() { if [ "$(setting single no)" = yes ]; then echo 201; else echo 202; fi; 
 lbs() { if [ "$(setting single no)" = yes ]; then echo 201; else echo 201 202; fi; }
 
 cmd_up() {
-	local clients=1 mode=ports single=no family=ipv4 encap='' activate_targets=yes
+	local clients=1 mode=ports single=no family=ipv4 encap='' activate_targets=yes sync=no
 	sw=$prefix-sw # the switch namespace: every network's bridge
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -145,9 +153,11 @@ cmd_up() {
 		--mixed) family=mixed; shift ;;
 		--encap-port) encap=${2:?--encap-port needs a port}; shift 2 ;;
 		--no-targets) activate_targets=no; shift ;;
+		--sync) sync=yes; shift ;;
 		*) die "up: unknown option '$1'" ;;
 		esac
 	done
+	[ "$sync" = no ] || [ "$single" = no ] || die "--sync needs two LBs (not --single-lb)"
 	case $mode in ports | vtag) ;; *) die "--mode wants ports or vtag" ;; esac
 	case $clients in [1-9] | 1[0-6]) ;; *) die "--clients wants 1..16" ;; esac
 	new_state ip nft iptables ip6tables
@@ -156,13 +166,16 @@ cmd_up() {
 	echo "$single" >"$state/single"
 	echo "$family" >"$state/family"
 	echo "$encap" >"$state/encap"
+	echo "$sync" >"$state/sync"
 	echo "$SCTPLB_BIN" >"$state/sctplb"
 
 	local a=201 b k s ns net host
 	b=$(lb_b)
 	new_namespace "$sw"
-	printf 'link add br%s type bridge\nlink set br%s up\n' 1 1 2 2 4 4 6 6 | ip -n "$sw" -batch - ||
-		die "cannot create the bridges"
+	local -a nets=(1 2 4 6)
+	[ "$single" = yes ] || nets+=(3)
+	for net in "${nets[@]}"; do printf 'link add br%s type bridge\nlink set br%s up\n' "$net" "$net"; done |
+		ip -n "$sw" -batch - || die "cannot create the bridges"
 	in_ns "$sw" sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 \
 		2>/dev/null || true
 
@@ -174,6 +187,13 @@ cmd_up() {
 	link "$(lb_ns $a)" eth1 1 $a 192.168.1.$a/24 fd00:1::$a/64
 	link "$(lb_ns "$b")" eth6 6 "$b" "192.168.6.$b/24" "fd00:6::$b/64"
 	link "$(lb_ns "$b")" eth4 4 "$b" "192.168.4.$b/24" "fd00:4::$b/64"
+	if [ "$single" = no ]; then
+		# Net 3 joins the two LBs only: association sync (UDP, sync_port).
+		link "$(lb_ns $a)" eth3 3 $a 192.168.3.$a/24 fd00:3::$a/64
+		link "$(lb_ns "$b")" eth3 3 "$b" "192.168.3.$b/24" "fd00:3::$b/64"
+		neighbours "$(lb_ns $a)" eth3 3 "$b" "192.168.3.$b" "fd00:3::$b"
+		neighbours "$(lb_ns "$b")" eth3 3 $a 192.168.3.$a fd00:3::$a
+	fi
 
 	# Servers: net 1 and net 4; both VIPs of both families on eth1 (usrsctp ignores lo).
 	local count_rules=''
@@ -288,6 +308,11 @@ cmd_up() {
 
 	head -c 32 /dev/urandom >"$state/seed"
 	chmod 600 "$state/seed"
+	if [ "$sync" = yes ]; then
+		# The shared sync key (sctplb refuses a key file that group or others may read).
+		(umask 077 && python3 -c 'import secrets; print(secrets.token_hex(32))' >"$state/sync.key") ||
+			die "cannot make the sync key"
+	fi
 	for k in $(lbs); do
 		"$SCTPLB_BIN" init --shm "$prefix-$k" --hash "$mode" --seed-file "$state/seed" --M 997 \
 			--capacity 4096 >>"$state/init.log"
@@ -337,19 +362,47 @@ cmd_servers() {
 	done
 }
 
-cmd_lb_start() {
-	local k
-	for k in $(lbs); do
-		start_lb "lb-$k" "$(lb_ns "$k")" "$prefix-$k" "$state/lb-$k.log" " in vm-$k" "$@"
-	done
+sync_port=7400
+sync_options() { # sync_options K: the sctplb lb sync options of LB K (none without 'up --sync')
+	local other=201
+	[ "$(setting sync no)" = yes ] || return 0
+	[ "$1" != 201 ] || other=202
+	echo "--sync-listen 192.168.3.$1:$sync_port --sync-peer 192.168.3.$other:$sync_port --sync-key $state/sync.key"
 }
 
-cmd_lb_stop() { stop_recorded "${1:-TERM}" 3 'lb-*'; }
+# one_lb K: K if it is an LB of this topology (else dies).
+one_lb() {
+	case " $(lbs) " in *" $1 "*) echo "$1" ;; *) die "there is no LB vm-$1 in this topology" ;; esac
+}
+
+cmd_lb_start() {
+	local k selected status=0
+	local -a starters=()
+	selected=$(lbs)
+	if [ "${1:-}" = --only ]; then
+		selected=$(one_lb "${2:?--only needs 201 or 202}")
+		shift 2
+	fi
+	# In parallel: with sync, an LB waits (--sync-wait-ms) for its peer's table at start.
+	for k in $selected; do
+		# shellcheck disable=SC2046 # sync_options is a list of words without spaces inside
+		start_lb "lb-$k" "$(lb_ns "$k")" "$prefix-$k" "$state/lb-$k.log" " in vm-$k" $(sync_options "$k") "$@" &
+		starters+=($!)
+	done
+	for k in "${starters[@]}"; do wait "$k" || status=1; done
+	return $status
+}
+
+cmd_lb_stop() {
+	local pattern='lb-*'
+	[ -z "${2:-}" ] || pattern=lb-$(one_lb "$2")
+	stop_recorded "${1:-TERM}" 3 "$pattern"
+}
 
 cmd_sctplb() {
 	local k=${1:?sctplb needs 201 or 202} command=${2:?sctplb needs a command}
 	shift 2
-	case " $(lbs) " in *" $k "*) ;; *) die "there is no LB vm-$k in this topology" ;; esac
+	one_lb "$k" >/dev/null
 	in_ns "$(lb_ns "$k")" "$SCTPLB_BIN" "$command" --shm "$prefix-$k" "$@"
 }
 
@@ -406,6 +459,9 @@ DP_LB201_NS=$(lb_ns 201)
 DP_LB201_SHM=$prefix-201
 DP_LB_B_NS=$(lb_ns "$lb_b_id")
 DP_LB_B_SHM=$prefix-$lb_b_id
+DP_SYNC=$(setting sync no)
+DP_SYNC_KEY=$([ "$(setting sync no)" = no ] || echo "$state/sync.key")
+DP_SYNC_PORT=$sync_port
 DP_VIPS=$(vips_for_family)
 DP_VIP_A=$(vips_for_family | cut -d, -f1)
 DP_VIP_B=$(vips_for_family | cut -d, -f2)

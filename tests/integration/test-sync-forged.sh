@@ -1,0 +1,117 @@
+#!/bin/bash
+# Association sync, scenario d (tests/topology/dual-path.sh --mode vtag --sync, two LBs): forged,
+# replayed and unauthenticated sync messages change nothing and are counted.
+# Real sync datagrams are captured on vm-201's net-3 interface while two associations run (one
+# made through vm-201, one through vm-202, so vm-202 sends records). tests/tools/sync-inject.py
+# then re-sends one of vm-202's records messages to vm-201 from 192.168.3.202:7400 (raw socket,
+# in vm-202's namespace): an exact copy (replayed), one body byte flipped with the MAC kept and
+# the body changed then signed with a random key under the real key id, sequence far ahead
+# (forged), the MAC cut off and a random key id (unauthenticated), and a copy from port 7401
+# (not-a-peer). vm-201's stats.sync.rejected counters rise by exactly those numbers, its
+# association table is unchanged (ages and idle times aside) and both live associations still
+# deliver every message to their one server.
+#
+# Usage: test-sync-forged.sh [help]   (root; SCTPLB_BIN, SCTPLB_BUILD_DIR as set by ctest)
+set -eu
+
+if [ "${1:-}" = help ] || [ "${1:-}" = --help ]; then
+	sed -n '2,14p' "$0"
+	exit 0
+fi
+script_dir=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../topology/dual-path-lib.sh
+. "$script_dir/../topology/dual-path-lib.sh"
+dpt_check_requirements
+command -v tcpdump >/dev/null || tl_skip "tcpdump is not installed"
+inject=$tl_source_dir/tests/tools/sync-inject.py
+started=$SECONDS
+
+dpt_setup dpf --mode vtag --sync --clients 2
+dpt_lb_start
+tl_say "topology with two syncing LBs up in $((SECONDS - started)) s"
+lb_a_sync=$(dpt_sync_address 201)
+lb_b_sync=$(dpt_sync_address 202)
+
+tl_say "d: capture the sync traffic on vm-201's eth3 while two associations start"
+tl_spawn capture "$DP_LB201_NS" tcpdump -U -n -i eth3 -w "$tl_work/sync.pcap" udp port "$DP_SYNC_PORT"
+wait_for_capture() {
+	local tenths=50
+	until grep -q "listening on" "$tl_work/capture.log"; do
+		tenths=$((tenths - 1))
+		[ $tenths -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+wait_for_capture || tl_fail "d: tcpdump did not start: $(tl_log capture)"
+count=60
+before=$(dpt_counters)
+dpt_client via-a 1 --lport 36412 --count $count --interval-ms 250 --primary "$DP_VIP_B" --primary-after 2
+dpt_client via-b 2 --addr "$DP_VIP_B,$DP_VIP_A" --lport 36412 --count $count --interval-ms 250 \
+	--primary "$DP_VIP_A" --primary-after 2
+for name in via-a via-b; do tl_wait_echoes "$name" 4 10 || tl_fail "d: $name: fewer than 4 echoes"; done
+sleep 0.5
+kill -INT "${tl_client_pid[capture]}"
+tl_wait capture 5 || true
+messages=$("$inject" list "$tl_work/sync.pcap" --from "$lb_b_sync" --to "$lb_a_sync")
+tl_say "d: captured $(echo "$messages" | grep -c .) sync messages from vm-202 to vm-201 ($(echo "$messages" | awk '{ print $2 }' | sort | uniq -c | awk '{ printf "%s %s, ", $1, $2 }'))"
+# A records message with a body: the one a forger would most like to change.
+index=$(echo "$messages" | awk '$2 == "records" && $5 > 0 { print $1; exit }')
+if [ -z "$index" ]; then
+	tl_fail "d: no records message from vm-202 to vm-201 was captured: $(echo "$messages" | head -n 5 | tr '\n' ';')"
+	tl_finish
+fi
+
+# The association table without what changes by itself (ages, idle and last-seen times).
+stable_table() {
+	tl_json "$(dpt_sctplb 201 assoc --json)" "json.dumps(sorted(({k: v for k, v in a.items() if not any(w in k for w in ('age', 'idle', 'seen', 'last'))} for a in d['associations']), key=lambda a: json.dumps(a, sort_keys=True)), sort_keys=True)"
+}
+rejected() { dpt_sync_stat 201 "json.dumps(s.get('rejected'), sort_keys=True)"; }
+table_before=$(stable_table)
+rejected_before=$(rejected)
+declare -A sent=([replayed]=0 [forged]=0 [unauthenticated]=0 [not-a-peer]=0 [malformed]=0)
+send() { # send VERDICT KIND [sync-inject options]
+	local verdict=$1 kind=$2 line
+	shift 2
+	if line=$(ip netns exec "$DP_LB_B_NS" "$inject" send "$tl_work/sync.pcap" --from "$lb_b_sync" \
+		--to "$lb_a_sync" --index "$index" --kind "$kind" "$@" 2>&1); then
+		sent[$verdict]=$((${sent[$verdict]} + 1))
+		tl_say "d: $kind ($verdict expected): $line"
+	else
+		tl_fail "d: sync-inject.py $kind: $line"
+	fi
+}
+send replayed replay
+send forged flip-body
+send forged remac
+send unauthenticated strip-mac
+send unauthenticated random-key-id
+send not-a-peer replay --source-port $((DP_SYNC_PORT + 1))
+sleep 0.5
+rejected_after=$(rejected)
+table_after=$(stable_table)
+for name in via-a via-b; do
+	# The table comparison means something only while both associations live.
+	kill -0 "${tl_client_pid[$name]}" 2>/dev/null ||
+		tl_fail "d: $name ended before the injected messages were checked (the test is too slow here)"
+done
+for verdict in replayed forged unauthenticated not-a-peer malformed; do
+	delta=$(($(tl_json "$rejected_after" "d['$verdict']") - $(tl_json "$rejected_before" "d['$verdict']")))
+	if [ "$delta" = "${sent[$verdict]}" ]; then
+		tl_pass "d: vm-201 counted rejected.$verdict +$delta (${sent[$verdict]} sent)"
+	else
+		tl_fail "d: vm-201 counted rejected.$verdict +$delta, ${sent[$verdict]} sent (before $rejected_before, after $rejected_after)"
+	fi
+done
+if [ "$table_before" = "$table_after" ]; then
+	tl_pass "d: vm-201's association table is unchanged ($(tl_json "$table_after" "len(d)") associations; ages and idle times aside)"
+else
+	tl_fail "d: vm-201's association table changed: before $table_before after $table_after"
+fi
+
+dpt_wait_clients via- a b
+after=$(dpt_counters)
+dpt_check_one_server via-a 1 $count "$before" "$after" "${dpt_status[a]}"
+dpt_check_one_server via-b 2 $count "$before" "$after" "${dpt_status[b]}"
+
+echo "runtime $((SECONDS - started)) s"
+tl_finish
