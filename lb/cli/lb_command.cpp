@@ -141,8 +141,9 @@ int run_lb(std::span<const std::string> args) {
         dp.hold_ms = static_cast<std::uint32_t>(*n);
     }
     if (auto v = options->value("hold-max")) {
-        auto n = parse_unsigned(*v, 1, 1u << 20);
-        if (!n) return usage_error(kCommand, "--hold-max wants 1..1048576, not '" + *v + "'");
+        // Each held packet keeps a copy of up to --copy bytes: bounded memory.
+        auto n = parse_unsigned(*v, 1, 65536);
+        if (!n) return usage_error(kCommand, "--hold-max wants 1..65536, not '" + *v + "'");
         dp.hold_max = static_cast<std::uint32_t>(*n);
     }
 
