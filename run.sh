@@ -18,7 +18,7 @@ packages=(
   iproute2 iptables nftables tcpdump procps python3 jq
 )
 
-log() { printf '\033[1m== %s\033[0m\n' "$*"; }
+log() { printf '\033[1m== [%ss] %s\033[0m\n' "$SECONDS" "$*"; }
 
 install_deps() {
   local missing=()

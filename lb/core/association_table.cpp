@@ -453,7 +453,7 @@ AssociationId AssociationTable::insert_half_open(std::span<const IpAddress> addr
     a.fwmark = fwmark;
     set_state_counted(a, AssociationState::HalfOpen);
     for (const IpAddress& addr : addresses)
-        if (!add_address(id, addr)) counters.count(Event::AddressesOverflowed);
+        if (!append_address(id, addr)) counters.count(Event::AddressesOverflowed);
     push_half_open(id);
     note_change(id);
     return id;
@@ -470,7 +470,7 @@ AssociationId AssociationTable::insert_established(const IpAddress& address, std
     a.ts = ts;
     a.fwmark = fwmark;
     set_state_counted(a, AssociationState::Established);
-    add_address(id, address);
+    append_address(id, address);
     note_change(id);
     return id;
 }
@@ -496,12 +496,18 @@ AssociationId AssociationTable::insert_restored(const Association& fields) {
 void AssociationTable::touch(AssociationId id, Nanos now) { records_[id].last_seen_ns = ns(now); }
 
 bool AssociationTable::add_address(AssociationId id, const IpAddress& addr) {
+    const std::uint8_t before = records_[id].address_count;
+    const bool ok = append_address(id, addr);
+    if (records_[id].address_count != before) note_change(id);
+    return ok;
+}
+
+bool AssociationTable::append_address(AssociationId id, const IpAddress& addr) {
     Association& a = records_[id];
     if (a.has_address(addr)) return true;
     if (a.address_count >= kMaxClientAddresses) return false;
     a.addresses[a.address_count++] = addr;
     index_address(id, addr);
-    note_change(id);
     return true;
 }
 
@@ -527,8 +533,7 @@ void AssociationTable::establish(AssociationId id, Nanos now) {
     // Only a COOKIE ECHO establishes: this instance forwarded it, so its
     // target is the one the server knows (sync conflicts resolve to it).
     records_[id].cookie_by = kCookieHere;
-    set_state(id, AssociationState::Established, now);
-    note_change(id);
+    set_state(id, AssociationState::Established, now);  // journaled there
 }
 
 void AssociationTable::replace_half_open(AssociationId id, std::uint32_t tc, std::uint32_t fwmark,
@@ -589,8 +594,8 @@ void AssociationTable::complete_restart(AssociationId id, std::uint32_t new_ts, 
         index_insert(IndexKind::Ts, a.addresses[i], a.sport, a.dport, a.ts, id);
     }
     a.cookie_by = kCookieHere;  // the restart's COOKIE ECHO went through here
+    if (a.state == AssociationState::Established) note_change(id);  // re-keyed without a state change
     set_state(id, AssociationState::Established, now);
-    note_change(id);
 }
 
 void AssociationTable::set_state(AssociationId id, AssociationState state, Nanos now) {

@@ -292,6 +292,8 @@ private:
     void compact_half_open_ring();
     bool evict_oldest_half_open(Counters& counters);
     void set_state_counted(Association& a, AssociationState state);
+    // add_address() without journaling (the caller journals the whole change).
+    bool append_address(AssociationId id, const IpAddress& addr);
     // A change peers must learn: bumps sync_version and journals the id.
     void note_change(AssociationId id);
 

@@ -28,7 +28,7 @@ if [ $quick -eq 1 ]; then
 fi
 
 status=0
-for name in packet_bench maglev_bench decider_bench; do
+for name in packet_bench maglev_bench decider_bench sync_bench; do
   bin="$bench_dir/$name"
   if [ ! -x "$bin" ]; then
     echo "run-benchmarks: $bin is missing (build first)" >&2
