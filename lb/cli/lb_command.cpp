@@ -34,7 +34,7 @@ constexpr std::array kSpecs{
     OptionSpec{"sync-peer", "ADDR:PORT", "association sync: a peer's --sync-listen (repeat, or a,b,...; at most 8)", true},
     OptionSpec{"sync-key", "FILE", "association sync: key file, 1 or 2 lines of hex (openssl rand -hex 32), mode 600"},
     OptionSpec{"sync-wait-ms", "MS", "at start, wait up to MS for the peers' tables before reading the queue (default 2000)"},
-    OptionSpec{"hold-ms", "MS", "hold unknown-vtag packets up to MS awaiting the sync (default 5 with sync; 0 = off)"},
+    OptionSpec{"hold-ms", "MS", "hold early IP fragments, and with sync unknown-vtag packets, up to MS (default 5; 0 = off)"},
     OptionSpec{"hold-max", "N", "at most N packets held per queue thread (default 1024)"},
 };
 
@@ -128,7 +128,6 @@ int run_lb(std::span<const std::string> args) {
             if (!n) return usage_error(kCommand, "--sync-wait-ms wants 0..600000, not '" + *v + "'");
             so.startup_wait_ms = static_cast<std::uint32_t>(*n);
         }
-        dp.hold_ms = 5;
         sync_options = std::move(so);
     } else if (options->has("sync-wait-ms")) {
         return usage_error(kCommand, "--sync-wait-ms needs the association sync (--sync-listen, --sync-peer, --sync-key)");
@@ -136,8 +135,6 @@ int run_lb(std::span<const std::string> args) {
     if (auto v = options->value("hold-ms")) {
         auto n = parse_unsigned(*v, 0, 1000);
         if (!n) return usage_error(kCommand, "--hold-ms wants 0..1000, not '" + *v + "'");
-        if (*n > 0 && !sync_options)
-            return usage_error(kCommand, "--hold-ms waits for the association sync: give --sync-listen, --sync-peer and --sync-key");
         dp.hold_ms = static_cast<std::uint32_t>(*n);
     }
     if (auto v = options->value("hold-max")) {

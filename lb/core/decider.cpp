@@ -101,6 +101,10 @@ Verdict Decider::decide(const ParsedPacket& p, Direction direction,
     Verdict v;
     if (direction == Direction::Other) {
         v = accept_unmarked(Reason::NotForVip);
+    } else if (p.status == ParseStatus::IpFragment && fragments_ != nullptr) {
+        v = decide_fragment(p, now);
+    } else if (p.ok() && p.icmp_error) {
+        v = decide_icmp_error(p, maglev, now, counters);
     } else if (p.status == ParseStatus::NotSctp) {
         v = accept_unmarked(Reason::NotSctp);
     } else if (!p.ok()) {
@@ -114,8 +118,39 @@ Verdict Decider::decide(const ParsedPacket& p, Direction direction,
         else
             v = decide_in(p, maglev, now, counters);
     }
+    // The other fragments of this packet go the same way. Not while the
+    // verdict may still change (a packet held awaiting the sync): they wait too.
+    const bool final_verdict = !(config_.unknown_may_resolve && v.action == Action::Drop &&
+                                 (v.reason == Reason::UnknownAssociation || v.reason == Reason::CookieEchoUnknown));
+    if (fragments_ != nullptr && p.fragment.present && p.fragment.first && final_verdict)
+        fragments_->record(p, v, now, counters);
     counters.count(v.reason);
     return v;
+}
+
+Verdict Decider::decide_fragment(const ParsedPacket& p, Nanos now) {
+    const auto first = fragments_->find(p, now);
+    if (!first) return drop(Reason::IpFragment);  // not seen (yet): the data path holds it a while
+    if (first->action == Action::Drop) return drop(Reason::FragmentOfDropped);
+    return Verdict{first->action, Reason::FragmentFollows, first->fwmark};
+}
+
+Verdict Decider::decide_icmp_error(const ParsedPacket& p, std::span<const std::uint32_t> maglev, Nanos now,
+                                   Counters& counters) {
+    // The quoted packet went VIP -> client, so its vtag is the client's tag Tc
+    // (RFC 9260 §8.5) and its destination the client: the by-Tc key with the
+    // ports turned round. "Fragmentation needed" / "packet too big" then reach
+    // the server that sent the packet, and path MTU discovery works through
+    // DSR (RFC 1191, RFC 8201).
+    const IcmpQuote& q = p.icmp;
+    const AssociationId id = table_.find_by_tc(q.dst, q.dport, q.sport, q.vtag, now, counters);
+    if (id != kNoAssociation) return forward(id, Reason::IcmpError);
+    if (config_.mode == HashMode::Ports) {
+        // nfqlb's stateless promise: the ports hash, not pinned (an error creates nothing).
+        const std::uint32_t fwmark = maglev_lookup(maglev, ports_key(q.dport, q.sport));
+        if (fwmark != kNoTarget) return Verdict{Action::AcceptMarked, Reason::IcmpError, fwmark};
+    }
+    return drop(Reason::IcmpUnknown);
 }
 
 void Decider::decide_batch(std::span<const ParsedPacket* const> packets,

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "association_table.hpp"
+#include "fragment_table.hpp"
 #include "keyed_hash.hpp"
 #include "packet.hpp"
 #include "verdict.hpp"
@@ -33,12 +34,20 @@ std::string_view direction_name(Direction direction);
 
 struct DeciderConfig {
     HashMode mode = HashMode::Vtag;
+    // An unknown-association verdict may still change (the data path holds
+    // such packets awaiting the sync): a first fragment's later fragments then
+    // wait for its final verdict instead of following the drop.
+    bool unknown_may_resolve = false;
 };
 
 class Decider {
 public:
     Decider(const DeciderConfig& config, const KeyedHash& hash, AssociationTable& table)
         : config_(config), hash_(hash), table_(table) {}
+
+    // Non-first IP fragments follow their first fragment's verdict when a
+    // fragment table is given (else they are dropped as ip-fragment).
+    void set_fragment_table(FragmentTable* fragments) { fragments_ = fragments; }
 
     // `maglev` is the current lookup table (fwmark per slot).
     Verdict decide(const ParsedPacket& packet, Direction direction,
@@ -69,6 +78,9 @@ private:
     Verdict unknown(const ParsedPacket& p, std::span<const std::uint32_t> maglev, Nanos now,
                     Counters& counters, Reason drop_reason);
     Verdict forward(AssociationId id, Reason reason);
+    Verdict decide_fragment(const ParsedPacket& p, Nanos now);
+    Verdict decide_icmp_error(const ParsedPacket& p, std::span<const std::uint32_t> maglev, Nanos now,
+                              Counters& counters);
     // The Maglev target of a new association (an INIT), by the mode's key.
     [[nodiscard]] std::uint32_t new_association_target(const ParsedPacket& init,
                                                        std::span<const std::uint32_t> maglev) const;
@@ -76,6 +88,7 @@ private:
     DeciderConfig config_;
     const KeyedHash& hash_;
     AssociationTable& table_;
+    FragmentTable* fragments_ = nullptr;
 };
 
 // Parse failures map to drop reasons one to one.

@@ -84,6 +84,8 @@ constexpr std::uint8_t kProtoMobility = 135;  // RFC 6275
 constexpr std::uint8_t kProtoHip = 139;       // RFC 7401
 constexpr std::uint8_t kProtoShim6 = 140;     // RFC 5533
 constexpr std::uint8_t kProtoSctp = 132;
+constexpr std::uint8_t kProtoIcmp = 1;
+constexpr std::uint8_t kProtoIcmpv6 = 58;
 
 constexpr std::size_t kIpv4MinHeader = 20;
 constexpr std::size_t kIpv6Header = 40;
@@ -353,6 +355,73 @@ ParseStatus parse_transport(std::uint8_t protocol, const Region& transport, cons
     return parse_sctp(transport.nested(kUdpHeader, udp_length - kUdpHeader), out);
 }
 
+// The SCTP ports and tag of a quoted datagram (the first bytes of a packet the
+// VIP sent): IPv4 or IPv6 header, then SCTP, or UDP on the encapsulation port
+// and SCTP. Only 8 bytes of SCTP are needed (RFC 792 quotes at least that).
+bool read_quote(const ByteView& quoted, bool v6, const ParseOptions& options, IcmpQuote& q) {
+    std::size_t offset = 0;
+    std::uint8_t protocol = 0;
+    if (!v6) {
+        const auto version_ihl = quoted.u8(0);
+        if (!version_ihl || (*version_ihl >> 4) != 4 || quoted.size() < kIpv4MinHeader) return false;
+        offset = std::size_t{*version_ihl & 0x0Fu} * 4;
+        if (offset < kIpv4MinHeader || (*quoted.be16(6) & 0x1FFF) != 0) return false;  // a non-first fragment: no ports
+        protocol = *quoted.u8(9);
+        q.src = IpAddress::v4(*quoted.be32(12));
+        q.dst = IpAddress::v4(*quoted.be32(16));
+    } else {
+        const auto version = quoted.u8(0);
+        if (!version || (*version >> 4) != 6 || quoted.size() < kIpv6Header) return false;
+        q.src = read_v6(quoted, 8);
+        q.dst = read_v6(quoted, 24);
+        protocol = *quoted.u8(6);
+        offset = kIpv6Header;
+        // A fragment header may sit before SCTP (the server's packet was fragmented): skip it.
+        if (protocol == kProtoFragment) {
+            const auto fragment = quoted.be16(offset + 2);
+            const auto next = quoted.u8(offset);
+            if (!fragment || !next || (*fragment >> 3) != 0) return false;
+            protocol = *next;
+            offset += 8;
+        }
+    }
+    if (protocol == kProtoUdp) {
+        const auto udp_sport = quoted.be16(offset);
+        const auto udp_dport = quoted.be16(offset + 2);
+        if (!udp_sport || !udp_dport || options.encapsulation_port == 0 ||
+            (*udp_sport != options.encapsulation_port && *udp_dport != options.encapsulation_port))
+            return false;
+        offset += kUdpHeader;
+    } else if (protocol != kProtoSctp) {
+        return false;
+    }
+    const auto sport = quoted.be16(offset);
+    const auto dport = quoted.be16(offset + 2);
+    const auto vtag = quoted.be32(offset + 4);
+    if (!sport || !dport || !vtag) return false;
+    q.sport = *sport;
+    q.dport = *dport;
+    q.vtag = *vtag;
+    return true;
+}
+
+// ICMP (RFC 792) / ICMPv6 (RFC 4443) errors quoting SCTP. Anything else is
+// "not SCTP" (echo, redirects, neighbour discovery, ...).
+ParseStatus parse_icmp_error(bool v6, const ByteView& icmp, const ParseOptions& options, ParsedPacket& out) {
+    const auto type = icmp.u8(0);
+    const auto code = icmp.u8(1);
+    if (!type || !code) return ParseStatus::NotSctp;
+    const bool error = v6 ? (*type >= 1 && *type <= 4)                      // unreachable, too big, time exceeded, parameter problem
+                          : (*type == 3 || *type == 11 || *type == 12);     // unreachable, time exceeded, parameter problem
+    if (!error) return ParseStatus::NotSctp;
+    const auto quoted = icmp.from(8);  // type, code, checksum, 4 bytes (unused / MTU / pointer)
+    if (!quoted || !read_quote(*quoted, v6, options, out.icmp)) return ParseStatus::NotSctp;
+    out.icmp.type = *type;
+    out.icmp.code = *code;
+    out.icmp_error = true;
+    return ParseStatus::Ok;
+}
+
 ParseStatus parse_ipv4(const ByteView& packet, const ParseOptions& options, ParsedPacket& out) {
     if (packet.size() < kIpv4MinHeader) return ParseStatus::NotIp;
     out.ip_version = 4;
@@ -371,7 +440,14 @@ ParseStatus parse_ipv4(const ByteView& packet, const ParseOptions& options, Pars
     const std::uint16_t fragment = *packet.be16(6);
     const bool more_fragments = (fragment & 0x2000) != 0;
     const std::uint16_t fragment_offset = fragment & 0x1FFF;
+    if (more_fragments || fragment_offset != 0) {
+        out.fragment = FragmentInfo{true, fragment_offset == 0, *packet.be16(4), *packet.u8(9)};
+    }
     if (fragment_offset != 0) return ParseStatus::IpFragment;
+    if (*packet.u8(9) == kProtoIcmp) {
+        if (more_fragments || fits(datagram, 0, header_length) != Fit::Whole) return ParseStatus::NotSctp;
+        return parse_icmp_error(false, *datagram.captured.from(header_length), options, out);
+    }
     if (more_fragments) {
         // First fragment: the rest of the SCTP packet is in later fragments.
         out.truncated = true;
@@ -405,6 +481,9 @@ ParseStatus parse_ipv6(const ByteView& packet, const ParseOptions& options, Pars
             case kProtoSctp:
             case kProtoUdp:
                 return parse_transport(next_header, datagram.rest_from(offset), options, out);
+            case kProtoIcmpv6:
+                if (out.fragment.present) return ParseStatus::NotSctp;
+                return parse_icmp_error(true, *datagram.captured.from(offset), options, out);
             case kProtoHopByHop:
             case kProtoRouting:
             case kProtoDestinationOptions:
@@ -433,6 +512,7 @@ ParseStatus parse_ipv6(const ByteView& packet, const ParseOptions& options, Pars
 
         if (next_header == kProtoFragment) {
             const std::uint16_t fragment = *packet.be16(offset + 2);
+            out.fragment = FragmentInfo{true, (fragment >> 3) == 0, *packet.be32(offset + 4), *packet.u8(offset)};
             if ((fragment >> 3) != 0) return ParseStatus::IpFragment;
             if ((fragment & 0x1) != 0) {
                 // First fragment (M flag): the rest is in later fragments.

@@ -91,6 +91,30 @@ struct AsconfInfo {
     std::uint8_t deleted_count = 0;  // Delete-IP seen (ignored: the LB cannot verify AUTH)
 };
 
+// An IPv4 or IPv6 fragment (RFC 791 §3.2, RFC 8200 §4.5): the first one is
+// parsed as far as it goes; the others carry no transport header and follow
+// the first's decision (lb/core/fragment_table.hpp), matched by this key.
+struct FragmentInfo {
+    bool present = false;      // the packet is a fragment (first or not)
+    bool first = false;        // offset 0 (and more fragments follow)
+    std::uint32_t id = 0;      // IPv4 Identification (16 bits) or IPv6 Identification (32 bits)
+    std::uint8_t protocol = 0; // IPv4 protocol / IPv6 next header after the fragment header
+};
+
+// An ICMP or ICMPv6 error that quotes a packet the VIP sent (RFC 792, RFC 4443
+// §2.4): destination unreachable (incl. "fragmentation needed", RFC 1191), time
+// exceeded, parameter problem, packet too big (RFC 8201). The quote's first 8
+// bytes of SCTP carry the ports and the verification tag (RFC 9260 §10).
+struct IcmpQuote {
+    std::uint8_t type = 0;
+    std::uint8_t code = 0;
+    IpAddress src{};           // of the quoted packet: the VIP
+    IpAddress dst{};           // the peer (client) address
+    std::uint16_t sport = 0;   // quoted SCTP source port (the server's)
+    std::uint16_t dport = 0;   // quoted SCTP destination port (the client's)
+    std::uint32_t vtag = 0;    // quoted verification tag: the client's tag Tc
+};
+
 struct ParsedPacket {
     ParseStatus status = ParseStatus::NotIp;
     std::uint8_t ip_version = 0;  // 4 or 6
@@ -127,6 +151,11 @@ struct ParsedPacket {
     // sender reflected the peer's tag (§8.5.1).
     bool t_bit = false;
 
+    FragmentInfo fragment{};
+    // status Ok and icmp_error: an ICMP/ICMPv6 error quoting SCTP (no chunks; see `icmp`).
+    bool icmp_error = false;
+    IcmpQuote icmp{};
+
     InitInfo init{};      // valid when has_init or has_init_ack
     AsconfInfo asconf{};  // valid when has_asconf
 
@@ -148,6 +177,8 @@ struct ParsedPacket {
         first_chunk_flags = 0;
         has_init = has_init_ack = has_cookie_echo = has_abort = has_shutdown_ack = false;
         has_shutdown_complete = has_asconf = has_auth = t_bit = false;
+        fragment = FragmentInfo{};
+        icmp_error = false;
         init.initiate_tag = 0;
         init.address_count = 0;
         init.addresses_overflowed = init.host_name_seen = false;

@@ -29,6 +29,8 @@ std::string_view action_name(Action action);  // "accept" / "accept" / "drop"
     X(TBit, "t-bit")                           /* ABORT/SHUTDOWN COMPLETE with T by Tc */     \
     X(Asconf, "asconf")                        /* ASCONF: addresses may have been added */     \
     X(PortsHash, "ports-hash")                 /* ports mode: unknown, hashed on ports, pinned */ \
+    X(FragmentFollows, "fragment-follows")     /* a non-first fragment: as its first fragment went */ \
+    X(IcmpError, "icmp-error")                 /* ICMP error quoting an association's packet: its server */ \
     /* passed without a mark */                                                              \
     X(InitAckLearned, "init-ack-learned")      /* server -> client INIT ACK: Ts learned */     \
     X(InitAckUnknown, "init-ack-unknown")      /* server -> client INIT ACK for no entry */    \
@@ -41,7 +43,9 @@ std::string_view action_name(Action action);  // "accept" / "accept" / "drop"
     X(InitBadVtag, "init-bad-vtag")            /* INIT with a non-zero vtag, §8.5.1 */        \
     X(NoTarget, "no-target")                   /* no active target */                          \
     X(TableFull, "table-full")                 /* no room for a new association */            \
-    X(IpFragment, "ip-fragment")               /* non-first fragment */                        \
+    X(IpFragment, "ip-fragment")               /* non-first fragment, its first not seen (in time) */ \
+    X(IcmpUnknown, "icmp-unknown")             /* ICMP error quoting no known association */   \
+    X(FragmentOfDropped, "fragment-of-dropped") /* a non-first fragment whose first was dropped */ \
     X(Truncated, "truncated")                  /* cut before what the decision needs */        \
     X(NotIp, "not-ip")                                                                       \
     X(BadIpHeader, "bad-ip-header")                                                          \
@@ -87,7 +91,8 @@ std::string_view reason_name(Reason reason);
     X(HoldResolved, "hold-resolved")             /* a held packet's association arrived: forwarded */ \
     X(HoldExpired, "hold-expired")               /* --hold-ms passed: dropped */ \
     X(HoldOverflow, "hold-overflow")             /* hold queue full: dropped at once */ \
-    X(SyncConflict, "sync-conflict")             /* peers pinned one association to different targets */
+    X(SyncConflict, "sync-conflict")             /* peers pinned one association to different targets */ \
+    X(FragmentEvicted, "fragment-evicted")       /* fragment table neighbourhood full: oldest entry overwritten */
 
 enum class Event : std::uint8_t {
 #define SCTPLB_EVENT_ENUM(id, name) id,

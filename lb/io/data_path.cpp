@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "decider.hpp"
+#include "fragment_table.hpp"
 #include "hold_queue.hpp"
 #include "packet.hpp"
 
@@ -64,11 +65,14 @@ void trace_packet(const SharedHeader& header, std::uint16_t queue, std::uint32_t
              static_cast<int>(reason_name(v.reason).size()), reason_name(v.reason).data(), note);
 }
 
-// Vtag mode drops these two because the association is not (yet) in the
-// table: exactly what a peer's sync record may fix within milliseconds.
-bool worth_holding(const Verdict& v) {
-    return v.action == Action::Drop &&
-           (v.reason == Reason::UnknownAssociation || v.reason == Reason::CookieEchoUnknown);
+// Vtag mode drops the first two because the association is not (yet) in the
+// table: exactly what a peer's sync record may fix within milliseconds (only
+// worth waiting for with a sync). A non-first fragment whose first fragment
+// has not come yet waits for it (fragments may arrive in any order).
+bool worth_holding(const Verdict& v, bool with_sync) {
+    if (v.action != Action::Drop) return false;
+    if (v.reason == Reason::IpFragment) return true;
+    return with_sync && (v.reason == Reason::UnknownAssociation || v.reason == Reason::CookieEchoUnknown);
 }
 
 // Adds the counts of a held packet's re-decision: the table's events always
@@ -118,14 +122,16 @@ struct Worker {
     const DataPathOptions& options;
     const std::atomic<bool>& stop;
     DataPathSync* sync;
+    FragmentTable& fragments;
     NfQueue queue;
     ThreadCounters& slot;
     std::uint16_t queue_number;
     int status = 0;
 
-    // Hold for sync: only with a sync thread (without one nothing would ever
-    // resolve a held packet; it would only be dropped later).
-    [[nodiscard]] bool hold_enabled() const { return sync != nullptr && options.hold_ms > 0; }
+    // Holding: early fragments always; unknown associations only with a sync
+    // thread (without one nothing would ever resolve them).
+    [[nodiscard]] bool hold_enabled() const { return options.hold_ms > 0; }
+    [[nodiscard]] bool worth_holding(const Verdict& v) const { return sctplb::worth_holding(v, sync != nullptr); }
 
     void count_target(const TargetSlots& targets, std::uint32_t fwmark) {
         if (auto s = targets.slot_of(fwmark))
@@ -149,7 +155,9 @@ struct Worker {
 
     void run() {
         SharedHeader& header = state.header();
-        Decider decider(DeciderConfig{header.hash_mode}, header.hash, state.table());
+        Decider decider(DeciderConfig{.mode = header.hash_mode, .unknown_may_resolve = hold_enabled() && sync != nullptr},
+                        header.hash, state.table());
+        decider.set_fragment_table(&fragments);
         const ParseOptions parse_options{options.encapsulation_port};
         const std::size_t batch = options.batch;
         std::vector<ParsedPacket> parsed(batch);
@@ -265,8 +273,9 @@ struct Worker {
             }
             // Read before the lock: whatever the sync applied up to this
             // generation is in the table the decisions below see.
+            // (Plus first fragments recorded: both counters only grow, so their sum changes with either.)
             const std::uint64_t sync_generation =
-                sync != nullptr ? sync->applied_generation.load(std::memory_order_acquire) : 0;
+                (sync != nullptr ? sync->applied_generation.load(std::memory_order_acquire) : 0) + fragments.generation();
             const bool retry_now = !held.empty() && sync_generation != retried_generation;
 
             if (received != NfQueue::ReceiveStatus::Packets) {
@@ -392,6 +401,9 @@ int run_data_path(SharedState& state, const DataPathOptions& options, const std:
         log_line(header, kLogError, "between 1 and %u queues, please", kMaxDataPathThreads);
         return 1;
     }
+    // Shared by the queue threads (a datagram's fragments may reach different
+    // queues), used under the table lock.
+    FragmentTable fragments;
     std::vector<Worker> workers;
     workers.reserve(options.queues.size());
     std::uint32_t next_slot = 0;
@@ -411,15 +423,14 @@ int run_data_path(SharedState& state, const DataPathOptions& options, const std:
         ThreadCounters& slot = header.threads[next_slot++];
         slot.queue.store(q, std::memory_order_relaxed);
         slot.in_use.store(1, std::memory_order_release);
-        workers.push_back(Worker{state, options, stop, sync, std::move(*queue), slot, q});
+        workers.push_back(Worker{state, options, stop, sync, fragments, std::move(*queue), slot, q});
         log_line(header, kLogNotice, "queue %u bound (copy %u bytes, length %u%s)", q, options.copy_range,
                  options.queue_length, options.fail_open ? ", fail-open" : "");
     }
-    if (options.hold_ms > 0 && sync != nullptr)
-        log_line(header, kLogNotice, "unknown associations held up to %u ms awaiting the sync (at most %u per queue)",
+    if (options.hold_ms > 0)
+        log_line(header, kLogNotice, "%s held up to %u ms (at most %u per queue)",
+                 sync != nullptr ? "early fragments and unknown associations (awaiting the sync)" : "early fragments",
                  options.hold_ms, options.hold_max);
-    else if (options.hold_ms > 0)
-        log_line(header, kLogWarning, "hold for sync is off: no sync configured");
     header.daemon_pid.store(getpid(), std::memory_order_relaxed);
     header.daemon_started_ns.store(monotonic_now().count(), std::memory_order_relaxed);
     {

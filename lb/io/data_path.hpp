@@ -22,11 +22,12 @@ struct DataPathOptions {
     std::uint16_t encapsulation_port = 0;   // SCTP over UDP (RFC 6951); 0 = off
     bool fail_open = false;
     std::size_t batch = 64;
-    // Hold for sync (issue 5): a client -> server packet whose association is
-    // unknown (unknown-association, cookie-echo-unknown; vtag mode only) gets
-    // no verdict for up to hold_ms, awaiting a peer's sync record, then is
-    // dropped (hold-expired). Needs a DataPathSync; 0 = off.
-    std::uint32_t hold_ms = 0;
+    // Held packets get no verdict for up to hold_ms, then are dropped
+    // (hold-expired): a non-first IP fragment awaiting its first fragment, and,
+    // with a DataPathSync, a client -> server packet whose association is
+    // unknown (unknown-association, cookie-echo-unknown; vtag mode only)
+    // awaiting a peer's sync record. 0 = off.
+    std::uint32_t hold_ms = 5;
     std::uint32_t hold_max = 1024;  // packets held per queue thread; beyond: dropped (hold-overflow)
 };
 

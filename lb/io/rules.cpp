@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <span>
 #include <bit>
 #include <cerrno>
 #include <cstdio>
@@ -372,6 +374,18 @@ std::optional<std::vector<RuleStep>> make_rule_plan(const RulesConfig& config, s
         if (encap)
             plan.push_back(build.iptables_step(
                 v4, "mangle", {"-d", host, "-p", "udp", "--dport", encap_port}, queue));
+        // ICMP errors about packets the VIP sent (e.g. "fragmentation needed", "packet too
+        // big"): the daemon marks them for the association's server, so path MTU discovery
+        // works through DSR (RFC 1191, RFC 8201); the blackhole would swallow them.
+        static constexpr std::array<const char*, 3> kIcmpErrors{"destination-unreachable", "time-exceeded",
+                                                                 "parameter-problem"};
+        static constexpr std::array<const char*, 4> kIcmpv6Errors{"destination-unreachable", "packet-too-big",
+                                                                   "time-exceeded", "parameter-problem"};
+        for (const char* type : v4 ? std::span<const char* const>(kIcmpErrors) : std::span<const char* const>(kIcmpv6Errors))
+            plan.push_back(build.iptables_step(v4, "mangle",
+                                               {"-d", host, "-p", v4 ? "icmp" : "icmpv6",
+                                                v4 ? "--icmp-type" : "--icmpv6-type", type},
+                                               queue));
     }
     return plan;
 }

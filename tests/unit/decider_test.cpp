@@ -482,3 +482,129 @@ TEST(Decider, FixedPortClientsSpreadInVtagModeAndCollapseInPortsMode) {
 }
 
 }  // namespace
+
+// ---- ICMP errors and IP fragments (issue P7) ------------------------------------
+
+namespace {
+
+// An ICMP error from a router, quoting a packet the server sent to `client`.
+ParsedPacket icmp_error(const IpAddress& client, std::uint16_t client_port, std::uint16_t server_port,
+                        std::uint32_t quoted_vtag) {
+    ParsedPacket p = sctp(ip("192.0.2.254"), kVip1, 0, 0, 0, {});
+    p.icmp_error = true;
+    p.icmp = IcmpQuote{3, 4, kVip1, client, server_port, client_port, quoted_vtag};
+    return p;
+}
+
+ParsedPacket fragment_of(const ParsedPacket& packet, bool first, std::uint32_t id) {
+    ParsedPacket p = packet;
+    p.fragment = FragmentInfo{true, first, id, 132};
+    if (!first) {
+        p.status = ParseStatus::IpFragment;
+        p.chunk_count = 0;
+    }
+    return p;
+}
+
+}  // namespace
+
+TEST(Decider, IcmpErrorsReachTheServerOfTheQuotedAssociation) {
+    Harness h;
+    const std::uint32_t fwmark = h.establish(kClientA, kClientB, 36412, 36412, 0x1111, 0x2222);
+    // "Fragmentation needed" about a server -> client packet on either path: vtag = Tc.
+    for (const IpAddress& client : {kClientA, kClientB}) {
+        const Verdict v = h.in(icmp_error(client, 36412, 36412, 0x1111));
+        EXPECT_EQ(v.action, Action::AcceptMarked);
+        EXPECT_EQ(v.reason, Reason::IcmpError);
+        EXPECT_EQ(v.fwmark, fwmark);
+    }
+    // Quoting Ts (a client -> server packet never reaches the VIP's ICMP), an unknown tag,
+    // other ports: unknown, dropped and counted.
+    for (const ParsedPacket& p : {icmp_error(kClientA, 36412, 36412, 0x2222), icmp_error(kClientA, 36412, 36412, 0x9999),
+                                  icmp_error(kClientA, 5000, 36412, 0x1111)}) {
+        const Verdict v = h.in(p);
+        EXPECT_EQ(v.action, Action::Drop);
+        EXPECT_EQ(v.reason, Reason::IcmpUnknown);
+    }
+    EXPECT_EQ(h.counters.of(Reason::IcmpError), 2u);
+    EXPECT_EQ(h.counters.of(Reason::IcmpUnknown), 3u);
+    // An error never creates or refreshes an association.
+    EXPECT_EQ(h.table.size(), 1u);
+}
+
+TEST(Decider, IcmpErrorsInPortsModeUseThePortsHashWhenUnknown) {
+    Harness h(HashMode::Ports);
+    const Verdict v = h.in(icmp_error(kClientA, 5000, 36412, 0x9999));
+    EXPECT_EQ(v.action, Action::AcceptMarked);
+    EXPECT_EQ(v.fwmark, maglev_lookup(h.maglev, h.decider.ports_key(5000, 36412)));
+    EXPECT_EQ(h.table.size(), 0u);
+}
+
+TEST(Decider, LaterFragmentsFollowTheFirstFragment) {
+    Harness h;
+    FragmentTable fragments(64, std::chrono::seconds(2));
+    h.decider.set_fragment_table(&fragments);
+    const std::uint32_t fwmark = h.establish(kClientA, kClientB, 36412, 36412, 0x1111, 0x2222);
+    const ParsedPacket big = data(kClientA, 36412, 36412, 0x2222);
+
+    // A later fragment before its first: no verdict to follow yet (the data path holds it).
+    const std::uint64_t generation = fragments.generation();
+    EXPECT_EQ(h.in(fragment_of(big, false, 7)).reason, Reason::IpFragment);
+    const Verdict first = h.in(fragment_of(big, true, 7));
+    EXPECT_EQ(first.fwmark, fwmark);
+    EXPECT_GT(fragments.generation(), generation);
+    const Verdict later = h.in(fragment_of(big, false, 7));
+    EXPECT_EQ(later.action, Action::AcceptMarked);
+    EXPECT_EQ(later.reason, Reason::FragmentFollows);
+    EXPECT_EQ(later.fwmark, fwmark);
+    // Another datagram (other ID), or the same ID from another source: not this one's.
+    EXPECT_EQ(h.in(fragment_of(big, false, 8)).reason, Reason::IpFragment);
+    EXPECT_EQ(h.in(fragment_of(data(kClientB, 36412, 36412, 0x2222), false, 7)).reason, Reason::IpFragment);
+    // A dropped first fragment: its later fragments are dropped too.
+    h.in(fragment_of(data(kClientA, 36412, 36412, 0xBAD), true, 9));
+    EXPECT_EQ(h.in(fragment_of(big, false, 9)).reason, Reason::FragmentOfDropped);
+    // Remembered for the TTL only.
+    h.now += std::chrono::seconds(3);
+    EXPECT_EQ(h.in(fragment_of(big, false, 7)).reason, Reason::IpFragment);
+}
+
+TEST(Decider, AFirstFragmentAwaitingTheSyncIsNotFollowedYet) {
+    Harness h;
+    FragmentTable fragments(64, std::chrono::seconds(2));
+    const auto first = [](std::uint32_t id) { return fragment_of(data(kClientA, 36412, 36412, 0x5555), true, id); };
+    const auto later = [](std::uint32_t id) { return fragment_of(data(kClientA, 36412, 36412, 0x5555), false, id); };
+    // With a sync the unknown first fragment may be held and decided again: its later
+    // fragments wait, not dropped for good.
+    Decider with_sync(DeciderConfig{.mode = HashMode::Vtag, .unknown_may_resolve = true}, h.hash, h.table);
+    with_sync.set_fragment_table(&fragments);
+    EXPECT_EQ(with_sync.decide(first(11), Direction::In, h.maglev, h.now, h.counters).reason, Reason::UnknownAssociation);
+    EXPECT_FALSE(fragments.find(later(11), h.now));
+    // Without a sync nothing will resolve it: the later fragments follow the drop at once.
+    Decider without_sync(DeciderConfig{.mode = HashMode::Vtag}, h.hash, h.table);
+    without_sync.set_fragment_table(&fragments);
+    without_sync.decide(first(12), Direction::In, h.maglev, h.now, h.counters);
+    const auto followed = fragments.find(later(12), h.now);
+    ASSERT_TRUE(followed);
+    EXPECT_EQ(followed->action, Action::Drop);
+}
+
+TEST(FragmentTable, BoundedNeighbourhoodsEvictTheOldest) {
+    FragmentTable fragments(FragmentTable::kProbe, std::chrono::seconds(2));  // one neighbourhood
+    Counters counters;
+    ParsedPacket p = fragment_of(data(kClientA, 1, 2, 3), true, 0);
+    const Verdict marked{Action::AcceptMarked, Reason::Established, 5};
+    for (std::uint32_t id = 0; id < FragmentTable::kProbe; ++id) {
+        p.fragment.id = id;
+        fragments.record(p, marked, Nanos{std::chrono::seconds(1) + std::chrono::milliseconds(id)}, counters);
+    }
+    EXPECT_EQ(counters.of(Event::FragmentEvicted), 0u);
+    p.fragment.id = 100;
+    fragments.record(p, marked, Nanos{std::chrono::seconds(2)}, counters);
+    EXPECT_EQ(counters.of(Event::FragmentEvicted), 1u);
+    ParsedPacket probe = fragment_of(data(kClientA, 1, 2, 3), false, 0);
+    EXPECT_FALSE(fragments.find(probe, Nanos{std::chrono::seconds(2)})) << "the oldest (id 0) went";
+    probe.fragment.id = 1;
+    EXPECT_TRUE(fragments.find(probe, Nanos{std::chrono::seconds(2)}));
+    probe.fragment.id = 100;
+    EXPECT_TRUE(fragments.find(probe, Nanos{std::chrono::seconds(2)}));
+}

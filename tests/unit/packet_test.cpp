@@ -718,6 +718,92 @@ TEST(PacketNames, ChunkTypeNames) {
     for (const auto& [type, name] : table) EXPECT_EQ(chunk_type_name(type), name) << int{type};
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fragments (the key the other fragments are matched by) and ICMP errors quoting SCTP.
+
+// RFC 792 / RFC 4443 §2.1: type, code, checksum (not checked here), 4 bytes, then the quote.
+Bytes icmp_message(std::uint8_t type, std::uint8_t code, std::uint32_t rest, const Bytes& quote) {
+    Bytes b;
+    put8(b, type);
+    put8(b, code);
+    put16(b, 0);
+    put32(b, rest);
+    return b + quote;
+}
+
+TEST(PacketFragments, FirstAndLaterFragmentsCarryTheirKey) {
+    ParsedPacket p;
+    parse_packet(ipv4(kSctpData, {.fragment = 0x2000}), {}, p);  // MF, offset 0: the first
+    EXPECT_EQ(p.status, ParseStatus::Ok);
+    EXPECT_TRUE(p.fragment.present);
+    EXPECT_TRUE(p.fragment.first);
+    EXPECT_EQ(p.fragment.id, 0x1234u);
+    EXPECT_EQ(p.fragment.protocol, 132);
+    EXPECT_TRUE(p.truncated);
+    parse_packet(ipv4(zeros(40), {.fragment = 0x0005}), {}, p);  // last fragment at 40 bytes
+    EXPECT_EQ(p.status, ParseStatus::IpFragment);
+    EXPECT_TRUE(p.fragment.present);
+    EXPECT_FALSE(p.fragment.first);
+    EXPECT_EQ(p.fragment.id, 0x1234u);
+    EXPECT_EQ(p.src, addr(kClient4));
+    parse_packet(kIpv4Data, {}, p);
+    EXPECT_FALSE(p.fragment.present);
+    parse_packet(ipv6(44, fragment_header(132, 0, true) + kSctpData), {}, p);
+    EXPECT_EQ(p.status, ParseStatus::Ok);
+    EXPECT_TRUE(p.fragment.present && p.fragment.first);
+    EXPECT_EQ(p.fragment.id, 0xABCDu);
+    parse_packet(ipv6(44, fragment_header(132, 3, false) + zeros(16)), {}, p);
+    EXPECT_EQ(p.status, ParseStatus::IpFragment);
+    EXPECT_TRUE(p.fragment.present && !p.fragment.first);
+    EXPECT_EQ(p.fragment.id, 0xABCDu);
+    EXPECT_EQ(p.fragment.protocol, 132);
+}
+
+TEST(PacketIcmp, ErrorsQuotingSctpAreParsedOthersAreNotSctp) {
+    // What the server sent: VIP -> client, vtag = the client's tag.
+    const Bytes sent4 = ipv4(sctp(kData, 0xC11E47, kServerPort, kClientPort), {.src = kVip4, .dst = kClient4});
+    const Bytes sent6 = ipv6(132, sctp(kData, 0xC11E47, kServerPort, kClientPort), {.src = kVip6, .dst = kClient6});
+    const Ipv4Fields from_router{.src = "192.0.2.254", .dst = kVip4, .protocol = 1};
+    const Ipv6Fields from_router6{.src = "2001:db8::fe", .dst = kVip6};
+    const struct {
+        const char* name;
+        Bytes packet;
+        bool icmp_error;
+        std::uint8_t type = 0;
+    } cases[] = {
+        {"fragmentation needed, 28 bytes quoted (RFC 792 minimum)", ipv4(icmp_message(3, 4, 1400, cut(sent4, 28)), from_router), true, 3},
+        {"time exceeded, whole packet quoted", ipv4(icmp_message(11, 0, 0, sent4), from_router), true, 11},
+        {"parameter problem", ipv4(icmp_message(12, 0, 0, sent4), from_router), true, 12},
+        {"packet too big (ICMPv6)", ipv6(58, icmp_message(2, 0, 1280, sent6), from_router6), true, 2},
+        {"destination unreachable (ICMPv6)", ipv6(58, icmp_message(1, 4, 0, cut(sent6, 48)), from_router6), true, 1},
+        {"echo request is no error", ipv4(icmp_message(8, 0, 0, sent4), from_router), false},
+        {"ICMPv6 echo is no error", ipv6(58, icmp_message(128, 0, 0, sent6), from_router6), false},
+        {"quote too short for the tag", ipv4(icmp_message(3, 4, 1400, cut(sent4, 24)), from_router), false},
+        {"quote of TCP", ipv4(icmp_message(3, 4, 1400, ipv4(zeros(20), {.src = kVip4, .dst = kClient4, .protocol = 6})), from_router), false},
+        {"ICMPv4 quoting IPv6", ipv4(icmp_message(3, 4, 1400, sent6), from_router), false},
+        {"truncated ICMP header", ipv4(Bytes{std::byte{3}}, from_router), false},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        ParsedPacket p;
+        parse_packet(c.packet, {}, p);
+        if (!c.icmp_error) {
+            EXPECT_EQ(p.status, ParseStatus::NotSctp);
+            EXPECT_FALSE(p.icmp_error);
+            continue;
+        }
+        ASSERT_EQ(p.status, ParseStatus::Ok);
+        ASSERT_TRUE(p.icmp_error);
+        EXPECT_EQ(p.icmp.type, c.type);
+        EXPECT_EQ(p.icmp.vtag, 0xC11E47u);
+        EXPECT_EQ(p.icmp.sport, kServerPort);
+        EXPECT_EQ(p.icmp.dport, kClientPort);
+        EXPECT_EQ(p.icmp.dst, addr(p.ip_version == 4 ? kClient4 : kClient6));
+        EXPECT_EQ(p.icmp.src, addr(p.ip_version == 4 ? kVip4 : kVip6));
+        EXPECT_EQ(p.chunk_count, 0);
+    }
+}
+
 // Writes every table case as a seed for the fuzzer (tests/fuzz/corpus/packet). Run by hand:
 //   SCTPLB_FUZZ_SEED_DIR=tests/fuzz/corpus/packet packet_test --gtest_also_run_disabled_tests
 //       --gtest_filter='*WriteFuzzSeeds*'

@@ -50,6 +50,10 @@ TEST(RulesPlan, Ipv4SingleTargetIsExactlyTheseCommands) {
         "ip -4 rule add pref 10000 fwmark 0x2/0xffffffff table 5002 protocol 132",
         "ip -4 rule add pref 10001 to 10.0.0.1/32 table 5000 protocol 132",
         "iptables -w -t mangle -A PREROUTING -d 10.0.0.1/32 -p sctp -m comment --comment sctplb:lb0 -j NFQUEUE --queue-num 2",
+        // ICMP errors about the VIP's packets go to the daemon too (path MTU discovery through DSR).
+        "iptables -w -t mangle -A PREROUTING -d 10.0.0.1/32 -p icmp --icmp-type destination-unreachable -m comment --comment sctplb:lb0 -j NFQUEUE --queue-num 2",
+        "iptables -w -t mangle -A PREROUTING -d 10.0.0.1/32 -p icmp --icmp-type time-exceeded -m comment --comment sctplb:lb0 -j NFQUEUE --queue-num 2",
+        "iptables -w -t mangle -A PREROUTING -d 10.0.0.1/32 -p icmp --icmp-type parameter-problem -m comment --comment sctplb:lb0 -j NFQUEUE --queue-num 2",
     };
     EXPECT_EQ(added_commands(config), expected);
 }
@@ -80,7 +84,7 @@ TEST(RulesPlan, CheckAndRemoveMirrorAdd) {
         {5, "ip -N -4 rule list pref 10001 to 10.0.0.1/32 table 5000", CheckKind::OutputProtocol,
          "ip -4 rule del pref 10001 to 10.0.0.1/32 table 5000 protocol 132"},
     };
-    ASSERT_EQ(plan->size(), 7u);
+    ASSERT_EQ(plan->size(), 10u);
     for (const auto& c : cases) {
         SCOPED_TRACE(c.index);
         EXPECT_EQ(shell_command((*plan)[c.index].check), c.check);
@@ -111,7 +115,7 @@ TEST(RulesPlan, TableOfSetups) {
     const std::vector<PlanCase> cases = {
         {"ipv6",
          make({ip("2001:db8::10")}, {target(1, "fd00::1"), target(2, "fd00::2")}),
-         9,
+         9 + 4,  // + ICMPv6 errors: unreachable, too big, time exceeded, parameter problem
          {"ip6tables -w -t raw -A PREROUTING -d 2001:db8::10/128 -p sctp -m comment --comment sctplb:sctplb -j NOTRACK",
           "ip6tables -w -t raw -A PREROUTING -s 2001:db8::10/128 -p sctp -m comment --comment sctplb:sctplb -j NOTRACK",
           "ip -6 route add 2001:db8::10/128 via fd00::2 table 5002 proto 132",
@@ -122,14 +126,14 @@ TEST(RulesPlan, TableOfSetups) {
          {"iptables -w", "ip -4"}},
         {"ipv6 link-local nexthop with its interface",
          make({ip("2001:db8::10")}, {target(1, "fe80::1", "eth1")}),
-         7,
+         7 + 4,
          {"ip -6 route add 2001:db8::10/128 via fe80::1 dev eth1 table 5001 proto 132"},
          {}},
         {"mixed families: one table per target, a rule per family",
          make({ip("10.0.0.1"), ip("2001:db8::10"), ip("10.0.0.2")},
               {target(1, "192.168.1.1"), target(1, "fd00::1"), target(2, "192.168.1.2"), target(2, "fd00::2")}),
-         // NOTRACK 2x3, routes 2x3, blackhole routes 3, fwmark rules 4, VIP rules 3, NFQUEUE 3
-         6 + 6 + 3 + 4 + 3 + 3,
+         // NOTRACK 2x3, routes 2x3, blackhole routes 3, fwmark rules 4, VIP rules 3, NFQUEUE 3, ICMP 3+4+3
+         6 + 6 + 3 + 4 + 3 + 3 + 10,
          {"ip -4 route add 10.0.0.2/32 via 192.168.1.2 table 5002 proto 132",
           "ip -6 route add 2001:db8::10/128 via fd00::2 table 5002 proto 132",
           "ip -4 rule add pref 10000 fwmark 0x1/0xffffffff table 5001 protocol 132",
@@ -145,7 +149,7 @@ TEST(RulesPlan, TableOfSetups) {
                   c.queue_last = 3;
                   c.queue_bypass = true;
               }),
-         7,
+         7 + 3,
          {"iptables -w -t mangle -A PREROUTING -d 10.0.0.1/32 -p sctp -m comment --comment sctplb:sctplb -j NFQUEUE --queue-balance 0:3 --queue-bypass"},
          {"--queue-num"}},
         {"mark mask: table = base + fwmark under the mask, shifted to bit 0",
@@ -155,7 +159,7 @@ TEST(RulesPlan, TableOfSetups) {
                   c.table_base = 100;
                   c.priority = 500;
               }),
-         9,
+         9 + 3,
          {"ip -4 route add 10.0.0.1/32 via 192.168.1.1 table 102 proto 132",
           "ip -4 route add 10.0.0.1/32 via 192.168.1.2 table 131 proto 132",
           "ip -4 route add blackhole 10.0.0.1/32 table 100 proto 132",
@@ -178,7 +182,7 @@ TEST(RulesPlan, TableOfSetups) {
         {"SCTP over UDP (RFC 6951)",
          make({ip("10.0.0.1")}, {target(1, "192.168.1.1")},
               [](RulesConfig& c) { c.encapsulation_port = 9899; }),
-         10,
+         10 + 3,
          {"iptables -w -t raw -A PREROUTING -d 10.0.0.1/32 -p udp --dport 9899 -m comment --comment sctplb:sctplb -j NOTRACK",
           "iptables -w -t raw -A PREROUTING -s 10.0.0.1/32 -p udp --sport 9899 -m comment --comment sctplb:sctplb -j NOTRACK",
           "iptables -w -t mangle -A PREROUTING -d 10.0.0.1/32 -p udp --dport 9899 -m comment --comment sctplb:sctplb -j NFQUEUE --queue-num 2",

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""raw-send.py: crafted IPv4 packets for the robustness tests (stdlib only, run as root in a
+test namespace): SCTP packets with a valid CRC32c, split into IP fragments sent in a chosen
+order, and ICMP errors quoting a packet the VIP sent.
+
+  raw-send.py fragments --src A --dst VIP --sport P --dport P --vtag T [--id N] [--order 1,0]
+              [--payload BYTES]
+        one SCTP DATA packet (TSN far outside any window: the server discards it) cut into two
+        IPv4 fragments (the first holds the IP header + 24 bytes), sent in --order (0 = first).
+  raw-send.py lone-fragment --src A --dst VIP [--id N]
+        a non-first fragment whose first fragment never comes.
+  raw-send.py icmp --src ROUTER --dst VIP --quote-src VIP --quote-dst CLIENT --quote-sport P
+              --quote-dport P --quote-vtag T [--type 3 --code 4 --mtu 1400]
+        an ICMP error quoting the first 28 bytes (IP header + 8 bytes of SCTP) of a packet the
+        VIP sent to the client (RFC 792's minimum quote).
+"""
+import argparse
+import socket
+import struct
+import sys
+
+
+def crc32c(data: bytes) -> int:
+    """CRC32c (Castagnoli), the SCTP checksum (RFC 9260 Appendix A), bitwise reflected."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def checksum16(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def sctp_packet(sport: int, dport: int, vtag: int, payload_size: int) -> bytes:
+    user_data = bytes(range(256)) * (payload_size // 256 + 1)
+    user_data = user_data[:payload_size]
+    # DATA chunk (RFC 9260 §3.3.1): flags B|E, TSN far from any window, stream 0, SSN 0, PPID 0.
+    chunk = struct.pack("!BBHIHHI", 0, 3, 16 + len(user_data), 0x7FFF0000, 0, 0, 0) + user_data
+    chunk += b"\0" * (-len(chunk) % 4)
+    header = struct.pack("!HHII", sport, dport, vtag, 0)
+    crc = crc32c(header + chunk)
+    # The CRC32c is written in the byte order of its reflected computation (little endian).
+    return struct.pack("!HHI", sport, dport, vtag) + struct.pack("<I", crc) + chunk
+
+
+def ipv4(src: str, dst: str, proto: int, payload: bytes, ident: int = 0x4242, frag: int = 0,
+         total: int | None = None) -> bytes:
+    length = 20 + len(payload) if total is None else total
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, length, ident, frag, 64, proto, 0,
+                         socket.inet_aton(src), socket.inet_aton(dst))
+    header = header[:10] + struct.pack("!H", checksum16(header)) + header[12:]
+    return header + payload
+
+
+def send(packets, dst: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as s:
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+        for packet in packets:
+            s.sendto(packet, (dst, 0))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("kind", choices=["fragments", "lone-fragment", "icmp"])
+    parser.add_argument("--src", required=True)
+    parser.add_argument("--dst", required=True)
+    parser.add_argument("--sport", type=int, default=36412)
+    parser.add_argument("--dport", type=int, default=36412)
+    parser.add_argument("--vtag", type=lambda v: int(v, 0), default=0)
+    parser.add_argument("--id", type=lambda v: int(v, 0), default=0x4242)
+    parser.add_argument("--order", default="1,0")
+    parser.add_argument("--payload", type=int, default=200)
+    parser.add_argument("--quote-src")
+    parser.add_argument("--quote-dst")
+    parser.add_argument("--quote-sport", type=int, default=36412)
+    parser.add_argument("--quote-dport", type=int, default=36412)
+    parser.add_argument("--quote-vtag", type=lambda v: int(v, 0), default=0)
+    parser.add_argument("--type", type=int, default=3)
+    parser.add_argument("--code", type=int, default=4)
+    parser.add_argument("--mtu", type=int, default=1400)
+    a = parser.parse_args()
+
+    if a.kind == "fragments":
+        sctp = sctp_packet(a.sport, a.dport, a.vtag, a.payload)
+        split = 24  # a multiple of 8 (RFC 791 fragment offsets count 8-byte units)
+        total = 20 + len(sctp)
+        first = ipv4(a.src, a.dst, 132, sctp[:split], a.id, 0x2000)  # MF, offset 0
+        second = ipv4(a.src, a.dst, 132, sctp[split:], a.id, split // 8)  # last fragment
+        assert total == len(first) + len(second) - 20
+        pieces = [first, second]
+        send([pieces[int(i)] for i in a.order.split(",")], a.dst)
+    elif a.kind == "lone-fragment":
+        send([ipv4(a.src, a.dst, 132, b"\xab" * 64, a.id, 8)], a.dst)  # offset 64 bytes, last
+    else:
+        for needed in ("quote_src", "quote_dst"):
+            if getattr(a, needed) is None:
+                parser.error("icmp needs --quote-src and --quote-dst")
+        quoted = ipv4(a.quote_src, a.quote_dst, 132,
+                      sctp_packet(a.quote_sport, a.quote_dport, a.quote_vtag, 100))[:28]
+        body = struct.pack("!BBHHH", a.type, a.code, 0, 0, a.mtu if a.type == 3 and a.code == 4 else 0) + quoted
+        body = body[:2] + struct.pack("!H", checksum16(body)) + body[4:]
+        send([ipv4(a.src, a.dst, 1, body)], a.dst)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
