@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "admission.hpp"
 #include "data_path.hpp"
 #include "number_text.hpp"
 #include "options.hpp"
@@ -36,6 +37,8 @@ constexpr std::array kSpecs{
     OptionSpec{"sync-wait-ms", "MS", "at start, wait up to MS for the peers' tables before reading the queue (default 2000)"},
     OptionSpec{"hold-ms", "MS", "hold early IP fragments, and with sync unknown-vtag packets, up to MS (default 5; 0 = off)"},
     OptionSpec{"hold-max", "N", "at most N packets held per queue thread (default 1024)"},
+    OptionSpec{"init-allow", "CIDR", "new associations only from these sources (repeat, or a,b,...; default any)", true},
+    OptionSpec{"init-rate", "N[/BURST]", "at most N new associations per second per source, bursts of BURST (default off)"},
 };
 
 std::atomic<bool> stop_requested{false};
@@ -136,6 +139,19 @@ int run_lb(std::span<const std::string> args) {
         auto n = parse_unsigned(*v, 0, 1000);
         if (!n) return usage_error(kCommand, "--hold-ms wants 0..1000, not '" + *v + "'");
         dp.hold_ms = static_cast<std::uint32_t>(*n);
+    }
+    for (const std::string& text : options->values("init-allow")) {
+        auto cidr = parse_cidr(text);
+        if (!cidr) return usage_error(kCommand, "--init-allow wants ADDRESS[/PREFIX] (e.g. 192.0.2.0/24, 2001:db8::/32), not '" + text + "'");
+        dp.admission.allow.push_back(*cidr);
+    }
+    if (auto v = options->value("init-rate")) {
+        const std::size_t slash = v->find('/');
+        auto rate = parse_unsigned(v->substr(0, slash), 1, 1'000'000);
+        auto burst = slash == std::string::npos ? std::optional<std::uint64_t>{0} : parse_unsigned(v->substr(slash + 1), 1, 1'000'000);
+        if (!rate || !burst) return usage_error(kCommand, "--init-rate wants N or N/BURST (1..1000000), not '" + *v + "'");
+        dp.admission.rate_per_s = static_cast<std::uint32_t>(*rate);
+        dp.admission.burst = static_cast<std::uint32_t>(*burst);
     }
     if (auto v = options->value("hold-max")) {
         // Each held packet keeps a copy of up to --copy bytes: bounded memory.

@@ -128,6 +128,16 @@ Verdict Decider::decide(const ParsedPacket& p, Direction direction,
     return v;
 }
 
+std::optional<Verdict> Decider::refuse_new_association(const ParsedPacket& init, Nanos now) {
+    if (admission_ == nullptr) return std::nullopt;
+    switch (admission_->admit(init.src, now)) {
+        case AdmissionControl::Decision::Admit: return std::nullopt;
+        case AdmissionControl::Decision::NotAllowed: return drop(Reason::InitNotAllowed);
+        case AdmissionControl::Decision::RateLimited: return drop(Reason::InitRateLimited);
+    }
+    return std::nullopt;
+}
+
 Verdict Decider::decide_fragment(const ParsedPacket& p, Nanos now) {
     const auto first = fragments_->find(p, now);
     if (!first) return drop(Reason::IpFragment);  // not seen (yet): the data path holds it a while
@@ -258,6 +268,7 @@ Verdict Decider::decide_init(const ParsedPacket& p, std::span<const std::uint32_
         if (state == AssociationState::HalfOpen) {
             // The client gave up on its earlier attempt and started anew (new Tc):
             // the new INIT is balanced as any new association would be.
+            if (auto refused = refuse_new_association(p, now)) return *refused;
             const std::uint32_t fwmark = new_association_target(p, maglev);
             if (fwmark == kNoTarget) return drop(Reason::NoTarget);
             table_.replace_half_open(id, tc, fwmark, now);
@@ -268,6 +279,7 @@ Verdict Decider::decide_init(const ParsedPacket& p, std::span<const std::uint32_
         return forward(id, Reason::InitRestart);
     }
 
+    if (auto refused = refuse_new_association(p, now)) return *refused;
     const std::uint32_t fwmark = new_association_target(p, maglev);
     if (fwmark == kNoTarget) return drop(Reason::NoTarget);
 

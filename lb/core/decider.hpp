@@ -8,6 +8,7 @@
 #include <string_view>
 #include <optional>
 
+#include "admission.hpp"
 #include "association_table.hpp"
 #include "fragment_table.hpp"
 #include "keyed_hash.hpp"
@@ -48,6 +49,8 @@ public:
     // Non-first IP fragments follow their first fragment's verdict when a
     // fragment table is given (else they are dropped as ip-fragment).
     void set_fragment_table(FragmentTable* fragments) { fragments_ = fragments; }
+    // INITs that would create an association pass admission control first (nullptr: none).
+    void set_admission(AdmissionControl* admission) { admission_ = admission; }
 
     // `maglev` is the current lookup table (fwmark per slot).
     Verdict decide(const ParsedPacket& packet, Direction direction,
@@ -79,6 +82,8 @@ private:
                     Counters& counters, Reason drop_reason);
     Verdict forward(AssociationId id, Reason reason);
     Verdict decide_fragment(const ParsedPacket& p, Nanos now);
+    // nullopt: admitted; else the drop verdict.
+    std::optional<Verdict> refuse_new_association(const ParsedPacket& init, Nanos now);
     Verdict decide_icmp_error(const ParsedPacket& p, std::span<const std::uint32_t> maglev, Nanos now,
                               Counters& counters);
     // The Maglev target of a new association (an INIT), by the mode's key.
@@ -89,6 +94,7 @@ private:
     const KeyedHash& hash_;
     AssociationTable& table_;
     FragmentTable* fragments_ = nullptr;
+    AdmissionControl* admission_ = nullptr;
 };
 
 // Parse failures map to drop reasons one to one.

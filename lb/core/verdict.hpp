@@ -42,6 +42,8 @@ std::string_view action_name(Action action);  // "accept" / "accept" / "drop"
     X(CookieEchoUnknown, "cookie-echo-unknown")                                              \
     X(InitBadVtag, "init-bad-vtag")            /* INIT with a non-zero vtag, §8.5.1 */        \
     X(NoTarget, "no-target")                   /* no active target */                          \
+    X(InitNotAllowed, "init-not-allowed")      /* INIT from a source outside --init-allow */   \
+    X(InitRateLimited, "init-rate-limited")    /* INIT over its source's --init-rate */        \
     X(TableFull, "table-full")                 /* no room for a new association */            \
     X(IpFragment, "ip-fragment")               /* non-first fragment, its first not seen (in time) */ \
     X(IcmpUnknown, "icmp-unknown")             /* ICMP error quoting no known association */   \

@@ -123,6 +123,7 @@ struct Worker {
     const std::atomic<bool>& stop;
     DataPathSync* sync;
     FragmentTable& fragments;
+    AdmissionControl* admission;
     NfQueue queue;
     ThreadCounters& slot;
     std::uint16_t queue_number;
@@ -158,6 +159,7 @@ struct Worker {
         Decider decider(DeciderConfig{.mode = header.hash_mode, .unknown_may_resolve = hold_enabled() && sync != nullptr},
                         header.hash, state.table());
         decider.set_fragment_table(&fragments);
+        decider.set_admission(admission);
         const ParseOptions parse_options{options.encapsulation_port};
         const std::size_t batch = options.batch;
         std::vector<ParsedPacket> parsed(batch);
@@ -404,6 +406,8 @@ int run_data_path(SharedState& state, const DataPathOptions& options, const std:
     // Shared by the queue threads (a datagram's fragments may reach different
     // queues), used under the table lock.
     FragmentTable fragments;
+    AdmissionControl admission(options.admission);
+    const bool admission_on = !options.admission.allow.empty() || options.admission.rate_per_s != 0;
     std::vector<Worker> workers;
     workers.reserve(options.queues.size());
     std::uint32_t next_slot = 0;
@@ -423,7 +427,8 @@ int run_data_path(SharedState& state, const DataPathOptions& options, const std:
         ThreadCounters& slot = header.threads[next_slot++];
         slot.queue.store(q, std::memory_order_relaxed);
         slot.in_use.store(1, std::memory_order_release);
-        workers.push_back(Worker{state, options, stop, sync, fragments, std::move(*queue), slot, q});
+        workers.push_back(Worker{state, options, stop, sync, fragments, admission_on ? &admission : nullptr,
+                                 std::move(*queue), slot, q});
         log_line(header, kLogNotice, "queue %u bound (copy %u bytes, length %u%s)", q, options.copy_range,
                  options.queue_length, options.fail_open ? ", fail-open" : "");
     }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "admission.hpp"
 #include "log.hpp"
 #include "nfqueue.hpp"
 #include "shared_state.hpp"
@@ -28,6 +29,7 @@ struct DataPathOptions {
     // unknown (unknown-association, cookie-echo-unknown; vtag mode only)
     // awaiting a peer's sync record. 0 = off.
     std::uint32_t hold_ms = 5;
+    AdmissionConfig admission{};    // who may open associations, how fast (default: anyone, unlimited)
     std::uint32_t hold_max = 1024;  // packets held per queue thread; beyond: dropped (hold-overflow)
 };
 

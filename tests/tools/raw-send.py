@@ -9,6 +9,11 @@ order, and ICMP errors quoting a packet the VIP sent.
         IPv4 fragments (the first holds the IP header + 24 bytes), sent in --order (0 = first).
   raw-send.py lone-fragment --src A --dst VIP [--id N]
         a non-first fragment whose first fragment never comes.
+  raw-send.py inits --src A --dst VIP [--count N] [--dport P]
+        N INITs (random initiate tags and source ports, vtag 0), as fast as Python sends them.
+  raw-send.py hostile --src A --dst VIP [--sport P --dport P --vtag T]
+        one of each malformed packet in HOSTILE (see below), printing "NAME REASON" per packet
+        sent: the reason sctplb must count it under.
   raw-send.py icmp --src ROUTER --dst VIP --quote-src VIP --quote-dst CLIENT --quote-sport P
               --quote-dport P --quote-vtag T [--type 3 --code 4 --mtu 1400]
         an ICMP error quoting the first 28 bytes (IP header + 8 bytes of SCTP) of a packet the
@@ -51,6 +56,47 @@ def sctp_packet(sport: int, dport: int, vtag: int, payload_size: int) -> bytes:
     return struct.pack("!HHI", sport, dport, vtag) + struct.pack("<I", crc) + chunk
 
 
+def sctp_raw(sport: int, dport: int, vtag: int, chunks: bytes) -> bytes:
+    """An SCTP packet with the given chunk bytes and a correct CRC32c."""
+    header = struct.pack("!HHII", sport, dport, vtag, 0)
+    crc = crc32c(header + chunks)
+    return struct.pack("!HHI", sport, dport, vtag) + struct.pack("<I", crc) + chunks
+
+
+def chunk(kind: int, flags: int, body: bytes, length: int | None = None) -> bytes:
+    raw = struct.pack("!BBH", kind, flags, 4 + len(body) if length is None else length) + body
+    return raw + b"\0" * (-len(raw) % 4)
+
+
+def init_chunk(tag: int, params: bytes = b"") -> bytes:
+    # RFC 9260 §3.3.2: initiate tag, a_rwnd, outbound streams, inbound streams, initial TSN.
+    return chunk(1, 0, struct.pack("!IIHHI", tag, 65536, 10, 10, 1) + params)
+
+
+def data_chunk() -> bytes:
+    return chunk(0, 3, struct.pack("!IHHI", 1, 0, 0, 0) + b"hostile!")
+
+
+# Malformed packets and the reason sctplb counts each under (lb/core/verdict.hpp).
+def hostile(sport: int, dport: int, vtag: int):
+    v4_params = b"".join(struct.pack("!HH4s", 5, 8, bytes([10, 1, i // 256, i % 256])) for i in range(150))
+    return [
+        ("chunk-length-zero", "bad-chunk", sctp_raw(sport, dport, vtag, chunk(0, 3, b"\0" * 12, length=0))),
+        ("chunk-length-3", "bad-chunk", sctp_raw(sport, dport, vtag, chunk(0, 3, b"\0" * 12, length=3))),
+        ("chunk-beyond-packet", "bad-chunk", sctp_raw(sport, dport, vtag, chunk(0, 3, b"\0" * 12, length=400))),
+        ("init-bundled-with-data", "init-bundled", sctp_raw(sport, dport, 0, init_chunk(0x1234) + data_chunk())),
+        ("init-with-vtag", "init-bad-vtag", sctp_raw(sport, dport, 0x55, init_chunk(0x1234))),
+        ("init-tag-zero", "bad-init", sctp_raw(sport, dport, 0, init_chunk(0))),
+        # More than 128 parameters, but the LB copies 512 bytes of each packet: it decides on the
+        # parameters it got and counts the cut (an INIT from the client: subject to --init-rate).
+        ("init-150-addresses", "init-truncated", sctp_raw(sport, dport, 0, init_chunk(0x4321, v4_params))),
+        ("data-vtag-zero", "unknown-association", sctp_raw(sport, dport, 0, data_chunk())),
+        ("65-chunks", "too-many-chunks", sctp_raw(sport, dport, vtag, chunk(4, 0, b"") * 65)),
+        ("common-header-only", "bad-chunk", sctp_raw(sport, dport, vtag, b"")),
+        ("short-sctp-header", "bad-sctp-header", b"\x00\x01\x00"),
+    ]
+
+
 def ipv4(src: str, dst: str, proto: int, payload: bytes, ident: int = 0x4242, frag: int = 0,
          total: int | None = None) -> bytes:
     length = 20 + len(payload) if total is None else total
@@ -69,7 +115,8 @@ def send(packets, dst: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("kind", choices=["fragments", "lone-fragment", "icmp"])
+    parser.add_argument("kind", choices=["fragments", "lone-fragment", "icmp", "inits", "hostile"])
+    parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--src", required=True)
     parser.add_argument("--dst", required=True)
     parser.add_argument("--sport", type=int, default=36412)
@@ -97,6 +144,17 @@ def main() -> int:
         assert total == len(first) + len(second) - 20
         pieces = [first, second]
         send([pieces[int(i)] for i in a.order.split(",")], a.dst)
+    elif a.kind == "inits":
+        import random
+        rng = random.Random(a.id)
+        send([ipv4(a.src, a.dst, 132, sctp_raw(rng.randrange(1024, 65536), a.dport, 0,
+                                               init_chunk(rng.randrange(1, 1 << 32))))
+              for _ in range(a.count)], a.dst)
+    elif a.kind == "hostile":
+        packets = hostile(a.sport, a.dport, a.vtag)
+        send([ipv4(a.src, a.dst, 132, p) for _, _, p in packets], a.dst)
+        for name, reason, _ in packets:
+            print(name, reason)
     elif a.kind == "lone-fragment":
         send([ipv4(a.src, a.dst, 132, b"\xab" * 64, a.id, 8)], a.dst)  # offset 64 bytes, last
     else:

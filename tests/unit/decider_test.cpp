@@ -608,3 +608,50 @@ TEST(FragmentTable, BoundedNeighbourhoodsEvictTheOldest) {
     probe.fragment.id = 100;
     EXPECT_TRUE(fragments.find(probe, Nanos{std::chrono::seconds(2)}));
 }
+
+// ---- admission control (issue P7) ----------------------------------------------
+
+TEST(Admission, CidrsMatchByFamilyAndPrefix) {
+    const struct {
+        const char* cidr;
+        const char* address;
+        bool inside;
+    } cases[] = {
+        {"192.0.2.0/24", "192.0.2.77", true},   {"192.0.2.0/24", "192.0.3.1", false},
+        {"192.0.2.128/25", "192.0.2.127", false}, {"10.0.0.0/8", "10.255.0.1", true},
+        {"0.0.0.0/0", "203.0.113.9", true},     {"0.0.0.0/0", "2001:db8::1", false},
+        {"2001:db8::/32", "2001:db8:ffff::1", true}, {"2001:db8::/32", "2001:db9::1", false},
+        {"192.0.2.5", "192.0.2.5", true},       {"192.0.2.5", "192.0.2.6", false},
+        {"::/0", "192.0.2.1", false},
+    };
+    for (const auto& c : cases) {
+        const auto cidr = parse_cidr(c.cidr);
+        ASSERT_TRUE(cidr) << c.cidr;
+        EXPECT_EQ(cidr->contains(ip(c.address)), c.inside) << c.cidr << " " << c.address;
+    }
+    for (const char* bad : {"192.0.2.0/33", "2001:db8::/129", "192.0.2.0/", "nonsense/8", "192.0.2.0/0x8"})
+        EXPECT_FALSE(parse_cidr(bad)) << bad;
+}
+
+TEST(Admission, AllowListAndPerSourceRateGuardOnlyNewAssociations) {
+    Harness h;
+    AdmissionControl admission(AdmissionConfig{.allow = {*parse_cidr("192.168.2.0/24")}, .rate_per_s = 2, .burst = 2});
+    h.decider.set_admission(&admission);
+    // Outside the allow-list: refused, nothing stored.
+    EXPECT_EQ(h.in(init(ip("203.0.113.1"), 5000, 36412, 0x10, {})).reason, Reason::InitNotAllowed);
+    EXPECT_EQ(h.table.size(), 0u);
+    // Inside: a burst of 2, then refused until tokens come back (2 per second).
+    EXPECT_EQ(h.in(init(kClientA, 5001, 36412, 0x11, {})).reason, Reason::InitHash);
+    EXPECT_EQ(h.in(init(kClientA, 5002, 36412, 0x12, {})).reason, Reason::InitHash);
+    EXPECT_EQ(h.in(init(kClientA, 5003, 36412, 0x13, {})).reason, Reason::InitRateLimited);
+    // Retransmissions of a known INIT pass whatever the bucket says.
+    EXPECT_EQ(h.in(init(kClientA, 5001, 36412, 0x11, {})).reason, Reason::InitRetransmit);
+    // Another source has its own bucket.
+    EXPECT_EQ(h.in(init(ip("192.168.2.99"), 5003, 36412, 0x14, {})).reason, Reason::InitHash);
+    h.now += std::chrono::milliseconds(500);  // one token back
+    EXPECT_EQ(h.in(init(kClientA, 5003, 36412, 0x13, {})).reason, Reason::InitHash);
+    EXPECT_EQ(h.in(init(kClientA, 5004, 36412, 0x15, {})).reason, Reason::InitRateLimited);
+    EXPECT_EQ(h.counters.of(Reason::InitRateLimited), 2u);
+    EXPECT_EQ(h.counters.of(Reason::InitNotAllowed), 1u);
+    EXPECT_EQ(h.table.size(), 4u);
+}

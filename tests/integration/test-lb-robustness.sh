@@ -1,20 +1,26 @@
 #!/bin/bash
-# IP fragments and ICMP errors through the live daemon (tests/topology/lb-topology.sh, vtag mode),
-# next to a live association, with packets crafted by tests/tools/raw-send.py in the client's
-# namespace:
+# Hostile and broken input through the live daemon (tests/topology/lb-topology.sh, vtag mode,
+# --init-allow 192.168.2.0/24 --init-rate 50/50), next to a live association, with packets crafted
+# by tests/tools/raw-send.py in the client's namespace:
 #  a. a DATA packet of the association cut in two IPv4 fragments, the second sent first: the
 #     second is held until the first arrives, then both go to the association's server;
 #  b. fragments of an unknown association: the first is dropped as unknown, the second follows it;
 #  c. a lone non-first fragment: held --hold-ms, then dropped (hold-expired, ip-fragment);
 #  d. ICMP "fragmentation needed" quoting a VIP -> client packet of the association (vtag = Tc):
 #     marked for its server; one quoting an unknown tag: dropped (icmp-unknown);
-# and the association keeps delivering every message. Counters are compared before and after.
+#  e. INITs from the client's path-B address, outside --init-allow: refused (init-not-allowed);
+#  f. a flood of 400 INITs (random tags and ports) from the client's address: at most the burst
+#     and the refill admitted, the rest init-rate-limited; the daemon's memory does not grow;
+#  g. a corpus of malformed packets (zero/short/overlong chunk lengths, INIT bundled with DATA,
+#     INIT with a vtag, INIT tag 0, 150 address parameters, 65 chunks, DATA with vtag 0, no
+#     chunks, a short SCTP header): each counted under its named reason;
+# and the daemon stays up and the association keeps delivering every message.
 #
 # Usage: test-lb-fragments-icmp.sh [help]   (root; SCTPLB_BIN, SCTPLB_BUILD_DIR as set by ctest)
 set -eu
 
 if [ "${1:-}" = help ] || [ "${1:-}" = --help ]; then
-	sed -n '2,12p' "$0"
+	sed -n '2,20p' "$0"
 	exit 0
 fi
 script_dir=$(cd "$(dirname "$0")" && pwd)
@@ -24,12 +30,12 @@ lbt_check_requirements
 started=$SECONDS
 raw_send="python3 $script_dir/../tools/raw-send.py"
 
-lbt_setup lbf --clients 1
-lbt_lb_start --hold-ms 200
+lbt_setup lbr --clients 1
+lbt_lb_start --hold-ms 200 --init-allow 192.168.2.0/24 --init-rate 50/50
 client_a=$(echo "$LB_CLIENT1_ADDRS" | cut -d, -f1)
 vip_a=$(echo "$LB_VIPS" | cut -d, -f1)
 
-lbt_client live 1 --count 20 --interval-ms 150 --echo-wait-ms 8000
+lbt_client live 1 --count 40 --interval-ms 150 --echo-wait-ms 8000
 tl_wait_echoes live 2 10 || tl_fail "the live association did not start"
 assoc=$(lbt_sctplb assoc --json)
 field() { tl_json "$assoc" "d['associations'][0]['$1']"; }
@@ -43,7 +49,7 @@ stats() { lbt_sctplb stats --json; }
 count() { # count JSON KEY: a reason or event counter, or "target" for packets to the association's target
 	case $2 in
 	target) tl_json "$1" "sum(t['packets'] for t in d['targets'] if t['fwmark'] == $fwmark)" ;;
-	*) tl_json "$1" "d['reasons'].get('$2', d['events'].get('$2'))" ;;
+	*) tl_json "$1" "d['reasons'].get('$2', d['events'].get('$2', 0))" ;;
 	esac
 }
 lbt_sctplb trace --on >/dev/null
@@ -56,6 +62,14 @@ in_client $raw_send icmp --src "$client_a" --dst "$vip_a" --quote-src "$vip_a" -
 	--quote-sport 36412 --quote-dport "$sport" --quote-vtag "$tc"
 in_client $raw_send icmp --src "$client_a" --dst "$vip_a" --quote-src "$vip_a" --quote-dst "$client_a" \
 	--quote-sport 36412 --quote-dport "$sport" --quote-vtag 0x12345678
+daemon_pid=$(tl_json "$(lbt_sctplb show --json)" "d['daemon_pid']")
+rss() { awk '/^VmRSS/ { print $2 }' "/proc/$daemon_pid/status"; }
+rss_before=$(rss)
+client_b=$(echo "$LB_CLIENT1_ADDRS" | cut -d, -f2)
+vip_b=$(echo "$LB_VIPS" | cut -d, -f2)
+in_client $raw_send inits --src "$client_b" --dst "$vip_b" --count 5
+in_client $raw_send inits --src "$client_a" --dst "$vip_a" --count 400 --id 7
+hostile_list=$(in_client $raw_send hostile --src "$client_a" --dst "$vip_a" --sport "$sport" --vtag "$ts")
 sleep 0.5 # the lone fragment's hold (200 ms) runs out; counters are published every batch or 200 ms
 after=$(stats)
 lbt_sctplb trace --off >/dev/null
@@ -93,10 +107,41 @@ check_trace "len=84/84 -> drop mark=0 reason=ip-fragment \(hold-expired\)" 1 \
 check_trace "len=56/56 -> accept mark=$fwmark reason=icmp-error" 1 \
 	"(d) the ICMP error quoting Tc went to the association's server (fwmark $fwmark)"
 check_trace "len=56/56 -> drop mark=0 reason=icmp-unknown" 1 "(d) the ICMP error quoting an unknown tag was dropped"
+expect init-not-allowed 5 "(e) INITs from $client_b, outside --init-allow, were refused"
+admitted=$(($(count "$after" init-hash) - $(count "$before" init-hash)))
+limited=$(($(count "$after" init-rate-limited) - $(count "$before" init-rate-limited)))
+# 400 flooding INITs + the corpus's one INIT that parses (cut by the copy range), all from client A.
+if [ $((admitted + limited)) -eq 401 ] && [ "$admitted" -ge 50 ] && [ "$admitted" -le 120 ]; then
+	tl_pass "(f) of 401 INITs from $client_a $admitted were admitted (burst 50 + 50/s) and $limited rate-limited"
+else
+	tl_fail "(f) of 401 INITs from $client_a $admitted were admitted and $limited rate-limited (want 50..120 admitted, sum 401)"
+fi
+rss_after=$(rss)
+if [ "$rss_after" -le $((rss_before + 1024)) ]; then
+	tl_pass "(f) the daemon's memory stayed put: VmRSS $rss_before kB before, $rss_after kB after"
+else
+	tl_fail "(f) the daemon's memory grew: VmRSS $rss_before kB before, $rss_after kB after"
+fi
+# (g) every malformed packet under its reason: the deltas of those reasons add up exactly.
+declare -A wanted=()
+while read -r name reason; do
+	[ -n "$name" ] && wanted[$reason]=$((${wanted[$reason]:-0} + 1))
+done <<<"$hostile_list"
+for reason in "${!wanted[@]}"; do
+	what="(g) $(echo "$hostile_list" | awk -v r="$reason" '$2 == r { printf "%s%s", sep, $1; sep = ", " }')"
+	if [ "$reason" = unknown-association ]; then
+		# Also counts the client stack's ABORTs answering the INIT ACKs of admitted flood INITs.
+		delta=$(($(count "$after" "$reason") - $(count "$before" "$reason")))
+		if [ "$delta" -ge "${wanted[$reason]}" ]; then tl_pass "$reason +$delta: $what"; else tl_fail "$reason +$delta, want >= ${wanted[$reason]}: $what"; fi
+		continue
+	fi
+	expect "$reason" "${wanted[$reason]}" "$what"
+done
+if kill -0 "$daemon_pid" 2>/dev/null; then tl_pass "the daemon (pid $daemon_pid) is still running"; else tl_fail "the daemon died"; fi
 status=0
 tl_wait live 30 || status=$?
-if [ "$status" = 0 ] && [ "$(tl_echo_count live)" = 20 ]; then
-	tl_pass "the live association delivered all 20 messages meanwhile"
+if [ "$status" = 0 ] && [ "$(tl_echo_count live)" = 40 ]; then
+	tl_pass "the live association delivered all 40 messages meanwhile"
 else
 	tl_fail "the live association ended with status $status after $(tl_echo_count live) echoes"
 fi
