@@ -44,6 +44,8 @@ constexpr std::size_t kCommonHeaderBytes = 12;
 constexpr std::size_t kDataChunkHeaderBytes = 16;
 constexpr std::size_t kMinPacketBytes = kIpHeaderBytes + kCommonHeaderBytes + kDataChunkHeaderBytes;
 constexpr std::size_t kMaxPacketBytes = 1500;
+constexpr std::size_t kInitChunkBytes = 20;  // RFC 9260 §3.3.2, no parameters
+constexpr std::size_t kInitPacketBytes = kIpHeaderBytes + kCommonHeaderBytes + kInitChunkBytes;
 constexpr std::uint8_t kIpProtocolSctp = 132;
 constexpr std::uint8_t kChunkData = 0;
 constexpr std::uint8_t kDataFlagsBeginEnd = 0x03;  // one unfragmented user message (§3.3.1)
@@ -60,6 +62,7 @@ struct Options {
     double duration = 1.0;
     std::size_t batch = 64;
     bool crc = true;
+    bool init = false;  // INITs with fresh tags instead of DATA (a flood of new associations)
     std::uint64_t seed = 1;
     std::string export_file;
     std::vector<std::uint32_t> fwmarks{1};
@@ -82,6 +85,8 @@ void usage(FILE* out) {
         "  --duration S           seconds to send (default 1)\n"
         "  --batch N              packets per sendmmsg, 1..1024 (default 64)\n"
         "  --no-crc               leave the CRC32c zero (cheaper; receivers that check drop them)\n"
+        "  --init                 send INITs (vtag 0, a new Initiate Tag each packet, 52-byte packets):\n"
+        "                         an INIT flood\n"
         "  --seed N               derives the tags (default 1)\n"
         "  --export-associations FILE\n"
         "                         write the associations as an 'sctplb assoc --import'\n"
@@ -138,6 +143,11 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o, bool
         if (name == "--help" || name == "-h" || name == "help") {
             help = true;
             return std::nullopt;
+        }
+        if (name == "--init") {
+            o.init = true;
+            o.packet_bytes = kInitPacketBytes;
+            continue;
         }
         if (name == "--no-crc") {
             o.crc = false;
@@ -361,6 +371,15 @@ void write_template(std::byte* p, const Options& o) {
     std::byte* sctp = p + kIpHeaderBytes;
     put16(sctp + 2, o.dport);
     std::byte* chunk = sctp + kCommonHeaderBytes;
+    if (o.init) {
+        chunk[0] = std::byte{1};  // INIT
+        put16(chunk + 2, static_cast<std::uint16_t>(kInitChunkBytes));
+        put32(chunk + 8, 65536);  // a_rwnd
+        put16(chunk + 12, 10);    // outbound streams
+        put16(chunk + 14, 10);    // inbound streams
+        put32(chunk + 16, 1);     // initial TSN
+        return;
+    }
     chunk[0] = std::byte{kChunkData};
     chunk[1] = std::byte{kDataFlagsBeginEnd};
     // Chunk length excludes padding (§3.2); the user data is whatever fits.
@@ -375,12 +394,16 @@ void write_variable(std::byte* p, const Options& o, const AssociationSpec& a, in
     std::memcpy(p + 12, &source, 4);
     std::byte* sctp = p + kIpHeaderBytes;
     put16(sctp, a.sport);
-    put32(sctp + 4, a.ts);
+    put32(sctp + 4, o.init ? 0 : a.ts);  // an INIT's vtag is 0 (§8.5.1)
     put32(sctp + 8, 0);
     std::byte* chunk = sctp + kCommonHeaderBytes;
-    put32(chunk + 4, tsn);
-    put16(chunk + 8, 0);     // stream 0
-    put16(chunk + 10, ssn);  // stream sequence number
+    if (o.init) {
+        put32(chunk + 4, nonzero_tag(a.tc ^ (std::uint64_t{tsn} << 32) ^ ssn));  // a fresh Initiate Tag
+    } else {
+        put32(chunk + 4, tsn);
+        put16(chunk + 8, 0);     // stream 0
+        put16(chunk + 10, ssn);  // stream sequence number
+    }
     if (o.crc) {
         // Stored in network byte order of the little-endian CRC register value (Appendix A).
         const std::uint32_t value = crc(sctp, o.packet_bytes - kIpHeaderBytes);
