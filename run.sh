@@ -16,6 +16,7 @@ packages=(
   libnetfilter-queue-dev libmnl-dev libpcap-dev libxxhash-dev nlohmann-json3-dev
   libusrsctp-dev libsctp-dev libssl-dev openssl
   iproute2 iptables nftables tcpdump procps python3 jq
+  qemu-system-x86 busybox-static cpio kmod
 )
 
 log() { printf '\033[1m== [%ss] %s\033[0m\n' "$SECONDS" "$*"; }

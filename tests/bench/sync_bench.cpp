@@ -17,7 +17,7 @@ using namespace sctplb;
 
 namespace {
 
-constexpr std::uint32_t kCapacity = 1u << 20;
+constexpr std::uint32_t kCapacity = 1u << 18;  // 262144 associations: far beyond the caches
 constexpr std::size_t kRecordsPerMessage = 15;  // as many as fit, two addresses each (dual-path clients)
 
 struct Table {

@@ -1,0 +1,457 @@
+#!/bin/bash
+# test-vm-dual-path.sh: the dual-path topology with Linux kernel SCTP endpoints in qemu guests,
+# load balanced by sctplb in namespaces of the host (ctest vm.dual-path, label vm; docs/vm.md).
+#
+#  vm-221 (guest) eth2 192.168.2.221 ─ br2 ─ eth2 .201 ┐ PREFIX-vm201 ┌ eth1 .201 ─ br1 ─ eth1 192.168.1.N  vm-00N
+#                                                      └ sctplb lb ───┘                  (guests, VIPs on lo:
+#                 eth6 192.168.6.221 ─ br6 ─ eth6 .202 ┐ PREFIX-vm202 ┌ eth4 .202 ─ br4 ─ eth4 192.168.4.N   10.0.0.1 10.0.0.2
+#                                                      └ sctplb lb ───┘                   fd00::1:1 fd00::1:2)
+#                           vm-201 eth3 192.168.3.201 ─ br3 (association sync) ─ vm-202 eth3 192.168.3.202
+# (and fd00:NET::HOST on every link). Bridges and the guests' tap devices live in PREFIX-sw; the
+# LBs in PREFIX-vm201 / PREFIX-vm202 (veths are created straight into them: the root namespace
+# gets no interface, address or route). The guests boot once (in parallel) and every scenario
+# runs in that topology: ports mode (S1 pinning on both paths, S2 failover A->B, S3 deactivate a
+# target, S4 IPv4/IPv6 mixed multihoming), then vtag mode with the two LBs syncing (S5 fixed-port
+# clients 36412<->36412, S6 a client restart).
+# Guests run the overlay's `sctplb_test tcase_*` (xcluster-ovl/sctplb) through a serial control
+# channel. Exit 0 all passed, 1 a failure, 77 the machine cannot run it (and says why).
+# Environment: SCTPLB_BIN, SCTPT_BIN (static sctpt), SCTPLB_VM_DIR (image, cache and run logs;
+# default $SCTPLB_BUILD_DIR/vm), SCTPLB_VM_CAPTURE_DIR (save pcaps seen at the LBs there, one
+# per scenario and LB), SCTPLB_VM_KEEP=1 (keep the run directory), SCTPLB_VM_ACCEL=tcg|kvm.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+source_dir=${SCTPLB_SOURCE_DIR:-$(cd "$here/../.." && pwd)}
+: "${SCTPLB_BUILD_DIR:=$source_dir/build}"
+: "${SCTPLB_BIN:=$SCTPLB_BUILD_DIR/lb/cli/sctplb}"
+vmdir=${SCTPLB_VM_DIR:-$SCTPLB_BUILD_DIR/vm}
+capture_dir=${SCTPLB_VM_CAPTURE_DIR:-}
+t_start=$(date +%s%N)
+
+skip() { echo "SKIP: $*"; exit 77; }
+[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, tap devices, iptables)"
+for tool in qemu-system-x86_64 python3 ip iptables ip6tables jq; do
+	command -v "$tool" >/dev/null || skip "$tool is not installed (./run.sh installs the packages)"
+done
+[ -x "$SCTPLB_BIN" ] || skip "sctplb not built at $SCTPLB_BIN"
+{ [ -n "${SCTPT_BIN:-}" ] && [ -x "$SCTPT_BIN" ]; } ||
+	skip "no static sctpt (SCTPT_BIN='${SCTPT_BIN:-}'; needs libsctp.a and libusrsctp.a)"
+[ -e /dev/net/tun ] || skip "no /dev/net/tun (tap devices)"
+[ -z "$capture_dir" ] || command -v tcpdump >/dev/null || skip "SCTPLB_VM_CAPTURE_DIR needs tcpdump"
+
+topology_name=vm-dual-path
+prefix=vm$$
+# shellcheck source=../topology/topology-common.sh
+. "$source_dir/tests/topology/topology-common.sh"
+# shellcheck source=vm-lib.sh
+. "$here/vm-lib.sh"
+
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+failures=0
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+say() { echo "--- [$(ms_since "$t_start") ms] $*"; }
+
+# 1. The image (kernel package cached; initramfs rebuilt only when an input changed).
+say "image: $vmdir"
+t_image=$(date +%s%N)
+status=0
+SCTPLB_SOURCE_DIR=$source_dir SCTPT_BIN=$SCTPT_BIN SCTPLB_BIN=$SCTPLB_BIN \
+	bash "$here/build-image.sh" "$vmdir" || status=$?
+[ $status -eq 0 ] || exit $status
+image_ms=$(ms_since "$t_image")
+sed 's/^/    /' "$vmdir/image.info"
+
+state=$vmdir/run-$prefix
+sw=$prefix-sw
+lb_a=$prefix-vm201
+lb_b=$prefix-vm202
+mkdir -p "$state"
+chmod 700 "$state"
+vm_sock_dir=$(mktemp -d /tmp/sctplb-vm.XXXXXX) # the guests' control sockets
+: >"$state/pids"
+: >"$state/namespaces"
+segments=()
+
+cleanup() {
+	local status=$? s
+	trap - EXIT INT TERM
+	stop_recorded TERM 2
+	delete_namespaces
+	for s in "${segments[@]}"; do "$SCTPLB_BIN" delete --shm "$s" --force >/dev/null 2>&1 || true; done
+	rm -rf "$vm_sock_dir"
+	if [ "$status" -ne 0 ] || [ "$failures" -ne 0 ] || [ "${SCTPLB_VM_KEEP:-}" = 1 ]; then
+		echo "logs kept in $state"
+	else
+		rm -rf "$state"
+	fi
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# 2. Namespaces: the switch (bridges, taps, qemu) and the two LBs.
+mac() { printf '02:00:00:%02x:00:%02x' "$1" "$2"; } # mac NET HOST
+new_ns() {
+	ip netns add "$1"
+	echo "$1" >>"$state/namespaces"
+	ip netns exec "$1" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+		net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 "${@:2}"
+	ip -n "$1" link set lo up
+}
+new_ns "$sw"
+ip netns exec "$sw" sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 \
+	2>/dev/null || true
+for net in 1 2 3 4 6; do
+	ip -n "$sw" link add "br$net" type bridge
+	ip -n "$sw" link set "br$net" up
+done
+new_ns "$lb_a" net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+new_ns "$lb_b" net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+links=0
+lb_link() { # lb_link NS DEV NET HOST
+	local ns=$1 dev=$2 net=$3 host=$4 peer
+	links=$((links + 1))
+	peer=p${links}n$net
+	ip link add "$dev" address "$(mac "$net" "$host")" netns "$ns" type veth peer name "$peer" netns "$sw"
+	ip -n "$sw" link set "$peer" master "br$net" up
+	ip -n "$ns" addr add "192.168.$net.$host/24" dev "$dev"
+	ip -n "$ns" addr add "fd00:$net::$host/64" dev "$dev" nodad
+	ip -n "$ns" link set "$dev" up
+}
+lb_link "$lb_a" eth2 2 201
+lb_link "$lb_a" eth1 1 201
+lb_link "$lb_a" eth3 3 201
+lb_link "$lb_b" eth6 6 202
+lb_link "$lb_b" eth4 4 202
+lb_link "$lb_b" eth3 3 202
+
+# 3. Guests, booted in parallel. Each gets its config through fw_cfg; vm_setup runs at boot.
+vm_choose_accel
+for s in 1 2 3; do
+	cat >"$state/cfg-vm-00$s" <<-CFG
+		VM_NAME=vm-00$s
+		VM_NICS="$(mac 1 "$s"),eth1,192.168.1.$s/24,fd00:1::$s/64 $(mac 4 "$s"),eth4,192.168.4.$s/24,fd00:4::$s/64"
+		vm_setup() {
+			set -e
+			sctplb_test tcase_sctp_sysctls
+			# Before the server's socket exists (it copies the value): the restart scenario needs
+			# a server that holds on to an association through a few seconds of silence.
+			echo 30 >/proc/sys/net/sctp/association_max_retrans
+			sctplb_test tcase_vip_setup
+			# DSR: replies to each client network go back through that path's LB, from its VIP.
+			ip route add 192.168.2.0/24 via 192.168.1.201 dev eth1 src 10.0.0.1
+			ip route add 192.168.6.0/24 via 192.168.4.202 dev eth4 src 10.0.0.2
+			ip -6 route add fd00:2::/64 via fd00:1::201 dev eth1 src fd00::1:1
+			ip -6 route add fd00:6::/64 via fd00:4::202 dev eth4 src fd00::1:2
+			sctplb_test tcase_server_start --name=server-$s
+		}
+	CFG
+	vm_start "vm-00$s" "$state/cfg-vm-00$s" "1:$(mac 1 "$s")" "4:$(mac 4 "$s")"
+done
+# The client: one address per network for ordinary clients, and .222-.228 besides for the
+# fixed-port clients (each needs its own address set: RFC 9260 section 1.3).
+extra=''
+for h in 222 223 224 225 226 227 228; do
+	extra+="ip addr add 192.168.2.$h/24 dev eth2; ip addr add 192.168.6.$h/24 dev eth6; "
+done
+cat >"$state/cfg-vm-221" <<CFG
+VM_NAME=vm-221
+VM_NICS="$(mac 2 221),eth2,192.168.2.221/24,fd00:2::221/64 $(mac 6 221),eth6,192.168.6.221/24,fd00:6::221/64"
+vm_setup() {
+	set -e
+	sctplb_test tcase_sctp_sysctls
+	sctplb_test tcase_route 10.0.0.1/32 192.168.2.201
+	sctplb_test tcase_route 10.0.0.2/32 192.168.6.202
+	sctplb_test tcase_route fd00::1:1/128 fd00:2::201
+	sctplb_test tcase_route fd00::1:2/128 fd00:6::202
+	$extra
+}
+CFG
+vm_start vm-221 "$state/cfg-vm-221" "2:$(mac 2 221)" "6:$(mac 6 221)"
+t_boot=$(date +%s%N)
+
+# 4. The LBs (while the guests boot): rules, shared seed, init, activate, lb. ports mode first.
+queue=2
+head -c 32 /dev/urandom >"$state/seed"
+chmod 600 "$state/seed"
+(umask 077 && python3 -c 'import secrets; print(secrets.token_hex(32))' >"$state/sync.key")
+targets_a=() targets_b=()
+for s in 1 2 3; do
+	targets_a+=(--target "$s=192.168.1.$s" --target "$s=fd00:1::$s")
+	targets_b+=(--target "$s=192.168.4.$s" --target "$s=fd00:4::$s")
+done
+in_ns "$lb_a" "$SCTPLB_BIN" rules --shm "$prefix-201" --vip 10.0.0.1,fd00::1:1 --queue $queue \
+	"${targets_a[@]}" --apply >"$state/rules-201.log" || die "sctplb rules in vm-201"
+in_ns "$lb_b" "$SCTPLB_BIN" rules --shm "$prefix-202" --vip 10.0.0.2,fd00::1:2 --queue $queue \
+	"${targets_b[@]}" --apply >"$state/rules-202.log" || die "sctplb rules in vm-202"
+segments=("$prefix-201" "$prefix-202")
+
+lb_ns_of() { if [ "$1" = 201 ]; then echo "$lb_a"; else echo "$lb_b"; fi; }
+lb_up() { # lb_up MODE [sync]: (re)initialise both segments and start both LBs
+	local mode=$1 sync=${2:-} k other pids=()
+	for k in 201 202; do
+		"$SCTPLB_BIN" delete --shm "$prefix-$k" --force >/dev/null 2>&1 || true
+		"$SCTPLB_BIN" init --shm "$prefix-$k" --hash "$mode" --seed-file "$state/seed" --M 997 \
+			--capacity 4096 >>"$state/init.log" || die "sctplb init $k"
+		"$SCTPLB_BIN" activate --shm "$prefix-$k" 1 2 3 >>"$state/init.log" || die "sctplb activate $k"
+	done
+	for k in 201 202; do
+		local -a opts=()
+		other=202
+		[ $k = 201 ] || other=201
+		[ -z "$sync" ] || opts=(--sync-listen "192.168.3.$k:7400" --sync-peer "192.168.3.$other:7400"
+			--sync-key "$state/sync.key")
+		# In parallel: with sync, each waits for its peer at start.
+		start_lb "lb-$k" "$(lb_ns_of $k)" "$prefix-$k" "$state/lb-$k.log" " in vm-$k" "${opts[@]}" &
+		pids+=($!)
+	done
+	for k in "${pids[@]}"; do wait "$k" || die "an LB did not start"; done
+}
+lb_down() { stop_recorded TERM 3 'lb-*'; }
+lb_cmd() { local k=$1; shift; in_ns "$(lb_ns_of "$k")" "$SCTPLB_BIN" "$1" --shm "$prefix-$k" "${@:2}"; }
+lb_up ports
+
+say "guests booting (${vm_accel[*]})"
+vm_wait_ready vm-001 vm-002 vm-003 vm-221 --timeout 150
+boot_ms=$(ms_since "$t_boot")
+say "4 guests ready in $boot_ms ms (image $image_ms ms)"
+
+# Captures, one per scenario and LB (client side: both directions of the path pass there).
+capture_n=0
+cap_pids=()
+capture_start() { # capture_start NAME
+	[ -n "$capture_dir" ] || return 0
+	local name=$1 k dev pid
+	capture_n=$((capture_n + 1))
+	mkdir -p "$capture_dir"
+	cap_pids=()
+	for k in 201 202; do
+		dev=eth2
+		[ $k = 201 ] || dev=eth6
+		: >"$state/tcpdump-$k.log"
+		ip netns exec "$(lb_ns_of $k)" tcpdump -n -i "$dev" -U -s 0 \
+			-w "$capture_dir/$(printf %02d $capture_n)-$name-lb$k.pcap" sctp 2>"$state/tcpdump-$k.log" &
+		pid=$!
+		record "tcpdump-$k" "$pid"
+		cap_pids+=("$pid")
+		wait_for_line "$state/tcpdump-$k.log" "listening on" 30 || log "tcpdump in vm-$k did not start"
+	done
+}
+capture_stop() {
+	[ -n "$capture_dir" ] || return 0
+	sleep 0.3 # the last SHUTDOWN COMPLETE
+	stop_recorded INT 2 'tcpdump-*'
+}
+
+# guest NAME COMMAND...: run in a guest, output indented into the test log.
+guest() {
+	local name=$1 status=0
+	shift
+	vm_run "$name" --timeout 90 "$@" >"$state/last.out" 2>&1 || status=$?
+	sed 's/^/    | /' "$state/last.out"
+	return $status
+}
+client_json() { vm_run vm-221 --timeout 20 "cat $1" >"$state/ct.json" 2>/dev/null; }
+servers_in() { jq -r '[.associations[].servers | keys[]] | unique | join(" ")' "$state/ct.json" 2>/dev/null; }
+failovers_in() { jq -r '.totals.failovers' "$state/ct.json" 2>/dev/null; }
+# no_failover SCENARIO FILE: pinning on both paths means no path was ever declared dead. (A short
+# run can end before a dropping path is declared dead: the kernel retransmits on the other path.
+# The LBs' counters, lb_check, are the sharper test.)
+no_failover() {
+	local n
+	client_json "$2" || { fail "$1: cannot read $2"; return; }
+	n=$(failovers_in)
+	if [ "$n" = 0 ]; then
+		pass "$1: no path failover reported by the client"
+	else
+		fail "$1: $n path failovers: a path was dropped (ctraffic: $state/ct.json)"
+	fi
+}
+# lb_check SCENARIO K JQ-CONDITION WHAT: a condition on 'sctplb stats --json' of LB K.
+lb_check() {
+	lb_cmd "$2" stats --json >"$state/stats-$2.json" 2>&1 || { fail "$1: sctplb stats on vm-$2"; return; }
+	if jq -e "$3" "$state/stats-$2.json" >/dev/null; then
+		pass "$1: vm-$2 $4"
+	else
+		fail "$1: vm-$2 not: $4 ($(jq -c '{targets: [.targets[] | {fwmark, packets}], sync: (.sync != null), reasons: (.reasons | with_entries(select(.value > 0))), events: (.events | with_entries(select(.value > 0)))}' "$state/stats-$2.json"))"
+		cp "$state/stats-$2.json" "$state/stats-$2-failed-$(date +%s%N).json"
+	fi
+}
+targets_used='[.targets[] | select(.packets > 0)] | length >= 2'
+
+port=36412
+ct_common=(--port "$port" --rate 10 --echo-wait 3000 --connect-timeout 5000)
+
+# Every guest reports kernel SCTP and its server.
+for s in 1 2 3; do
+	if vm_run "vm-00$s" --timeout 20 'grep -q listening /var/log/sctpt-server.log && test -d /proc/sys/net/sctp' >/dev/null; then
+		:
+	else
+		fail "server in vm-00$s is not listening on kernel SCTP"
+	fi
+done
+
+# S1. Pinning on both paths (ports mode): 8 multihomed associations; after 10 messages each
+# makes path B (VIP 10.0.0.2 via vm-202) its primary, so DATA crosses both LBs.
+say "S1 pinning on both paths (ports mode)"
+capture_start pinning-ports
+if guest vm-221 "sctplb_test tcase_ctraffic --min-servers=2 --out=/var/log/ct-s1.json --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 8 --duration 3 --primary 10.0.0.2 --primary-after 10 ${ct_common[*]}"; then
+	pass "S1 8 associations, each answered by one server on both paths, $(client_json /var/log/ct-s1.json && servers_in)"
+else
+	fail "S1 pinning on both paths"
+fi
+capture_stop
+no_failover S1 /var/log/ct-s1.json
+lb_check S1 201 "$targets_used" "sent packets to at least two servers"
+lb_check S1 202 "($targets_used) and .reasons[\"unknown-association\"] == 0" \
+	"(path B) sent packets to at least two servers, none unknown"
+
+# S2. Failover: path A cut at vm-201 during traffic; the associations continue on path B
+# (through vm-202, to the same server: ports mode needs no shared state).
+say "S2 failover from path A to path B"
+capture_start failover
+cut() { # cut -A|-D
+	local tool dir
+	for tool in iptables ip6tables; do
+		for dir in -i -o; do in_ns "$lb_a" "$tool" -w "$1" FORWARD "$dir" eth2 -p sctp -j DROP; done
+	done
+}
+if guest vm-221 "sctplb_test tcase_ctraffic_start --out=/var/log/ct-s2.json --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 4 --duration 6 ${ct_common[*]}"; then
+	sleep 2
+	cut -A
+	if guest vm-221 "sctplb_test tcase_ctraffic_wait --out=/var/log/ct-s2.json --min-failovers=1 --timeout=40"; then
+		pass "S2 4 associations survived the cut of path A without losing a message"
+	else
+		fail "S2 failover"
+	fi
+	cut -D
+else
+	fail "S2 could not start ctraffic"
+fi
+capture_stop
+
+# S3. Deactivate target 2 on both LBs while associations run: the live ones stay (all
+# messages echoed), new ones never reach server-2 (12 of them: all 12 on one of the two
+# remaining servers by chance would fail min-servers=2 once in 2048 runs).
+say "S3 deactivate a target"
+capture_start deactivate
+if guest vm-221 "sctplb_test tcase_ctraffic_start --out=/var/log/ct-s3-live.json --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 6 --duration 5 ${ct_common[*]}"; then
+	sleep 1.5
+	if ! { lb_cmd 201 deactivate 2 && lb_cmd 202 deactivate 2; } >/dev/null; then fail "S3 sctplb deactivate"; fi
+	if guest vm-221 "sctplb_test tcase_ctraffic --min-servers=2 --out=/var/log/ct-s3-new.json --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 12 --duration 1.5 --primary 10.0.0.2 --primary-after 5 ${ct_common[*]}"; then
+		client_json /var/log/ct-s3-new.json
+		used=$(servers_in)
+		case " $used " in
+		*" server-2 "*) fail "S3 a new association reached the deactivated server-2 ($used)" ;;
+		*) pass "S3 new associations avoid the deactivated target ($used)" ;;
+		esac
+	else
+		fail "S3 new associations after deactivate"
+	fi
+	if guest vm-221 "sctplb_test tcase_ctraffic_wait --out=/var/log/ct-s3-live.json --timeout=40"; then
+		client_json /var/log/ct-s3-live.json
+		pass "S3 live associations kept during the drain (servers: $(servers_in))"
+	else
+		fail "S3 live associations during the drain"
+	fi
+	if ! { lb_cmd 201 activate 2 && lb_cmd 202 activate 2; } >/dev/null; then fail "S3 sctplb activate"; fi
+else
+	fail "S3 could not start ctraffic"
+fi
+capture_stop
+
+# S4. IPv4/IPv6 mixed multihoming: path A IPv4 (10.0.0.1), path B IPv6 (fd00::1:2).
+say "S4 IPv4/IPv6 mixed multihoming"
+capture_start mixed
+if guest vm-221 "sctplb_test tcase_ctraffic --min-servers=2 --out=/var/log/ct-s4.json --addr 10.0.0.1,fd00::1:2 --laddr 192.168.2.221,fd00:6::221 --clients 8 --duration 3 --primary fd00::1:2 --primary-after 10 ${ct_common[*]}"; then
+	pass "S4 mixed IPv4/IPv6 associations pinned on both paths, $(client_json /var/log/ct-s4.json && servers_in)"
+else
+	fail "S4 mixed multihoming"
+fi
+capture_stop
+no_failover S4 /var/log/ct-s4.json
+# S1-S4 (ports mode): neither LB met a packet it could not place.
+for k in 201 202; do
+	lb_check S1-S4 $k '.reasons["unknown-association"] == 0 and .reasons["no-target"] == 0 and .reasons["cookie-echo-unknown"] == 0' \
+		"placed every packet (no unknown association, no missing target)"
+done
+
+# S5. vtag mode with the two LBs syncing over net 3: fixed-port clients (36412 <-> 36412, each
+# with its own address pair) spread over the servers; path B's LB never sees an INIT and pins
+# by what vm-201 told it.
+say "S5 fixed-port clients, vtag mode, LBs syncing"
+lb_down
+lb_up vtag sync
+capture_start fixed-ports-vtag-sync
+sets=''
+for h in 221 222 223 224 225 226 227 228; do sets+="${sets:+;}192.168.2.$h,192.168.6.$h"; done
+if guest vm-221 "sctplb_test tcase_ctraffic --min-servers=2 --out=/var/log/ct-s5.json --addr 10.0.0.1,10.0.0.2 --laddr '$sets' --clients 8 --lport-fixed $port --duration 3 --primary 10.0.0.2 --primary-after 10 ${ct_common[*]}"; then
+	pass "S5 8 fixed-port associations spread and pinned on both paths, $(client_json /var/log/ct-s5.json && servers_in)"
+else
+	fail "S5 fixed-port clients in vtag mode with sync"
+fi
+capture_stop
+no_failover S5 /var/log/ct-s5.json
+lb_check S5 201 "($targets_used) and .sync != null" "sent packets to at least two servers, syncing"
+# vm-202 saw no INIT: it knew every association from vm-201 (else 'unknown-association' drops).
+lb_check S5 202 "($targets_used) and .sync != null and .reasons[\"unknown-association\"] == 0 and .reasons[\"init-hash\"] == 0" \
+	"(path B, no INIT seen) pinned every packet by synced associations, none unknown"
+
+# S6. Restart (RFC 9260 section 5.2.4.1): the client loses its association without a word
+# (its links down, sctpt killed: its ABORT is lost) and comes back with
+# the same ports and addresses while the server still holds the old one. Its new INIT
+# has new tags; the LBs (vtag mode, syncing) must keep it on the same server.
+say "S6 restart: same ports and addresses, new tags, same server"
+capture_start restart
+# Silence: the client's cables pulled (its two tap devices down in the switch namespace). The
+# LBs see nothing of it during the silence (their captures show what the LBs saw), the servers
+# never get the client's last ABORT and their retransmissions end at the client's taps.
+silence() { # silence down|up
+	ip -n "$sw" link set t221n2 "$1"
+	ip -n "$sw" link set t221n6 "$1"
+}
+s6_args="--addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 1 --lport-fixed $port ${ct_common[*]}"
+if guest vm-221 "sctplb_test tcase_ctraffic_start --out=/var/log/ct-s6a.json $s6_args --duration 30"; then
+	sleep 2
+	before=$(lb_cmd 201 assoc --json | jq -r '[.associations[] | select(.sport == '"$port"' and .state != "closed" and (.addresses | index("192.168.2.221")))] | .[0].fwmark // empty')
+	silence down
+	# Kill the client, wait until its kernel has dropped the association (its ABORT is lost in
+	# the silence), start the new one (its first INIT is lost too), then end the silence: the
+	# INIT retransmission reaches the server before the server's next packet can reach the
+	# client (which would answer it with an ABORT, T bit, and end the old association).
+	guest vm-221 "kill -9 \$(pidof sctpt); i=0; while grep -qw $port /proc/net/sctp/assocs; do i=\$((i + 1)); [ \$i -lt 200 ] || exit 1; sleep 0.1; done; sctplb_test tcase_ctraffic_start --out=/var/log/ct-s6b.json $s6_args --duration 2" ||
+		fail "S6 could not restart the client"
+	silence up
+	if guest vm-221 "sctplb_test tcase_ctraffic_wait --out=/var/log/ct-s6b.json --timeout=40"; then
+		client_json /var/log/ct-s6b.json
+		after=$(servers_in)
+		if [ -n "$before" ] && [ "$after" = "server-$before" ]; then
+			pass "S6 the restarted association stayed on server-$before"
+		else
+			fail "S6 restart moved the association: before fwmark '${before:-?}', after '$after'"
+		fi
+	else
+		fail "S6 the restarted client failed"
+	fi
+	# The LB's counters say whether the INIT came while it held the association (a restart).
+	# The INIT may come on either path (a lost INIT is retransmitted to the other address).
+	lb_cmd 201 stats --json >"$state/stats-s6-201.json" 2>/dev/null || true
+	lb_cmd 202 stats --json >"$state/stats-s6-202.json" 2>/dev/null || true
+	restarts=$(jq -s 'map(.reasons["init-restart"] + .events.restarted) | add' \
+		"$state/stats-s6-201.json" "$state/stats-s6-202.json" 2>/dev/null || echo 0)
+	if [ "${restarts:-0}" -gt 0 ]; then
+		pass "S6 the LBs recognised the restart (init-restart + restarted: $restarts)"
+	else
+		fail "S6 neither LB counted a restart: $(jq -sc 'map({reasons: (.reasons | with_entries(select(.value > 0))), events: (.events | with_entries(select(.value > 0)))})' "$state/stats-s6-201.json" "$state/stats-s6-202.json")"
+	fi
+else
+	fail "S6 could not start ctraffic"
+fi
+capture_stop
+
+# The guests are still alive (no panic, no death marker) after all of it.
+for g in vm-001 vm-002 vm-003 vm-221; do vm_alive "$g" || fail "guest $g died"; done
+
+total_ms=$(ms_since "$t_start")
+say "done in $total_ms ms (image $image_ms ms, boot $boot_ms ms); $failures failure(s)"
+[ "$failures" -eq 0 ]
