@@ -95,11 +95,16 @@ IpAddress ip(const char* text) { return *IpAddress::parse(text); }
 std::vector<CaptureCase> capture_cases() {
     const std::vector<IpAddress> v4{ip("10.0.0.1"), ip("10.0.0.2")};
     const std::vector<IpAddress> v6{ip("fd00::1:1"), ip("fd00::1:2")};
+    const std::vector<IpAddress> all{ip("10.0.0.1"), ip("10.0.0.2"), ip("fd00::1:1"), ip("fd00::1:2")};
     return {
         {"multihomed-v4.pcap", v4, 0, 1},  {"multihomed-v6.pcap", v6, 0, 1},
         {"fixed-ports-v4.pcap", v4, 0, 3}, {"restart-v4.pcap", v4, 0, 2},
         {"asconf-v4.pcap", v4, 0, 1},      {"udp-encap-v4.pcap", v4, 9899, 1},
         {"cookie-echo-path-b-v4.pcap", v4, 0, 1}, {"init-retransmit-v4.pcap", v4, 0, 1},
+        // Linux kernel SCTP (tests/vm): its heartbeats also cross families and paths
+        // (192.168.2.221 -> VIP B), so every VIP counts.
+        {"lksctp-multihomed-v4.pcap", all, 0, 1}, {"lksctp-mixed-v4v6.pcap", all, 0, 1},
+        {"lksctp-restart-v4.pcap", all, 0, 2},
     };
 }
 
