@@ -16,6 +16,7 @@ packages=(
   libnetfilter-queue-dev libmnl-dev libpcap-dev libxxhash-dev nlohmann-json3-dev
   libusrsctp-dev libsctp-dev libssl-dev openssl
   iproute2 iptables nftables tcpdump procps python3 jq
+  clang libclang-rt-14-dev
   qemu-system-x86 busybox-static cpio kmod
 )
 
@@ -65,6 +66,8 @@ cmd_test() {
   ctest --test-dir "$build_asan" -L unit --output-on-failure -j "$jobs" || status=1
   log "unit and integration tests"
   ctest --test-dir "$build" --output-on-failure -j 1 || status=1
+  log "bounded fuzzing (clang, libFuzzer + ASan/UBSan; docs/fuzzing.md)"
+  "$top/tests/fuzz/run-fuzzers.sh" --jobs "$jobs" || status=1
   log "benchmarks (report only; a timing never fails the run)"
   "$top/tests/bench/run-benchmarks.sh" --quick "$build" || status=1
   if [ "$(id -u)" -eq 0 ]; then

@@ -834,12 +834,14 @@ int run_stats(std::span<const std::string> args) {
     const Totals totals = sum_counters(h);
     std::vector<TargetSlot> targets(h.targets, h.targets + h.max_targets);
     std::uint32_t size = 0, capacity = 0, half_open = 0, half_open_capacity = 0;
+    std::uint64_t index_failures = 0;
     {
         const TableLock lock(*state);
         size = state->table().size();
         capacity = state->table().capacity();
         half_open = state->table().half_open_count();
         half_open_capacity = state->table().half_open_capacity();
+        index_failures = state->table().index_failures();
     }
     std::vector<std::uint32_t> our_queues;
     for (const ThreadCounters& slot : h.threads)
@@ -874,7 +876,8 @@ int run_stats(std::span<const std::string> args) {
         out["table"] = ordered_json{{"size", size},
                                     {"capacity", capacity},
                                     {"half_open", half_open},
-                                    {"half_open_capacity", half_open_capacity}};
+                                    {"half_open_capacity", half_open_capacity},
+                                    {"index_failures", index_failures}};
         out["sync"] = sync_json(h, monotonic_ns());
         if (kernel) {
             ordered_json queues = ordered_json::array();
@@ -921,8 +924,9 @@ int run_stats(std::span<const std::string> args) {
         out += line;
     }
     std::snprintf(line, sizeof line,
-                  "table: %" PRIu32 " of %" PRIu32 " associations (%.1f%%), half-open %" PRIu32 " of %" PRIu32 "\n",
-                  size, capacity, capacity ? 100.0 * size / capacity : 0.0, half_open, half_open_capacity);
+                  "table: %" PRIu32 " of %" PRIu32 " associations (%.1f%%), half-open %" PRIu32 " of %" PRIu32
+                  ", index failures %" PRIu64 "\n",
+                  size, capacity, capacity ? 100.0 * size / capacity : 0.0, half_open, half_open_capacity, index_failures);
     out += line;
     if (!kernel) {
         out += std::string("kernel queues: not available (") + kKernelQueueFile + " missing)\n";

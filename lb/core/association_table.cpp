@@ -197,8 +197,10 @@ bool AssociationTable::index_insert(IndexKind kind, const IpAddress& addr, std::
         if (slots[i].hash == h && slots[i].record_plus_one == id + 1) return true;  // already there
         i = (i + 1) & mask;
     }
-    if (std::uint64_t{header_->index_used[k]} * 4 >= std::uint64_t{header_->index_slots} * 3)
+    if (std::uint64_t{header_->index_used[k]} * 4 >= std::uint64_t{header_->index_slots} * 3) {
+        ++header_->index_failures;  // the association cannot be found by this key: counted, never silent
         return false;
+    }
     slots[i] = IndexSlot{id + 1, h};
     ++header_->index_used[k];
     return true;
@@ -232,15 +234,25 @@ void AssociationTable::index_erase(IndexKind kind, const IpAddress& addr, std::u
     --header_->index_used[k];
 }
 
-void AssociationTable::index_address(AssociationId id, const IpAddress& addr) {
+bool AssociationTable::index_address(AssociationId id, const IpAddress& addr) {
     const Association& a = records_[id];
-    index_insert(IndexKind::Peer, addr, a.sport, a.dport, 0, id);
-    if (a.tc) index_insert(IndexKind::Tc, addr, a.sport, a.dport, a.tc, id);
-    if (a.ts) index_insert(IndexKind::Ts, addr, a.sport, a.dport, a.ts, id);
+    bool ok = index_insert(IndexKind::Peer, addr, a.sport, a.dport, 0, id);
+    if (a.tc) ok = index_insert(IndexKind::Tc, addr, a.sport, a.dport, a.tc, id) && ok;
+    if (a.ts) ok = index_insert(IndexKind::Ts, addr, a.sport, a.dport, a.ts, id) && ok;
     if (a.old_tags_linger) {
-        if (a.old_tc) index_insert(IndexKind::Tc, addr, a.sport, a.dport, a.old_tc, id);
-        if (a.old_ts) index_insert(IndexKind::Ts, addr, a.sport, a.dport, a.old_ts, id);
+        if (a.old_tc) ok = index_insert(IndexKind::Tc, addr, a.sport, a.dport, a.old_tc, id) && ok;
+        if (a.old_ts) ok = index_insert(IndexKind::Ts, addr, a.sport, a.dport, a.old_ts, id) && ok;
     }
+    return ok;
+}
+
+bool AssociationTable::index_room_for_new() const {
+    // New entries stop at 5/8 of every index: the rest is kept for what live
+    // associations still add (Ts, restarts, ASCONF addresses), so a flood of
+    // many-address INITs cannot leave an established association unfindable.
+    for (const std::uint32_t used : header_->index_used)
+        if (std::uint64_t{used} * 8 >= std::uint64_t{header_->index_slots} * 5) return false;
+    return true;
 }
 
 void AssociationTable::unindex_address(AssociationId id, const IpAddress& addr) {
@@ -444,6 +456,7 @@ AssociationId AssociationTable::insert_half_open(std::span<const IpAddress> addr
     // oldest entries, never an established association.
     if (header_->half_open >= header_->half_open_capacity && !evict_oldest_half_open(counters))
         return kNoAssociation;
+    if (!index_room_for_new()) return kNoAssociation;
     const AssociationId id = allocate(now);
     if (id == kNoAssociation) return kNoAssociation;
     Association& a = records_[id];
@@ -454,6 +467,10 @@ AssociationId AssociationTable::insert_half_open(std::span<const IpAddress> addr
     set_state_counted(a, AssociationState::HalfOpen);
     for (const IpAddress& addr : addresses)
         if (!append_address(id, addr)) counters.count(Event::AddressesOverflowed);
+    if (a.address_count == 0) {  // not even the source could be indexed
+        remove(id);
+        return kNoAssociation;
+    }
     push_half_open(id);
     note_change(id);
     return id;
@@ -476,8 +493,20 @@ AssociationId AssociationTable::insert_established(const IpAddress& address, std
 }
 
 AssociationId AssociationTable::insert_restored(const Association& fields) {
+    Counters ignored;
+    return insert_restored(fields, ignored);
+}
+
+AssociationId AssociationTable::insert_restored(const Association& fields, Counters& counters) {
     if (fields.state == AssociationState::Free || fields.address_count == 0 ||
         fields.address_count > kMaxClientAddresses || fields.server_address_count > kMaxServerAddresses)
+        return kNoAssociation;
+    // A half-open entry from elsewhere (a sync peer, an import) respects the
+    // half-open share like a local INIT: a flood seen by a peer evicts only
+    // half-open entries here too.
+    if (fields.state == AssociationState::HalfOpen &&
+        ((header_->half_open >= header_->half_open_capacity && !evict_oldest_half_open(counters)) ||
+         !index_room_for_new()))
         return kNoAssociation;
     const AssociationId id = allocate(Nanos{fields.created_ns});
     if (id == kNoAssociation) return kNoAssociation;
@@ -488,7 +517,11 @@ AssociationId AssociationTable::insert_restored(const Association& fields) {
     a.next_free = 0;
     a.state = AssociationState::Free;  // counted by set_state_counted below
     set_state_counted(a, fields.state);
-    for (std::size_t i = 0; i < a.address_count; ++i) index_address(id, a.addresses[i]);
+    for (std::size_t i = 0; i < a.address_count; ++i)
+        if (!index_address(id, a.addresses[i])) {  // an index is full: all or nothing
+            remove(id);
+            return kNoAssociation;
+        }
     if (a.state == AssociationState::HalfOpen) push_half_open(id);
     return id;
 }
@@ -507,7 +540,11 @@ bool AssociationTable::append_address(AssociationId id, const IpAddress& addr) {
     if (a.has_address(addr)) return true;
     if (a.address_count >= kMaxClientAddresses) return false;
     a.addresses[a.address_count++] = addr;
-    index_address(id, addr);
+    if (!index_address(id, addr)) {  // an index is full: the address is not taken at all
+        unindex_address(id, addr);
+        --a.address_count;
+        return false;
+    }
     return true;
 }
 
@@ -616,8 +653,13 @@ bool AssociationTable::replace_restored(AssociationId id, const Association& fie
     if (fields.state == AssociationState::Free || fields.address_count == 0 ||
         fields.address_count > kMaxClientAddresses || fields.server_address_count > kMaxServerAddresses)
         return false;
+    if (records_[id].state == AssociationState::Free) return false;
+    if (fields.state == AssociationState::HalfOpen && records_[id].state != AssociationState::HalfOpen &&
+        header_->half_open >= header_->half_open_capacity) {
+        Counters ignored;
+        if (!evict_oldest_half_open(ignored)) return false;
+    }
     Association& a = records_[id];
-    if (a.state == AssociationState::Free) return false;
     unindex_all(id);
     const std::uint32_t generation = a.generation;
     const AssociationState before = a.state;

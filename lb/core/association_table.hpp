@@ -182,6 +182,9 @@ public:
     // tags, target, addresses and times as given. kNoAssociation when full or
     // when the record is not a live association.
     AssociationId insert_restored(const Association& fields);
+    // The same, counting evictions of half-open entries (a half-open record
+    // respects the half-open share, evicting the oldest).
+    AssociationId insert_restored(const Association& fields, Counters& counters);
 
     // Replaces a live association's fields with `fields` (a sync peer's newer
     // view): tags, state, addresses, target, times; the slot keeps its
@@ -223,6 +226,9 @@ public:
     [[nodiscard]] std::uint32_t half_open_count() const { return header_->half_open; }
     [[nodiscard]] std::uint32_t half_open_capacity() const { return header_->half_open_capacity; }
     [[nodiscard]] const Timeouts& timeouts() const { return header_->timeouts; }
+    // Keys an index had no room for: an association not findable by every key.
+    // New entries stop at 5/8 of an index so that this stays 0 in practice.
+    [[nodiscard]] std::uint64_t index_failures() const { return header_->index_failures; }
 
     template <typename Fn>
     void for_each(Fn&& fn) const {
@@ -262,6 +268,7 @@ private:
         std::uint64_t ring_head;  // FIFO positions, modulo ring_slots
         std::uint64_t ring_tail;
         std::array<std::uint32_t, 3> index_used;
+        std::uint64_t index_failures;  // keys that found an index full (see index_failures())
     };
     enum class IndexKind : std::uint8_t { Ts = 0, Tc = 1, Peer = 2 };
     static constexpr std::size_t kIndexCount = 3;
@@ -282,7 +289,8 @@ private:
                       std::uint16_t dport, std::uint32_t tag, AssociationId id);
     void index_erase(IndexKind kind, const IpAddress& addr, std::uint16_t sport,
                      std::uint16_t dport, std::uint32_t tag, AssociationId id);
-    void index_address(AssociationId id, const IpAddress& addr);
+    bool index_address(AssociationId id, const IpAddress& addr);  // false: an index is full
+    [[nodiscard]] bool index_room_for_new() const;
     void unindex_address(AssociationId id, const IpAddress& addr);
     void unindex_all(AssociationId id);
     void drop_old_tags(AssociationId id);

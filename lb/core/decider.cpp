@@ -278,6 +278,17 @@ Verdict Decider::decide_init(const ParsedPacket& p, std::span<const std::uint32_
         table_.mark_restart_pending(id, tc, now);
         return forward(id, Reason::InitRestart);
     }
+    // An INIT listing an address of a live association with the same ports
+    // (from another source address): one peer cannot have two associations
+    // (RFC 9260 §5.2.1); the server decides (a restart with new addresses is
+    // refused, §5.2.2). Routed like a restart of that association, and no
+    // second entry is made under the same keys.
+    for (std::size_t i = 0; i < p.init.address_count; ++i) {
+        id = table_.find_by_peer(p.init.addresses[i], p.sport, p.dport, now, counters);
+        if (id == kNoAssociation) continue;
+        if (table_.at(id).state != AssociationState::HalfOpen) table_.mark_restart_pending(id, tc, now);
+        return forward(id, Reason::InitRestart);
+    }
 
     if (auto refused = refuse_new_association(p, now)) return *refused;
     const std::uint32_t fwmark = new_association_target(p, maglev);

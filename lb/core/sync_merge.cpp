@@ -69,7 +69,8 @@ MergeOutcome merge_sync_record(AssociationTable& table, const SyncRecord& record
         id = table.find_by_peer(remote.addresses[i], remote.sport, remote.dport, now, counters);
     if (id == kNoAssociation) {
         if (remote.state == AssociationState::Closed) return MergeOutcome::Ignored;
-        return table.insert_restored(learned) == kNoAssociation ? MergeOutcome::TableFull : MergeOutcome::Inserted;
+        return table.insert_restored(learned, counters) == kNoAssociation ? MergeOutcome::TableFull
+                                                                           : MergeOutcome::Inserted;
     }
 
     const Association local = table.at(id);

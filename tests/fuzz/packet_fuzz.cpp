@@ -5,18 +5,21 @@
 #include <cstdint>
 #include <span>
 
+#include "fuzz_support.hpp"
 #include "packet.hpp"
 
 namespace {
 
 // Invariants that hold for every input, checked so the fuzzer finds logic errors, not only crashes.
 void check(const sctplb::ParsedPacket& out) {
-    if (out.chunk_count > sctplb::kMaxChunks || out.init.address_count > sctplb::kMaxAddresses ||
-        out.asconf.added_count > sctplb::kMaxAddresses) {
-        __builtin_trap();
-    }
-    if (out.ok() && (out.chunk_count == 0 || (out.ip_version != 4 && out.ip_version != 6))) __builtin_trap();
-    if (out.ok() && out.has_init && out.chunk_count != 1) __builtin_trap();  // RFC 9260 §6.10
+    SCTPLB_FUZZ_CHECK(out.chunk_count <= sctplb::kMaxChunks);
+    SCTPLB_FUZZ_CHECK(out.init.address_count <= sctplb::kMaxAddresses);
+    SCTPLB_FUZZ_CHECK(out.asconf.added_count <= sctplb::kMaxAddresses);
+    if (out.ok()) SCTPLB_FUZZ_CHECK(out.ip_version == 4 || out.ip_version == 6);
+    // An ICMP error quoting SCTP carries no chunks of its own; any other SCTP packet has some.
+    if (out.ok() && !out.icmp_error) SCTPLB_FUZZ_CHECK(out.chunk_count != 0);
+    if (out.icmp_error) SCTPLB_FUZZ_CHECK(out.ok() && out.chunk_count == 0 && !out.has_init);
+    if (out.ok() && out.has_init) SCTPLB_FUZZ_CHECK(out.chunk_count == 1);  // RFC 9260 §6.10
 }
 
 }  // namespace
