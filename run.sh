@@ -64,10 +64,11 @@ cmd_test() {
   local status=0
   log "unit tests under ASan/UBSan"
   ctest --test-dir "$build_asan" -L unit --output-on-failure -j "$jobs" || status=1
-  log "unit and integration tests"
-  ctest --test-dir "$build" --output-on-failure -j 1 || status=1
+  log "unit, integration and VM tests"
+  # Two at a time: each test has namespaces of its own; the CPU-bound ones are RUN_SERIAL.
+  ctest --test-dir "$build" --output-on-failure -j "$jobs" || status=1
   log "bounded fuzzing (clang, libFuzzer + ASan/UBSan; docs/fuzzing.md)"
-  "$top/tests/fuzz/run-fuzzers.sh" --jobs "$jobs" || status=1
+  "$top/tests/fuzz/run-fuzzers.sh" --seconds-per-target 10 --jobs "$jobs" || status=1
   log "benchmarks (report only; a timing never fails the run)"
   "$top/tests/bench/run-benchmarks.sh" --quick "$build" || status=1
   if [ "$(id -u)" -eq 0 ]; then

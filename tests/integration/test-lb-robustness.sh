@@ -13,7 +13,9 @@
 #     and the refill admitted, the rest init-rate-limited; the daemon's memory does not grow;
 #  g. a corpus of malformed packets (zero/short/overlong chunk lengths, INIT bundled with DATA,
 #     INIT with a vtag, INIT tag 0, 150 address parameters, 65 chunks, DATA with vtag 0, no
-#     chunks, a short SCTP header): each counted under its named reason;
+#     chunks, a short SCTP header) and IPv6 ones (9 extension headers, an extension header then a
+#     cut SCTP header, a lone fragment, ICMPv6 packet too big for no association, unknown DATA): each
+#     counted under its named reason;
 # and the daemon stays up and the association keeps delivering every message.
 #
 # Usage: test-lb-fragments-icmp.sh [help]   (root; SCTPLB_BIN, SCTPLB_BUILD_DIR as set by ctest)
@@ -70,6 +72,14 @@ vip_b=$(echo "$LB_VIPS" | cut -d, -f2)
 in_client $raw_send inits --src "$client_b" --dst "$vip_b" --count 5
 in_client $raw_send inits --src "$client_a" --dst "$vip_a" --count 400 --id 7
 hostile_list=$(in_client $raw_send hostile --src "$client_a" --dst "$vip_a" --sport "$sport" --vtag "$ts")
+# IPv6 too: a v6 VIP queued on the LB (its own rule set, tables 6000+), the client's path-A link
+# given IPv6 addresses; the packets leave as Ethernet frames (no IPv6 stack shaping them).
+ip -n "$LB_NS" addr add fd00:2::1/64 dev l2 nodad
+ip -n "$LB_CLIENT1_NS" addr add fd00:2::221/64 dev c2 nodad
+ip netns exec "$LB_NS" "$SCTPLB_BIN" rules --shm "$LB_SHM" --vip fd00::1:1 --queue "$LB_QUEUE" \
+	--target 1=fd00:2::221 --table-base 6000 --priority 9000 --apply >/dev/null
+lb_mac=$(ip netns exec "$LB_NS" cat /sys/class/net/l2/address)
+hostile_list+=$'\n'$(in_client $raw_send hostile6 --src fd00:2::221 --dst fd00::1:1 --iface c2 --dst-mac "$lb_mac")
 sleep 0.5 # the lone fragment's hold (200 ms) runs out; counters are published every batch or 200 ms
 after=$(stats)
 lbt_sctplb trace --off >/dev/null
@@ -87,7 +97,6 @@ expect() { # expect KEY DELTA WHY
 expect fragment-follows 1 "the held second fragment of the association's packet followed its first (a)"
 expect hold-resolved 1 "the early second fragment was released with the first's mark (a)"
 expect fragment-of-dropped 1 "the unknown association's second fragment followed its first's drop (b)"
-expect ip-fragment 1 "the lone fragment: its first fragment never came (c)"
 # The crafted packets by their size in the trace (the association's own packets, and the ICMP
 # errors its endpoints may answer the crafted DATA with, count under the same reasons).
 traced() { grep -c -E "$1" "$LB_STATE/lb.log" || true; }
@@ -107,6 +116,8 @@ check_trace "len=84/84 -> drop mark=0 reason=ip-fragment \(hold-expired\)" 1 \
 check_trace "len=56/56 -> accept mark=$fwmark reason=icmp-error" 1 \
 	"(d) the ICMP error quoting Tc went to the association's server (fwmark $fwmark)"
 check_trace "len=56/56 -> drop mark=0 reason=icmp-unknown" 1 "(d) the ICMP error quoting an unknown tag was dropped"
+check_trace "fd00:2::221:5000 -> fd00::1:1:36412 vtag=0x0badc0de \\[DATA\\] len=[0-9/]+ -> drop mark=0 reason=unknown-association" 1 \
+	"(g) an IPv6 packet of no association went through the queue and was dropped"
 expect init-not-allowed 5 "(e) INITs from $client_b, outside --init-allow, were refused"
 admitted=$(($(count "$after" init-hash) - $(count "$before" init-hash)))
 limited=$(($(count "$after" init-rate-limited) - $(count "$before" init-rate-limited)))
@@ -127,8 +138,12 @@ declare -A wanted=()
 while read -r name reason; do
 	[ -n "$name" ] && wanted[$reason]=$((${wanted[$reason]:-0} + 1))
 done <<<"$hostile_list"
+# Counted earlier under the same reasons: the IPv4 lone fragment (c), the unknown ICMP error (d).
+declare -A earlier=([ip-fragment]=1 [icmp-unknown]=1)
 for reason in "${!wanted[@]}"; do
 	what="(g) $(echo "$hostile_list" | awk -v r="$reason" '$2 == r { printf "%s%s", sep, $1; sep = ", " }')"
+	wanted[$reason]=$((${wanted[$reason]} + ${earlier[$reason]:-0}))
+	[ -z "${earlier[$reason]:-}" ] || what+=" (+ ${earlier[$reason]} from c/d)"
 	if [ "$reason" = unknown-association ]; then
 		# Also counts the client stack's ABORTs answering the INIT ACKs of admitted flood INITs.
 		delta=$(($(count "$after" "$reason") - $(count "$before" "$reason")))

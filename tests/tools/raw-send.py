@@ -14,6 +14,9 @@ order, and ICMP errors quoting a packet the VIP sent.
   raw-send.py hostile --src A --dst VIP [--sport P --dport P --vtag T]
         one of each malformed packet in HOSTILE (see below), printing "NAME REASON" per packet
         sent: the reason sctplb must count it under.
+  raw-send.py hostile6 --src A6 --dst VIP6 --iface DEV --dst-mac MAC
+        malformed IPv6 packets (HOSTILE6), sent as Ethernet frames on DEV (a packet socket: no
+        kernel IPv6 header handling in the way), printing "NAME REASON" per packet.
   raw-send.py icmp --src ROUTER --dst VIP --quote-src VIP --quote-dst CLIENT --quote-sport P
               --quote-dport P --quote-vtag T [--type 3 --code 4 --mtu 1400]
         an ICMP error quoting the first 28 bytes (IP header + 8 bytes of SCTP) of a packet the
@@ -97,6 +100,32 @@ def hostile(sport: int, dport: int, vtag: int):
     ]
 
 
+def ipv6(src: str, dst: str, next_header: int, payload: bytes) -> bytes:
+    return (struct.pack("!IHBB", 0x60000000, len(payload), next_header, 64) +
+            socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst) + payload)
+
+
+def hostile6(src: str, dst: str):
+    data = sctp_raw(5000, 36412, 0x0BADC0DE, data_chunk())
+    # Destination Options headers (RFC 8200 §4.6): next header, length 0 (8 bytes), PadN.
+    def options(next_header: int) -> bytes:
+        return struct.pack("!BBBB4s", next_header, 0, 1, 4, b"\0" * 4)
+    chain = b"".join(options(60) for _ in range(8)) + options(132)  # 9 headers, SCTP after
+    # (A truncated extension header never reaches the queue: ip6tables' -p sctp cannot find the
+    # upper layer and the kernel drops it. A whole header followed by a cut SCTP header does.)
+    cut_sctp = options(132) + b"\x13\x88\x8e"
+    lone = struct.pack("!BBHI", 132, 0, (8 << 3), 0x77) + b"\xab" * 32  # offset 64, last fragment
+    quoted = ipv6(dst, src, 132, sctp_raw(36412, 5000, 0x0BADC0DE, data_chunk()))[:48]
+    too_big = struct.pack("!BBHI", 2, 0, 0, 1280) + quoted
+    return [
+        ("v6-extension-chain-too-long", "bad-extension-header", ipv6(src, dst, 60, chain + data)),
+        ("v6-extension-then-cut-sctp", "bad-sctp-header", ipv6(src, dst, 60, cut_sctp)),
+        ("v6-lone-fragment", "ip-fragment", ipv6(src, dst, 44, lone)),
+        ("v6-packet-too-big-unknown", "icmp-unknown", ipv6(src, dst, 58, too_big)),
+        ("v6-data-unknown", "unknown-association", ipv6(src, dst, 132, data)),
+    ]
+
+
 def ipv4(src: str, dst: str, proto: int, payload: bytes, ident: int = 0x4242, frag: int = 0,
          total: int | None = None) -> bytes:
     length = 20 + len(payload) if total is None else total
@@ -115,7 +144,9 @@ def send(packets, dst: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("kind", choices=["fragments", "lone-fragment", "icmp", "inits", "hostile"])
+    parser.add_argument("kind", choices=["fragments", "lone-fragment", "icmp", "inits", "hostile", "hostile6"])
+    parser.add_argument("--iface")
+    parser.add_argument("--dst-mac")
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--src", required=True)
     parser.add_argument("--dst", required=True)
@@ -153,6 +184,19 @@ def main() -> int:
     elif a.kind == "hostile":
         packets = hostile(a.sport, a.dport, a.vtag)
         send([ipv4(a.src, a.dst, 132, p) for _, _, p in packets], a.dst)
+        for name, reason, _ in packets:
+            print(name, reason)
+    elif a.kind == "hostile6":
+        if not a.iface or not a.dst_mac:
+            parser.error("hostile6 needs --iface and --dst-mac")
+        with open(f"/sys/class/net/{a.iface}/address") as f:
+            src_mac = bytes.fromhex(f.read().strip().replace(":", ""))
+        ethernet = bytes.fromhex(a.dst_mac.replace(":", "")) + src_mac + struct.pack("!H", 0x86DD)
+        packets = hostile6(a.src, a.dst)
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
+            s.bind((a.iface, 0))
+            for _, _, p in packets:
+                s.send(ethernet + p)
         for name, reason, _ in packets:
             print(name, reason)
     elif a.kind == "lone-fragment":
