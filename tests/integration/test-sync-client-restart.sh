@@ -62,7 +62,7 @@ kill -KILL "${tl_client_pid[old]}"
 tl_wait old 5 2>/dev/null || true
 restarts_before=$(grep -c 'association [0-9]*: RESTART' "$DP_STATE/$server.log" || true)
 before=$(dpt_counters)
-count=12
+count=30  # long enough that both tables are read while it lives, even on a loaded machine
 to_b_after=4
 dpt_client new 1 --lport 36412 --count $count --interval-ms 250 --echo-wait-ms 8000 \
 	--primary "$DP_VIP_B" --primary-after $to_b_after
@@ -70,6 +70,7 @@ dpt_client new 1 --lport 36412 --count $count --interval-ms 250 --echo-wait-ms 8
 tl_wait_echoes new $((to_b_after + 3)) 15 || true
 read -r mark_201 tc_201 ts_201 <<<"$(tags 201)"
 read -r mark_202 tc_202 ts_202 <<<"$(tags 202)"
+assoc_202=$(dpt_sctplb 202 assoc --json)
 status=0
 tl_wait new 40 || status=$?
 after=$(dpt_counters)
@@ -95,7 +96,7 @@ if [ "$mark_201 $mark_202" = "$mark $mark" ] && [ "$tc_201 $ts_201" = "$tc_202 $
 	[ "$tc_201" != "$old_tc" ] && [ "$ts_201" != "$old_ts" ]; then
 	tl_pass "e: both LBs list the new tags $tc_201/$ts_201 (were $old_tc/$old_ts) with fwmark $mark"
 else
-	tl_fail "e: after the restart vm-201 lists '$mark_201 $tc_201 $ts_201', vm-202 '$mark_202 $tc_202 $ts_202' (before: fwmark $mark, tags $old_tc/$old_ts)"
+	tl_fail "e: after the restart vm-201 lists '$mark_201 $tc_201 $ts_201', vm-202 '$mark_202 $tc_202 $ts_202' (before: fwmark $mark, tags $old_tc/$old_ts); vm-202's table: $assoc_202"
 fi
 
 echo "runtime $((SECONDS - started)) s"

@@ -43,7 +43,7 @@ wait_for_capture() {
 	done
 }
 wait_for_capture || tl_fail "d: tcpdump did not start: $(tl_log capture)"
-count=60
+count=80  # 20 s: the injections are checked while both associations live, even when loaded
 before=$(dpt_counters)
 dpt_client via-a 1 --lport 36412 --count $count --interval-ms 250 --primary "$DP_VIP_B" --primary-after 2
 dpt_client via-b 2 --addr "$DP_VIP_B,$DP_VIP_A" --lport 36412 --count $count --interval-ms 250 \
