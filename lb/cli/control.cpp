@@ -28,6 +28,7 @@
 #include "maglev.hpp"
 #include "options.hpp"
 #include "seed_file.hpp"
+#include "data_path.hpp"
 #include "shared_state.hpp"
 #include "verdict.hpp"
 
@@ -59,11 +60,7 @@ int failure(std::string_view command, std::string_view message) {
 
 void print(const std::string& text) { std::fputs(text.c_str(), stdout); }
 
-std::int64_t monotonic_ns() {
-    timespec now{};
-    ::clock_gettime(CLOCK_MONOTONIC, &now);  // the daemon's `now`
-    return std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
-}
+std::int64_t monotonic_ns() { return monotonic_now().count(); }  // the daemon's `now`
 
 // The parsed command line of one command, or the exit status to return now
 // (0 after --help, 2 after a usage error).

@@ -120,8 +120,7 @@ Verdict Decider::decide(const ParsedPacket& p, Direction direction,
     }
     // The other fragments of this packet go the same way. Not while the
     // verdict may still change (a packet held awaiting the sync): they wait too.
-    const bool final_verdict = !(config_.unknown_may_resolve && v.action == Action::Drop &&
-                                 (v.reason == Reason::UnknownAssociation || v.reason == Reason::CookieEchoUnknown));
+    const bool final_verdict = !(config_.unknown_may_resolve && dropped_as_unknown(v));
     if (fragments_ != nullptr && p.fragment.present && p.fragment.first && final_verdict)
         fragments_->record(p, v, now, counters);
     counters.count(v.reason);

@@ -97,6 +97,13 @@ private:
     AdmissionControl* admission_ = nullptr;
 };
 
+// A drop because the association is not (yet) in the table: in vtag mode a
+// peer's sync record may resolve it within milliseconds (held, then decided again).
+[[nodiscard]] constexpr bool dropped_as_unknown(const Verdict& v) {
+    return v.action == Action::Drop &&
+           (v.reason == Reason::UnknownAssociation || v.reason == Reason::CookieEchoUnknown);
+}
+
 // Parse failures map to drop reasons one to one.
 Reason reason_for_parse_status(ParseStatus status);
 

@@ -2,6 +2,13 @@
 
 namespace sctplb {
 
+std::optional<std::uint8_t> hex_digit(char c) {
+    if (c >= '0' && c <= '9') return static_cast<std::uint8_t>(c - '0');
+    if (c >= 'a' && c <= 'f') return static_cast<std::uint8_t>(c - 'a' + 10);
+    if (c >= 'A' && c <= 'F') return static_cast<std::uint8_t>(c - 'A' + 10);
+    return std::nullopt;
+}
+
 std::optional<std::uint32_t> parse_number32(std::string_view text) {
     int base = 10;
     if (text.starts_with("0x") || text.starts_with("0X")) {
@@ -11,17 +18,9 @@ std::optional<std::uint32_t> parse_number32(std::string_view text) {
     if (text.empty() || text.size() > (base == 16 ? 8u : 10u)) return std::nullopt;
     std::uint64_t value = 0;
     for (char c : text) {
-        int digit;
-        if (c >= '0' && c <= '9') {
-            digit = c - '0';
-        } else if (base == 16 && c >= 'a' && c <= 'f') {
-            digit = c - 'a' + 10;
-        } else if (base == 16 && c >= 'A' && c <= 'F') {
-            digit = c - 'A' + 10;
-        } else {
-            return std::nullopt;
-        }
-        value = value * static_cast<std::uint64_t>(base) + static_cast<std::uint64_t>(digit);
+        const auto digit = hex_digit(c);
+        if (!digit || *digit >= base) return std::nullopt;
+        value = value * static_cast<std::uint64_t>(base) + *digit;
     }
     if (value > 0xffffffffu) return std::nullopt;
     return static_cast<std::uint32_t>(value);

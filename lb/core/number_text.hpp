@@ -9,6 +9,8 @@
 
 namespace sctplb {
 
+// The value of one hex digit (0-9, a-f, A-F).
+[[nodiscard]] std::optional<std::uint8_t> hex_digit(char c);
 // Decimal or 0x-hex 32-bit number.
 [[nodiscard]] std::optional<std::uint32_t> parse_number32(std::string_view text);
 // "Q" or "Q1:Q2" (Q1 <= Q2), each 0..65535.

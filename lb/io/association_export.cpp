@@ -1,4 +1,5 @@
 #include "association_export.hpp"
+#include "number_text.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -34,23 +35,9 @@ std::optional<AssociationState> parse_state(std::string_view text) {
 std::optional<std::uint32_t> parse_tag(const json& value) {
     if (!value.is_string()) return std::nullopt;
     const std::string& text = value.get_ref<const std::string&>();
-    if (text.size() < 3 || text.size() > 10 || text[0] != '0' || (text[1] != 'x' && text[1] != 'X'))
-        return std::nullopt;
-    std::uint32_t tag = 0;
-    for (std::size_t i = 2; i < text.size(); ++i) {
-        const char c = text[i];
-        std::uint32_t digit = 0;
-        if (c >= '0' && c <= '9')
-            digit = static_cast<std::uint32_t>(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            digit = static_cast<std::uint32_t>(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            digit = static_cast<std::uint32_t>(c - 'A' + 10);
-        else
-            return std::nullopt;
-        tag = tag << 4 | digit;
-    }
-    return tag;
+    // "0x" and 1..8 hex digits: parse_number32's hex spelling, the prefix required.
+    if (!text.starts_with("0x") && !text.starts_with("0X")) return std::nullopt;
+    return parse_number32(text);
 }
 
 // Small typed readers: each names the field it refused.

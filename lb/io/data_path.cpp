@@ -70,9 +70,8 @@ void trace_packet(const SharedHeader& header, std::uint16_t queue, std::uint32_t
 // worth waiting for with a sync). A non-first fragment whose first fragment
 // has not come yet waits for it (fragments may arrive in any order).
 bool worth_holding(const Verdict& v, bool with_sync) {
-    if (v.action != Action::Drop) return false;
-    if (v.reason == Reason::IpFragment) return true;
-    return with_sync && (v.reason == Reason::UnknownAssociation || v.reason == Reason::CookieEchoUnknown);
+    if (v.action == Action::Drop && v.reason == Reason::IpFragment) return true;
+    return with_sync && dropped_as_unknown(v);
 }
 
 // Adds the counts of a held packet's re-decision: the table's events always

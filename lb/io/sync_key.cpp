@@ -8,18 +8,13 @@
 
 #include <cctype>
 
+#include "number_text.hpp"
 #include "seed_file.hpp"
 
 namespace sctplb {
 
 namespace {
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 void hmac_sha256(std::span<const std::uint8_t> key, std::span<const std::byte> data, unsigned char (&out)[kSyncMacSize]) {
     unsigned int length = 0;
@@ -57,12 +52,12 @@ std::optional<SyncKeyring> SyncKeyring::parse(std::string_view text, std::string
         }
         Key key;
         for (std::size_t i = 0; i < line.size(); i += 2) {
-            const int high = hex_value(line[i]), low = hex_value(line[i + 1]);
-            if (high < 0 || low < 0) {
+            const auto high = hex_digit(line[i]), low = hex_digit(line[i + 1]);
+            if (!high || !low) {
                 error = where + "not hex digits";
                 return std::nullopt;
             }
-            key.bytes.push_back(static_cast<std::uint8_t>(high * 16 + low));
+            key.bytes.push_back(static_cast<std::uint8_t>(*high * 16 + *low));
         }
         if (ring.keys_.size() == kMaxSyncKeys) {
             error = where + "at most " + std::to_string(kMaxSyncKeys) + " keys (the current and the next)";

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "data_path.hpp"  // monotonic_now(): the clock of every decision
 #include "log.hpp"
 #include "number_text.hpp"
 
@@ -18,11 +19,6 @@ namespace sctplb {
 
 namespace {
 
-Nanos clock_now(clockid_t clock) {
-    timespec ts{};
-    clock_gettime(clock, &ts);
-    return Nanos{std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec};
-}
 
 bool same_endpoint(const sockaddr_storage& a, const sockaddr_storage& b) {
     if (a.ss_family != b.ss_family) return false;
@@ -145,7 +141,9 @@ void SyncService::run(const std::atomic<bool>& stop, std::atomic<bool>& ready,
     std::uint64_t instance = 0;
     while (getrandom(&instance, sizeof instance, 0) != sizeof instance) {
     }
-    const auto wall = static_cast<std::uint64_t>(clock_now(CLOCK_REALTIME).count());
+    timespec wall_clock{};
+    clock_gettime(CLOCK_REALTIME, &wall_clock);
+    const auto wall = static_cast<std::uint64_t>(wall_clock.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(wall_clock.tv_nsec);
     const std::uint64_t epoch = std::max(wall, shared.last_epoch + 1);
     shared.last_epoch = epoch;
     for (std::size_t i = 0; i < peer_count; ++i) {
@@ -169,7 +167,7 @@ void SyncService::run(const std::atomic<bool>& stop, std::atomic<bool>& ready,
     engine_options.peer_count = peer_count;
     engine_options.startup_wait = std::chrono::milliseconds(options_.startup_wait_ms);
     SyncEngine engine(engine_options, state.table(), keys_, std::span(shared.windows, peer_count),
-                      clock_now(CLOCK_MONOTONIC));
+                      monotonic_now());
     const auto refresh_digest = [&] {
         ConfigDigestText digest{};
         const ConfigLock lock(state);
@@ -215,7 +213,7 @@ void SyncService::run(const std::atomic<bool>& stop, std::atomic<bool>& ready,
                 if (same_endpoint(from, options_.peers[i].address)) d.peer = i;
             ++received;
         }
-        const Nanos now = clock_now(CLOCK_MONOTONIC);
+        const Nanos now = monotonic_now();
         {
             const TableLock lock(state);
             if (lock.recovered()) log_line(header, kLogWarning, "sync: table lock recovered from a dead holder: indexes rebuilt");
