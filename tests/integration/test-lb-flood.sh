@@ -47,7 +47,6 @@ lbt_client live 1 --lport 5000 --count 40 --interval-ms 150 --echo-wait-ms 10000
 tl_wait_echoes live 2 10 || tl_fail "the real association did not start"
 daemon_pid=$(tl_json "$(lbt_sctplb show --json)" "d['daemon_pid']")
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$daemon_pid/status"; }
-count() { tl_json "$1" "d['reasons'].get('$2', d['events'].get('$2', 0))"; }
 rss_before=$(rss)
 before=$(lbt_sctplb stats --json)
 
@@ -64,7 +63,7 @@ wait $p1 $p2 $p3 || tl_fail "a blaster failed: $(cat "$tl_work"/*.out)"
 sleep 0.3
 after=$(lbt_sctplb stats --json)
 for f in known init-flood data-flood; do tl_say "$f: $(tail -n 1 "$tl_work/$f.out")"; done
-delta() { echo $(($(count "$after" "$1") - $(count "$before" "$1"))); }
+delta() { echo $(($(lbt_stat "$after" "$1") - $(lbt_stat "$before" "$1"))); }
 tl_say "LB counted: init-hash +$(delta init-hash), half-open-evicted +$(delta half-open-evicted), unknown-association +$(delta unknown-association), established +$(delta established); kernel queue drops: $(tl_json "$after" "sum(q['queue_dropped'] + q['user_dropped'] for q in (d['kernel_queues'] or []))")"
 [ "$(delta half-open-evicted)" -gt 0 ] && tl_pass "a: the INIT flood overflowed the half-open share, which evicted only its own entries (+$(delta half-open-evicted))" ||
 	tl_fail "a: no half-open eviction: the INIT flood did not reach the LB?"

@@ -51,7 +51,7 @@ stats() { lbt_sctplb stats --json; }
 count() { # count JSON KEY: a reason or event counter, or "target" for packets to the association's target
 	case $2 in
 	target) tl_json "$1" "sum(t['packets'] for t in d['targets'] if t['fwmark'] == $fwmark)" ;;
-	*) tl_json "$1" "d['reasons'].get('$2', d['events'].get('$2', 0))" ;;
+	*) lbt_stat "$1" "$2" ;;
 	esac
 }
 lbt_sctplb trace --on >/dev/null

@@ -5,7 +5,7 @@
 # EXIT trap that stops every client started here and brings the topology down.
 #
 # Provides: lbt_check_requirements, lbt_setup PREFIX_BASE [up options], lbt_lb_start/lbt_lb_stop,
-# lbt_sctplb ARGS (with --shm), lbt_client NAME K [usctp client options], lbt_counters,
+# lbt_sctplb ARGS (with --shm), lbt_client NAME K [usctp client options], lbt_stat, lbt_counters,
 # lbt_counter COUNTERS SERVER ADDRESS. LBT_KEEP_LOGS=1 keeps the logs.
 
 # shellcheck source-path=SCRIPTDIR source=test-common.sh
@@ -43,5 +43,7 @@ lbt_client() {
 
 # "server-N ADDRESS COUNT" lines: SCTP packets each server received per client address.
 lbt_counters() { "$LBT_TOPOLOGY" counters "$tl_prefix"; }
+# lbt_stat STATS_JSON NAME: a reason or event counter of `sctplb stats --json` (0 when absent).
+lbt_stat() { tl_json "$1" "d['reasons'].get('$2', d['events'].get('$2', 0))"; }
 # lbt_counter COUNTERS SERVER ADDRESS (empty when the server has no counter for that address)
 lbt_counter() { echo "$1" | awk -v s="$2" -v a="$3" '$1 == s && $2 == a { print $3 }'; }
