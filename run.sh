@@ -13,7 +13,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 packages=(
   build-essential cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
-  libnetfilter-queue-dev libmnl-dev libpcap-dev libxxhash-dev nlohmann-json3-dev
+  libnetfilter-queue-dev libmnl-dev libnftnl-dev libpcap-dev libxxhash-dev nlohmann-json3-dev
   libusrsctp-dev libsctp-dev libssl-dev openssl
   iproute2 iptables nftables tcpdump procps python3 jq
   clang libclang-rt-14-dev

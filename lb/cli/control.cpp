@@ -26,6 +26,7 @@
 #include "decider.hpp"
 #include "keyed_hash.hpp"
 #include "maglev.hpp"
+#include "nft_fastpath.hpp"
 #include "options.hpp"
 #include "seed_file.hpp"
 #include "data_path.hpp"
@@ -666,6 +667,7 @@ int run_assoc(std::span<const std::string> args) {
             item["age_s"] = seconds_since(a.created_ns, now);
             item["idle_s"] = seconds_since(a.last_seen_ns, now);
             item["learned"] = learned(a);
+            item["fastpath"] = a.in_fast_path;
             list.push_back(std::move(item));
         }
         ordered_json out;
@@ -676,14 +678,15 @@ int run_assoc(std::span<const std::string> args) {
     }
     char line[256];
     std::string out;
-    std::snprintf(line, sizeof line, "%5s %5s  %-10s  %-10s  %10s  %-15s  %8s  %8s  %-21s  %s  %s\n", "SPORT", "DPORT",
-                  "TC", "TS", "FWMARK", "STATE", "AGE(s)", "IDLE(s)", "LEARNED", "CLIENT", "SERVER");
+    std::snprintf(line, sizeof line, "%5s %5s  %-10s  %-10s  %10s  %-15s  %8s  %8s  %-21s  %-8s  %s  %s\n", "SPORT",
+                  "DPORT", "TC", "TS", "FWMARK", "STATE", "AGE(s)", "IDLE(s)", "LEARNED", "FASTPATH", "CLIENT", "SERVER");
     out += line;
     for (const Association& a : records) {
-        std::snprintf(line, sizeof line, "%5u %5u  %-10s  %-10s  %10" PRIu32 "  %-15s  %8.1f  %8.1f  %-21s  ",
+        std::snprintf(line, sizeof line, "%5u %5u  %-10s  %-10s  %10" PRIu32 "  %-15s  %8.1f  %8.1f  %-21s  %-8s  ",
                       static_cast<unsigned>(a.sport), static_cast<unsigned>(a.dport), tag_hex(a.tc).c_str(),
                       tag_hex(a.ts).c_str(), a.fwmark, std::string(association_state_name(a.state)).c_str(),
-                      seconds_since(a.created_ns, now), seconds_since(a.last_seen_ns, now), learned(a).c_str());
+                      seconds_since(a.created_ns, now), seconds_since(a.last_seen_ns, now), learned(a).c_str(),
+                      a.in_fast_path ? "kernel" : "-");
         out += line + joined(a.addresses, a.address_count) + "  " +
                joined(a.server_addresses, a.server_address_count) + "\n";
     }
@@ -793,11 +796,41 @@ ordered_json sync_json(const SharedHeader& h, std::int64_t now) {
     return out;
 }
 
+// The kernel fast path: the daemon's view (shared memory) and the kernel's
+// per-target counters, read through netlink (needs CAP_NET_ADMIN).
+ordered_json fast_path_json(const SharedHeader& h, const std::string& shm, std::int64_t now) {
+    const FastPathShared& f = h.fast_path;
+    const bool enabled = f.enabled.load(std::memory_order_acquire) != 0 && h.daemon_pid.load() != 0;
+    ordered_json out;
+    out["enabled"] = enabled;
+    out["table"] = fastpath_table_name(shm);
+    out["associations"] = f.associations.load();
+    out["elements"] = f.elements.load();
+    out["timeout_ms"] = f.timeout_ms.load();
+    out["map_size"] = f.map_size.load();
+    const std::int64_t pass = f.last_pass_ns.load();
+    out["last_pass_ms"] = pass == 0 ? ordered_json(nullptr) : ordered_json((now - pass) / 1'000'000);
+    std::string error;
+    std::vector<FastPathTargetCounter> counters;
+    auto nft = NftSession::open(error);
+    if (nft && nft->counters(out["table"].get<std::string>(), counters, error)) {
+        ordered_json targets = ordered_json::array();
+        for (const FastPathTargetCounter& c : counters)
+            targets.push_back(ordered_json{{"fwmark", c.fwmark}, {"packets", c.packets}, {"bytes", c.bytes}});
+        out["targets"] = std::move(targets);
+    } else {
+        out["targets"] = nullptr;
+        out["targets_error"] = error;
+    }
+    return out;
+}
+
 Totals sum_counters(const SharedHeader& h) {
     Totals t;
     std::vector<const ThreadCounters*> slots;
     for (const ThreadCounters& slot : h.threads) slots.push_back(&slot);
     slots.push_back(&h.sync.decisions);
+    slots.push_back(&h.fast_path.decisions);
     for (const ThreadCounters* slot_pointer : slots) {
         const ThreadCounters& slot = *slot_pointer;
         for (std::size_t i = 0; i < kReasonCount; ++i) t.reasons[i] += slot.reasons[i].load(std::memory_order_relaxed);
@@ -876,6 +909,7 @@ int run_stats(std::span<const std::string> args) {
                                     {"half_open_capacity", half_open_capacity},
                                     {"index_failures", index_failures}};
         out["sync"] = sync_json(h, monotonic_ns());
+        out["fastpath"] = fast_path_json(h, parsed.shm, monotonic_ns());
         if (kernel) {
             ordered_json queues = ordered_json::array();
             for (const auto& q : *kernel)
@@ -940,6 +974,26 @@ int run_stats(std::span<const std::string> args) {
             out += line;
         }
     }
+    const ordered_json fast_path = fast_path_json(h, parsed.shm, monotonic_ns());
+    if (!fast_path["enabled"].get<bool>()) {
+        out += "fastpath: off\n";
+    } else {
+        std::snprintf(line, sizeof line,
+                      "fastpath: nft table inet %s, %" PRIu64 " associations in the kernel (%" PRIu64
+                      " elements of %" PRIu64 "), timeout %" PRIu64 " ms\n",
+                      fast_path["table"].get<std::string>().c_str(), fast_path["associations"].get<std::uint64_t>(),
+                      fast_path["elements"].get<std::uint64_t>(), fast_path["map_size"].get<std::uint64_t>(),
+                      fast_path["timeout_ms"].get<std::uint64_t>());
+        out += line;
+    }
+    if (fast_path["targets"].is_array()) {
+        out += "fastpath packets per target (marked by the kernel):\n";
+        for (const auto& t : fast_path["targets"]) {
+            std::snprintf(line, sizeof line, "  fwmark %-10" PRIu32 " %" PRIu64 " packets  %" PRIu64 " bytes\n",
+                          t["fwmark"].get<std::uint32_t>(), t["packets"].get<std::uint64_t>(), t["bytes"].get<std::uint64_t>());
+            out += line;
+        }
+    }
     // The sync section, from the same object as --json (one source of truth).
     const ordered_json sync = sync_json(h, monotonic_ns());
     if (sync.is_null()) {
@@ -964,6 +1018,75 @@ int run_stats(std::span<const std::string> args) {
                                                           : "  CONFIG DIGEST MISMATCH (" + peer["digest"].get<std::string>() + ")";
             out += "\n";
         }
+    }
+    print(out);
+    return 0;
+}
+
+// ---- fastpath ------------------------------------------------------------------
+
+namespace {
+constexpr OptionSpec kFastPathSpecs[] = {kShmSpec, {"json", "", "one JSON object"}};
+constexpr std::string_view kFastPathUsage = "sctplb fastpath [--shm=NAME] [--json]";
+constexpr std::string_view kFastPathDescription =
+    "Lists what the kernel holds for the fast path (nft table 'inet sctplb' or 'sctplb-NAME'):\n"
+    "every map element (client address, ports, Ts -> fwmark, time left before it expires) and\n"
+    "the packets the kernel marked per target. Read through netlink (needs CAP_NET_ADMIN).";
+}  // namespace
+
+int run_fastpath(std::span<const std::string> args) {
+    constexpr std::string_view kCommand = "fastpath";
+    auto parsed = parse_command(kCommand, kFastPathSpecs, args, kFastPathUsage, kFastPathDescription, false);
+    if (!parsed.options) return parsed.exit_status;
+    const std::string table = fastpath_table_name(parsed.shm);
+    std::string error;
+    auto nft = NftSession::open(error);
+    if (!nft) return failure(kCommand, error);
+    const auto info = nft->describe(table, error);
+    if (!info) return failure(kCommand, error);
+    std::vector<FastPathElement> elements;
+    std::vector<FastPathTargetCounter> counters;
+    if (!nft->dump(table, elements, error) || !nft->counters(table, counters, error)) return failure(kCommand, error);
+    if (parsed.options->has("json")) {
+        ordered_json out;
+        out["table"] = table;
+        out["mark_mask"] = info->mark_mask;
+        out["map_size"] = info->map_size;
+        out["timeout_ms"] = info->timeout_ms;
+        ordered_json list = ordered_json::array();
+        for (const FastPathElement& e : elements)
+            list.push_back(ordered_json{{"client", e.key.client.to_string()},
+                                        {"sport", e.key.sport},
+                                        {"dport", e.key.dport},
+                                        {"vtag", tag_hex(e.key.vtag)},
+                                        {"fwmark", e.fwmark},
+                                        {"expires_ms", e.expires_ms}});
+        out["elements"] = std::move(list);
+        ordered_json targets = ordered_json::array();
+        for (const FastPathTargetCounter& c : counters)
+            targets.push_back(ordered_json{{"fwmark", c.fwmark}, {"packets", c.packets}, {"bytes", c.bytes}});
+        out["targets"] = std::move(targets);
+        print(out.dump() + "\n");
+        return 0;
+    }
+    char line[256];
+    std::snprintf(line, sizeof line, "nft table inet %s: mark mask 0x%08x, maps of %u elements, timeout %" PRIu64 " ms\n",
+                  table.c_str(), info->mark_mask, info->map_size, info->timeout_ms);
+    std::string out = line;
+    std::snprintf(line, sizeof line, "%-39s %5s %5s  %-10s  %10s  %s\n", "CLIENT", "SPORT", "DPORT", "TS", "FWMARK",
+                  "EXPIRES(s)");
+    out += line;
+    for (const FastPathElement& e : elements) {
+        std::snprintf(line, sizeof line, "%-39s %5u %5u  %-10s  %10" PRIu32 "  %.1f\n", e.key.client.to_string().c_str(),
+                      static_cast<unsigned>(e.key.sport), static_cast<unsigned>(e.key.dport), tag_hex(e.key.vtag).c_str(),
+                      e.fwmark, static_cast<double>(e.expires_ms) / 1000.0);
+        out += line;
+    }
+    out += std::to_string(elements.size()) + " elements\npackets marked by the kernel per target:\n";
+    for (const FastPathTargetCounter& c : counters) {
+        std::snprintf(line, sizeof line, "  fwmark %-10" PRIu32 " %" PRIu64 " packets  %" PRIu64 " bytes\n", c.fwmark,
+                      c.packets, c.bytes);
+        out += line;
     }
     print(out);
     return 0;

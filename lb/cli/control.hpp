@@ -21,6 +21,7 @@ int run_down(std::span<const std::string> args);
 int run_show(std::span<const std::string> args);
 int run_assoc(std::span<const std::string> args);
 int run_stats(std::span<const std::string> args);
+int run_fastpath(std::span<const std::string> args);
 int run_loglevel(std::span<const std::string> args);
 int run_trace(std::span<const std::string> args);
 

@@ -11,6 +11,8 @@
 #include "commands.hpp"
 #include "admission.hpp"
 #include "data_path.hpp"
+#include "fast_path_service.hpp"
+#include "nft_fastpath.hpp"
 #include "number_text.hpp"
 #include "options.hpp"
 #include "shared_state.hpp"
@@ -39,6 +41,8 @@ constexpr std::array kSpecs{
     OptionSpec{"hold-max", "N", "at most N packets held per queue thread (default 1024)"},
     OptionSpec{"init-allow", "CIDR", "new associations only from these sources (repeat, or a,b,...; default any)", true},
     OptionSpec{"init-rate", "N[/BURST]", "at most N new associations per second per source, bursts of BURST (default off)"},
+    OptionSpec{"fastpath", "", "require the kernel fast path (default: used when 'sctplb rules --fastpath' installed it)"},
+    OptionSpec{"no-fastpath", "", "never use the kernel fast path: empties its maps, every packet comes to the daemon"},
 };
 
 std::atomic<bool> stop_requested{false};
@@ -58,7 +62,10 @@ int run_lb(std::span<const std::string> args) {
                                "target. Associations live in the shared memory, so a restarted daemon\n"
                                "continues them. Stops on SIGTERM or SIGINT.\n"
                                "With --sync-listen/--sync-peer/--sync-key, instances of one tier tell each\n"
-                               "other every association (docs/operations.md \"Association sync\").",
+                               "other every association (docs/operations.md \"Association sync\").\n"
+                               "When 'sctplb rules --fastpath' installed its nft table, established\n"
+                               "associations are forwarded by the kernel (docs/operations.md \"The kernel\n"
+                               "fast path\"); --no-fastpath turns that off.",
                                kSpecs)
                        .c_str(),
                    stdout);
@@ -160,7 +167,15 @@ int run_lb(std::span<const std::string> args) {
         dp.hold_max = static_cast<std::uint32_t>(*n);
     }
 
+    if (options->has("fastpath") && options->has("no-fastpath"))
+        return usage_error(kCommand, "--fastpath and --no-fastpath exclude each other");
+    FastPathServiceOptions fast_path_options;
+    fast_path_options.mode = options->has("fastpath")      ? FastPathMode::On
+                             : options->has("no-fastpath") ? FastPathMode::Off
+                                                           : FastPathMode::Auto;
+
     const std::string shm = options->value("shm").value_or("sctplb");
+    fast_path_options.table = fastpath_table_name(shm);
     auto state = SharedState::open(shm, error);
     if (!state) {
         std::fprintf(stderr, "sctplb lb: %s\n", error.c_str());
@@ -181,6 +196,25 @@ int run_lb(std::span<const std::string> args) {
     sigaction(SIGTERM, &action, nullptr);
     sigaction(SIGINT, &action, nullptr);
     signal(SIGPIPE, SIG_IGN);
+
+    // The fast path before the queues: its start reconciles the kernel's map
+    // with the table (associations known only to the kernel are imported).
+    auto fast_path = FastPathService::start(*state, fast_path_options, error);
+    if (!fast_path && !error.empty()) {
+        std::fprintf(stderr, "sctplb lb: %s\n", error.c_str());
+        return 1;
+    }
+    std::atomic<bool> fast_path_stop{false};
+    std::thread fast_path_thread;
+    if (fast_path) fast_path_thread = std::thread([&] { fast_path->run(fast_path_stop); });
+    struct JoinFastPath {
+        std::atomic<bool>& stop;
+        std::thread& thread;
+        ~JoinFastPath() {
+            stop.store(true);
+            if (thread.joinable()) thread.join();
+        }
+    } join_fast_path{fast_path_stop, fast_path_thread};
 
     if (!sync_options) return run_data_path(*state, dp, stop_requested);
 

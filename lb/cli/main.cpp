@@ -27,6 +27,8 @@ constexpr std::array kCommands{
     Command{"assoc", "list, export or import the associations", sctplb::cli::run_assoc},
     Command{"stats", "counters, packets per target, table fill, kernel queue drops",
             sctplb::cli::run_stats},
+    Command{"fastpath", "the kernel fast path's map elements and per-target counters",
+            sctplb::cli::run_fastpath},
     Command{"loglevel", "set the daemon's log level (0..7)", sctplb::cli::run_loglevel},
     Command{"trace", "switch the per-packet decision trace", sctplb::cli::run_trace},
     Command{"lb", "run the data path: decide every queued packet and mark it for its target",

@@ -1,12 +1,17 @@
 // `sctplb rules`: thin wiring of lb/io/rules.hpp to the command line.
 #include "rules_command.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "association_table.hpp"
+#include "nft_fastpath.hpp"
 #include "options.hpp"
 #include "rules.hpp"
+#include "shared_state.hpp"
 
 namespace sctplb::cli {
 
@@ -24,6 +29,8 @@ constexpr OptionSpec kSpecs[] = {
     {"encap-port", "P", "also queue SCTP over UDP to this port (RFC 6951; default off)"},
     {"queue-bypass", "", "pass VIP packets UNBALANCED when no daemon holds the queue (not advised)"},
     {"targets-only", "", "only the targets' routes and fwmark rules (add or remove one target)"},
+    {"fastpath", "", "also the kernel fast path: an nft table (inet NAME) whose map forwards established associations"},
+    {"fastpath-only", "", "only the fast path's nft table (the iptables rules, ip rules and routes are made elsewhere)"},
     {"shm", "NAME", "instance name: rules are tagged sctplb:NAME (default sctplb)"},
     {"apply", "", "add what is missing (idempotent); roll back on the first failure"},
     {"delete", "", "remove what --apply added with the same options; nothing else"},
@@ -32,7 +39,8 @@ constexpr OptionSpec kSpecs[] = {
 constexpr std::string_view kUsage =
     "sctplb rules --vip ADDR[,ADDR...] --target FWMARK=NEXTHOP[@DEV] [--target ...]\n"
     "                    [--queue Q|Q1:Q2] [--mark-mask M] [--table-base T] [--priority P]\n"
-    "                    [--encap-port P] [--queue-bypass] [--targets-only] [--shm NAME]\n"
+    "                    [--encap-port P] [--queue-bypass] [--targets-only] [--fastpath | --fastpath-only]\n"
+    "                    [--shm NAME]\n"
     "                    [--apply | --delete]";
 constexpr std::string_view kDescription =
     "Prints (default), applies or deletes what a direct-server-return setup needs on the load\n"
@@ -40,7 +48,9 @@ constexpr std::string_view kDescription =
     "table per target with VIP routes only, fwmark rules, and a blackhole for unmarked VIP\n"
     "packets. iptables/ip6tables and ip -4/-6 are chosen by address family. Every object is\n"
     "tagged (comment sctplb:NAME, ip rule/route protocol 132) and --delete removes only those.\n"
-    "See docs/operations.md.";
+    "--fastpath adds the nft table 'inet sctplb' (or 'sctplb-NAME'), made through netlink, whose map\n"
+    "the daemon fills with established associations; its size and timeout come from the shared\n"
+    "memory of 'sctplb init' (run that first). See docs/operations.md.";
 
 std::optional<RulesConfig> make_config(const Options& options, std::string& error) {
     RulesConfig config;
@@ -108,8 +118,66 @@ std::optional<RulesConfig> make_config(const Options& options, std::string& erro
     }
     config.queue_bypass = options.has("queue-bypass");
     config.targets_only = options.has("targets-only");
+    config.fast_path = options.has("fastpath") || options.has("fastpath-only");
+    if (options.has("fastpath") && options.has("fastpath-only")) {
+        error = "--fastpath and --fastpath-only exclude each other";
+        return std::nullopt;
+    }
     if (const auto text = options.value("shm")) config.tag = *text;
     return config;
+}
+
+// The fast path's nft objects for `config`: sized and timed from the
+// instance's shared memory (the map holds what the table can hold; an
+// element lives as long as an idle association).
+std::optional<FastPathRuleset> make_fast_path_ruleset(const RulesConfig& config, std::string& error) {
+    FastPathRuleset ruleset;
+    ruleset.table = fastpath_table_name(config.tag);
+    ruleset.vips = config.vips;
+    ruleset.mark_mask = config.mark_mask;
+    for (const RuleTarget& target : config.targets)
+        if (std::find(ruleset.fwmarks.begin(), ruleset.fwmarks.end(), target.fwmark) == ruleset.fwmarks.end())
+            ruleset.fwmarks.push_back(target.fwmark);
+    auto state = SharedState::open(config.tag, error);
+    if (!state) {
+        error = "--fastpath sizes the kernel map from the shared memory: " + error +
+                " (run 'sctplb init --shm " + config.tag + "' first)";
+        return std::nullopt;
+    }
+    const AssociationTable& table = state->table();
+    ruleset.map_size = static_cast<std::uint32_t>(
+        std::min<std::uint64_t>(std::uint64_t{table.capacity()} * kMaxClientAddresses, 0x7fffffffu));
+    ruleset.timeout_ms = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(table.timeouts().idle).count());
+    return ruleset;
+}
+
+std::string fast_path_summary(const FastPathRuleset& r) {
+    std::string marks;
+    for (std::uint32_t fwmark : r.fwmarks) marks += (marks.empty() ? "" : ",") + std::to_string(fwmark);
+    return "nft table inet " + r.table + " (netlink): maps assoc4/assoc6 of " + std::to_string(r.map_size) +
+           " elements, timeout " + std::to_string(r.timeout_ms) + " ms; target chains for fwmarks " + marks +
+           "; see 'nft list table inet " + r.table + "'";
+}
+
+// --targets-only: the table's target chains change, the rest stays.
+bool merge_fast_path_targets(NftSession& nft, FastPathRuleset& ruleset, bool removing, std::string& error) {
+    const auto info = nft.describe(ruleset.table, error);
+    if (!info) return false;
+    std::vector<std::uint32_t> given = ruleset.fwmarks;
+    ruleset.fwmarks = info->fwmarks;
+    for (std::uint32_t fwmark : given) {
+        const auto it = std::find(ruleset.fwmarks.begin(), ruleset.fwmarks.end(), fwmark);
+        if (removing && it != ruleset.fwmarks.end()) ruleset.fwmarks.erase(it);
+        if (!removing && it == ruleset.fwmarks.end()) ruleset.fwmarks.push_back(fwmark);
+    }
+    ruleset.mark_mask = info->mark_mask;
+    return true;
+}
+
+int failure(const std::string& error) {
+    std::fprintf(stderr, "sctplb rules: %s\n", error.c_str());
+    return 1;
 }
 
 void print_line(std::string_view line) {
@@ -129,33 +197,76 @@ int run_rules(std::span<const std::string> args) {
     }
     const auto config = make_config(*options, error);
     if (!config) return usage_error(kCommand, error);
-    const auto plan = make_rule_plan(*config, error);
+    auto plan = make_rule_plan(*config, error);
     if (!plan) return usage_error(kCommand, error);
+    if (options->has("fastpath-only")) plan->clear();
+
+    std::optional<FastPathRuleset> ruleset;
+    if (config->fast_path) {
+        ruleset = make_fast_path_ruleset(*config, error);
+        if (!ruleset) return failure(error);
+    }
 
     if (!options->has("apply") && !options->has("delete")) {
+        if (ruleset) print_line("# " + fast_path_summary(*ruleset));
         for (const RuleStep& step : *plan) print_line(shell_command(step.add));
         return 0;
     }
 
+    std::optional<NftSession> nft;
+    if (ruleset) {
+        nft = NftSession::open(error);
+        if (!nft) return failure("--fastpath: " + error);
+    }
     ProcessRunner runner;
     if (options->has("apply")) {
+        // The nft table first: its map is empty, so until the daemon fills it
+        // nothing is marked and the NFQUEUE rules below queue everything.
+        bool table_existed = false;
+        if (ruleset) {
+            if (config->targets_only && !merge_fast_path_targets(*nft, *ruleset, false, error))
+                return failure("--fastpath --targets-only: " + error);
+            table_existed = nft->describe(ruleset->table, error).has_value();
+            if (!nft->install(*ruleset, error)) return failure("--fastpath: " + error);
+            print_line((table_existed ? "= " : "+ ") + fast_path_summary(*ruleset));
+        }
         const ApplyOutcome outcome = apply_rule_plan(*plan, runner, print_line);
         std::fflush(stdout);
         if (!outcome.ok) {
+            if (ruleset && !table_existed && nft->remove(ruleset->table, error))
+                print_line("! nft table inet " + ruleset->table);
             std::fprintf(stderr, "sctplb rules: %s\nsctplb rules: rolled back %zu added object(s)\n",
                          outcome.error.c_str(), outcome.rolled_back);
             return 1;
         }
-        std::printf("sctplb rules: %zu added, %zu already present\n", outcome.added, outcome.present);
+        std::printf("sctplb rules: %zu added, %zu already present\n", outcome.added + (ruleset && !table_existed),
+                    outcome.present + (ruleset && table_existed));
         return 0;
     }
     const ApplyOutcome outcome = delete_rule_plan(*plan, runner, print_line);
     std::fflush(stdout);
+    std::size_t removed = outcome.removed;
+    if (ruleset) {
+        // After the NFQUEUE rules: everything is queued again before the map goes.
+        bool existed = false;
+        if (config->targets_only) {
+            if (merge_fast_path_targets(*nft, *ruleset, true, error) && nft->install(*ruleset, error))
+                print_line("- target chains of nft table inet " + ruleset->table);
+            else
+                std::fprintf(stderr, "sctplb rules: --fastpath --targets-only: %s\n", error.c_str());
+        } else if (!nft->remove(ruleset->table, error, &existed)) {
+            std::fprintf(stderr, "sctplb rules: --fastpath: %s\n", error.c_str());
+            return 1;
+        } else if (existed) {
+            print_line("- nft table inet " + ruleset->table);
+            ++removed;
+        }
+    }
     if (!outcome.ok) {
         std::fprintf(stderr, "sctplb rules: %s\n", outcome.error.c_str());
         return 1;
     }
-    std::printf("sctplb rules: %zu removed\n", outcome.removed);
+    std::printf("sctplb rules: %zu removed\n", removed);
     return 0;
 }
 

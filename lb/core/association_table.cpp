@@ -352,6 +352,8 @@ bool AssociationTable::maintain(AssociationId id, Nanos now, Counters& counters)
             [[fallthrough]];
         case AssociationState::Established:
         case AssociationState::Closing:
+            // The kernel forwards it: idle is what the kernel's element timeout says.
+            if (a.in_fast_path) return false;
             if (now_ns - a.last_seen_ns > ns(t.idle)) {
                 counters.count(Event::ExpiredIdle);
                 return true;
@@ -410,6 +412,7 @@ void AssociationTable::remove(AssociationId id) {
     unindex_all(id);
     set_state_counted(a, AssociationState::Free);
     a.address_count = 0;
+    a.in_fast_path = false;
     a.next_free = header_->free_head;
     header_->free_head = id + 1;
 }
@@ -663,8 +666,10 @@ bool AssociationTable::replace_restored(AssociationId id, const Association& fie
     unindex_all(id);
     const std::uint32_t generation = a.generation;
     const AssociationState before = a.state;
+    const bool in_fast_path = a.in_fast_path;  // ours, not the peer's
     a = fields;
     a.generation = generation;
+    a.in_fast_path = in_fast_path;
     a.next_free = 0;
     a.state = before;  // counted by set_state_counted below
     set_state_counted(a, fields.state);
@@ -678,6 +683,16 @@ void AssociationTable::touch_at_least(AssociationId id, std::int64_t seen_ns) {
     if (seen_ns > a.last_seen_ns) a.last_seen_ns = seen_ns;
     // The peer that told us knows it already: report only what we see later.
     if (seen_ns > a.synced_seen_ns) a.synced_seen_ns = seen_ns;
+}
+
+std::size_t AssociationTable::clear_fast_path_flags() {
+    std::size_t cleared = 0;
+    for (std::uint32_t i = 0; i < header_->capacity; ++i)
+        if (records_[i].in_fast_path) {
+            records_[i].in_fast_path = false;
+            ++cleared;
+        }
+    return cleared;
 }
 
 void AssociationTable::mark_synced(AssociationId id) {

@@ -113,6 +113,10 @@ struct alignas(64) Association {
     std::int64_t synced_seen_ns = 0;
     std::uint8_t learned_from = 0;  // 0: seen here; k: learned from sync peer k-1
     std::uint8_t cookie_by = 0;     // who forwarded the COOKIE ECHO: kCookieNone/kCookieHere/peer k-1 + 2
+    // The kernel forwards this association (the fast path, docs/design.md): its
+    // packets no longer reach us, so the kernel's element timeout decides when
+    // it is idle and the sweep leaves it alone (the fast-path thread expires it).
+    bool in_fast_path = false;
 
     [[nodiscard]] bool has_address(const IpAddress& a) const {
         for (std::size_t i = 0; i < address_count; ++i)
@@ -197,6 +201,17 @@ public:
     void mark_synced(AssociationId id);
     void set_sync_origin(AssociationId id, std::uint8_t learned_from, std::uint8_t cookie_by,
                          std::uint32_t sync_version);
+
+    // Fast path (not journaled): whether the kernel forwards the association,
+    // and the kernel's last packet time, last_seen_ns = max(last_seen_ns, seen_ns)
+    // (reported to sync peers like a packet seen here).
+    void set_in_fast_path(AssociationId id, bool in_fast_path) { records_[id].in_fast_path = in_fast_path; }
+    void note_seen(AssociationId id, std::int64_t seen_ns) {
+        if (seen_ns > records_[id].last_seen_ns) records_[id].last_seen_ns = seen_ns;
+    }
+    // Clears every in_fast_path flag (a daemon started without the fast path):
+    // the sweep then expires idle associations again. Returns how many it cleared.
+    std::size_t clear_fast_path_flags();
 
     // Local changes are journaled here (nullptr: not at all). Process-local.
     void set_journal(ChangeJournal* journal) { journal_ = journal; }

@@ -94,7 +94,12 @@ std::string_view reason_name(Reason reason);
     X(HoldExpired, "hold-expired")               /* --hold-ms passed: dropped */ \
     X(HoldOverflow, "hold-overflow")             /* hold queue full: dropped at once */ \
     X(SyncConflict, "sync-conflict")             /* peers pinned one association to different targets */ \
-    X(FragmentEvicted, "fragment-evicted")       /* fragment table neighbourhood full: oldest entry overwritten */
+    X(FragmentEvicted, "fragment-evicted")       /* fragment table neighbourhood full: oldest entry overwritten */ \
+    X(FastPathAdded, "fastpath-added")           /* kernel map elements added (one per client address) */ \
+    X(FastPathRemoved, "fastpath-removed")       /* elements removed: closed, re-keyed, target down */ \
+    X(FastPathAddFailed, "fastpath-add-failed")  /* the kernel refused an element (map full, no target chain) */ \
+    X(FastPathImported, "fastpath-imported")     /* at start: an association known only to the kernel map */ \
+    X(FastPathIdle, "fastpath-idle")             /* the kernel's elements timed out: expired as idle */
 
 enum class Event : std::uint8_t {
 #define SCTPLB_EVENT_ENUM(id, name) id,

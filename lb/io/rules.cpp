@@ -370,7 +370,9 @@ std::optional<std::vector<RuleStep>> make_rule_plan(const RulesConfig& config, s
     for (const IpAddress& vip : config.vips) {
         const bool v4 = vip.is_v4();
         const std::string host = host_prefix(vip);
-        plan.push_back(build.iptables_step(v4, "mangle", {"-d", host, "-p", "sctp"}, queue));
+        Argv sctp_match{"-d", host, "-p", "sctp"};
+        if (config.fast_path) sctp_match.insert(sctp_match.end(), {"-m", "mark", "--mark", "0/" + hex(config.mark_mask)});
+        plan.push_back(build.iptables_step(v4, "mangle", sctp_match, queue));
         if (encap)
             plan.push_back(build.iptables_step(
                 v4, "mangle", {"-d", host, "-p", "udp", "--dport", encap_port}, queue));

@@ -57,6 +57,10 @@ struct RulesConfig {
     // Only the targets' routes and fwmark rules (to add or remove one target
     // while the rest of the setup stays).
     bool targets_only = false;
+    // The kernel fast path (an nft table made through netlink, not by this
+    // plan): VIP SCTP is queued only while no sctplb mark bit is set, i.e.
+    // when the fast path's map did not mark it (`-m mark --mark 0/MASK`).
+    bool fast_path = false;
 };
 
 using Argv = std::vector<std::string>;

@@ -29,7 +29,7 @@
 namespace sctplb {
 
 inline constexpr std::uint64_t kSharedMagic = 0x5343'5450'4c42'5348ull;  // "SCTPLBSH"
-inline constexpr std::uint32_t kSharedLayoutVersion = 2;
+inline constexpr std::uint32_t kSharedLayoutVersion = 3;
 inline constexpr std::uint32_t kMaxTargets = 256;       // N upper bound
 inline constexpr std::uint32_t kMaxDataPathThreads = 16;
 
@@ -101,6 +101,19 @@ struct SyncShared {
     SyncReplayWindow windows[kMaxSyncPeers];
 };
 
+// The kernel fast path (`sctplb lb --fastpath`), as its thread last saw it.
+// Single writer (the fast-path thread); `table` is written before `enabled`.
+struct FastPathShared {
+    std::atomic<std::uint32_t> enabled;  // 1 while a daemon runs the fast path
+    char table[72];                      // the nft table (inet family)
+    std::atomic<std::uint64_t> associations;  // forwarded by the kernel now
+    std::atomic<std::uint64_t> elements;      // map elements installed
+    std::atomic<std::uint64_t> timeout_ms;    // the map's element timeout
+    std::atomic<std::uint64_t> map_size;
+    std::atomic<std::int64_t> last_pass_ns;   // monotonic: the last full pass over the table
+    ThreadCounters decisions;                 // fastpath-* events
+};
+
 struct SharedHeader {
     // Identity and layout (written once by `init`).
     std::uint64_t magic;
@@ -137,6 +150,7 @@ struct SharedHeader {
     std::atomic<std::int64_t> daemon_started_ns;
     ThreadCounters threads[kMaxDataPathThreads];
     SyncShared sync;
+    FastPathShared fast_path;
 };
 
 // A mapped segment.

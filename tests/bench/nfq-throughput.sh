@@ -8,8 +8,11 @@
 #            one sendmsg: what sctplb sends when its marks differ (equal batching)
 #   lb-1q    sctplb lb --queue 2          (iptables --queue-num 2)
 #   lb-2q    sctplb lb --queue 2:3        (iptables --queue-balance 2:3)
+#   lb-fp    sctplb lb --queue 2 with the kernel fast path: 'sctplb rules --fastpath-only'
+#            makes the nft table, the daemon fills its map with the imported
+#            associations, the NFQUEUE rule queues only unmarked packets
 # interleaved in one run, median of the repetitions, with the ratios
-# sctplb/floor, sctplb/floor-pv and sctplb/kernel. It reports; a timing never fails it (only a
+# sctplb/floor, sctplb/floor-pv, sctplb/kernel and lb-fp/kernel, lb-fp/lb-1q. It reports; a timing never fails it (only a
 # setup that cannot run does).
 #
 # Usage: nfq-throughput.sh [options]        (root)
@@ -17,7 +20,7 @@
 #   --reps N           repetitions (default 5)
 #   --build DIR        build directory (default: SCTPLB_BUILD_DIR or <source>/build)
 #   --associations N   associations the sender cycles over (default 1000)
-#   --configs LIST     subset/order, e.g. floor,lb-1q (default kernel,floor,floor-pv,lb-1q,lb-2q)
+#   --configs LIST     subset/order, e.g. floor,lb-1q (default kernel,floor,floor-pv,lb-1q,lb-2q,lb-fp)
 #   --sender-cpu C     CPU of the sender (default 0)
 #   --lb-cpus LIST     CPUs of nfq_floor / sctplb lb (taskset list, default 1)
 #   --nice N           niceness of the sender and the LB process (default -10: on a
@@ -43,7 +46,7 @@ reps=5
 quick=0
 verbose=0
 associations=1000
-configs=kernel,floor,floor-pv,lb-1q,lb-2q
+configs=kernel,floor,floor-pv,lb-1q,lb-2q,lb-fp
 sender_cpu=0
 lb_cpus=1
 niceness=-10
@@ -267,10 +270,34 @@ start_lb() {  # config
             else
                 in_ns "$ns_l" iptables -w -t mangle -A PREROUTING -d $vip/32 -p sctp -j NFQUEUE --queue-num 2
             fi
-            ip netns exec "$ns_l" "${pin_lb[@]}" "$sctplb" lb --shm "$shm" --queue "$queue" >"$work/lb.out" 2>&1 &
+            ip netns exec "$ns_l" "${pin_lb[@]}" "$sctplb" lb --shm "$shm" --queue "$queue" --no-fastpath >"$work/lb.out" 2>&1 &
             lb_pid=$!
             wait_for "$work/lb.out" "running:" ;;
+        lb-fp)
+            fast_path_rules --apply >"$work/rules.out" 2>&1 || { cat "$work/rules.out" >&2; return 1; }
+            in_ns "$ns_l" iptables -w -t mangle -A PREROUTING -d $vip/32 -p sctp -m mark --mark 0/0xffffffff \
+                -j NFQUEUE --queue-num 2
+            ip netns exec "$ns_l" "${pin_lb[@]}" "$sctplb" lb --shm "$shm" --queue 2 --fastpath >"$work/lb.out" 2>&1 &
+            lb_pid=$!
+            wait_for "$work/lb.out" "running:" || return 1
+            # Every imported association (2 client addresses each) in the kernel's map.
+            local i
+            for i in $(seq 100); do
+                [ "$(fast_path_elements)" -lt $((2 * associations)) ] || return 0
+                sleep 0.1
+            done
+            echo "  lb-fp: only $(fast_path_elements) of $((2 * associations)) elements after 10 s" >&2
+            return 1 ;;
     esac
+}
+
+# The fast path's nft table only (the routing above is ours): --apply or --delete.
+fast_path_rules() {
+    in_ns "$ns_l" "$sctplb" rules --shm "$shm" --vip $vip --target 1=10.211.1.1 --target 2=10.211.2.1 \
+        --fastpath-only "$1"
+}
+fast_path_elements() {
+    "$sctplb" stats --shm "$shm" --json 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin)["fastpath"]["elements"])' 2>/dev/null || echo 0
 }
 
 # "packets batches" the sctplb data path has counted so far (0 0 without sctplb)
@@ -287,6 +314,7 @@ stop_lb() {
         lb_pid=""
     fi
     in_ns "$ns_l" iptables -w -t mangle -F PREROUTING
+    [ "$1" != lb-fp ] || fast_path_rules --delete >/dev/null 2>&1 || true
 }
 
 # Measures one cell; appends a line to $work/cells.
@@ -294,7 +322,7 @@ measure() {  # config rep
     local config=$1 rep=$2
     if ! start_lb "$config"; then
         echo "  $config: did not start: $(tail -n 3 "$work/lb.out" 2>/dev/null | tr '\n' ' ')"
-        stop_lb
+        stop_lb "$config"
         return 0
     fi
     local seq_before cpu0_before cpu1_before cpu0_after cpu1_after batches_before="0 0"
@@ -352,7 +380,7 @@ measure() {  # config rep
             NR == 2 { for (i = 1; i <= NF; ++i) { split($i, a, ":"); d[a[1]] = a[2] - b[a[1]]; t += d[a[1]] }
                       for (q in d) { printf "%sq%s=%.0f%%", sep, q, t ? 100 * d[q] / t : 0; sep = "," } }')
     fi
-    stop_lb
+    stop_lb "$config"
     case "$config" in
         floor*) avg_batch=$(sed -n 's/.*avg_batch=\([0-9.]*\).*/\1/p' "$work/lb.out" | tail -n 1) ;;
     esac
@@ -372,7 +400,7 @@ IFS=, read -r -a config_list <<<"$configs"
 for config in "${config_list[@]}"; do
     case "$config" in
         kernel | floor | floor-pv) ;;
-        lb-1q | lb-2q) [ "$lb_mode" != unavailable ] || { echo "nfq-throughput: 'sctplb init' is missing: $config skipped" >&2; } ;;
+        lb-1q | lb-2q | lb-fp) [ "$lb_mode" != unavailable ] || { echo "nfq-throughput: 'sctplb init' is missing: $config skipped" >&2; } ;;
         *) echo "nfq-throughput: unknown config '$config'" >&2; exit 2 ;;
     esac
 done
@@ -388,7 +416,7 @@ for rep in $(seq "$reps"); do
     n=${#config_list[@]}
     for k in $(seq 0 $((n - 1))); do
         config=${config_list[$(((k + rep - 1) % n))]}
-        case "$config" in lb-1q | lb-2q) [ "$lb_mode" != unavailable ] || continue ;; esac
+        case "$config" in lb-1q | lb-2q | lb-fp) [ "$lb_mode" != unavailable ] || continue ;; esac
         measure "$config" "$rep"
     done
 done
@@ -462,6 +490,11 @@ for config in "${config_list[@]}"; do
         "$(paired_ratio "$config" floor-pv lossless_pps)" "$(paired_ratio "$config" floor sat_delivered_pps)" \
         "$(paired_ratio "$config" floor-pv sat_delivered_pps)" "$(paired_ratio "$config" floor-pv lb_us_per_packet)"
 done
+if grep -q "config=lb-fp " "$work/cells"; then
+    echo "Fast path (paired): lb-fp/kernel lossless $(paired_ratio lb-fp kernel lossless_pps)," \
+        "saturated $(paired_ratio lb-fp kernel sat_delivered_pps); lb-fp/lb-1q lossless $(paired_ratio lb-fp lb-1q lossless_pps)," \
+        "saturated $(paired_ratio lb-fp lb-1q sat_delivered_pps) (aim: lb-fp >= 0.9 x kernel)"
+fi
 echo "('>=': in most repetitions the sender's full rate was already lossless: the figure is the sender's"
 echo " limit, a lower bound, and a ratio against it an upper bound. Compare ratios from one run.)"
 echo "nfq-throughput: $(($(date +%s) - started)) s, load now $(cut -d' ' -f1-3 /proc/loadavg)"

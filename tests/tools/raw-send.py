@@ -11,6 +11,8 @@ order, and ICMP errors quoting a packet the VIP sent.
         a non-first fragment whose first fragment never comes.
   raw-send.py inits --src A --dst VIP [--count N] [--dport P]
         N INITs (random initiate tags and source ports, vtag 0), as fast as Python sends them.
+  raw-send.py data --src A --dst VIP [--sport P --dport P] [--vtag T] [--count N] [--id SEED]
+        N single DATA packets (IPv4 or IPv6), vtag T or random ones (seeded by --id).
   raw-send.py hostile --src A --dst VIP [--sport P --dport P --vtag T]
         one of each malformed packet in HOSTILE (see below), printing "NAME REASON" per packet
         sent: the reason sctplb must count it under.
@@ -144,7 +146,7 @@ def send(packets, dst: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("kind", choices=["fragments", "lone-fragment", "icmp", "inits", "hostile", "hostile6"])
+    parser.add_argument("kind", choices=["fragments", "lone-fragment", "icmp", "inits", "hostile", "hostile6", "data"])
     parser.add_argument("--iface")
     parser.add_argument("--dst-mac")
     parser.add_argument("--count", type=int, default=100)
@@ -199,6 +201,18 @@ def main() -> int:
                 s.send(ethernet + p)
         for name, reason, _ in packets:
             print(name, reason)
+    elif a.kind == "data":
+        import random
+        rng = random.Random(a.id)
+        packets = [sctp_packet(a.sport, a.dport, a.vtag or rng.randrange(1, 1 << 32), 16) for _ in range(a.count)]
+        if ":" in a.dst:
+            # IPv6: the kernel writes the IP header (raw socket of protocol 132, bound to --src).
+            with socket.socket(socket.AF_INET6, socket.SOCK_RAW, 132) as s:
+                s.bind((a.src, 0))
+                for packet in packets:
+                    s.sendto(packet, (a.dst, 0))
+        else:
+            send([ipv4(a.src, a.dst, 132, p) for p in packets], a.dst)
     elif a.kind == "lone-fragment":
         send([ipv4(a.src, a.dst, 132, b"\xab" * 64, a.id, 8)], a.dst)  # offset 64 bytes, last
     else:

@@ -47,14 +47,16 @@ usage() {
 usage: $0 COMMAND PREFIX [options]
 commands:
   up PREFIX [--mode ports|vtag] [--single-lb] [--clients N] [--ipv6|--mixed] [--encap-port P]
-            [--no-targets] [--sync]
+            [--no-targets] [--sync] [--fastpath] [--idle-timeout S] [--mark-mask M]
         namespaces, links, addresses (always IPv4 and IPv6), routes, source fixes, static
-        neighbours, per-server counters; 'sctplb rules --apply' and 'sctplb init' (one seed file
-        shared by both LBs) and 'activate 1 2 3' on each LB. Mode default ports; N clients 1..16
-        (default 1). --ipv6: clients and servers use the IPv6 VIPs; --mixed: path A IPv4, path B
+        neighbours, per-server counters; 'sctplb init' (one seed file shared by both LBs),
+        'activate 1 2 3' and 'sctplb rules --apply' on each LB. Mode default ports; N clients
+        1..16 (default 1). --ipv6: clients and servers use the IPv6 VIPs; --mixed: path A IPv4, path B
         IPv6 (the default is IPv4 on both). --encap-port: SCTP over UDP (RFC 6951) is queued too
         and the servers run with --udp-encap P. --sync (two LBs only): a shared sync key file
-        (0600) for association sync over net 3, used by lb-start.
+        (0600) for association sync over net 3, used by lb-start. --fastpath (two LBs only): the
+        rules include the kernel fast path's nft table. --idle-timeout: the segments' (default 600
+        s); --mark-mask: of the rules and of every lb-start (default 0xffffffff).
   down PREFIX          stop every recorded process, delete the PREFIX-* namespaces and segments
   env PREFIX           shell variables describing the topology (eval "\$($0 env P)")
   servers PREFIX       start usctp servers server-1..3 in PREFIX-vm001..003 on both VIPs
@@ -142,7 +144,8 @@ lb_b() { if [ "$(setting single no)" = yes ]; then echo 201; else echo 202; fi; 
 lbs() { if [ "$(setting single no)" = yes ]; then echo 201; else echo 201 202; fi; }
 
 cmd_up() {
-	local clients=1 mode=ports single=no family=ipv4 encap='' activate_targets=yes sync=no
+	local clients=1 mode=ports single=no family=ipv4 encap='' activate_targets=yes sync=no fastpath=no
+	local idle_timeout=600 mark_mask=0xffffffff
 	sw=$prefix-sw # the switch namespace: every network's bridge
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -154,10 +157,15 @@ cmd_up() {
 		--encap-port) encap=${2:?--encap-port needs a port}; shift 2 ;;
 		--no-targets) activate_targets=no; shift ;;
 		--sync) sync=yes; shift ;;
+		--fastpath) fastpath=yes; shift ;;
+		--idle-timeout) idle_timeout=${2:?--idle-timeout needs seconds}; shift 2 ;;
+		--mark-mask) mark_mask=${2:?--mark-mask needs a mask}; shift 2 ;;
 		*) die "up: unknown option '$1'" ;;
 		esac
 	done
 	[ "$sync" = no ] || [ "$single" = no ] || die "--sync needs two LBs (not --single-lb)"
+	# (--single-lb splits the VIPs over two rule sets; the daemon fills only its own table.)
+	[ "$fastpath" = no ] || [ "$single" = no ] || die "--fastpath needs two LBs (not --single-lb)"
 	case $mode in ports | vtag) ;; *) die "--mode wants ports or vtag" ;; esac
 	case $clients in [1-9] | 1[0-6]) ;; *) die "--clients wants 1..16" ;; esac
 	new_state ip nft iptables ip6tables
@@ -167,6 +175,8 @@ cmd_up() {
 	echo "$family" >"$state/family"
 	echo "$encap" >"$state/encap"
 	echo "$sync" >"$state/sync"
+	echo "$fastpath" >"$state/fastpath"
+	echo "$mark_mask" >"$state/mark-mask"
 	echo "$SCTPLB_BIN" >"$state/sctplb"
 
 	local a=201 b k s ns net host
@@ -286,8 +296,26 @@ cmd_up() {
 
 	# sctplb: one instance per LB namespace, one shared memory segment each (shared memory is not
 	# per network namespace), the same seed, M, mode and fwmarks.
-	local -a encap_option=()
-	[ -z "$encap" ] || encap_option=(--encap-port "$encap")
+	# (Segments first: 'sctplb rules --fastpath' sizes its kernel map from the segment.)
+	head -c 32 /dev/urandom >"$state/seed"
+	chmod 600 "$state/seed"
+	if [ "$sync" = yes ]; then
+		# The shared sync key (sctplb refuses a key file that group or others may read).
+		(umask 077 && python3 -c 'import secrets; print(secrets.token_hex(32))' >"$state/sync.key") ||
+			die "cannot make the sync key"
+	fi
+	for k in $(lbs); do
+		"$SCTPLB_BIN" init --shm "$prefix-$k" --hash "$mode" --seed-file "$state/seed" --M 997 \
+			--capacity 4096 --idle-timeout "$idle_timeout" >>"$state/init.log"
+		echo "$prefix-$k" >>"$state/segments"
+		if [ "$activate_targets" = yes ]; then
+			"$SCTPLB_BIN" activate --shm "$prefix-$k" 1 2 3 >>"$state/init.log"
+		fi
+	done
+
+	local -a encap_option=(--mark-mask "$mark_mask")
+	[ -z "$encap" ] || encap_option+=(--encap-port "$encap")
+	[ "$fastpath" = no ] || encap_option+=(--fastpath)
 	local targets_a=() targets_b=()
 	for s in "${servers[@]}"; do
 		targets_a+=(--target "$s=192.168.1.$s" --target "$s=fd00:1::$s")
@@ -305,22 +333,6 @@ cmd_up() {
 		in_ns "$(lb_ns 202)" "$SCTPLB_BIN" rules --shm "$prefix-202" --vip 10.0.0.2,fd00::1:2 --queue $queue \
 			"${encap_option[@]}" "${targets_b[@]}" --apply >"$state/rules-202.log"
 	fi
-
-	head -c 32 /dev/urandom >"$state/seed"
-	chmod 600 "$state/seed"
-	if [ "$sync" = yes ]; then
-		# The shared sync key (sctplb refuses a key file that group or others may read).
-		(umask 077 && python3 -c 'import secrets; print(secrets.token_hex(32))' >"$state/sync.key") ||
-			die "cannot make the sync key"
-	fi
-	for k in $(lbs); do
-		"$SCTPLB_BIN" init --shm "$prefix-$k" --hash "$mode" --seed-file "$state/seed" --M 997 \
-			--capacity 4096 >>"$state/init.log"
-		echo "$prefix-$k" >>"$state/segments"
-		if [ "$activate_targets" = yes ]; then
-			"$SCTPLB_BIN" activate --shm "$prefix-$k" 1 2 3 >>"$state/init.log"
-		fi
-	done
 }
 
 vips_for_family() {
@@ -386,7 +398,8 @@ cmd_lb_start() {
 	# In parallel: with sync, an LB waits (--sync-wait-ms) for its peer's table at start.
 	for k in $selected; do
 		# shellcheck disable=SC2046 # sync_options is a list of words without spaces inside
-		start_lb "lb-$k" "$(lb_ns "$k")" "$prefix-$k" "$state/lb-$k.log" " in vm-$k" $(sync_options "$k") "$@" &
+		start_lb "lb-$k" "$(lb_ns "$k")" "$prefix-$k" "$state/lb-$k.log" " in vm-$k" $(sync_options "$k") \
+			--mark-mask "$(setting mark-mask 0xffffffff)" "$@" &
 		starters+=($!)
 	done
 	for k in "${starters[@]}"; do wait "$k" || status=1; done
