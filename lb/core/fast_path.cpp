@@ -65,6 +65,17 @@ void FastPathLedger::plan(AssociationId id, const Association& record, bool want
                              record.address_count, kept});
 }
 
+FastPathLedger::Entry& FastPathLedger::track(AssociationId id) {
+    if (id >= tracked_.size()) tracked_.resize(std::size_t{id} + 1, false);
+    tracked_[id] = true;
+    return entries_[id];
+}
+
+void FastPathLedger::untrack(AssociationId id) {
+    entries_.erase(id);
+    if (id < tracked_.size()) tracked_[id] = false;
+}
+
 void FastPathLedger::drop_keys(const Entry& entry) {
     for (std::size_t i = 0; i < entry.installed; ++i) {
         owners_.erase({entry.addresses[i], entry.sport, entry.dport, entry.ts});
@@ -79,12 +90,12 @@ void FastPathLedger::commit(const FastPathBatch& batch, const std::vector<bool>&
         if (!p.wanted) {
             if (it != entries_.end()) {
                 drop_keys(it->second);
-                entries_.erase(it);
+                untrack(p.id);
             }
             continue;
         }
         Entry fresh;
-        Entry& entry = it == entries_.end() ? entries_[p.id] : it->second;
+        Entry& entry = it == entries_.end() ? track(p.id) : it->second;
         if (p.kept == 0) {
             drop_keys(entry);
             entry = fresh;
@@ -107,7 +118,7 @@ void FastPathLedger::commit(const FastPathBatch& batch, const std::vector<bool>&
             owners_[key] = p.id;
             ++element_count_;
         }
-        if (entry.installed == 0 && entry.considered == 0) entries_.erase(p.id);
+        if (entry.installed == 0 && entry.considered == 0) untrack(p.id);
     }
 }
 
@@ -119,11 +130,11 @@ void FastPathLedger::adopt(AssociationId id, const Association& record, std::siz
                       entry->fwmark == record.fwmark;
     if (entry != nullptr && !same) {
         drop_keys(*entry);
-        entries_.erase(it);
+        untrack(id);
         entry = nullptr;
     }
     if (entry == nullptr) {
-        Entry& fresh = entries_[id];
+        Entry& fresh = track(id);
         fresh.generation = record.generation;
         fresh.ts = record.ts;
         fresh.sport = record.sport;
@@ -145,7 +156,7 @@ void FastPathLedger::forget(AssociationId id) {
     const auto it = entries_.find(id);
     if (it == entries_.end()) return;
     drop_keys(it->second);
-    entries_.erase(it);
+    untrack(id);
 }
 
 void FastPathLedger::retain(AssociationId id, std::uint8_t present) {

@@ -108,6 +108,8 @@ public:
     void retain(AssociationId id, std::uint8_t present);
 
     [[nodiscard]] const Entry* find(AssociationId id) const;
+    // find(id) != nullptr, in O(1) without hashing: the walk asks it for every free slot.
+    [[nodiscard]] bool tracks(AssociationId id) const { return id < tracked_.size() && tracked_[id]; }
     [[nodiscard]] std::size_t associations() const { return entries_.size(); }
     [[nodiscard]] std::size_t elements() const { return element_count_; }
     // Which association an installed element belongs to; kNoAssociation if none.
@@ -119,7 +121,10 @@ public:
 
 private:
     void drop_keys(const Entry& entry);
+    Entry& track(AssociationId id);
+    void untrack(AssociationId id);
     std::unordered_map<AssociationId, Entry> entries_;
+    std::vector<bool> tracked_;
     std::unordered_map<FastPathKey, AssociationId, FastPathKeyHash> owners_;
     std::size_t element_count_ = 0;
 };

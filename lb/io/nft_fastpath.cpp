@@ -1094,14 +1094,7 @@ bool NftSession::install(const FastPathRuleset& ruleset, std::string& error) {
             rule.verdict(NFT_RETURN);
             add_rule(batch, rule, chain);
         }
-        for (std::uint8_t chunk : kControlChunkTypes) {
-            RuleBuilder rule(table, chain);
-            rule.exthdr_present(NFT_EXTHDR_OP_SCTP, chunk, kScratchRegister)
-                .cmp_u8(kScratchRegister, 1)
-                .verdict(NFT_RETURN);
-            add_rule(batch, rule, chain);
-        }
-        {
+        const auto add_known_association_rule = [&](bool data_first) {
             // One rule: the lookup loads the mark (a miss ends the rule, so the
             // update below never inserts), the update refreshes the element's
             // timeout, the verdict map jumps to the target's chain. The kernel
@@ -1117,6 +1110,13 @@ bool NftSession::install(const FastPathRuleset& ruleset, std::string& error) {
             };
             const bool partial_mask = ruleset.mark_mask != 0xffffffffu;
             match_protocols(rule, ipv6);
+            if (data_first) {
+                // The first chunk is DATA: control chunks come before DATA
+                // (RFC 9260 §6.10) and ABORT is never bundled with DATA
+                // (§3.3.7), so no chunk the daemon must see follows, and the
+                // per-type checks below are skipped for the common packet.
+                rule.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 12, 1, kScratchRegister).cmp_u8(kScratchRegister, 0);
+            }
             // The packet's mark (our bits already cleared), restored below.
             if (partial_mask) rule.meta_load(NFT_META_MARK, kSavedMarkRegister);
             load_key();
@@ -1131,11 +1131,23 @@ bool NftSession::install(const FastPathRuleset& ruleset, std::string& error) {
             // The target's chain sets our bits; the others are the packet's own.
             if (partial_mask) rule.meta_store(NFT_META_MARK, kSavedMarkRegister);
             rule.lookup(kDataRegister, kTargetsMap, NFT_REG_VERDICT);
-            rule.comment(partial_mask ? "known association: refresh, jump to the target (the mark carries it, "
+            rule.comment(data_first ? (partial_mask ? "DATA first, known association: refresh, jump to the target "
+                                                      "(the mark carries it, the packet's own bits are restored)"
+                                                    : "DATA first, known association: refresh, jump to the target")
+                       : partial_mask ? "known association: refresh, jump to the target (the mark carries it, "
                                         "the packet's own bits are restored)"
                                       : "known association: refresh, jump to the target");
             add_rule(batch, rule, chain);
+        };
+        add_known_association_rule(true);
+        for (std::uint8_t chunk : kControlChunkTypes) {
+            RuleBuilder rule(table, chain);
+            rule.exthdr_present(NFT_EXTHDR_OP_SCTP, chunk, kScratchRegister)
+                .cmp_u8(kScratchRegister, 1)
+                .verdict(NFT_RETURN);
+            add_rule(batch, rule, chain);
         }
+        add_known_association_rule(false);
     }
     // prerouting: SCTP to a VIP goes through fast4 / fast6.
     for (int family = 0; family < 2; ++family) {

@@ -16,7 +16,8 @@
 # setup that cannot run does).
 #
 # Usage: nfq-throughput.sh [options]        (root)
-#   --quick            CI smoke: 1 repetition, short trials (< ~60 s)
+#   --quick            CI smoke: 1 repetition, short trials, configs kernel,floor,lb-1q,lb-fp
+#                      unless --configs is given (< ~60 s)
 #   --reps N           repetitions (default 5)
 #   --build DIR        build directory (default: SCTPLB_BUILD_DIR or <source>/build)
 #   --associations N   associations the sender cycles over (default 1000)
@@ -46,7 +47,7 @@ reps=5
 quick=0
 verbose=0
 associations=1000
-configs=kernel,floor,floor-pv,lb-1q,lb-2q,lb-fp
+configs=""
 sender_cpu=0
 lb_cpus=1
 niceness=-10
@@ -71,6 +72,9 @@ while [ $# -gt 0 ]; do
     shift
 done
 case "$reps" in '' | *[!0-9]* | 0) echo "nfq-throughput: --reps wants a positive number" >&2; exit 2 ;; esac
+if [ -z "$configs" ]; then
+    if [ $quick -eq 1 ]; then configs=kernel,floor,lb-1q,lb-fp; else configs=kernel,floor,floor-pv,lb-1q,lb-2q,lb-fp; fi
+fi
 
 if [ $quick -eq 1 ]; then
     saturation_seconds=1.0 trial_seconds=0.6 search_steps=3

@@ -10,7 +10,9 @@
 # servers on nets 1 and 4 holding both VIPs. Both LBs' tables are shown: each association has
 # the same server on both, learned by one from the other. Client 1's messages are shown one by
 # one (path taken, server that answered); path A is cut in vm-201 and its association fails over
-# to path B, through vm-202, on the same server, with no message lost. Then the sync counters.
+# to path B, through vm-202, on the same server, with no message lost. Then the sync counters
+# and the kernel fast path's: once an association is established each LB puts it into an
+# nftables map and the kernel forwards its packets without the daemon.
 # Everything is removed at the end (also on Ctrl-C). Needs root; takes about 20 seconds.
 #
 # Usage: tests/demo/demo.sh BUILD_DIR   (./run.sh demo builds and calls it)
@@ -70,13 +72,15 @@ ${bold}sctplb demo: fixed-port multihomed SCTP, two paths, two syncing load bala
   ports, tag). Only vm-201 sees the INIT; vm-202 learns each association from vm-201 within
   milliseconds (association sync, HMAC-SHA256 with a shared key), so path B reaches the same
   server. Each association is balanced on its own: other associations may land elsewhere.
+  Once established, each LB hands the association to the kernel (an nftables map, the
+  'fast path'): DATA, SACK and HEARTBEAT are then marked without leaving the kernel.
 END
 
 step "Namespaces, links, routes, sctplb rules and configuration (tests/topology/dual-path.sh up --sync)"
 t0=$SECONDS
 trap 'echo; echo "${dim}cleaning up: stopping processes, deleting namespaces demo*-*${off}"; tl_cleanup' EXIT
 clients=3
-dpt_setup demo --mode vtag --sync --clients $clients
+dpt_setup demo --mode vtag --sync --fastpath --clients $clients
 trap 'echo; echo "${dim}cleaning up: stopping processes, deleting namespaces $tl_prefix-*${off}"; tl_cleanup' EXIT
 echo "  namespaces $tl_prefix-{vm221,vm222,vm223,vm201,vm202,vm001,vm002,vm003,sw} ready in $((SECONDS - t0)) s;"
 echo "  usctp servers server-1..3 listen on 10.0.0.1 and 10.0.0.2, port $DP_PORT"
@@ -171,10 +175,12 @@ for lb in 201 202; do
 	show "ip netns exec $tl_prefix-vm$lb sctplb stats --shm $tl_prefix-$lb --json   (non-zero counters)"
 	tl_json "$stats" "'    reasons: ' + ', '.join('%s %s' % kv for kv in d['reasons'].items() if kv[1])"
 	tl_json "$stats" "'    events:  ' + (', '.join('%s %s' % kv for kv in d['events'].items() if kv[1]) or 'none')"
+	tl_json "$stats" "'    fastpath: %d packets marked by the kernel itself (%s); %d associations in its map now' % (sum(t['packets'] for t in d['fastpath']['targets'] or []), ', '.join('fwmark %d: %d' % (t['fwmark'], t['packets']) for t in d['fastpath']['targets'] or []), d['fastpath']['associations'])"
 	dpt_sync_stat $lb "'    sync:    %s messages sent, %s received; %s records sent, %s applied; %s rejected' % (s['messages_sent'], s['messages_received'], s['records_sent'], s['records_applied'], sum(s['rejected'].values()))" "$stats"
 done
 echo "  ${dim}vm-201 saw every INIT (init-hash) and told vm-202, which routed path B by the synced tags"
-echo "  (a path-B packet that outran the sync was held a few ms: events held / hold-resolved).${off}"
+echo "  (a path-B packet that outran the sync was held a few ms: events held / hold-resolved);"
+echo "  the daemons decided the INITs, COOKIE ECHOs and SHUTDOWNs, the kernel most of the rest.${off}"
 
 step "Clean up"
 echo "  done in $((SECONDS - started)) s"

@@ -15,11 +15,12 @@
 #     -9) is expired when the kernel's elements time out (fastpath-idle), not before;
 #  f. `sctplb down FWMARK` removes that target's elements.
 #
+# With --ipv6 (test-fastpath-ipv6.sh) a to d run; e and f do not depend on the address family.
 # Usage: test-fastpath.sh [--ipv6] [help]   (root; SCTPLB_BIN, SCTPLB_BUILD_DIR as set by ctest)
 set -eu
 
 if [ "${1:-}" = help ] || [ "${1:-}" = --help ]; then
-	sed -n '2,19p' "$0"
+	sed -n '2,20p' "$0"
 	exit 0
 fi
 family=()
@@ -195,6 +196,11 @@ if [ "$ts_new" != "$ts_old" ] && fp_wait 5 fp_in_map 2 201 && fp_wait 5 fp_in_ma
 	tl_pass "d: Ts $ts_old -> $ts_new: the new elements are in both maps, the old ones gone"
 else
 	tl_fail "d: Ts $ts_old -> $ts_new; old elements '$(fp_elements 201 "$ts_old")'; in map: $(fp_in_map 2 201 && echo yes || echo no)"
+fi
+
+if [ ${#family[@]} -gt 0 ]; then
+	echo "runtime $((SECONDS - started)) s"
+	tl_finish
 fi
 
 tl_say "e: SHUTDOWN removes the elements; a vanished client's association ends when they time out"

@@ -180,11 +180,17 @@ for s in 1 2 3; do
 	targets_a+=(--target "$s=192.168.1.$s" --target "$s=fd00:1::$s")
 	targets_b+=(--target "$s=192.168.4.$s" --target "$s=fd00:4::$s")
 done
-in_ns "$lb_a" "$SCTPLB_BIN" rules --shm "$prefix-201" --vip 10.0.0.1,fd00::1:1 --queue $queue \
-	"${targets_a[@]}" --apply >"$state/rules-201.log" || die "sctplb rules in vm-201"
-in_ns "$lb_b" "$SCTPLB_BIN" rules --shm "$prefix-202" --vip 10.0.0.2,fd00::1:2 --queue $queue \
-	"${targets_b[@]}" --apply >"$state/rules-202.log" || die "sctplb rules in vm-202"
 segments=("$prefix-201" "$prefix-202")
+# The rules with the kernel fast path (its nft table is sized from the segment: after init).
+# Each lb_up starts from an empty map: the previous mode's elements must not be imported.
+lb_rules() { # lb_rules K
+	local -a vips=(10.0.0.1,fd00::1:1) targets=("${targets_a[@]}")
+	[ "$1" = 201 ] || { vips=(10.0.0.2,fd00::1:2); targets=("${targets_b[@]}"); }
+	in_ns "$(lb_ns_of "$1")" "$SCTPLB_BIN" rules --shm "$prefix-$1" --vip "${vips[0]}" "${targets[@]}" \
+		--fastpath-only --delete >>"$state/rules-$1.log" 2>&1 || true
+	in_ns "$(lb_ns_of "$1")" "$SCTPLB_BIN" rules --shm "$prefix-$1" --vip "${vips[0]}" --queue $queue \
+		"${targets[@]}" --fastpath --apply >>"$state/rules-$1.log" 2>&1 || die "sctplb rules in vm-$1: $(tail -n 3 "$state/rules-$1.log")"
+}
 
 lb_ns_of() { if [ "$1" = 201 ]; then echo "$lb_a"; else echo "$lb_b"; fi; }
 lb_up() { # lb_up MODE [sync]: (re)initialise both segments and start both LBs
@@ -194,6 +200,7 @@ lb_up() { # lb_up MODE [sync]: (re)initialise both segments and start both LBs
 		"$SCTPLB_BIN" init --shm "$prefix-$k" --hash "$mode" --seed-file "$state/seed" --M 997 \
 			--capacity 4096 >>"$state/init.log" || die "sctplb init $k"
 		"$SCTPLB_BIN" activate --shm "$prefix-$k" 1 2 3 >>"$state/init.log" || die "sctplb activate $k"
+		lb_rules $k
 	done
 	for k in 201 202; do
 		local -a opts=()
@@ -305,6 +312,10 @@ no_failover S1 /var/log/ct-s1.json
 lb_check S1 201 "$targets_used" "sent packets to at least two servers"
 lb_check S1 202 "($targets_used) and .reasons[\"unknown-association\"] == 0" \
 	"(path B) sent packets to at least two servers, none unknown"
+for k in 201 202; do
+	lb_check S1 $k '.fastpath.enabled and ([.fastpath.targets[].packets] | add) > 0' \
+		"forwarded established packets in the kernel fast path (lksctp)"
+done
 
 # S2. Failover: path A cut at vm-201 during traffic; the associations continue on path B
 # (through vm-202, to the same server: ports mode needs no shared state).
@@ -393,6 +404,10 @@ fi
 capture_stop
 no_failover S5 /var/log/ct-s5.json
 lb_check S5 201 "($targets_used) and .sync != null" "sent packets to at least two servers, syncing"
+for k in 201 202; do
+	lb_check S5 $k '.fastpath.enabled and ([.fastpath.targets[].packets] | add) > 0 and .events["fastpath-add-failed"] == 0' \
+		"forwarded established packets in the kernel fast path"
+done
 # vm-202 saw no INIT: it knew every association from vm-201 (else 'unknown-association' drops).
 lb_check S5 202 "($targets_used) and .sync != null and .reasons[\"unknown-association\"] == 0 and .reasons[\"init-hash\"] == 0" \
 	"(path B, no INIT seen) pinned every packet by synced associations, none unknown"
