@@ -61,12 +61,22 @@ cmd_test() {
   log "build with AddressSanitizer + UndefinedBehaviorSanitizer ($build_asan)"
   configure_and_build "$build_asan" -DCMAKE_BUILD_TYPE=Debug -DSCTPLB_SANITIZE=ON \
     -DSCTPLB_BUILD_BENCHMARKS=OFF -DSCTPLB_BUILD_TEST_APPS=OFF
-  local status=0
-  log "unit tests under ASan/UBSan"
-  ctest --test-dir "$build_asan" -L unit --output-on-failure -j "$jobs" || status=1
+  local status=0 asan_status=0 asan_pid
+  # The sanitizer unit tests run alongside the integration tests, which mostly wait on
+  # timers and namespaces (the unit tests of the normal build run among them already).
+  log "unit tests under ASan/UBSan (in the background, output below when done)"
+  ctest --test-dir "$build_asan" -L unit --output-on-failure -j 1 >"$build_asan/unit-tests.log" 2>&1 &
+  asan_pid=$!
   log "unit, integration and VM tests"
   # Two at a time: each test has namespaces of its own; the CPU-bound ones are RUN_SERIAL.
   ctest --test-dir "$build" --output-on-failure -j "$jobs" || status=1
+  wait "$asan_pid" || asan_status=1
+  log "unit tests under ASan/UBSan: $([ $asan_status = 0 ] && echo passed || echo FAILED)"
+  tail -n 4 "$build_asan/unit-tests.log"
+  if [ $asan_status -ne 0 ]; then
+    cat "$build_asan/unit-tests.log"
+    status=1
+  fi
   log "bounded fuzzing (clang, libFuzzer + ASan/UBSan; docs/fuzzing.md)"
   "$top/tests/fuzz/run-fuzzers.sh" --seconds-per-target 10 --jobs "$jobs" || status=1
   log "benchmarks (report only; a timing never fails the run)"

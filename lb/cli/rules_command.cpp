@@ -140,8 +140,7 @@ std::optional<FastPathRuleset> make_fast_path_ruleset(const RulesConfig& config,
             ruleset.fwmarks.push_back(target.fwmark);
     auto state = SharedState::open(config.tag, error);
     if (!state) {
-        error = "--fastpath sizes the kernel map from the shared memory: " + error +
-                " (run 'sctplb init --shm " + config.tag + "' first)";
+        error = "--fastpath sizes the kernel map from the shared memory: " + error;
         return std::nullopt;
     }
     const AssociationTable& table = state->table();

@@ -40,19 +40,26 @@ dpt_setup "$name" --mode vtag --sync --fastpath --clients 4 --idle-timeout $idle
 dpt_lb_start
 tl_say "topology with two syncing LBs and the fast path up in $((SECONDS - started)) s (${family[*]:-IPv4})"
 
+# fp_sctplb LB COMMAND ARGS: an sctplb command on that LB's segment (dpt_sctplb without the
+# topology script in between: these helpers run in tight loops).
+fp_sctplb() {
+	local ns=$DP_LB201_NS shm=$DP_LB201_SHM
+	[ "$1" = 201 ] || { ns=$DP_LB_B_NS; shm=$DP_LB_B_SHM; }
+	ip netns exec "$ns" "$SCTPLB_BIN" "$2" --shm "$shm" "${@:3}"
+}
 # fp_elements LB TS: the map elements of LB with vtag TS, one "CLIENT FWMARK" per line.
 fp_elements() {
-	tl_json "$(dpt_sctplb "$1" fastpath --json)" \
+	tl_json "$(fp_sctplb "$1" fastpath --json)" \
 		"'\n'.join('%s %s' % (e['client'], e['fwmark']) for e in d['elements'] if e['vtag'] == '$2')"
 }
 # fp_no_elements LB TS: LB's map has no element with vtag TS.
 fp_no_elements() { [ -z "$(fp_elements "$1" "$2")" ]; }
 # fp_no_assoc K LB: LB lists no live association of client K.
 fp_no_assoc() { [ "$(fp_assoc "$1" ts "$2")" = none ]; }
-fp_element_count() { tl_json "$(dpt_sctplb "$1" fastpath --json)" "len(d['elements'])"; }
+fp_element_count() { tl_json "$(fp_sctplb "$1" fastpath --json)" "len(d['elements'])"; }
 # fp_kernel_packets LB FWMARK: packets the kernel marked for that target.
 fp_kernel_packets() {
-	tl_json "$(dpt_sctplb "$1" fastpath --json)" "sum(t['packets'] for t in d['targets'] if t['fwmark'] == $2)"
+	tl_json "$(fp_sctplb "$1" fastpath --json)" "sum(t['packets'] for t in d['targets'] if t['fwmark'] == $2)"
 }
 # fp_assoc K FIELD|EXPR LB: a field of client K's youngest live association on LB (or a Python
 # expression on it, `e`); "none" if there is none.
@@ -61,7 +68,7 @@ fp_assoc() {
 	a=$(dpt_client_address "$1" A)
 	b=$(dpt_client_address "$1" B)
 	case $expr in *"'"*) ;; *) expr="e['$expr']" ;; esac
-	tl_json "$(dpt_sctplb "$3" assoc --json)" "(lambda l: (lambda e: str($expr))(min(l, key=lambda x: x['age_s'])) if l else 'none')([x for x in d['associations'] if '$a' in x['addresses'] and '$b' in x['addresses'] and x['state'] != 'closed'])"
+	tl_json "$(fp_sctplb "$3" assoc --json)" "(lambda l: (lambda e: str($expr))(min(l, key=lambda x: x['age_s'])) if l else 'none')([x for x in d['associations'] if '$a' in x['addresses'] and '$b' in x['addresses'] and x['state'] != 'closed'])"
 }
 # fp_wait SECONDS COMMAND...: until COMMAND succeeds (1 after SECONDS of wall time).
 fp_wait() {
@@ -102,7 +109,7 @@ for k in 1 2; do
 		tl_fail "a: live-$k: not in both kernel maps as expected: vm-201 $(dpt_sctplb 201 fastpath --json), vm-202 $(dpt_sctplb 202 fastpath --json)"
 	fi
 done
-tl_wait_echoes live-1 30 15 || true
+tl_wait_echoes live-1 15 15 || true
 for lb in 201 202; do
 	marked=0
 	for k in 1 2; do marked=$((marked + $(fp_kernel_packets $lb "${server_of[$k]#server-}"))); done

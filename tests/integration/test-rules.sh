@@ -8,13 +8,16 @@
 #   adds and removes one target and nothing shared; --delete
 #   removes exactly our objects and leaves look-alike rules of the user (same
 #   match without our comment/protocol, a route in our table) in place; a failing
-#   --apply rolls back what it added; bad input exits 2.
+#   --apply rolls back what it added; bad input exits 2. --fastpath adds the nft table (made
+#   through netlink, sized and timed from the segment) and the mark match on the NFQUEUE rules;
+#   --targets-only --fastpath adds and removes one target chain; --delete removes the table and
+#   leaves the user's nft tables alone; --fastpath without a segment is refused.
 #
 # Usage: test-rules.sh [help]   (root; SCTPLB_BIN = the sctplb binary)
 set -eu
 
 if [ "${1:-}" = help ] || [ "${1:-}" = --help ]; then
-    sed -n '2,13p' "$0"
+    sed -n '2,16p' "$0"
     exit 0
 fi
 
@@ -33,8 +36,10 @@ work=$(mktemp -d /tmp/test-rules.XXXXXX)
 pids=()  # nothing runs in the background; kept for the common cleanup shape
 failures=0
 
+fp_shm=rulesfp$$
 cleanup() {
     for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    "$bin" delete --shm "$fp_shm" --force >/dev/null 2>&1 || true
     ip netns delete "$ns" 2>/dev/null || true
     rm -rf "$work"
 }
@@ -177,6 +182,41 @@ check "failing --apply names the command and its error" \
 check "failing --apply rolled back what it added" test "$(grep -c '^! ' "$work/rollback" || true)" = 3
 check "nothing of ours remains after the rollback" test ! -s <(ours)
 
+# --- the kernel fast path -----------------------------------------------------------
+fp_args=(--vip 10.77.0.1,2001:db8:77::1 --target 1=192.168.77.2,1=fd00:77::2 --target 2=192.168.77.3
+         --target 2=fd00:77::3 --shm "$fp_shm" --mark-mask 0xff)
+set +e
+in_ns "$bin" rules "${fp_args[@]}" --fastpath --apply >"$work/fp-noshm" 2>&1
+status=$?
+set -e
+check "--fastpath without the segment is refused (exit $status): $(tail -n 1 "$work/fp-noshm")" \
+    grep -q "sctplb init --shm=$fp_shm" "$work/fp-noshm"
+"$bin" init --shm "$fp_shm" --capacity 1000 --idle-timeout 30 >/dev/null
+in_ns nft add table inet mine
+in_ns "$bin" rules "${fp_args[@]}" --fastpath --apply >"$work/fp-apply" 2>&1 || { cat "$work/fp-apply"; fail "--fastpath --apply exits 0"; }
+in_ns "$bin" fastpath --shm "$fp_shm" --json >"$work/fp.json" 2>&1 || fail "sctplb fastpath exits 0"
+check "the nft table is sized and timed from the segment: $(head -c 200 "$work/fp.json")" \
+    python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(not (d["map_size"] == 8000 and d["timeout_ms"] == 30000 and d["mark_mask"] == 0xff and [t["fwmark"] for t in d["targets"]] == [1, 2] and d["elements"] == []))' "$work/fp.json"
+check "nft lists the table" bash -c 'ip netns exec "$1" nft list table inet "sctplb-$2" >/dev/null' _ "$ns" "$fp_shm"
+check "the IPv4 NFQUEUE rule queues only packets without our mark bits" \
+    grep -qE -- '-d 10.77.0.1/32 -p sctp -m mark --mark 0x0/0xff .*-j NFQUEUE' <<<"$(in_ns iptables -t mangle -S PREROUTING)"
+check "the IPv6 one too" \
+    grep -qE -- '-d 2001:db8:77::1/128 -p sctp -m mark --mark 0x0/0xff .*-j NFQUEUE' <<<"$(in_ns ip6tables -t mangle -S PREROUTING)"
+in_ns "$bin" rules "${fp_args[@]}" --fastpath --apply >"$work/fp-apply2" 2>&1 || fail "second --fastpath --apply exits 0"
+check "a second --fastpath --apply adds nothing" test "$(grep -c '^+ ' "$work/fp-apply2" || true)" = 0
+fp_t3=(--vip 10.77.0.1,2001:db8:77::1 --target 3=192.168.77.4,3=fd00:77::4 --shm "$fp_shm" --mark-mask 0xff --targets-only --fastpath)
+in_ns "$bin" rules "${fp_t3[@]}" --apply >"$work/fp-t3" 2>&1 || { cat "$work/fp-t3"; fail "--targets-only --fastpath --apply exits 0"; }
+check "--targets-only --fastpath adds target 3's chain" \
+    grep -q 'chain target-3' <<<"$(in_ns nft list table inet "sctplb-$fp_shm")"
+in_ns "$bin" rules "${fp_t3[@]}" --delete >"$work/fp-t3-del" 2>&1 || fail "--targets-only --fastpath --delete exits 0"
+check "--targets-only --fastpath --delete removes it, the others stay" \
+    test "$(in_ns nft list table inet "sctplb-$fp_shm" | grep -c 'chain target-')" = 2
+in_ns "$bin" rules "${fp_args[@]}" --fastpath --delete >"$work/fp-delete" 2>&1 || fail "--fastpath --delete exits 0"
+check "--fastpath --delete removes the nft table" bash -c '! ip netns exec "$1" nft list table inet "sctplb-$2" >/dev/null 2>&1' _ "$ns" "$fp_shm"
+check "and its iptables rules, ip rules and routes" \
+    test "$({ in_ns iptables-save; in_ns ip6tables-save; } | grep -c "sctplb:$fp_shm")$(ours | wc -l)" = 00
+check "the user's nft table stays" bash -c 'ip netns exec "$1" nft list table inet mine >/dev/null' _ "$ns"
+
 # --- bad input ----------------------------------------------------------------------
 bad() {
     local what=$1; shift
@@ -198,6 +238,7 @@ bad "missing --vip" --target 1=192.168.77.2
 bad "nexthop family" --vip 10.77.0.1 --target 1=fd00:77::2
 bad "a target without an IPv6 nexthop" --vip 10.77.0.1,2001:db8:77::1 --target 1=192.168.77.2,1=fd00:77::2 --target 2=192.168.77.3
 bad "--apply with --delete" --vip 10.77.0.1 --target 1=192.168.77.2 --apply --delete
+bad "--fastpath with --fastpath-only" --vip 10.77.0.1 --target 1=192.168.77.2 --fastpath --fastpath-only
 
 echo
 if [ "$failures" -ne 0 ]; then

@@ -111,6 +111,25 @@ RulesConfig make(std::vector<IpAddress> vips, std::vector<RuleTarget> targets,
     return config;
 }
 
+// With the kernel fast path only VIP SCTP that its map did not mark (no bit
+// of the mask set) is queued; ICMP errors are queued as before.
+TEST(RulesPlan, FastPathQueuesOnlyUnmarkedSctp) {
+    RulesConfig config;
+    config.vips = {ip("10.0.0.1"), ip("2001:db8::10")};
+    config.targets = {target(1, "192.168.1.1"), target(1, "fd00::1")};
+    config.mark_mask = 0xff;
+    config.tag = "lb0";
+    config.fast_path = true;
+    const auto lines = added_commands(config);
+    for (const char* expected :
+         {"iptables -w -t mangle -A PREROUTING -d 10.0.0.1/32 -p sctp -m mark --mark 0/0xff -m comment --comment sctplb:lb0 -j NFQUEUE --queue-num 2",
+          "ip6tables -w -t mangle -A PREROUTING -d 2001:db8::10/128 -p sctp -m mark --mark 0/0xff -m comment --comment sctplb:lb0 -j NFQUEUE --queue-num 2",
+          "iptables -w -t mangle -A PREROUTING -d 10.0.0.1/32 -p icmp --icmp-type destination-unreachable -m comment --comment sctplb:lb0 -j NFQUEUE --queue-num 2"})
+        EXPECT_NE(std::find(lines.begin(), lines.end(), expected), lines.end()) << expected;
+    config.fast_path = false;
+    EXPECT_EQ(added_commands(config).size(), lines.size()) << "the same objects, only the match differs";
+}
+
 TEST(RulesPlan, TableOfSetups) {
     const std::vector<PlanCase> cases = {
         {"ipv6",
