@@ -58,24 +58,30 @@ cmd_test() {
   install_deps
   log "build ($build)"
   configure_and_build "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
-  log "build with AddressSanitizer + UndefinedBehaviorSanitizer ($build_asan)"
-  configure_and_build "$build_asan" -DCMAKE_BUILD_TYPE=Debug -DSCTPLB_SANITIZE=ON \
-    -DSCTPLB_BUILD_BENCHMARKS=OFF -DSCTPLB_BUILD_TEST_APPS=OFF
-  local status=0 asan_status=0 asan_pid
-  # The sanitizer unit tests run alongside the integration tests, which mostly wait on
-  # timers and namespaces (the unit tests of the normal build run among them already).
-  log "unit tests under ASan/UBSan (in the background, output below when done)"
-  ctest --test-dir "$build_asan" -L unit --output-on-failure -j 1 >"$build_asan/unit-tests.log" 2>&1 &
+  local status=0 asan_status=0 asan_pid asan_log="$build/asan-build-and-unit-tests.log"
+  # The sanitizer build and its unit tests run in the background at the lowest CPU priority:
+  # the integration tests mostly wait on timers and namespaces, and this work takes the CPU
+  # they leave idle (the unit tests of the normal build run among them already).
+  log "build with AddressSanitizer + UndefinedBehaviorSanitizer ($build_asan) and its unit tests:" \
+    "in the background at nice 19 (log: $asan_log)"
+  (
+    renice -n 19 "$BASHPID" >/dev/null
+    configure_and_build "$build_asan" -DCMAKE_BUILD_TYPE=Debug -DSCTPLB_SANITIZE=ON \
+      -DSCTPLB_BUILD_BENCHMARKS=OFF -DSCTPLB_BUILD_TEST_APPS=OFF &&
+      ctest --test-dir "$build_asan" -L unit --output-on-failure -j "$jobs"
+  ) >"$asan_log" 2>&1 &
   asan_pid=$!
   log "unit, integration and VM tests"
   # Two at a time: each test has namespaces of its own; the CPU-bound ones are RUN_SERIAL.
   ctest --test-dir "$build" --output-on-failure -j "$jobs" || status=1
+  log "waiting for the ASan/UBSan build and unit tests"
   wait "$asan_pid" || asan_status=1
-  log "unit tests under ASan/UBSan: $([ $asan_status = 0 ] && echo passed || echo FAILED)"
-  tail -n 4 "$build_asan/unit-tests.log"
+  log "ASan/UBSan build and unit tests: $([ $asan_status = 0 ] && echo passed || echo FAILED)"
   if [ $asan_status -ne 0 ]; then
-    cat "$build_asan/unit-tests.log"
+    cat "$asan_log"
     status=1
+  else
+    tail -n 3 "$asan_log"
   fi
   log "bounded fuzzing (clang, libFuzzer + ASan/UBSan; docs/fuzzing.md)"
   "$top/tests/fuzz/run-fuzzers.sh" --seconds-per-target 10 --jobs "$jobs" || status=1

@@ -796,6 +796,14 @@ ordered_json sync_json(const SharedHeader& h, std::int64_t now) {
     return out;
 }
 
+// "  fwmark F  N packets  B bytes": one target's kernel counter (stats, fastpath).
+std::string fast_path_target_line(std::uint32_t fwmark, std::uint64_t packets, std::uint64_t bytes) {
+    char line[128];
+    std::snprintf(line, sizeof line, "  fwmark %-10" PRIu32 " %" PRIu64 " packets  %" PRIu64 " bytes\n", fwmark, packets,
+                  bytes);
+    return line;
+}
+
 // The kernel fast path: the daemon's view (shared memory) and the kernel's
 // per-target counters, read through netlink (needs CAP_NET_ADMIN).
 ordered_json fast_path_json(const SharedHeader& h, const std::string& shm, std::int64_t now) {
@@ -988,11 +996,9 @@ int run_stats(std::span<const std::string> args) {
     }
     if (fast_path["targets"].is_array()) {
         out += "fastpath packets per target (marked by the kernel):\n";
-        for (const auto& t : fast_path["targets"]) {
-            std::snprintf(line, sizeof line, "  fwmark %-10" PRIu32 " %" PRIu64 " packets  %" PRIu64 " bytes\n",
-                          t["fwmark"].get<std::uint32_t>(), t["packets"].get<std::uint64_t>(), t["bytes"].get<std::uint64_t>());
-            out += line;
-        }
+        for (const auto& t : fast_path["targets"])
+            out += fast_path_target_line(t["fwmark"].get<std::uint32_t>(), t["packets"].get<std::uint64_t>(),
+                                         t["bytes"].get<std::uint64_t>());
     }
     // The sync section, from the same object as --json (one source of truth).
     const ordered_json sync = sync_json(h, monotonic_ns());
@@ -1083,11 +1089,7 @@ int run_fastpath(std::span<const std::string> args) {
         out += line;
     }
     out += std::to_string(elements.size()) + " elements\npackets marked by the kernel per target:\n";
-    for (const FastPathTargetCounter& c : counters) {
-        std::snprintf(line, sizeof line, "  fwmark %-10" PRIu32 " %" PRIu64 " packets  %" PRIu64 " bytes\n", c.fwmark,
-                      c.packets, c.bytes);
-        out += line;
-    }
+    for (const FastPathTargetCounter& c : counters) out += fast_path_target_line(c.fwmark, c.packets, c.bytes);
     print(out);
     return 0;
 }

@@ -186,6 +186,11 @@ AssociationId FastPathLedger::owner(const FastPathKey& key) const {
     return it == owners_.end() ? kNoAssociation : it->second;
 }
 
+std::int64_t fast_path_seen_at(std::uint64_t expires_ms, std::uint64_t timeout_ms, std::int64_t now_ns) {
+    const std::uint64_t left = std::min(expires_ms, timeout_ms);
+    return now_ns - static_cast<std::int64_t>((timeout_ms - left) * 1'000'000ull);
+}
+
 std::vector<FastPathActivity> fast_path_activity(const FastPathLedger& ledger, std::span<const FastPathElement> dump,
                                                  std::uint64_t timeout_ms, std::int64_t now_ns) {
     struct Seen {
@@ -200,8 +205,7 @@ std::vector<FastPathActivity> fast_path_activity(const FastPathLedger& ledger, s
         std::uint8_t bit = 0;
         for (std::uint8_t i = 0; i < entry->installed; ++i)
             if (entry->addresses[i] == element.key.client) bit = static_cast<std::uint8_t>(1u << i);
-        const std::uint64_t left = std::min(element.expires_ms, timeout_ms);
-        const std::int64_t at = now_ns - static_cast<std::int64_t>((timeout_ms - left) * 1'000'000ull);
+        const std::int64_t at = fast_path_seen_at(element.expires_ms, timeout_ms, now_ns);
         auto [it, inserted] = seen.emplace(id, Seen{at, bit});
         if (!inserted) {
             it->second.at = std::max(it->second.at, at);

@@ -138,6 +138,10 @@ struct FastPathActivity {
     std::uint8_t present;  // bit i: the entry's installed address i is still in the kernel
 };
 
+// When the kernel last refreshed an element that has `expires_ms` left of
+// `timeout_ms` (every packet resets it to the full timeout), at `now_ns`.
+[[nodiscard]] std::int64_t fast_path_seen_at(std::uint64_t expires_ms, std::uint64_t timeout_ms, std::int64_t now_ns);
+
 // Folds a dump of the kernel's elements into per-association activity for the
 // ledger's associations. `now_ns` is the monotonic time of the dump; an element
 // with `expires_ms` left of `timeout_ms` was refreshed timeout - expires ago.

@@ -174,10 +174,7 @@ struct FastPathService::Impl {
             return;
         }
         const std::int64_t now = ns_of(monotonic_now());
-        const auto seen_at = [&](const FastPathElement& e) {
-            const std::uint64_t left = std::min(e.expires_ms, info.timeout_ms);
-            return now - static_cast<std::int64_t>((info.timeout_ms - left) * 1'000'000ull);
-        };
+        const auto seen_at = [&](const FastPathElement& e) { return fast_path_seen_at(e.expires_ms, info.timeout_ms, now); };
         FastPathBatch stale;
         // Unknown elements grouped into associations: (sport, dport, Ts, fwmark).
         std::map<std::tuple<std::uint16_t, std::uint16_t, std::uint32_t, std::uint32_t>, std::vector<const FastPathElement*>>
