@@ -373,6 +373,9 @@ capture_stop
 
 # S4. IPv4/IPv6 mixed multihoming: path A IPv4 (10.0.0.1), path B IPv6 (fd00::1:2).
 say "S4 IPv4/IPv6 mixed multihoming"
+# Packets vm-202's kernel marked so far: in S4 its path (B) carries IPv6 only (the map assoc6).
+kernel_marked() { lb_cmd "$1" stats --json 2>/dev/null | jq '[.fastpath.targets[]?.packets] | add // 0'; }
+s4_marked_before=$(kernel_marked 202)
 capture_start mixed
 if guest vm-221 "sctplb_test tcase_ctraffic --min-servers=2 --out=/var/log/ct-s4.json --addr 10.0.0.1,fd00::1:2 --laddr 192.168.2.221,fd00:6::221 --clients 8 --duration 3 --primary fd00::1:2 --primary-after 10 ${ct_common[*]}"; then
 	pass "S4 mixed IPv4/IPv6 associations pinned on both paths, $(client_json /var/log/ct-s4.json && servers_in)"
@@ -381,6 +384,12 @@ else
 fi
 capture_stop
 no_failover S4 /var/log/ct-s4.json
+s4_marked=$(($(kernel_marked 202) - s4_marked_before))
+if [ "$s4_marked" -gt 0 ]; then
+	pass "S4: vm-202's kernel fast path forwarded $s4_marked IPv6 packets (path B, lksctp)"
+else
+	fail "S4: vm-202's kernel fast path forwarded no IPv6 packet"
+fi
 # S1-S4 (ports mode): neither LB met a packet it could not place.
 for k in 201 202; do
 	lb_check S1-S4 $k '.reasons["unknown-association"] == 0 and .reasons["no-target"] == 0 and .reasons["cookie-echo-unknown"] == 0' \
