@@ -121,15 +121,19 @@ struct FastPathService::Impl {
         return wrapped;
     }
 
+    // Every element of the maps; false (logged) when netlink failed.
+    bool read_map(std::vector<FastPathElement>& dump) {
+        std::string error;
+        if (nft.dump(options.table, dump, error)) return true;
+        log_line(header(), kLogError, "fast path: cannot read the map: %s", error.c_str());
+        return false;
+    }
+
     // Reads the kernel's elements: packet times, and associations whose
     // elements all timed out.
     void check_activity() {
         std::vector<FastPathElement> dump;
-        std::string error;
-        if (!nft.dump(options.table, dump, error)) {
-            log_line(header(), kLogError, "fast path: cannot read the map: %s", error.c_str());
-            return;
-        }
+        if (!read_map(dump)) return;
         const std::int64_t now = ns_of(monotonic_now());
         const auto activity = fast_path_activity(ledger, dump, info.timeout_ms, now);
         const TableLock lock(state);
@@ -168,14 +172,11 @@ struct FastPathService::Impl {
     // elements that contradict the table.
     void reconcile() {
         std::vector<FastPathElement> dump;
+        if (!read_map(dump)) return;
         std::string error;
-        if (!nft.dump(options.table, dump, error)) {
-            log_line(header(), kLogError, "fast path: cannot read the map at start: %s", error.c_str());
-            return;
-        }
         const std::int64_t now = ns_of(monotonic_now());
         const auto seen_at = [&](const FastPathElement& e) { return fast_path_seen_at(e.expires_ms, info.timeout_ms, now); };
-        FastPathBatch stale;
+        std::vector<FastPathKey> stale;
         // Unknown elements grouped into associations: (sport, dport, Ts, fwmark).
         std::map<std::tuple<std::uint16_t, std::uint16_t, std::uint32_t, std::uint32_t>, std::vector<const FastPathElement*>>
             unknown;
@@ -195,7 +196,7 @@ struct FastPathService::Impl {
                 std::size_t index = 0;
                 while (index < a.address_count && !(a.addresses[index] == e.key.client)) ++index;
                 if (a.fwmark != e.fwmark || a.ts != e.key.vtag || !wanted(a)) {
-                    stale.remove.push_back(e.key);
+                    stale.push_back(e.key);
                     continue;
                 }
                 ledger.adopt(id, a, index);
@@ -224,9 +225,9 @@ struct FastPathService::Impl {
                 for (std::size_t i = 0; i < table.at(id).address_count; ++i) ledger.adopt(id, table.at(id), i);
             }
         }
-        if (!stale.remove.empty()) {
+        if (!stale.empty()) {
             FastPathChangeResult result;
-            if (!nft.change(options.table, stale.remove, {}, result, error))
+            if (!nft.change(options.table, stale, {}, result, error))
                 log_line(header(), kLogError, "fast path: netlink: %s", error.c_str());
             for (std::size_t i = 0; i < result.removed; ++i) counters.count(Event::FastPathRemoved);
         }
@@ -234,7 +235,7 @@ struct FastPathService::Impl {
                  "fast path: nft table inet %s, %zu elements at start: %zu adopted, %zu imported as associations%s, "
                  "%zu stale removed",
                  options.table.c_str(), dump.size(), adopted, imported,
-                 import_failed ? " (some did not fit the table)" : "", stale.remove.size());
+                 import_failed ? " (some did not fit the table)" : "", stale.size());
     }
 };
 

@@ -745,24 +745,29 @@ bool NftSession::remove(std::string_view table, std::string& error, bool* existe
     return true;
 }
 
-std::optional<FastPathInfo> NftSession::describe(std::string_view table, std::string& error) {
-    std::string name(table);
-    // The table: ours when it carries our comment.
-    std::optional<std::string> table_comment;
-    bool table_seen = false;
+int NftSession::read_table(const std::string& name, bool& exists, std::optional<std::string>& comment,
+                           std::string& error) {
     auto table_request = get_message(NFT_MSG_GETTABLE, NLM_F_ACK, next_sequence(), [&](nlmsghdr* header) {
         TablePtr object(nftnl_table_alloc());
         nftnl_table_set_str(object.get(), NFTNL_TABLE_NAME, name.c_str());
         nftnl_table_nlmsg_build_payload(header, object.get());
     });
-    int code = request(table_request, [&](const nlmsghdr* header) {
+    return request(table_request, [&](const nlmsghdr* header) {
         TablePtr object(nftnl_table_alloc());
         if (nftnl_table_nlmsg_parse(header, object.get()) < 0) return;
-        table_seen = true;
+        exists = true;
         std::uint32_t length = 0;
         const void* data = nftnl_table_get_data(object.get(), NFTNL_TABLE_USERDATA, &length);
-        table_comment = comment_of_udata(data, length, NFTNL_UDATA_TABLE_COMMENT);
+        comment = comment_of_udata(data, length, NFTNL_UDATA_TABLE_COMMENT);
     }, error);
+}
+
+std::optional<FastPathInfo> NftSession::describe(std::string_view table, std::string& error) {
+    std::string name(table);
+    // The table: ours when it carries our comment.
+    std::optional<std::string> table_comment;
+    bool table_seen = false;
+    int code = read_table(name, table_seen, table_comment, error);
     if (code < 0) return std::nullopt;
     if (code != 0 || !table_seen) {
         error = "table inet " + name + ": " + (code != 0 ? errno_text(code) : std::string("no answer"));
@@ -856,19 +861,7 @@ bool NftSession::install(const FastPathRuleset& ruleset, std::string& error) {
     // What exists: the table (ours?), its sets, chains and counters.
     std::optional<std::string> table_comment;
     bool table_exists = false;
-    auto table_request = get_message(NFT_MSG_GETTABLE, NLM_F_ACK, next_sequence(), [&](nlmsghdr* header) {
-        TablePtr object(nftnl_table_alloc());
-        nftnl_table_set_str(object.get(), NFTNL_TABLE_NAME, table.c_str());
-        nftnl_table_nlmsg_build_payload(header, object.get());
-    });
-    int code = request(table_request, [&](const nlmsghdr* header) {
-        TablePtr object(nftnl_table_alloc());
-        if (nftnl_table_nlmsg_parse(header, object.get()) < 0) return;
-        table_exists = true;
-        std::uint32_t length = 0;
-        const void* data = nftnl_table_get_data(object.get(), NFTNL_TABLE_USERDATA, &length);
-        table_comment = comment_of_udata(data, length, NFTNL_UDATA_TABLE_COMMENT);
-    }, error);
+    int code = read_table(table, table_exists, table_comment, error);
     if (code < 0) return false;
     if (code != 0 && code != ENOENT) {
         error = "table inet " + table + ": " + errno_text(code);

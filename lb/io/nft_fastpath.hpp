@@ -145,6 +145,8 @@ private:
     // 0 or the errno of the kernel's answer, -1 when the socket failed.
     template <typename OnMessage>
     int request(std::vector<char>& message, OnMessage&& on_message, std::string& error);
+    // GETTABLE `name`: request()'s code; `exists` and the table's comment from the answer.
+    int read_table(const std::string& name, bool& exists, std::optional<std::string>& comment, std::string& error);
     std::uint32_t next_sequence() { return sequence_++; }
 
     std::unique_ptr<mnl_socket, SocketCloser> socket_;
