@@ -111,7 +111,13 @@ dpt_failover_check() {
 		tl_fail "$name: before the cut, $server received nothing on path B ($b)"
 	fi
 	for lb in $DP_LBS; do
+		# Up to 3 s: on a loaded machine the LB may read its queue a moment late.
+		local deadline=$((SECONDS + 3))
 		fwmark=$(dpt_assoc_fwmark "$lb" "$a" "$b")
+		while [ "$fwmark" != "$mark" ] && [ $SECONDS -lt $deadline ]; do
+			sleep 0.2
+			fwmark=$(dpt_assoc_fwmark "$lb" "$a" "$b")
+		done
 		if [ "$fwmark" = "$mark" ]; then
 			tl_pass "$name: vm-$lb pinned the association to fwmark $mark ($server)"
 		else
