@@ -9,7 +9,7 @@
 #
 # Provides: tl_check_requirements NS-NAME TOOL..., tl_setup NAME [up options], tl_spawn NAME NS
 # COMMAND..., tl_wait NAME [SECONDS], tl_log NAME, tl_echo_servers NAME, tl_echo_count NAME,
-# tl_wait_echoes NAME N [SECONDS], tl_server_messages SERVER, tl_json JSON EXPR,
+# tl_wait_echoes NAME N [SECONDS], tl_until SECONDS COMMAND..., tl_server_messages SERVER, tl_json JSON EXPR,
 # tl_check_one_server ..., tl_pass/tl_fail/tl_say/tl_skip/tl_finish, tl_cleanup; tl_prefix and
 # tl_work (client logs).
 
@@ -119,6 +119,22 @@ tl_wait() {
 	status=0
 	wait "$pid" || status=$?
 	return $status
+}
+
+# tl_until SECONDS COMMAND...: runs COMMAND until it succeeds; returns 1 when SECONDS of wall time
+# have passed without success. The one way a test waits for a condition: never a fixed sleep or
+# count standing in for it (a test must give the same answer on an idle and on a loaded machine).
+# COMMAND is run once more after the deadline, so a slow machine never loses the last try.
+tl_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		if [ $SECONDS -ge $deadline ]; then
+			"$@"
+			return
+		fi
+		sleep 0.1
+	done
 }
 
 tl_log() { cat "$tl_work/$1.log"; }
