@@ -8,8 +8,9 @@
 # Provides: dpt_check_requirements, dpt_setup NAME [up options], dpt_lb_start [lb options],
 # dpt_sctplb 201|202 COMMAND ARGS, dpt_client NAME K [usctp client options], dpt_counters,
 # dpt_counter COUNTERS SERVER ADDRESS, dpt_client_address K A|B, dpt_check_one_server ...,
-# dpt_assoc_fwmark ..., dpt_failover_check ...; for association sync (up --sync): dpt_sync_address,
-# dpt_lb_start_one, dpt_lb_stop_one, dpt_assoc_summary, dpt_wait_pinned, dpt_sync_stat,
+# dpt_assoc_fwmark ..., dpt_lb_pinned ..., dpt_failover_check ...; for association sync (up
+# --sync): dpt_sync_address, dpt_lb_start_one, dpt_lb_stop_one, dpt_assoc_summary, dpt_pinned,
+# dpt_wait_pinned, dpt_sync_stat,
 # dpt_wait_clients, dpt_tally_server, dpt_check_spread.
 # DPT_KEEP_LOGS=1 keeps the logs.
 
@@ -86,7 +87,7 @@ dpt_assoc_fwmark() {
 # pinned it to S); after the cut path A delivers nothing, path B carries the messages, to S; the
 # client gets every echo (no message lost) from S only; S received every message exactly once.
 dpt_failover_check() {
-	local name=$1 k=$2 count=16 interval=250 a b before at_cut after status server mark lb fwmark
+	local name=$1 k=$2 count=16 interval=250 a b before at_cut after status server mark lb
 	local from_b_after missing delta
 	shift 2
 	a=$(dpt_client_address "$k" A)
@@ -111,19 +112,18 @@ dpt_failover_check() {
 		tl_fail "$name: before the cut, $server received nothing on path B ($b)"
 	fi
 	for lb in $DP_LBS; do
-		# Up to 3 s: on a loaded machine the LB may read its queue a moment late.
-		local deadline=$((SECONDS + 3))
-		fwmark=$(dpt_assoc_fwmark "$lb" "$a" "$b")
-		while [ "$fwmark" != "$mark" ] && [ $SECONDS -lt $deadline ]; do
-			sleep 0.2
-			fwmark=$(dpt_assoc_fwmark "$lb" "$a" "$b")
-		done
-		if [ "$fwmark" = "$mark" ]; then
+		# Up to 10 s: on a loaded machine the LB may read its queue (or its sync peer) late.
+		if tl_until 10 dpt_lb_pinned "$lb" "$a" "$b" "$mark"; then
 			tl_pass "$name: vm-$lb pinned the association to fwmark $mark ($server)"
 		else
-			tl_fail "$name: vm-$lb has fwmark '$fwmark' for the association, the echoes came from $server"
+			tl_fail "$name: vm-$lb has fwmark '$(dpt_assoc_fwmark "$lb" "$a" "$b")' for the association, the echoes came from $server"
 		fi
 	done
+	# The snapshot "at the cut" is read after the pin checks above and 0.2 s more: packets that
+	# had passed vm-201's FORWARD hook before the DROP rule existed may still sit in a veth
+	# backlog on their way to the server and must not count as "after the cut". No condition
+	# marks their arrival; a longer margin only makes the check below more lenient, never wrong
+	# (nothing can cross FORWARD once the rule is in).
 	sleep 0.2
 	at_cut=$(dpt_counters)
 	status=0
@@ -162,7 +162,7 @@ dpt_sync_address() { echo "192.168.3.$1:$DP_SYNC_PORT"; }
 # words on one line: "FWMARK SPORT-DPORT TC TS LEARNED" of the youngest live association listing
 # both client addresses ("none none none none none" if there is none).
 dpt_assoc_summary() {
-	python3 -c '
+	"$tl_python" -c '
 import json, sys
 a, b = sys.argv[1:3]
 words = []
@@ -175,23 +175,19 @@ for text in sys.argv[3:]:
 print(" ".join(words))' "$@"
 }
 
-# dpt_wait_pinned K MARK [SECONDS]: until both LBs list client K's live association (both
-# addresses) with fwmark MARK (default 3 s; returns 1 then).
-dpt_wait_pinned() {
-	local k=$1 mark=$2 tenths=$((${3:-3} * 10)) a b lb pinned
-	a=$(dpt_client_address "$k" A)
-	b=$(dpt_client_address "$k" B)
-	while [ $tenths -gt 0 ]; do
-		pinned=0
-		for lb in $DP_LBS; do
-			[ "$(dpt_assoc_fwmark "$lb" "$a" "$b")" != "$mark" ] || pinned=$((pinned + 1))
-		done
-		[ $pinned != "$(echo "$DP_LBS" | wc -w)" ] || return 0
-		tenths=$((tenths - 1))
-		sleep 0.1
-	done
-	return 1
+# dpt_lb_pinned LB ADDRESS_A ADDRESS_B MARK: LB's youngest live association with either address
+# has fwmark MARK.
+dpt_lb_pinned() { [ "$(dpt_assoc_fwmark "$1" "$2" "$3")" = "$4" ]; }
+# dpt_pinned K MARK: every LB lists client K's association with fwmark MARK.
+dpt_pinned() {
+	local a b lb
+	a=$(dpt_client_address "$1" A)
+	b=$(dpt_client_address "$1" B)
+	for lb in $DP_LBS; do dpt_lb_pinned "$lb" "$a" "$b" "$2" || return 1; done
 }
+# dpt_wait_pinned K MARK [SECONDS]: until both LBs list client K's live association (either
+# address) with fwmark MARK (default 10 s of wall time; returns 1 then).
+dpt_wait_pinned() { tl_until "${3:-10}" dpt_pinned "$1" "$2"; }
 
 # dpt_sync_stat LB EXPR [JSON]: a Python expression on that LB's `stats --json` "sync" object
 # (`s`); JSON: a `stats --json` output taken earlier (default: now).
