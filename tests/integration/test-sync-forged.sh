@@ -34,22 +34,21 @@ lb_b_sync=$(dpt_sync_address 202)
 
 tl_say "d: capture the sync traffic on vm-201's eth3 while two associations start"
 tl_spawn capture "$DP_LB201_NS" tcpdump -U -n -i eth3 -w "$tl_work/sync.pcap" udp port "$DP_SYNC_PORT"
-wait_for_capture() {
-	local tenths=50
-	until grep -q "listening on" "$tl_work/capture.log"; do
-		tenths=$((tenths - 1))
-		[ $tenths -gt 0 ] || return 1
-		sleep 0.1
-	done
-}
-wait_for_capture || tl_fail "d: tcpdump did not start: $(tl_log capture)"
+capture_listening() { grep -q "listening on" "$tl_work/capture.log"; }
+tl_until 10 capture_listening || tl_fail "d: tcpdump did not start: $(tl_log capture)"
 count=80  # 20 s: the injections are checked while both associations live, even when loaded
 before=$(dpt_counters)
 dpt_client via-a 1 --lport 36412 --count $count --interval-ms 250 --primary "$DP_VIP_B" --primary-after 2
 dpt_client via-b 2 --addr "$DP_VIP_B,$DP_VIP_A" --lport 36412 --count $count --interval-ms 250 \
 	--primary "$DP_VIP_A" --primary-after 2
 for name in via-a via-b; do tl_wait_echoes "$name" 4 10 || tl_fail "d: $name: fewer than 4 echoes"; done
-sleep 0.5
+# Stop the capture once it holds a records message with a body from vm-202 to vm-201 (tcpdump -U
+# writes each packet as it comes; the reader stops at a partly written record), at most 10 s.
+captured_records() {
+	"$inject" list "$tl_work/sync.pcap" --from "$lb_b_sync" --to "$lb_a_sync" 2>/dev/null |
+		awk '$2 == "records" && $5 > 0 { found = 1 } END { exit !found }'
+}
+tl_until 10 captured_records || true
 kill -INT "${tl_client_pid[capture]}"
 tl_wait capture 5 || true
 messages=$("$inject" list "$tl_work/sync.pcap" --from "$lb_b_sync" --to "$lb_a_sync")
@@ -86,7 +85,13 @@ send forged remac
 send unauthenticated strip-mac
 send unauthenticated random-key-id
 send not-a-peer replay --source-port $((DP_SYNC_PORT + 1))
-sleep 0.5
+# vm-201 handles the datagrams in its sync thread: wait (10 s at most) until every verdict counted
+# at least what was sent, then judge the exact numbers.
+all_counted() {
+	rejected_after=$(rejected)
+	[ "$(tl_json "[$rejected_before, $rejected_after]" "int(all(d[1][v] - d[0][v] >= n for v, n in {'replayed': ${sent[replayed]}, 'forged': ${sent[forged]}, 'unauthenticated': ${sent[unauthenticated]}, 'not-a-peer': ${sent[not-a-peer]}, 'malformed': ${sent[malformed]}}.items()))")" = 1 ]
+}
+tl_until 10 all_counted || true
 rejected_after=$(rejected)
 table_after=$(stable_table)
 for name in via-a via-b; do
