@@ -129,6 +129,8 @@ for i in $(seq 1 "$count"); do
 	esac
 	printf '  message %-3s %s   answered by %s%s%s\n' "$i" "$path" "$green" "$answered" "$off"
 	if [ "$i" = 2 ]; then
+		# vm-202 learns the association through the sync: show the tables once it has.
+		dpt_wait_pinned 1 "${server#server-}" 5 || true
 		for lb in 201 202; do
 			show "ip netns exec $tl_prefix-vm$lb sctplb assoc --shm $tl_prefix-$lb"
 			dpt_sctplb $lb assoc | indent
@@ -138,10 +140,11 @@ for i in $(seq 1 "$count"); do
 	if [ "$i" = "$cut_after" ]; then
 		echo "  ${red}${bold}✂ cutting path A: iptables + ip6tables FORWARD -i/-o eth2 -p sctp -j DROP in vm-201${off}"
 		dpt_cut_path_a
-		cut_at=$(date +%s.%N)
+		cut_at=${EPOCHREALTIME/[^0-9]/}
 	fi
 	if [ "$i" = $((cut_after + 1)) ]; then
-		took=$(python3 -c "import sys, time; print(f'{time.time() - float(sys.argv[1]):.1f}')" "$cut_at")
+		took_ms=$(((${EPOCHREALTIME/[^0-9]/} - cut_at) / 1000))
+		took=$((took_ms / 1000)).$((took_ms % 1000 / 100))
 		echo "  ${cyan}(the client retransmitted on path B, to VIP 10.0.0.2 through vm-202; first echo after the cut in $took s)${off}"
 	fi
 done

@@ -29,9 +29,11 @@ before=$(dpt_counters)
 for k in $(seq 1 $clients); do
 	dpt_client "fixed-$k" "$k" --lport 36412 --count 4 --interval-ms 300 --primary "$DP_VIP_B" --primary-after 2
 done
-# While they run: the LB's table holds every association with both client addresses.
-tl_wait_echoes fixed-$clients 2 10 || true
-assoc=$(dpt_sctplb 201 assoc --json)
+# While they run: look at the LB's table until every association was seen established with both
+# client addresses (what each look saw adds up: one that ended meanwhile keeps its entry).
+tables=$tl_work/tables.json
+# shellcheck disable=SC2046 # the client numbers
+tl_until 30 dpt_watch_tables "$tables" $(seq 1 $clients) || true
 declare -A statuses=()
 for k in $(seq 1 $clients); do
 	status=0
@@ -47,11 +49,11 @@ for k in $(seq 1 $clients); do
 	used[$server]=$((${used[$server]:-0} + 1))
 	a=$(dpt_client_address "$k" A)
 	b=$(dpt_client_address "$k" B)
-	found=$(tl_json "$assoc" "sum(1 for x in d['associations'] if '$a' in x['addresses'] and '$b' in x['addresses'] and x['fwmark'] == ${server#server-} and x['sport'] == 36412 and x['dport'] == 36412)")
-	if [ "$found" = 1 ]; then
+	read -r mark ports _ _ _ found <<<"$(dpt_watched "$tables" "$k")"
+	if [ "$found" = 1 ] && [ "$mark" = "${server#server-}" ] && [ "$ports" = 36412-36412 ]; then
 		tl_pass "fixed-$k: the LB lists 36412->36412 from $a and $b with fwmark ${server#server-}"
 	else
-		tl_fail "fixed-$k: the LB lists $found associations from $a and $b with fwmark ${server#server-}"
+		tl_fail "fixed-$k: the LB lists $found established associations from $a and $b, the youngest $ports with fwmark $mark (echoes from $server)"
 	fi
 done
 spread=$(for s in "${!used[@]}"; do echo "$s: ${used[$s]}"; done | sort | tr '\n' ' ')

@@ -42,19 +42,17 @@ tl_wait_echoes old 3 10 || tl_fail "e: the first association: fewer than 3 echoe
 server=$(tl_echo_servers old | head -n 1)
 mark=${server#server-}
 dpt_wait_pinned 1 "$mark" || tl_fail "e: the first association is not pinned to '$mark' on both LBs"
-tenths=40
-while [ "$(dpt_counter "$(dpt_counters)" "$server" "$b")" -le "$(dpt_counter "$first_before" "$server" "$b")" ] &&
-	[ $tenths -gt 0 ]; do
-	sleep 0.1
-	tenths=$((tenths - 1))
-done
+# Path B carries only heartbeats (every ~1 s): wait up to 10 s for one to reach the server.
+path_b_reached() { [ "$(dpt_counter "$(dpt_counters)" "$server" "$b")" -gt "$(dpt_counter "$first_before" "$server" "$b")" ]; }
+b_reached=no
+if tl_until 10 path_b_reached; then b_reached=yes; fi
 read -r old_mark_201 old_tc old_ts <<<"$(tags 201)"
 read -r old_mark_202 old_tc_202 old_ts_202 <<<"$(tags 202)"
 if [ "$old_mark_201 $old_mark_202" = "$mark $mark" ] && [ "$old_tc $old_ts" = "$old_tc_202 $old_ts_202" ] &&
-	[ "$tenths" -gt 0 ]; then
+	[ $b_reached = yes ]; then
 	tl_pass "e: the first association (tags $old_tc/$old_ts) reached $server on path A and on path B (heartbeats); both LBs list it with fwmark $mark"
 else
-	tl_fail "e: the first association: echoes from $server; vm-201 '$old_mark_201 $old_tc $old_ts', vm-202 '$old_mark_202 $old_tc_202 $old_ts_202'; path B reached it: $([ "$tenths" -gt 0 ] && echo yes || echo no)"
+	tl_fail "e: the first association: echoes from $server; vm-201 '$old_mark_201 $old_tc $old_ts', vm-202 '$old_mark_202 $old_tc_202 $old_ts_202'; path B reached it: $b_reached"
 fi
 
 tl_say "e: kill -9 the client; a new one with the same port and addresses restarts the association"
@@ -68,8 +66,15 @@ dpt_client new 1 --lport 36412 --count $count --interval-ms 250 --echo-wait-ms 8
 	--primary "$DP_VIP_B" --primary-after $to_b_after
 # While the restarted association lives (its DATA now on path B): both LBs' entries.
 tl_wait_echoes new $((to_b_after + 3)) 15 || true
-read -r mark_201 tc_201 ts_201 <<<"$(tags 201)"
-read -r mark_202 tc_202 ts_202 <<<"$(tags 202)"
+# new_tags_listed: both LBs list the association with fwmark MARK and the same new tags (vm-202
+# learns them through the sync and from path B): waited for (10 s) while the client lives.
+new_tags_listed() {
+	read -r mark_201 tc_201 ts_201 <<<"$(tags 201)"
+	read -r mark_202 tc_202 ts_202 <<<"$(tags 202)"
+	[ "$mark_201 $mark_202" = "$mark $mark" ] && [ "$tc_201 $ts_201" = "$tc_202 $ts_202" ] &&
+		[ "$tc_201" != "$old_tc" ] && [ "$ts_201" != "$old_ts" ]
+}
+tl_until 10 new_tags_listed || true
 assoc_202=$(dpt_sctplb 202 assoc --json)
 status=0
 tl_wait new 40 || status=$?

@@ -34,10 +34,11 @@ before=$(dpt_counters)
 for k in $(seq 1 $clients); do
 	dpt_client "fixed-$k" "$k" --lport 36412 --count $count --interval-ms 300 --primary "$DP_VIP_B" --primary-after 2
 done
-# While they run (every client has had an echo on path B): both LBs' tables.
-for k in $(seq 1 $clients); do tl_wait_echoes "fixed-$k" 4 10 || true; done
-assoc_201=$(dpt_sctplb 201 assoc --json)
-assoc_202=$(dpt_sctplb 202 assoc --json)
+# While they run: look at both LBs' tables until every association was seen established on both
+# (what each look saw adds up: an association that ended before the last look keeps its entry).
+tables=$tl_work/tables.json
+# shellcheck disable=SC2046 # the client numbers
+tl_until 30 dpt_watch_tables "$tables" $(seq 1 $clients) || true
 dpt_wait_clients fixed- $(seq 1 $clients)
 after=$(dpt_counters)
 for k in $(seq 1 $clients); do
@@ -48,8 +49,8 @@ for k in $(seq 1 $clients); do
 	a=$(dpt_client_address "$k" A)
 	b=$(dpt_client_address "$k" B)
 	# "MARK PORTS TC TS LEARNED" of each LB's entry.
-	read -r mark_201 ports_201 tc_201 ts_201 learned_201 mark_202 ports_202 tc_202 ts_202 learned_202 <<<"$(
-		dpt_assoc_summary "$a" "$b" "$assoc_201" "$assoc_202")"
+	read -r mark_201 ports_201 tc_201 ts_201 learned_201 _ mark_202 ports_202 tc_202 ts_202 learned_202 _ <<<"$(
+		dpt_watched "$tables" "$k")"
 	if [ "$mark_201" = "${server#server-}" ] && [ "$mark_202" = "$mark_201" ] &&
 		[ "$ports_201 $ports_202" = "36412-36412 36412-36412" ] && [ "$tc_201 $ts_201" = "$tc_202 $ts_202" ]; then
 		tl_pass "fixed-$k: vm-201 and vm-202 list 36412->36412 from $a and $b (tags $tc_201/$ts_201) with fwmark $mark_201"

@@ -10,7 +10,7 @@
 # dpt_counter COUNTERS SERVER ADDRESS, dpt_client_address K A|B, dpt_check_one_server ...,
 # dpt_assoc_fwmark ..., dpt_lb_pinned ..., dpt_failover_check ...; for association sync (up
 # --sync): dpt_sync_address, dpt_lb_start_one, dpt_lb_stop_one, dpt_assoc_summary, dpt_pinned,
-# dpt_wait_pinned, dpt_sync_stat,
+# dpt_wait_pinned, dpt_watch_tables, dpt_watched, dpt_sync_stat,
 # dpt_wait_clients, dpt_tally_server, dpt_check_spread.
 # DPT_KEEP_LOGS=1 keeps the logs.
 
@@ -102,7 +102,13 @@ dpt_failover_check() {
 	server=$(tl_echo_servers "$name" | head -n 1)
 	mark=${server#server-}
 	local echoes_at_cut on_b_before
-	on_b_before=$(dpt_counters)
+	# Path B carries heartbeats only (the first confirms the path right after the handshake, RFC
+	# 9260 §5.4): wait up to 5 s for one to have reached the server before cutting path A.
+	dpt_failover_b_reached() {
+		on_b_before=$(dpt_counters)
+		[ "$(dpt_counter "$on_b_before" "$server" "$b")" -gt "$(dpt_counter "$before" "$server" "$b")" ]
+	}
+	tl_until 5 dpt_failover_b_reached || true
 	echoes_at_cut=$(tl_echo_count "$name")
 	tl_say "$name: cutting path A in vm-201 after $echoes_at_cut echoes"
 	dpt_cut_path_a
@@ -188,6 +194,50 @@ dpt_pinned() {
 # dpt_wait_pinned K MARK [SECONDS]: until both LBs list client K's live association (either
 # address) with fwmark MARK (default 10 s of wall time; returns 1 then).
 dpt_wait_pinned() { tl_until "${3:-10}" dpt_pinned "$1" "$2"; }
+
+# dpt_watch_tables FILE K...: one look at every LB's table (`assoc --json`); for each client K and
+# LB, FILE keeps what the latest look that found K's association established (both addresses)
+# saw. True once every client was seen on every LB. Sightings add up over looks: an association
+# that ended meanwhile (closed, then dropped after the linger) keeps what was seen while it lived,
+# so `tl_until SECONDS dpt_watch_tables FILE K...` never depends on reading every table in one
+# window. dpt_watched FILE K prints "FWMARK SPORT-DPORT TC TS LEARNED COUNT" per LB (COUNT: the
+# established associations listing both addresses in that look; "none" x 6 if never seen).
+dpt_watch_tables() {
+	local file=$1 lb k clients=
+	local -a tables=()
+	shift
+	for k in "$@"; do clients+="$k=$(dpt_client_address "$k" A),$(dpt_client_address "$k" B) "; done
+	for lb in $DP_LBS; do tables+=("$lb=$(dpt_sctplb "$lb" assoc --json)"); done
+	"$tl_python" -c '
+import json, os, sys
+path, clients, tables = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
+seen = json.load(open(path)) if os.path.exists(path) else {}
+for item in tables:
+    lb, text = item.split("=", 1)
+    associations = json.loads(text)["associations"]
+    for client in clients:
+        k, addresses = client.split("=")
+        a, b = addresses.split(",")
+        live = [x for x in associations
+                if a in x["addresses"] and b in x["addresses"] and x["state"] == "established"]
+        if live:
+            e = min(live, key=lambda x: x["age_s"])
+            seen["%s/%s" % (lb, k)] = [str(e["fwmark"]), "%s-%s" % (e["sport"], e["dport"]),
+                                       e["tc"], e["ts"], str(e.get("learned")), str(len(live))]
+with open(path + ".new", "w") as out:
+    json.dump(seen, out)
+os.replace(path + ".new", path)
+sys.exit(0 if all("%s/%s" % (item.split("=", 1)[0], client.split("=")[0]) in seen
+                  for item in tables for client in clients) else 1)
+' "$file" "$clients" "${tables[@]}"
+}
+dpt_watched() {
+	"$tl_python" -c '
+import json, os, sys
+path, k, lbs = sys.argv[1], sys.argv[2], sys.argv[3].split()
+seen = json.load(open(path)) if os.path.exists(path) else {}
+print(" ".join(" ".join(seen.get("%s/%s" % (lb, k), ["none"] * 6)) for lb in lbs))' "$1" "$2" "$DP_LBS"
+}
 
 # dpt_sync_stat LB EXPR [JSON]: a Python expression on that LB's `stats --json` "sync" object
 # (`s`); JSON: a `stats --json` output taken earlier (default: now).
