@@ -44,6 +44,9 @@ lbt_client() {
 	shift 2
 	ns=LB_CLIENT${k}_NS
 	addrs=LB_CLIENT${k}_ADDRS
+	# The log exists before the background job opens it: tl_echo_count on a missing file prints
+	# nothing, and tl_wait_echoes then returned at once, as if the echoes had come.
+	: >"$tl_work/$name.log"
 	tl_spawn "$name" "${!ns}" "$USCTP" client --addr "$LB_VIPS" --laddr "${!addrs}" --port "$LB_PORT" "$@"
 }
 
