@@ -6,7 +6,7 @@
 #
 # Provides: lbt_check_requirements, lbt_setup PREFIX_BASE [up options], lbt_lb_start/lbt_lb_stop,
 # lbt_sctplb ARGS (with --shm), lbt_client NAME K [usctp client options], lbt_stat,
-# lbt_stats_reached BEFORE GOAL... (for tl_until), lbt_counters, lbt_counter COUNTERS SERVER
+# lbt_stats_reached BEFORE GOAL... and lbt_stats_settled (for tl_until), lbt_counters, lbt_counter COUNTERS SERVER
 # ADDRESS; lbt_python. LBT_KEEP_LOGS=1 keeps the logs.
 
 # shellcheck source-path=SCRIPTDIR source=test-common.sh
@@ -73,6 +73,16 @@ lbt_stats_reached() {
 		    if sum(count(now, n) - count(before, n) for n in names.split('+')) < int(want):
 		        sys.exit(1)
 	EOF
+}
+# lbt_stats_settled: reads `sctplb stats --json` into lbt_stats_now and succeeds when the daemon
+# has published a decision for every packet the kernel queued to its queues (its packet count
+# covers the queues' id sequences less their drops), so a check of a count that must stay 0
+# reads the final figure. The kernel's sequence starts at each bind while the daemon's count
+# carries over a restart: after a restart this only gets easier to meet. For tl_until.
+lbt_stats_settled() {
+	lbt_stats_now=$(lbt_sctplb stats --json) || return 1
+	"$lbt_python" -c 'import json, sys; d = json.loads(sys.argv[1]); queues = [q for q in d["kernel_queues"] or [] if q["ours"]]
+sys.exit(not (queues and d["packets"] >= sum(q["id_sequence"] - q["queue_dropped"] - q["user_dropped"] for q in queues)))' "$lbt_stats_now"
 }
 # lbt_counter COUNTERS SERVER ADDRESS (empty when the server has no counter for that address)
 lbt_counter() { echo "$1" | awk -v s="$2" -v a="$3" '$1 == s && $2 == a { print $3 }'; }
