@@ -37,7 +37,7 @@ known=(--dst "$vip_a" --src "$sources" --paths 2 --associations 20 --sport-base 
 lbt_sctplb assoc --import "$tl_work/known.json" >/dev/null
 pinned() { # pinned: how many of the 20 are in the table, established, with their imported fwmark
 	# (The table holds thousands of entries in b: read it from a pipe, not an argument.)
-	lbt_sctplb assoc --json | python3 -c "import json, sys; d = json.load(sys.stdin); print(sum(1 for a in d['associations'] if 20000 <= a['sport'] < 20020 and a['state'] == 'established' and a['fwmark'] == (a['sport'] - 20000) % 3 + 1))"
+	lbt_sctplb assoc --json | "$lbt_python" -c "import json, sys; d = json.load(sys.stdin); print(sum(1 for a in d['associations'] if 20000 <= a['sport'] < 20020 and a['state'] == 'established' and a['fwmark'] == (a['sport'] - 20000) % 3 + 1))"
 }
 [ "$(pinned)" = 20 ] || tl_fail "the 20 imported associations are not all in the table"
 
@@ -60,8 +60,11 @@ in_client "$blast" --dst "$vip_a" --src "$sources" --associations 20000 --sport-
 	--duration 3 >"$tl_work/data-flood.out" 2>&1 &
 p3=$!
 wait $p1 $p2 $p3 || tl_fail "a blaster failed: $(cat "$tl_work"/*.out)"
-sleep 0.3
-after=$(lbt_sctplb stats --json)
+# The daemon may still be working through the queue, and publishes counters after each batch or
+# every 200 ms: wait until the counts the checks below want are there (they only grow).
+tl_until 20 lbt_stats_reached "$before" half-open-evicted=1 unknown-association=1001 established=1 ||
+	tl_say "a: the counters did not reach what the checks want within 20 s"
+after=$lbt_stats_now
 for f in known init-flood data-flood; do tl_say "$f: $(tail -n 1 "$tl_work/$f.out")"; done
 delta() { echo $(($(lbt_stat "$after" "$1") - $(lbt_stat "$before" "$1"))); }
 tl_say "LB counted: init-hash +$(delta init-hash), half-open-evicted +$(delta half-open-evicted), unknown-association +$(delta unknown-association), established +$(delta established); kernel queue drops: $(tl_json "$after" "sum(q['queue_dropped'] + q['user_dropped'] for q in (d['kernel_queues'] or []))")"
@@ -85,8 +88,8 @@ tl_say "import: $(lbt_sctplb assoc --import "$tl_work/fill.json" 2>&1 || true)"
 before=$(lbt_sctplb stats --json)
 in_client "$blast" --dst "$vip_a" --src "$sources" --associations 20000 --sport-base 40000 --seed 5 --init \
 	--duration 1 >"$tl_work/init-flood-2.out" 2>&1
-sleep 0.3
-after=$(lbt_sctplb stats --json)
+tl_until 20 lbt_stats_reached "$before" table-full=1 || tl_say "b: no table-full drop counted within 20 s"
+after=$lbt_stats_now
 tl_say "init flood: $(tail -n 1 "$tl_work/init-flood-2.out"); table $(tl_json "$after" "d['table']")"
 [ "$(delta table-full)" -gt 0 ] && tl_pass "b: with the table full, new INITs were refused as table-full (+$(delta table-full))" ||
 	tl_fail "b: no table-full drop (table $(tl_json "$after" "d['table']"))"

@@ -45,7 +45,9 @@ for k in 1 2 3 4; do
 	fi
 done
 
-stats=$(lbt_sctplb stats --json)
+# unknown-association must stay 0: judge it once every queued packet's decision is published.
+tl_until 10 lbt_stats_settled || tl_fail "the daemon's published packet count did not reach the kernel's queue count in 10 s"
+stats=$lbt_stats_now
 unknown=$(tl_json "$stats" "d['reasons']['unknown-association']")
 if [ "$unknown" = 0 ]; then
 	tl_pass "no packet was unknown to the thread that got it (unknown-association 0)"

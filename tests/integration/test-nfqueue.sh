@@ -12,8 +12,8 @@
 #
 # Checks: marks route packets to the right sink; a second binder of the queue
 # fails with a clear message; a packet longer than the copy range reports its
-# wire length; SIGTERM ends the loop within a second; the queue is released
-# on exit and nfq_floor (fixed mark) works on it.
+# wire length; SIGTERM ends the loop (no hang in recv; the time is printed); the
+# queue is released on exit and nfq_floor (fixed mark) works on it.
 #
 # Usage: test-nfqueue.sh [help]   (root; SCTPLB_BUILD_DIR = the build directory)
 set -eu
@@ -23,7 +23,12 @@ if [ "${1:-}" = help ] || [ "${1:-}" = --help ]; then
     exit 0
 fi
 
+# tl_until, the shared wait-for-condition helper (nothing else of it is used here).
+# shellcheck source=../topology/test-common.sh
+. "$(dirname "$0")/../topology/test-common.sh"
 build_dir=${SCTPLB_BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/build}
+python=/usr/bin/python3 # ~12 ms per start; a version-manager shim on PATH takes ~90 ms
+[ -x "$python" ] || python=python3
 tools=$build_dir/tests/bench/nfq-floor
 marker=$tools/nfq_marker
 floor=$tools/nfq_floor
@@ -83,9 +88,15 @@ in_ns "$ns_k" iptables -t raw -A PREROUTING -i k1 -p sctp
 in_ns "$ns_k" iptables -t raw -A PREROUTING -i k2 -p sctp
 in_ns "$ns_k" iptables -t raw -A PREROUTING -i k1 -p sctp -m length --length 1000:65535
 
-# packets arriving by sink rule number (1 = k1, 2 = k2, 3 = k1 long)
-sink_count() {
-    in_ns "$ns_k" iptables -t raw -L PREROUTING -v -n -x | awk -v rule="$1" 'NR == rule + 2 { print $1 }'
+# packets arriving by sink rule, one line: "K1 K2 K1_LONG"
+sink_counts() {
+    in_ns "$ns_k" iptables -t raw -L PREROUTING -v -n -x | awk 'NR >= 3 && NR <= 5 { printf "%s%s", sep, $1; sep = " " }'
+}
+# sinks_reached K1 K2 K1_LONG: reads the counts into k1 k2 k1_long; true when each is reached
+# (for tl_until: forwarding after the verdict is asynchronous).
+sinks_reached() {
+    read -r k1 k2 k1_long <<<"$(sink_counts)"
+    [ "${k1:-0}" -ge "$1" ] && [ "${k2:-0}" -ge "$2" ] && [ "${k1_long:-0}" -ge "$3" ]
 }
 
 # Raw SCTP sender: python3 over a raw IP socket (protocol 132; the host kernel
@@ -109,21 +120,20 @@ for i in range(count):
     packet = packet[:8] + struct.pack('<I', crc32c(packet)) + packet[12:]
     sock.sendto(packet, (dst, 0))
 EOF
-send() { in_ns "$ns_s" python3 "$work/send.py" "$vip" "$@"; }
+send() { in_ns "$ns_s" "$python" "$work/send.py" "$vip" "$@"; }
 
-# Waits until FILE contains TEXT (at most 5 s).
-wait_for() {
-    local i
-    for i in $(seq 50); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-    return 1
-}
+file_has() { grep -q -- "$2" "$1" 2>/dev/null; }
+# Waits until FILE contains TEXT (at most 10 s).
+wait_for() { tl_until 10 file_has "$1" "$2"; }
 
-# Sends SIGNAL to PID and reports whether it exited within a second.
-stop_within_second() {
+# Sends SIGNAL to PID and reports whether it exited by itself (the watchdog KILLs it after 10 s:
+# a loop that ignores the signal, e.g. blocked in a recv restarted by SA_RESTART, never exits).
+# The time it took is printed, not judged: a loaded machine may be slow to schedule it.
+stop_by_itself() {
     local pid=$1 signal=$2 start end
     start=$(date +%s%N)
     kill "-$signal" "$pid"
-    (sleep 3; kill -KILL "$pid" 2>/dev/null) &
+    (sleep 10; kill -KILL "$pid" 2>/dev/null) &
     local watchdog=$!
     pids+=("$watchdog")
     local rc=0
@@ -132,7 +142,7 @@ stop_within_second() {
     kill "$watchdog" 2>/dev/null || true
     elapsed_ms=$(((end - start) / 1000000))
     exit_code=$rc
-    [ "$elapsed_ms" -lt 1000 ]
+    [ "$rc" -ne 137 ]
 }
 
 # --- 1. marker binds queue 2 ---------------------------------------------------
@@ -160,8 +170,7 @@ fi
 send 1000 50 100   # dport 1000: mark 0x101 -> k1
 send 1001 30 100   # dport 1001: mark 0x102 -> k2
 send 1000 1 1200   # longer than the copy range (256), -> k1
-sleep 0.5
-k1=$(sink_count 1); k2=$(sink_count 2); k1_long=$(sink_count 3)
+tl_until 10 sinks_reached 51 30 1 || true # judged exactly below
 if [ "$k1" = 51 ] && [ "$k2" = 30 ]; then
     pass "marked packets routed: 51 via mark 0x101, 30 via mark 0x102"
 else
@@ -186,11 +195,11 @@ else
     fail "no truncated packet reported: '$long_line'"
 fi
 
-# --- 4. SIGTERM ends the loop within a second ------------------------------------
-if stop_within_second "$marker_pid" TERM; then
+# --- 4. SIGTERM ends the loop ----------------------------------------------------
+if stop_by_itself "$marker_pid" TERM; then
     pass "nfq_marker exited ${elapsed_ms} ms after SIGTERM (exit $exit_code)"
 else
-    fail "nfq_marker took ${elapsed_ms} ms after SIGTERM (exit $exit_code)"
+    fail "nfq_marker did not exit within 10 s of SIGTERM (killed, exit $exit_code)"
 fi
 if [ "$exit_code" = 0 ] && grep -q "nfq_marker: packets=81 " "$work/marker.out"; then
     pass "counters printed: $(grep 'nfq_marker: packets=' "$work/marker.out")"
@@ -205,14 +214,14 @@ pids+=("$floor_pid")
 if wait_for "$work/floor.out" "bound queue 2"; then
     pass "queue 2 released on exit and bound again by nfq_floor"
     send 1000 20 64
-    sleep 0.5
-    k2_after=$(sink_count 2)
+    tl_until 10 sinks_reached 0 50 0 || true # judged exactly below
+    k2_after=$k2
     if [ "$k2_after" = 50 ]; then
         pass "nfq_floor --mark 0x102 sent 20 packets to k2"
     else
         fail "nfq_floor fixed mark: k2=$k2_after (want 50)"
     fi
-    if stop_within_second "$floor_pid" INT && [ "$exit_code" = 0 ] &&
+    if stop_by_itself "$floor_pid" INT && [ "$exit_code" = 0 ] &&
         grep -q "nfq_floor: packets=20 " "$work/floor.out"; then
         pass "nfq_floor exited ${elapsed_ms} ms after SIGINT: $(grep 'nfq_floor: packets=' "$work/floor.out")"
     else

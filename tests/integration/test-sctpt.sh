@@ -64,6 +64,10 @@ SCTPT=$(find_sctpt)
 if [ -z "$SCTPT" ] || [ ! -x "$SCTPT" ]; then
 	skip "sctpt is not built (cmake --build BUILD --target sctpt)"
 fi
+# tl_until, the shared wait-for-condition helper (nothing else of it is used here; sourced after
+# find_sctpt, as it gives SCTPLB_BUILD_DIR a default).
+# shellcheck source=../topology/test-common.sh
+. "$script_dir/../topology/test-common.sh"
 "$SCTPT" help | grep -q '^stacks built in:.* usrsctp' ||
 	skip "sctpt was built without usrsctp (Debian: libusrsctp-dev)"
 
@@ -190,6 +194,15 @@ cut_path_a() {
 }
 restore_path_a() { in_ns "$ns_client" nft delete table inet sctpt_cut; }
 
+# snapshot_shows FILE JQ-EXPRESSION: the expression holds for ctraffic's latest snapshot in FILE
+# (written every second, replaced whole by rename). For tl_until.
+snapshot_shows() { jq -e "$2" "$1" >/dev/null 2>&1; }
+# stats_shows FILE JQ-EXPRESSION: the same through `sctpt stats` (its output left in stats.json).
+stats_shows() {
+	"$SCTPT" stats --stats-file "$1" >"$work_dir/stats.json" 2>"$work_dir/stats.err" &&
+		jq -e "$2" "$work_dir/stats.json" >/dev/null 2>&1
+}
+
 # check_json FILE DESCRIPTION JQ-EXPRESSION: passes when the expression is true for FILE.
 check_json() {
 	if jq -e "$3" "$1" >/dev/null 2>&1; then
@@ -218,12 +231,14 @@ stats_file=$work_dir/ctraffic-1.stats.json
 start_in_ns "$work_dir/ctraffic-1.json" "$ns_client" "$SCTPT" ctraffic --stack usrsctp \
 	--addr "$servers" --laddr "$set_1" --clients 2 --rate 10 --duration 3 --stats-file "$stats_file"
 traffic_pid=$last_pid
-sleep 1.5
-if "$SCTPT" stats --stats-file "$stats_file" >"$work_dir/stats.json" 2>"$work_dir/stats.err"; then
-	check_json "$work_dir/stats.json" "stats: a running snapshot with both associations up and sending" \
-		'.running == true and (.associations | length) == 2 and all(.associations[]; .state == "up" and .sent > 0)'
-else
+# Until a snapshot (one a second) shows both associations up and sending; the run lasts 3 s.
+running_both_up='.running == true and (.associations | length) == 2 and all(.associations[]; .state == "up" and .sent > 0)'
+if tl_until 10 stats_shows "$stats_file" "$running_both_up"; then
+	pass "stats: a running snapshot with both associations up and sending"
+elif [ -s "$work_dir/stats.err" ]; then
 	fail "sctpt stats: $(cat "$work_dir/stats.err")"
+else
+	check_json "$work_dir/stats.json" "stats: a running snapshot with both associations up and sending" "$running_both_up"
 fi
 status=0
 wait "$traffic_pid" || status=$?
@@ -261,16 +276,22 @@ check_json "$work_dir/result-2.json" \
 	 and ([.associations[].local.addresses | sort] | sort) ==
 	     [["192.168.2.221", "192.168.6.221"], ["192.168.2.222", "192.168.6.222"]]'
 
-# 3. Failover: path A (the primary both ways) cut from ~1.5 s to ~4 s of a 7 s run. Detection
-#    takes ~1.4 s (RTO 200+400+800 ms, 2 retransmissions); after the cut a heartbeat on path A
-#    (every ~1-2.5 s to an unreachable address) makes it AVAILABLE again.
+# 3. Failover: path A (the primary both ways) cut once the association is up and sending, until
+#    the client has reported it UNREACHABLE and had echoes over path B (by the snapshots, one a
+#    second). Detection takes ~1.4 s (RTO 200+400+800 ms, 2 retransmissions); after the cut a
+#    heartbeat on path A (every ~1-2.5 s to an unreachable address) makes it AVAILABLE again,
+#    within the rest of the 9 s run (~5 s on an idle machine).
+stats_3=$work_dir/stats-3.json
 start_in_ns "$work_dir/ctraffic-3.json" "$ns_client" "$SCTPT" ctraffic --stack usrsctp \
-	--addr "$servers" --laddr "$set_1" --clients 1 --rate 20 --duration 7 \
-	--stats-file "$work_dir/stats-3.json"
+	--addr "$servers" --laddr "$set_1" --clients 1 --rate 20 --duration 9 \
+	--stats-file "$stats_3"
 traffic_pid=$last_pid
-sleep 1.5
+tl_until 10 snapshot_shows "$stats_3" '.running == true and .associations[0].state == "up" and .associations[0].sent > 0' ||
+	fail "failover: the association was not up and sending within 10 s"
 cut_path_a
-sleep 2.5
+tl_until 10 snapshot_shows "$stats_3" '.running == true and any(.associations[0].path_events[]; .address == "192.168.2.1"
+	and .state == "UNREACHABLE") and (.associations[0].echo_sources["192.168.6.1"] // 0) > 0' ||
+	fail "failover: no UNREACHABLE path A and echo over path B within 10 s of the cut"
 restore_path_a
 status=0
 wait "$traffic_pid" || status=$?

@@ -9,13 +9,18 @@ order, and ICMP errors quoting a packet the VIP sent.
         IPv4 fragments (the first holds the IP header + 24 bytes), sent in --order (0 = first).
   raw-send.py lone-fragment --src A --dst VIP [--id N]
         a non-first fragment whose first fragment never comes.
-  raw-send.py inits --src A --dst VIP [--count N] [--dport P]
-        N INITs (random initiate tags and source ports, vtag 0), as fast as Python sends them.
+  raw-send.py inits --src A --dst VIP [--count N] [--dport P] [--avoid-sport P]...
+        N INITs (random initiate tags, vtag 0), as fast as Python sends them, each from its own
+        random source port, never an --avoid-sport one: an INIT from the address and ports of a
+        live association is a restart (RFC 9260 §5.2.2) and one from an earlier INIT's ports may
+        meet that attempt's entry, so only distinct, unused ports make every INIT a new one.
   raw-send.py data --src A --dst VIP [--sport P --dport P] [--vtag T] [--count N] [--id SEED]
         N single DATA packets (IPv4 or IPv6), vtag T or random ones (seeded by --id).
-  raw-send.py hostile --src A --dst VIP [--sport P --dport P --vtag T]
+  raw-send.py hostile --src A --dst VIP [--sport P --dport P --vtag T] [--init-sport P]
         one of each malformed packet in HOSTILE (see below), printing "NAME REASON" per packet
-        sent: the reason sctplb must count it under.
+        sent: the reason sctplb must count it under. The packets carrying an INIT come from
+        --init-sport (default --sport): give a port no association uses, or an INIT that parses
+        is a restart of the association on --sport while it lives (RFC 9260 §5.2.2).
   raw-send.py hostile6 --src A6 --dst VIP6 --iface DEV --dst-mac MAC
         malformed IPv6 packets (HOSTILE6), sent as Ethernet frames on DEV (a packet socket: no
         kernel IPv6 header handling in the way), printing "NAME REASON" per packet.
@@ -83,18 +88,18 @@ def data_chunk() -> bytes:
 
 
 # Malformed packets and the reason sctplb counts each under (lb/core/verdict.hpp).
-def hostile(sport: int, dport: int, vtag: int):
+def hostile(sport: int, dport: int, vtag: int, init_sport: int):
     v4_params = b"".join(struct.pack("!HH4s", 5, 8, bytes([10, 1, i // 256, i % 256])) for i in range(150))
     return [
         ("chunk-length-zero", "bad-chunk", sctp_raw(sport, dport, vtag, chunk(0, 3, b"\0" * 12, length=0))),
         ("chunk-length-3", "bad-chunk", sctp_raw(sport, dport, vtag, chunk(0, 3, b"\0" * 12, length=3))),
         ("chunk-beyond-packet", "bad-chunk", sctp_raw(sport, dport, vtag, chunk(0, 3, b"\0" * 12, length=400))),
-        ("init-bundled-with-data", "init-bundled", sctp_raw(sport, dport, 0, init_chunk(0x1234) + data_chunk())),
-        ("init-with-vtag", "init-bad-vtag", sctp_raw(sport, dport, 0x55, init_chunk(0x1234))),
-        ("init-tag-zero", "bad-init", sctp_raw(sport, dport, 0, init_chunk(0))),
+        ("init-bundled-with-data", "init-bundled", sctp_raw(init_sport, dport, 0, init_chunk(0x1234) + data_chunk())),
+        ("init-with-vtag", "init-bad-vtag", sctp_raw(init_sport, dport, 0x55, init_chunk(0x1234))),
+        ("init-tag-zero", "bad-init", sctp_raw(init_sport, dport, 0, init_chunk(0))),
         # More than 128 parameters, but the LB copies 512 bytes of each packet: it decides on the
         # parameters it got and counts the cut (an INIT from the client: subject to --init-rate).
-        ("init-150-addresses", "init-truncated", sctp_raw(sport, dport, 0, init_chunk(0x4321, v4_params))),
+        ("init-150-addresses", "init-truncated", sctp_raw(init_sport, dport, 0, init_chunk(0x4321, v4_params))),
         ("data-vtag-zero", "unknown-association", sctp_raw(sport, dport, 0, data_chunk())),
         ("65-chunks", "too-many-chunks", sctp_raw(sport, dport, vtag, chunk(4, 0, b"") * 65)),
         ("common-header-only", "bad-chunk", sctp_raw(sport, dport, vtag, b"")),
@@ -154,6 +159,9 @@ def main() -> int:
     parser.add_argument("--dst", required=True)
     parser.add_argument("--sport", type=int, default=36412)
     parser.add_argument("--dport", type=int, default=36412)
+    parser.add_argument("--init-sport", type=int, help="hostile: the INIT packets' source port (default --sport)")
+    parser.add_argument("--avoid-sport", type=int, action="append", default=[],
+                        help="inits: a source port never to use (repeatable)")
     parser.add_argument("--vtag", type=lambda v: int(v, 0), default=0)
     parser.add_argument("--id", type=lambda v: int(v, 0), default=0x4242)
     parser.add_argument("--order", default="1,0")
@@ -180,11 +188,13 @@ def main() -> int:
     elif a.kind == "inits":
         import random
         rng = random.Random(a.id)
-        send([ipv4(a.src, a.dst, 132, sctp_raw(rng.randrange(1024, 65536), a.dport, 0,
-                                               init_chunk(rng.randrange(1, 1 << 32))))
-              for _ in range(a.count)], a.dst)
+        free_ports = sorted(set(range(1024, 65536)) - set(a.avoid_sport))
+        if a.count > len(free_ports):
+            parser.error(f"inits: --count {a.count} exceeds the {len(free_ports)} free source ports")
+        send([ipv4(a.src, a.dst, 132, sctp_raw(port, a.dport, 0, init_chunk(rng.randrange(1, 1 << 32))))
+              for port in rng.sample(free_ports, a.count)], a.dst)
     elif a.kind == "hostile":
-        packets = hostile(a.sport, a.dport, a.vtag)
+        packets = hostile(a.sport, a.dport, a.vtag, a.sport if a.init_sport is None else a.init_sport)
         send([ipv4(a.src, a.dst, 132, p) for _, _, p in packets], a.dst)
         for name, reason, _ in packets:
             print(name, reason)

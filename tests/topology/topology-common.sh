@@ -57,12 +57,12 @@ new_state() {
 	: >"$state/namespaces"
 }
 
-# wait_for_line FILE PATTERN [TENTHS]: until FILE has a line matching PATTERN (default 5 s).
+# wait_for_line FILE PATTERN [SECONDS]: until FILE has a line matching PATTERN (default 10 s of
+# wall time, one last look after the deadline: a loaded machine never loses the last try).
 wait_for_line() {
-	local file=$1 pattern=$2 tries=${3:-50}
-	while ! grep -q -- "$pattern" "$file" 2>/dev/null; do
-		tries=$((tries - 1))
-		[ "$tries" -gt 0 ] || return 1
+	local file=$1 pattern=$2 deadline=$((SECONDS + ${3:-10}))
+	until grep -q -- "$pattern" "$file" 2>/dev/null; do
+		[ $SECONDS -lt $deadline ] || grep -q -- "$pattern" "$file" 2>/dev/null || return 1
 		sleep 0.1
 	done
 }
@@ -126,9 +126,9 @@ delete_namespaces() {
 
 # start_lb RECORD-NAME NS SHM LOG WHERE [sctplb lb options]: 'sctplb lb --shm SHM --queue $queue'
 # in NS (output appended to LOG), recorded as RECORD-NAME; waits until it says it is running (has
-# bound the queue), dies if it exits or is not running in 5 s. Sets started_pid.
+# bound the queue), dies if it exits or is not running in 10 s of wall time. Sets started_pid.
 start_lb() {
-	local name=$1 ns=$2 shm=$3 lb_log=$4 where=$5 pid before tries=50
+	local name=$1 ns=$2 shm=$3 lb_log=$4 where=$5 pid before deadline=$((SECONDS + 10))
 	shift 5
 	touch "$lb_log"
 	before=$(grep -c "running:" "$lb_log" || true)
@@ -141,8 +141,8 @@ start_lb() {
 			wait "$pid" 2>/dev/null || true
 			die "sctplb lb$where exited: $(tail -n 3 "$lb_log")"
 		fi
-		tries=$((tries - 1))
-		[ $tries -gt 0 ] || die "sctplb lb$where did not bind queue $queue in 5 s: $(tail -n 3 "$lb_log")"
+		[ $SECONDS -lt $deadline ] || [ "$(grep -c "running:" "$lb_log" || true)" -gt "$before" ] ||
+			die "sctplb lb$where did not bind queue $queue in 10 s: $(tail -n 3 "$lb_log")"
 		sleep 0.1
 	done
 	# shellcheck disable=SC2034 # read by the caller
