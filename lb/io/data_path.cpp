@@ -122,6 +122,7 @@ struct Worker {
     const std::atomic<bool>& stop;
     DataPathSync* sync;
     FragmentTable& fragments;
+    SweepPacer& sweep_pacer;  // shared by the queue threads, used under the table lock
     AdmissionControl* admission;
     NfQueue queue;
     ThreadCounters& slot;
@@ -174,9 +175,16 @@ struct Worker {
         for (std::size_t i = 0; i < kEventCount; ++i) counters.events[i] = slot.events[i].load();
         std::uint64_t packets = slot.packets.load(), batches = slot.batches.load(), enobufs = slot.enobufs.load();
         std::uint64_t generation = ~std::uint64_t{0};
+        // The sweep walks records in order and costs a cache line each. How
+        // many is the shared pacer's call (a full pass of the table every
+        // SweepPacer::kFullPass whatever the traffic); this thread asks at most
+        // every 10 ms, and at least every receive timeout (200 ms) when idle.
         constexpr Nanos kSweepInterval = std::chrono::milliseconds(10);
-        const std::size_t sweep_budget = std::max<std::size_t>(64, state.table().capacity() / 1000);
         Nanos last_sweep{0};
+        auto sweep = [&](Nanos now) {  // under the table lock
+            state.table().expire(now, sweep_pacer.budget(now), counters);
+            last_sweep = now;
+        };
         TargetSlots targets;
 
         // Hold for sync, sized once: entries with a copy of up to the copy
@@ -287,10 +295,7 @@ struct Worker {
                         retry_held(now, state.active_maglev());
                         retried_generation = sync_generation;
                     }
-                    if (sweep_now) {
-                        state.table().expire(now, sweep_budget, counters);
-                        last_sweep = now;
-                    }
+                    if (sweep_now) sweep(now);
                 }
                 if (hold) {
                     expire_held(now);
@@ -322,13 +327,7 @@ struct Worker {
                 }
                 decider.decide_batch(std::span(pointers.data(), n), std::span(directions.data(), n),
                                      state.active_maglev(), now, counters, std::span(decided.data(), n));
-                // The sweep walks records in order and costs a cache line each:
-                // at most every 10 ms, a thousandth of the table (a full pass
-                // every 10 s per thread, well inside every timeout).
-                if (now - last_sweep >= kSweepInterval) {
-                    state.table().expire(now, sweep_budget, counters);
-                    last_sweep = now;
-                }
+                if (now - last_sweep >= kSweepInterval) sweep(now);
             }
             if (hold) expire_held(now);
             // Verdicts for this batch, compacted: a held packet gets none now.
@@ -405,6 +404,7 @@ int run_data_path(SharedState& state, const DataPathOptions& options, const std:
     // Shared by the queue threads (a datagram's fragments may reach different
     // queues), used under the table lock.
     FragmentTable fragments;
+    SweepPacer sweep_pacer(state.table().capacity());
     AdmissionControl admission(options.admission);
     const bool admission_on = !options.admission.allow.empty() || options.admission.rate_per_s != 0;
     std::vector<Worker> workers;
@@ -426,7 +426,7 @@ int run_data_path(SharedState& state, const DataPathOptions& options, const std:
         ThreadCounters& slot = header.threads[next_slot++];
         slot.queue.store(q, std::memory_order_relaxed);
         slot.in_use.store(1, std::memory_order_release);
-        workers.push_back(Worker{state, options, stop, sync, fragments, admission_on ? &admission : nullptr,
+        workers.push_back(Worker{state, options, stop, sync, fragments, sweep_pacer, admission_on ? &admission : nullptr,
                                  std::move(*queue), slot, q});
         log_line(header, kLogNotice, "queue %u bound (copy %u bytes, length %u%s)", q, options.copy_range,
                  options.queue_length, options.fail_open ? ", fail-open" : "");
