@@ -410,6 +410,12 @@ int run_data_path(SharedState& state, const DataPathOptions& options, const std:
     std::vector<Worker> workers;
     workers.reserve(options.queues.size());
     std::uint32_t next_slot = 0;
+    // A queue that cannot be bound ends the run: the slots of the queues bound
+    // before it are released, or `sctplb stats` would show them owned by a
+    // daemon that is gone.
+    const auto release_bound_slots = [&] {
+        for (Worker& w : workers) w.slot.in_use.store(0, std::memory_order_release);
+    };
     for (std::uint16_t q : options.queues) {
         NfQueueOptions nfq;
         nfq.queue = q;
@@ -421,6 +427,7 @@ int run_data_path(SharedState& state, const DataPathOptions& options, const std:
         auto queue = NfQueue::open(nfq, error);
         if (!queue) {
             log_line(header, kLogError, "cannot bind NFQUEUE %u: %s", q, error.c_str());
+            release_bound_slots();
             return 1;
         }
         ThreadCounters& slot = header.threads[next_slot++];
