@@ -394,6 +394,60 @@ struct Worker {
 
 }  // namespace
 
+std::vector<CounterSlotChoice> assign_counter_slots(std::span<const CounterSlotHistory> slots,
+                                                    std::span<const std::uint16_t> queues) {
+    if (queues.size() > slots.size()) return {};
+    std::vector<CounterSlotChoice> out(queues.size());
+    std::vector<bool> taken(slots.size(), false);
+    std::vector<bool> placed(queues.size(), false);
+    // First the queues that carry on in the slot that last served them.
+    for (std::size_t q = 0; q < queues.size(); ++q)
+        for (std::size_t s = 0; s < slots.size(); ++s)
+            if (!taken[s] && slots[s].used && slots[s].queue == queues[q]) {
+                out[q] = {static_cast<std::uint32_t>(s), true};
+                taken[s] = placed[q] = true;
+                break;
+            }
+    // Then new queues: a never-used slot keeps every other queue's history;
+    // failing that, the slot of a queue not served now.
+    for (const bool want_used : {false, true})
+        for (std::size_t q = 0; q < queues.size(); ++q) {
+            if (placed[q]) continue;
+            for (std::size_t s = 0; s < slots.size(); ++s)
+                if (!taken[s] && slots[s].used == want_used) {
+                    out[q] = {static_cast<std::uint32_t>(s), false};
+                    taken[s] = placed[q] = true;
+                    break;
+                }
+        }
+    return out;
+}
+
+namespace {
+
+bool slot_used(const ThreadCounters& slot) {
+    if (slot.in_use.load() != 0 || slot.packets.load() != 0 || slot.batches.load() != 0 || slot.enobufs.load() != 0)
+        return true;
+    for (const auto& c : slot.reasons)
+        if (c.load() != 0) return true;
+    for (const auto& c : slot.events)
+        if (c.load() != 0) return true;
+    for (const auto& c : slot.per_target_packets)
+        if (c.load() != 0) return true;
+    return false;
+}
+
+void zero_counters(ThreadCounters& slot) {
+    for (auto& c : slot.reasons) c.store(0, std::memory_order_relaxed);
+    for (auto& c : slot.events) c.store(0, std::memory_order_relaxed);
+    for (auto& c : slot.per_target_packets) c.store(0, std::memory_order_relaxed);
+    slot.packets.store(0, std::memory_order_relaxed);
+    slot.batches.store(0, std::memory_order_relaxed);
+    slot.enobufs.store(0, std::memory_order_relaxed);
+}
+
+}  // namespace
+
 int run_data_path(SharedState& state, const DataPathOptions& options, const std::atomic<bool>& stop,
                   DataPathSync* sync) {
     SharedHeader& header = state.header();
@@ -409,14 +463,18 @@ int run_data_path(SharedState& state, const DataPathOptions& options, const std:
     const bool admission_on = !options.admission.allow.empty() || options.admission.rate_per_s != 0;
     std::vector<Worker> workers;
     workers.reserve(options.queues.size());
-    std::uint32_t next_slot = 0;
+    std::vector<CounterSlotHistory> history;
+    for (const ThreadCounters& slot : header.threads)
+        history.push_back({slot.queue.load(std::memory_order_relaxed), slot_used(slot)});
+    const std::vector<CounterSlotChoice> slots = assign_counter_slots(history, options.queues);
     // A queue that cannot be bound ends the run: the slots of the queues bound
     // before it are released, or `sctplb stats` would show them owned by a
     // daemon that is gone.
     const auto release_bound_slots = [&] {
         for (Worker& w : workers) w.slot.in_use.store(0, std::memory_order_release);
     };
-    for (std::uint16_t q : options.queues) {
+    for (std::size_t i = 0; i < options.queues.size(); ++i) {
+        const std::uint16_t q = options.queues[i];
         NfQueueOptions nfq;
         nfq.queue = q;
         nfq.copy_range = options.copy_range;
@@ -430,7 +488,8 @@ int run_data_path(SharedState& state, const DataPathOptions& options, const std:
             release_bound_slots();
             return 1;
         }
-        ThreadCounters& slot = header.threads[next_slot++];
+        ThreadCounters& slot = header.threads[slots[i].slot];
+        if (!slots[i].carry) zero_counters(slot);  // counts of another queue, or none
         slot.queue.store(q, std::memory_order_relaxed);
         slot.in_use.store(1, std::memory_order_release);
         workers.push_back(Worker{state, options, stop, sync, fragments, sweep_pacer, admission_on ? &admission : nullptr,
