@@ -1,5 +1,6 @@
 #include "association_table.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <type_traits>
@@ -367,6 +368,31 @@ bool AssociationTable::maintain(AssociationId id, Nanos now, Counters& counters)
             return false;
     }
     return false;
+}
+
+SweepPacer::SweepPacer(std::uint32_t capacity, Nanos full_pass, std::size_t max_per_call)
+    : capacity_(capacity),
+      full_pass_ns_(std::max<std::int64_t>(1, full_pass.count())),
+      // Default: a quarter pass per call. Callers that sweep at least every
+      // quarter pass (the data path: at least every 200 ms) never hit it.
+      max_per_call_(max_per_call != 0 ? max_per_call : std::max<std::size_t>(64, capacity / 4)) {}
+
+std::size_t SweepPacer::budget(Nanos now) {
+    const std::int64_t now_ns = now.count();
+    if (!started_ || now_ns <= last_ns_) {
+        if (!started_) last_ns_ = now_ns;
+        started_ = true;
+        return 0;
+    }
+    // At most one full pass of credit: after a long stall one pass visits everything.
+    const std::int64_t elapsed = std::min(now_ns - last_ns_, full_pass_ns_);
+    last_ns_ = now_ns;
+    const std::uint64_t full_credit = capacity_ * static_cast<std::uint64_t>(full_pass_ns_);
+    credit_ = std::min(credit_ + capacity_ * static_cast<std::uint64_t>(elapsed), full_credit);
+    const std::uint64_t due = credit_ / static_cast<std::uint64_t>(full_pass_ns_);
+    const std::uint64_t granted = std::min<std::uint64_t>(due, max_per_call_);
+    credit_ -= granted * static_cast<std::uint64_t>(full_pass_ns_);
+    return static_cast<std::size_t>(granted);
 }
 
 std::size_t AssociationTable::expire(Nanos now, std::size_t budget, Counters& counters) {

@@ -138,6 +138,36 @@ struct Timeouts {
     Nanos restart_linger = std::chrono::seconds(30); // old Tc/Ts keys after a restart
 };
 
+// Paces the incremental sweep (AssociationTable::expire) by elapsed time, not
+// by traffic: every call grants the slots due since the previous call, at
+// `capacity` slots per `full_pass`, so the cursor goes once round the whole
+// table every `full_pass` whether the callers wake every 10 ms (busy) or
+// every 200 ms (idle, e.g. with the kernel fast path carrying the traffic).
+// An entry whose timeout has passed is visited, and removed, within one full
+// pass plus the longest gap between two calls (docs/design.md "Time").
+// One pacer serves every thread that sweeps the same table (used under the
+// table lock), so the rate is per table, not per thread.
+// Per call at most `max_per_call` slots (bounding the lock hold); what is
+// granted beyond it, up to one full pass, carries over to the next call.
+class SweepPacer {
+public:
+    static constexpr Nanos kFullPass = std::chrono::seconds(1);
+
+    explicit SweepPacer(std::uint32_t capacity, Nanos full_pass = kFullPass, std::size_t max_per_call = 0);
+    // How many slots to sweep at `now`; the first call starts the clock and grants none.
+    [[nodiscard]] std::size_t budget(Nanos now);
+    [[nodiscard]] Nanos full_pass() const { return Nanos{full_pass_ns_}; }
+    [[nodiscard]] std::size_t max_per_call() const { return max_per_call_; }
+
+private:
+    std::uint64_t capacity_;
+    std::int64_t full_pass_ns_;
+    std::size_t max_per_call_;
+    std::int64_t last_ns_ = 0;
+    bool started_ = false;
+    std::uint64_t credit_ = 0;  // slots x nanoseconds: capacity per elapsed nanosecond, full_pass_ns per slot
+};
+
 class AssociationTable {
 public:
     static constexpr std::uint32_t kLayoutVersion = 2;
@@ -230,7 +260,9 @@ public:
     void set_state(AssociationId id, AssociationState state, Nanos now);
     void remove(AssociationId id);
 
-    // Incremental sweep of up to `budget` slots for expired entries; returns how many went.
+    // Incremental sweep of up to `budget` slots for expired entries; returns how
+    // many went. The cursor is shared by every caller; a SweepPacer says how
+    // many slots are due.
     std::size_t expire(Nanos now, std::size_t budget, Counters& counters);
     // Rebuilds the indexes from the association records (after a writer died mid-update).
     void rebuild_indexes();

@@ -35,10 +35,19 @@ void FastPathLedger::plan(AssociationId id, const Association& record, bool want
     const auto it = entries_.find(id);
     const Entry* entry = it == entries_.end() ? nullptr : &it->second;
     if (!wanted) {
-        if (entry == nullptr) return;
-        for (std::size_t i = 0; i < entry->installed; ++i)
-            batch.remove.push_back({entry->addresses[i], entry->sport, entry->dport, entry->ts});
-        batch.planned.push_back({id, false, 0, 0, 0, 0, 0, 0, 0});
+        // A record flagged as forwarded by the kernel that the ledger does not
+        // track (e.g. a flag left by an earlier daemon) gets an empty removal
+        // too: set_fast_path_flags then clears the flag, or the sweep would
+        // skip the record for ever.
+        const bool stale_flag = record.state != AssociationState::Free && record.in_fast_path;
+        if (entry == nullptr && !stale_flag) return;
+        if (entry != nullptr)
+            for (std::size_t i = 0; i < entry->installed; ++i)
+                batch.remove.push_back({entry->addresses[i], entry->sport, entry->dport, entry->ts});
+        // Planned with the record's generation: set_fast_path_flags skips plans
+        // made for another generation, and a removal planned as generation 0
+        // never cleared the flag of the (still live, e.g. Closed) record.
+        batch.planned.push_back({id, false, record.generation, 0, 0, 0, 0, 0, 0});
         return;
     }
     // The same association under the same keys: only addresses added since
@@ -184,6 +193,16 @@ const FastPathLedger::Entry* FastPathLedger::find(AssociationId id) const {
 AssociationId FastPathLedger::owner(const FastPathKey& key) const {
     const auto it = owners_.find(key);
     return it == owners_.end() ? kNoAssociation : it->second;
+}
+
+void set_fast_path_flags(AssociationTable& table, const FastPathBatch& batch, const FastPathLedger& ledger) {
+    for (const FastPathBatch::Planned& p : batch.planned) {
+        if (p.id >= table.capacity()) continue;
+        const Association& a = table.at(p.id);
+        if (a.state == AssociationState::Free || a.generation != p.generation) continue;
+        const FastPathLedger::Entry* entry = ledger.find(p.id);
+        table.set_in_fast_path(p.id, p.wanted && entry != nullptr && entry->installed > 0);
+    }
 }
 
 std::int64_t fast_path_seen_at(std::uint64_t expires_ms, std::uint64_t timeout_ms, std::int64_t now_ns) {

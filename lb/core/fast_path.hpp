@@ -91,7 +91,9 @@ public:
     // makes the kernel match: nothing when it already does. `record` is the
     // table's record (Free when the slot is empty); `wanted` says whether it
     // belongs in the fast path (fast_path_eligible). New elements get
-    // `timeout_ms` (0: the map's timeout).
+    // `timeout_ms` (0: the map's timeout). An unwanted live record still
+    // flagged in_fast_path is planned (as a removal) even when nothing is
+    // installed, so that set_fast_path_flags clears its flag.
     void plan(AssociationId id, const Association& record, bool wanted, std::uint64_t timeout_ms,
               FastPathBatch& batch) const;
     // Records the outcome of an applied batch: add_ok[i] for batch.add[i].
@@ -128,6 +130,12 @@ private:
     std::unordered_map<FastPathKey, AssociationId, FastPathKeyHash> owners_;
     std::size_t element_count_ = 0;
 };
+
+// After `batch` was applied and committed to `ledger`: sets each planned
+// record's in_fast_path flag to whether the kernel now holds elements of it.
+// A plan made for an older occupant of the slot (another generation) is
+// skipped. The caller holds the table lock.
+void set_fast_path_flags(AssociationTable& table, const FastPathBatch& batch, const FastPathLedger& ledger);
 
 // The kernel's view of one installed association after a dump: when it last
 // saw a packet (from the elements' time left), or that all its elements are gone.

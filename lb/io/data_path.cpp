@@ -122,6 +122,7 @@ struct Worker {
     const std::atomic<bool>& stop;
     DataPathSync* sync;
     FragmentTable& fragments;
+    SweepPacer& sweep_pacer;  // shared by the queue threads, used under the table lock
     AdmissionControl* admission;
     NfQueue queue;
     ThreadCounters& slot;
@@ -174,9 +175,16 @@ struct Worker {
         for (std::size_t i = 0; i < kEventCount; ++i) counters.events[i] = slot.events[i].load();
         std::uint64_t packets = slot.packets.load(), batches = slot.batches.load(), enobufs = slot.enobufs.load();
         std::uint64_t generation = ~std::uint64_t{0};
+        // The sweep walks records in order and costs a cache line each. How
+        // many is the shared pacer's call (a full pass of the table every
+        // SweepPacer::kFullPass whatever the traffic); this thread asks at most
+        // every 10 ms, and at least every receive timeout (200 ms) when idle.
         constexpr Nanos kSweepInterval = std::chrono::milliseconds(10);
-        const std::size_t sweep_budget = std::max<std::size_t>(64, state.table().capacity() / 1000);
         Nanos last_sweep{0};
+        auto sweep = [&](Nanos now) {  // under the table lock
+            state.table().expire(now, sweep_pacer.budget(now), counters);
+            last_sweep = now;
+        };
         TargetSlots targets;
 
         // Hold for sync, sized once: entries with a copy of up to the copy
@@ -287,10 +295,7 @@ struct Worker {
                         retry_held(now, state.active_maglev());
                         retried_generation = sync_generation;
                     }
-                    if (sweep_now) {
-                        state.table().expire(now, sweep_budget, counters);
-                        last_sweep = now;
-                    }
+                    if (sweep_now) sweep(now);
                 }
                 if (hold) {
                     expire_held(now);
@@ -322,13 +327,7 @@ struct Worker {
                 }
                 decider.decide_batch(std::span(pointers.data(), n), std::span(directions.data(), n),
                                      state.active_maglev(), now, counters, std::span(decided.data(), n));
-                // The sweep walks records in order and costs a cache line each:
-                // at most every 10 ms, a thousandth of the table (a full pass
-                // every 10 s per thread, well inside every timeout).
-                if (now - last_sweep >= kSweepInterval) {
-                    state.table().expire(now, sweep_budget, counters);
-                    last_sweep = now;
-                }
+                if (now - last_sweep >= kSweepInterval) sweep(now);
             }
             if (hold) expire_held(now);
             // Verdicts for this batch, compacted: a held packet gets none now.
@@ -395,6 +394,60 @@ struct Worker {
 
 }  // namespace
 
+std::vector<CounterSlotChoice> assign_counter_slots(std::span<const CounterSlotHistory> slots,
+                                                    std::span<const std::uint16_t> queues) {
+    if (queues.size() > slots.size()) return {};
+    std::vector<CounterSlotChoice> out(queues.size());
+    std::vector<bool> taken(slots.size(), false);
+    std::vector<bool> placed(queues.size(), false);
+    // First the queues that carry on in the slot that last served them.
+    for (std::size_t q = 0; q < queues.size(); ++q)
+        for (std::size_t s = 0; s < slots.size(); ++s)
+            if (!taken[s] && slots[s].used && slots[s].queue == queues[q]) {
+                out[q] = {static_cast<std::uint32_t>(s), true};
+                taken[s] = placed[q] = true;
+                break;
+            }
+    // Then new queues: a never-used slot keeps every other queue's history;
+    // failing that, the slot of a queue not served now.
+    for (const bool want_used : {false, true})
+        for (std::size_t q = 0; q < queues.size(); ++q) {
+            if (placed[q]) continue;
+            for (std::size_t s = 0; s < slots.size(); ++s)
+                if (!taken[s] && slots[s].used == want_used) {
+                    out[q] = {static_cast<std::uint32_t>(s), false};
+                    taken[s] = placed[q] = true;
+                    break;
+                }
+        }
+    return out;
+}
+
+namespace {
+
+bool slot_used(const ThreadCounters& slot) {
+    if (slot.in_use.load() != 0 || slot.packets.load() != 0 || slot.batches.load() != 0 || slot.enobufs.load() != 0)
+        return true;
+    for (const auto& c : slot.reasons)
+        if (c.load() != 0) return true;
+    for (const auto& c : slot.events)
+        if (c.load() != 0) return true;
+    for (const auto& c : slot.per_target_packets)
+        if (c.load() != 0) return true;
+    return false;
+}
+
+void zero_counters(ThreadCounters& slot) {
+    for (auto& c : slot.reasons) c.store(0, std::memory_order_relaxed);
+    for (auto& c : slot.events) c.store(0, std::memory_order_relaxed);
+    for (auto& c : slot.per_target_packets) c.store(0, std::memory_order_relaxed);
+    slot.packets.store(0, std::memory_order_relaxed);
+    slot.batches.store(0, std::memory_order_relaxed);
+    slot.enobufs.store(0, std::memory_order_relaxed);
+}
+
+}  // namespace
+
 int run_data_path(SharedState& state, const DataPathOptions& options, const std::atomic<bool>& stop,
                   DataPathSync* sync) {
     SharedHeader& header = state.header();
@@ -405,12 +458,23 @@ int run_data_path(SharedState& state, const DataPathOptions& options, const std:
     // Shared by the queue threads (a datagram's fragments may reach different
     // queues), used under the table lock.
     FragmentTable fragments;
+    SweepPacer sweep_pacer(state.table().capacity());
     AdmissionControl admission(options.admission);
     const bool admission_on = !options.admission.allow.empty() || options.admission.rate_per_s != 0;
     std::vector<Worker> workers;
     workers.reserve(options.queues.size());
-    std::uint32_t next_slot = 0;
-    for (std::uint16_t q : options.queues) {
+    std::vector<CounterSlotHistory> history;
+    for (const ThreadCounters& slot : header.threads)
+        history.push_back({slot.queue.load(std::memory_order_relaxed), slot_used(slot)});
+    const std::vector<CounterSlotChoice> slots = assign_counter_slots(history, options.queues);
+    // A queue that cannot be bound ends the run: the slots of the queues bound
+    // before it are released, or `sctplb stats` would show them owned by a
+    // daemon that is gone.
+    const auto release_bound_slots = [&] {
+        for (Worker& w : workers) w.slot.in_use.store(0, std::memory_order_release);
+    };
+    for (std::size_t i = 0; i < options.queues.size(); ++i) {
+        const std::uint16_t q = options.queues[i];
         NfQueueOptions nfq;
         nfq.queue = q;
         nfq.copy_range = options.copy_range;
@@ -421,12 +485,14 @@ int run_data_path(SharedState& state, const DataPathOptions& options, const std:
         auto queue = NfQueue::open(nfq, error);
         if (!queue) {
             log_line(header, kLogError, "cannot bind NFQUEUE %u: %s", q, error.c_str());
+            release_bound_slots();
             return 1;
         }
-        ThreadCounters& slot = header.threads[next_slot++];
+        ThreadCounters& slot = header.threads[slots[i].slot];
+        if (!slots[i].carry) zero_counters(slot);  // counts of another queue, or none
         slot.queue.store(q, std::memory_order_relaxed);
         slot.in_use.store(1, std::memory_order_release);
-        workers.push_back(Worker{state, options, stop, sync, fragments, admission_on ? &admission : nullptr,
+        workers.push_back(Worker{state, options, stop, sync, fragments, sweep_pacer, admission_on ? &admission : nullptr,
                                  std::move(*queue), slot, q});
         log_line(header, kLogNotice, "queue %u bound (copy %u bytes, length %u%s)", q, options.copy_range,
                  options.queue_length, options.fail_open ? ", fail-open" : "");

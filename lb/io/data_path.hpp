@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,25 @@ struct DataPathSync {
     std::atomic<std::uint64_t> applied_generation{0};
 };
 
+
+// The per-thread counter slots (SharedHeader::threads) outlive the daemon, so
+// a restart carries on its counts. They are matched by queue number, not by
+// position: a restart with another queue order or set must not hand one
+// queue's counts to another.
+struct CounterSlotHistory {
+    std::uint32_t queue = 0;  // the queue the slot last served
+    bool used = false;        // it holds counts (or is owned right now)
+};
+struct CounterSlotChoice {
+    std::uint32_t slot = 0;
+    bool carry = false;  // the slot's counts are this queue's: keep them; else zero it first
+};
+// One slot per queue of `queues`, in order: the slot that last served that
+// queue; for a queue new to this segment, a never-used slot, else the slot of
+// a queue not served now (its counts are zeroed). Empty when there are more
+// queues than slots.
+std::vector<CounterSlotChoice> assign_counter_slots(std::span<const CounterSlotHistory> slots,
+                                                    std::span<const std::uint16_t> queues);
 
 // Runs until `stop` is set. Returns 0 on a clean stop, 1 when a queue could
 // not be bound or failed (the error is logged). `sync` (may be null) must

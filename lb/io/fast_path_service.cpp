@@ -86,14 +86,7 @@ struct FastPathService::Impl {
                      result.last_errno ? std::strerror(result.last_errno) : "netlink failed");
         ledger.commit(batch, result.add_ok);
         const TableLock lock(state);
-        AssociationTable& table = state.table();
-        for (const FastPathBatch::Planned& p : batch.planned) {
-            if (p.id >= table.capacity()) continue;
-            const Association& a = table.at(p.id);
-            if (a.state == AssociationState::Free || a.generation != p.generation) continue;
-            const FastPathLedger::Entry* entry = ledger.find(p.id);
-            table.set_in_fast_path(p.id, p.wanted && entry != nullptr && entry->installed > 0);
-        }
+        set_fast_path_flags(state.table(), batch, ledger);
     }
 
     // One slice of the walk: plans the slots [cursor, cursor + slice).

@@ -1,6 +1,7 @@
 // The association table's indexes and memory layout.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <random>
@@ -186,6 +187,87 @@ TEST(AssociationTable, ExpireSweepsIncrementally) {
     EXPECT_EQ(removed, 50u);
     EXPECT_EQ(t.size(), 0u);
     EXPECT_EQ(c.of(Event::ExpiredHalfOpen), 50u);
+}
+
+
+TEST(SweepPacer, GrantsCapacityPerFullPassWhateverTheCallRate) {
+    for (const auto step : {1ms, 10ms, 200ms}) {
+        SweepPacer pacer(262144);
+        std::uint64_t granted = pacer.budget(0s);
+        EXPECT_EQ(granted, 0u);
+        for (Nanos t = step; t <= 10s; t += step) granted += pacer.budget(t);
+        // Ten full passes in ten seconds, to within one slot of rounding.
+        EXPECT_NEAR(static_cast<double>(granted), 10.0 * 262144, 1.0) << step.count();
+    }
+}
+
+TEST(SweepPacer, LongStallGrantsOnePassAtMostAndCallsAreCapped) {
+    SweepPacer pacer(1000, 1s, 300);
+    (void)pacer.budget(0s);
+    EXPECT_EQ(pacer.budget(60s), 300u);  // a minute's stall: capped, the rest carries over
+    EXPECT_EQ(pacer.budget(60s), 0u);    // no time passed: nothing more
+    EXPECT_EQ(pacer.budget(60s + 1ns), 300u);
+    EXPECT_EQ(pacer.budget(60s + 2ns), 300u);
+    EXPECT_EQ(pacer.budget(60s + 3ns), 100u);  // one pass (1000 slots) of credit, not sixty
+    EXPECT_EQ(pacer.budget(60s + 4ns), 0u);
+}
+
+// The expiry bound of docs/design.md ("Time"): with the daemon's default
+// table (262144 slots), every closed association is removed no later than
+// its linger + SweepPacer::kFullPass + the longest gap between two sweeps, and
+// never before its linger, whether the sweeps come every 10 ms (traffic),
+// every 200 ms (an idle daemon: the receive timeout) or at random gaps, in
+// virtual time. (Before the pacer, an idle daemon swept a thousandth of the
+// table every 200 ms: a full pass took 200 s.)
+TEST(SweepPacer, FullTableExpiresWithinOnePassPlusTheLongestGap) {
+    constexpr std::uint32_t kCapacity = 262144;
+    const TableLimits limits{.capacity = kCapacity};
+    const Timeouts timeouts{.closed_linger = 10s};
+    Memory m(AssociationTable::bytes_needed(limits));
+    struct Pattern {
+        const char* name;
+        Nanos min_gap, max_gap;
+    };
+    for (const Pattern& pattern : {Pattern{"busy", 10ms, 10ms}, Pattern{"idle", 200ms, 200ms},
+                                   Pattern{"random", 1ms, 200ms}}) {
+        SCOPED_TRACE(pattern.name);
+        auto t = *AssociationTable::create(m.span(), limits, timeouts);
+        Counters c;
+        // Fill the table, closing each association at a time spread over a second.
+        std::vector<std::pair<Nanos, AssociationId>> deadlines;  // (linger end, id)
+        for (std::uint32_t i = 0; i < kCapacity; ++i) {
+            const AssociationId id = t.insert_established(IpAddress::v4(0x0a000000 + i), 1000, 2000, i + 1, 1, 0s);
+            if (id == kNoAssociation) break;  // the indexes keep room for live changes
+            const Nanos closed_at = 1ms * ((i * 7919u) % 1000);
+            t.set_state(id, AssociationState::Closed, closed_at);
+            deadlines.emplace_back(closed_at + timeouts.closed_linger, id);
+        }
+        ASSERT_GT(deadlines.size(), kCapacity / 2);
+        // Ids handed out in order: the live ones span the table's first slots
+        // and the free ones the rest, which the sweep also walks.
+        std::sort(deadlines.begin(), deadlines.end());
+        const Nanos bound = SweepPacer::kFullPass + pattern.max_gap;
+        SweepPacer pacer(kCapacity);
+        std::mt19937_64 random(42);
+        std::uniform_int_distribution<std::int64_t> gap(pattern.min_gap.count(), pattern.max_gap.count());
+        std::size_t overdue = 0;     // deadlines[0, overdue) are past deadline + bound: checked gone
+        std::size_t not_due = 0;     // deadlines[not_due, end) have not passed
+        for (Nanos now = 0s; overdue < deadlines.size(); now += Nanos{gap(random)}) {
+            t.expire(now, pacer.budget(now), c);
+            while (not_due < deadlines.size() && deadlines[not_due].first < now) ++not_due;
+            // Never early: every association whose linger has not ended is still there.
+            ASSERT_GE(t.size(), deadlines.size() - not_due) << "at " << now.count();
+            while (overdue < deadlines.size() && deadlines[overdue].first + bound <= now) {
+                ASSERT_EQ(t.at(deadlines[overdue].second).state, AssociationState::Free)
+                    << "id " << deadlines[overdue].second << " closed until " << deadlines[overdue].first.count()
+                    << " ns, still there at " << now.count() << " ns";
+                ++overdue;
+            }
+            ASSERT_LT(now, 20s);
+        }
+        EXPECT_EQ(t.size(), 0u);
+        EXPECT_EQ(c.of(Event::ExpiredClosed), deadlines.size());
+    }
 }
 
 }  // namespace

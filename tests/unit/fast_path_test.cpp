@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "association_table.hpp"
@@ -255,6 +256,94 @@ TEST(FastPath, SweepDoesNotExpireAnAssociationInTheFastPath) {
     table->expire(Nanos{std::chrono::seconds(61)}, 64, counters);
     EXPECT_EQ(table->at(fast).state, AssociationState::Free);
     EXPECT_EQ(counters.of(Event::ExpiredIdle), 2u);
+}
+
+
+// A table of `capacity` slots in aligned heap memory.
+struct TestTable {
+    std::vector<std::byte> memory;
+    std::optional<AssociationTable> table;
+    TestTable(std::uint32_t capacity, const Timeouts& timeouts) {
+        TableLimits limits;
+        limits.capacity = capacity;
+        memory.resize(AssociationTable::bytes_needed(limits) + 64);
+        auto* aligned =
+            reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(memory.data()) + 63) & ~std::uintptr_t{63});
+        table = AssociationTable::create({aligned, AssociationTable::bytes_needed(limits)}, limits, timeouts);
+    }
+};
+
+// The fast-path thread's cycle for one slot: plan, (kernel applies), commit, flags.
+void plan_apply_commit(FastPathLedger& ledger, AssociationTable& table, AssociationId id) {
+    FastPathBatch batch;
+    const Association& a = table.at(id);
+    ledger.plan(id, a, fast_path_eligible(a, true), 0, batch);
+    ledger.commit(batch, all_ok(batch));
+    set_fast_path_flags(table, batch, ledger);
+}
+
+// Issue item 5 (a): a closed association kept in_fast_path = true (the removal
+// was planned as generation 0 and its flag update skipped), so `sctplb assoc`
+// showed it as forwarded by the kernel after its elements were gone.
+TEST(FastPath, ClosedAssociationLeavesTheFastPathAndThenExpires) {
+    Timeouts timeouts;
+    timeouts.closed_linger = std::chrono::seconds(10);
+    TestTable t(64, timeouts);
+    ASSERT_TRUE(t.table);
+    AssociationTable& table = *t.table;
+    FastPathLedger ledger;
+    Counters counters;
+    const AssociationId id = table.insert_established(kA, 1, 2, 0xaaaa, 1, Nanos{0});
+    ASSERT_NE(id, kNoAssociation);
+    ASSERT_NE(table.at(id).generation, 0u);
+    plan_apply_commit(ledger, table, id);
+    EXPECT_TRUE(table.at(id).in_fast_path);
+    EXPECT_EQ(ledger.elements(), 1u);
+
+    table.set_state(id, AssociationState::Closed, Nanos{std::chrono::seconds(1)});
+    plan_apply_commit(ledger, table, id);
+    EXPECT_EQ(ledger.elements(), 0u);
+    EXPECT_FALSE(table.at(id).in_fast_path);
+
+    table.expire(Nanos{std::chrono::seconds(12)}, 64, counters);
+    EXPECT_EQ(table.at(id).state, AssociationState::Free);
+    EXPECT_EQ(counters.of(Event::ExpiredClosed), 1u);
+}
+
+// A live record flagged in_fast_path that this ledger never installed (a flag
+// left behind by an earlier daemon) loses the flag on the walk's next plan.
+TEST(FastPath, StaleFlagWithoutLedgerEntryIsCleared) {
+    TestTable t(64, Timeouts{.idle = std::chrono::seconds(10)});
+    ASSERT_TRUE(t.table);
+    AssociationTable& table = *t.table;
+    FastPathLedger ledger;
+    Counters counters;
+    const AssociationId id = table.insert_established(kA, 1, 2, 0xaaaa, 1, Nanos{0});
+    table.set_state(id, AssociationState::Closing, Nanos{0});  // not eligible
+    table.set_in_fast_path(id, true);
+    plan_apply_commit(ledger, table, id);
+    EXPECT_FALSE(table.at(id).in_fast_path);
+    table.expire(Nanos{std::chrono::seconds(60)}, 64, counters);
+    EXPECT_EQ(table.at(id).state, AssociationState::Free);
+}
+
+// A removal planned for an earlier occupant of the slot leaves the new one's flag alone.
+TEST(FastPath, FlagsOfAnotherGenerationAreLeftAlone) {
+    TestTable t(64, Timeouts{});
+    ASSERT_TRUE(t.table);
+    AssociationTable& table = *t.table;
+    FastPathLedger ledger;
+    const AssociationId id = table.insert_established(kA, 1, 2, 0xaaaa, 1, Nanos{0});
+    FastPathBatch batch;
+    Association old = table.at(id);
+    old.generation -= 1;
+    old.state = AssociationState::Closed;
+    old.in_fast_path = true;
+    ledger.plan(id, old, false, 0, batch);
+    table.set_in_fast_path(id, true);
+    ledger.commit(batch, all_ok(batch));
+    set_fast_path_flags(table, batch, ledger);
+    EXPECT_TRUE(table.at(id).in_fast_path);
 }
 
 }  // namespace
