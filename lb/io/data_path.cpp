@@ -45,7 +45,8 @@ bool trace_matches(const TraceFilter& trace, const ParsedPacket& p) {
 
 // `copied`/`wire_length`: bytes we have of the packet / its length on the
 // wire. `note` says what the hold did with it ("" when it was not held).
-void trace_packet(const SharedHeader& header, std::uint16_t queue, std::uint32_t id, std::size_t copied,
+// Into `log`, not to stderr: held packets are traced under the table lock.
+void trace_packet(DeferredLog& log, std::uint16_t queue, std::uint32_t id, std::size_t copied,
                   std::uint32_t wire_length, const ParsedPacket& p, const Verdict& v, const char* note) {
     char chunks[96] = "";
     std::size_t used = 0;
@@ -59,7 +60,7 @@ void trace_packet(const SharedHeader& header, std::uint16_t queue, std::uint32_t
     char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];  // no allocation, even when tracing
     format_address(p.src, src);
     format_address(p.dst, dst);
-    log_line(header, kLogError, "trace q%u id=%u %s:%u -> %s:%u vtag=0x%08x [%s] len=%u/%u -> %.*s mark=%u reason=%.*s%s",
+    log.add(kLogError, "trace q%u id=%u %s:%u -> %s:%u vtag=0x%08x [%s] len=%u/%u -> %.*s mark=%u reason=%.*s%s",
              queue, id, src, p.sport, dst, p.dport, p.vtag, chunks, static_cast<unsigned>(copied), wire_length,
              static_cast<int>(action_name(v.action).size()), action_name(v.action).data(), v.fwmark,
              static_cast<int>(reason_name(v.reason).size()), reason_name(v.reason).data(), note);
@@ -186,6 +187,9 @@ struct Worker {
                        std::chrono::milliseconds(options.hold_ms));
         std::vector<PacketVerdict> released(hold ? options.hold_max : 0);
         std::size_t released_count = 0;
+        // Trace lines and warnings of this round, written after the table
+        // lock is released (in send_released, once per round).
+        DeferredLog pending_log(header);
         ParsedPacket held_parsed;
         // The sync generation every held packet has been decided at (or after).
         std::uint64_t retried_generation = 0;
@@ -212,7 +216,7 @@ struct Worker {
             if (header.trace.enabled.load(std::memory_order_relaxed)) {
                 parse_packet(h.bytes(), parse_options, held_parsed);
                 if (trace_matches(header.trace, held_parsed))
-                    trace_packet(header, queue_number, h.id, h.bytes().size(), h.wire_length, held_parsed, v, note);
+                    trace_packet(pending_log, queue_number, h.id, h.bytes().size(), h.wire_length, held_parsed, v, note);
             }
         };
         // Under the table lock: decides every held packet again. A scratch
@@ -244,6 +248,7 @@ struct Worker {
         // Released packets' verdicts go out one message each (never a batch
         // verdict: other packets may still be held), before the batch's.
         auto send_released = [&] {
+            pending_log.flush();
             if (released_count == 0) return;
             queue.send_verdicts(std::span(released.data(), released_count), false);
             released_count = 0;
@@ -314,7 +319,7 @@ struct Worker {
             {
                 const TableLock lock(state);
                 if (lock.recovered())
-                    log_line(header, kLogWarning, "table lock recovered from a dead holder: indexes rebuilt");
+                    pending_log.add(kLogWarning, "table lock recovered from a dead holder: indexes rebuilt");
                 // Held packets first: they are older than this batch.
                 if (retry_now) {
                     retry_held(now, state.active_maglev());
@@ -343,7 +348,7 @@ struct Worker {
                         --counters.reasons[static_cast<std::size_t>(v.reason)];
                         counters.count(Event::Held);
                         if (trace_matches(header.trace, parsed[i]))
-                            trace_packet(header, queue_number, in[i].id, in[i].payload.size(), in[i].wire_length,
+                            trace_packet(pending_log, queue_number, in[i].id, in[i].payload.size(), in[i].wire_length,
                                          parsed[i], v, " (held)");
                         continue;
                     }
@@ -368,7 +373,7 @@ struct Worker {
                         break;
                 }
                 if (trace_matches(header.trace, parsed[i]))
-                    trace_packet(header, queue_number, in[i].id, in[i].payload.size(), in[i].wire_length, parsed[i],
+                    trace_packet(pending_log, queue_number, in[i].id, in[i].payload.size(), in[i].wire_length, parsed[i],
                                  v, note);
             }
             packets += in.size();
@@ -437,12 +442,14 @@ int run_data_path(SharedState& state, const DataPathOptions& options, const std:
                  options.hold_ms, options.hold_max);
     header.daemon_pid.store(getpid(), std::memory_order_relaxed);
     header.daemon_started_ns.store(monotonic_now().count(), std::memory_order_relaxed);
+    std::uint32_t associations = 0;
     {
         const TableLock lock(state);
-        log_line(header, kLogNotice, "running: %zu queue(s), %u associations in the table, hash mode %.*s",
-                 workers.size(), state.table().size(), static_cast<int>(hash_mode_name(header.hash_mode).size()),
-                 hash_mode_name(header.hash_mode).data());
+        associations = state.table().size();
     }
+    log_line(header, kLogNotice, "running: %zu queue(s), %u associations in the table, hash mode %.*s",
+             workers.size(), associations, static_cast<int>(hash_mode_name(header.hash_mode).size()),
+             hash_mode_name(header.hash_mode).data());
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < workers.size(); ++i) threads.emplace_back([&w = workers[i]] { w.run(); });
     workers[0].run();

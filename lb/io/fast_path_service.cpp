@@ -48,11 +48,12 @@ struct FastPathService::Impl {
 
     SharedHeader& header() { return state.header(); }
 
-    bool has_chain(std::uint32_t fwmark) {
+    // Called under the table lock: the warning goes to `log`, written after it.
+    bool has_chain(std::uint32_t fwmark, DeferredLog& log) {
         if (std::find(info.fwmarks.begin(), info.fwmarks.end(), fwmark) != info.fwmarks.end()) return true;
         if (std::find(warned_fwmarks.begin(), warned_fwmarks.end(), fwmark) == warned_fwmarks.end()) {
             warned_fwmarks.push_back(fwmark);
-            log_line(header(), kLogWarning,
+            log.add(kLogWarning,
                      "fast path: nft table %s has no chain for fwmark %u: its associations stay in the slow path "
                      "(run sctplb rules --fastpath with --target %u=...)",
                      options.table.c_str(), fwmark, fwmark);
@@ -60,8 +61,8 @@ struct FastPathService::Impl {
         return false;
     }
 
-    bool wanted(const Association& a) {
-        return fast_path_eligible(a, target_serves(header(), a.fwmark)) && has_chain(a.fwmark);
+    bool wanted(const Association& a, DeferredLog& log) {
+        return fast_path_eligible(a, target_serves(header(), a.fwmark)) && has_chain(a.fwmark, log);
     }
 
     // Applies `batch` to the kernel, commits it to the ledger and sets the
@@ -102,6 +103,7 @@ struct FastPathService::Impl {
         const std::uint64_t timeout_ms = 0;  // the map's timeout
         bool wrapped = false;
         {
+            DeferredLog log(header());  // destroyed after the lock: writes then
             const TableLock lock(state);
             AssociationTable& table = state.table();
             const std::uint32_t capacity = table.capacity();
@@ -112,7 +114,7 @@ struct FastPathService::Impl {
                     if (ledger.tracks(id)) ledger.plan(id, a, false, timeout_ms, batch);
                     continue;
                 }
-                ledger.plan(id, a, wanted(a), timeout_ms, batch);
+                ledger.plan(id, a, wanted(a, log), timeout_ms, batch);
             }
             cursor = end >= capacity ? 0 : end;
             wrapped = cursor == 0;
@@ -182,6 +184,7 @@ struct FastPathService::Impl {
             unknown;
         std::size_t adopted = 0, imported = 0, import_failed = 0;
         {
+            DeferredLog log(header());  // destroyed after the lock: writes then
             const TableLock lock(state);
             AssociationTable& table = state.table();
             Counters ignored;
@@ -195,7 +198,7 @@ struct FastPathService::Impl {
                 const Association& a = table.at(id);
                 std::size_t index = 0;
                 while (index < a.address_count && !(a.addresses[index] == e.key.client)) ++index;
-                if (a.fwmark != e.fwmark || a.ts != e.key.vtag || !wanted(a)) {
+                if (a.fwmark != e.fwmark || a.ts != e.key.vtag || !wanted(a, log)) {
                     stale.push_back(e.key);
                     continue;
                 }

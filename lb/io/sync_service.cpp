@@ -215,8 +215,9 @@ void SyncService::run(const std::atomic<bool>& stop, std::atomic<bool>& ready,
         }
         const Nanos now = monotonic_now();
         {
+            DeferredLog log(header);  // destroyed after the lock: writes then
             const TableLock lock(state);
-            if (lock.recovered()) log_line(header, kLogWarning, "sync: table lock recovered from a dead holder: indexes rebuilt");
+            if (lock.recovered()) log.add(kLogWarning, "sync: table lock recovered from a dead holder: indexes rebuilt");
             for (std::size_t i = 0; i < received; ++i)
                 engine.on_datagram(inbox[i].peer, std::span(inbox[i].bytes.data(), inbox[i].length), now, counters);
             engine.collect(now);
