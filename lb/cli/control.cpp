@@ -1115,11 +1115,10 @@ constexpr std::string_view kTraceDescription =
     "Switches the per-packet decision trace of the running daemon (logged at any log level).\n"
     "Without options prints the current setting.";
 
-std::string trace_setting(const SharedHeader& h) {
-    std::string out = h.trace.enabled.load(std::memory_order_acquire) ? "trace on" : "trace off";
-    out += h.trace.has_address.load() ? ", address " + h.trace.address.to_string() : ", any address";
-    const std::uint16_t port = h.trace.port.load();
-    out += port ? ", port " + std::to_string(port) : ", any port";
+std::string trace_setting(const TraceSettings& trace) {
+    std::string out = trace.enabled ? "trace on" : "trace off";
+    out += trace.address ? ", address " + trace.address->to_string() : ", any address";
+    out += trace.port ? ", port " + std::to_string(trace.port) : ", any port";
     return out + "\n";
 }
 }  // namespace
@@ -1171,22 +1170,20 @@ int run_trace(std::span<const std::string> args) {
     if (!state) return failure(kCommand, error);
     SharedHeader& h = state->header();
     const bool changes = options.has("on") || options.has("off") || address || port;
-    if (changes) {
+    TraceSettings trace;
+    {
+        // The config lock makes us the only writer of the trace seqlock.
         const ConfigLock config(*state);
-        const bool enable = options.has("on") || (!options.has("off") && h.trace.enabled.load() != 0);
-        // Off while the filter changes: the data path never sees half an address.
-        h.trace.enabled.store(0, std::memory_order_release);
-        if (address) {
-            h.trace.has_address.store(0, std::memory_order_relaxed);
-            if (*address) {
-                h.trace.address = **address;
-                h.trace.has_address.store(1, std::memory_order_relaxed);
-            }
+        trace = read_trace(h.trace);
+        if (changes) {
+            if (options.has("on")) trace.enabled = true;
+            if (options.has("off")) trace.enabled = false;
+            if (address) trace.address = *address;
+            if (port) trace.port = *port;
+            write_trace(h.trace, trace);
         }
-        if (port) h.trace.port.store(*port, std::memory_order_relaxed);
-        h.trace.enabled.store(enable ? 1 : 0, std::memory_order_release);
     }
-    print(trace_setting(h));
+    print(trace_setting(trace));
     return 0;
 }
 

@@ -34,12 +34,12 @@ void format_address(const IpAddress& address, char (&out)[INET6_ADDRSTRLEN]) {
         out[0] = '\0';
 }
 
-bool trace_matches(const TraceFilter& trace, const ParsedPacket& p) {
-    if (!trace.enabled.load(std::memory_order_acquire)) return false;
-    const std::uint16_t port = trace.port.load(std::memory_order_relaxed);
-    if (port != 0 && p.sport != port && p.dport != port) return false;
-    if (trace.has_address.load(std::memory_order_relaxed) && !(p.src == trace.address || p.dst == trace.address))
-        return false;
+bool trace_matches(const TraceFilter& filter, const ParsedPacket& p) {
+    if (!filter.enabled.load(std::memory_order_relaxed)) return false;  // the cheap check, per packet
+    const TraceSettings trace = read_trace(filter);                        // consistent: port and address together
+    if (!trace.enabled) return false;
+    if (trace.port != 0 && p.sport != trace.port && p.dport != trace.port) return false;
+    if (trace.address && !(p.src == *trace.address || p.dst == *trace.address)) return false;
     return true;
 }
 

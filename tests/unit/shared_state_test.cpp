@@ -146,7 +146,7 @@ TEST_F(SharedStateTest, OtherLayoutVersionIsRefusedWithTheExportHint) {
     EXPECT_EQ(error, "shared memory '" + name_ + "' has layout version " + std::to_string(bumped) +
                          ", this sctplb expects " + std::to_string(kSharedLayoutVersion) +
                          ": export the associations with the old sctplb (sctplb assoc --export FILE), then "
-                         "delete, init and import (sctplb assoc --import FILE)");
+                         "delete, init, activate the targets again and import (sctplb assoc --import FILE)");
 }
 
 TEST_F(SharedStateTest, ForeignOrDamagedSegmentsAreRefused) {
