@@ -92,10 +92,10 @@ void merge_redecision(Counters& into, const Counters& scratch, bool with_reason)
 // Rebuilt when the configuration generation changes (not per packet).
 class TargetSlots {
 public:
-    void refresh(const SharedHeader& header) {
+    void refresh(const TargetSnapshot& targets) {
         entries_.clear();
         for (std::uint32_t i = 0; i < kMaxTargets; ++i)
-            if (header.targets[i].state != TargetState::Unused) entries_.emplace_back(header.targets[i].fwmark, i);
+            if (targets[i].state != TargetState::Unused) entries_.emplace_back(targets[i].fwmark, i);
         std::sort(entries_.begin(), entries_.end());
     }
     [[nodiscard]] std::optional<std::uint32_t> slot_of(std::uint32_t fwmark) const {
@@ -271,11 +271,13 @@ struct Worker {
             const std::uint64_t current = header.config_generation.load(std::memory_order_acquire);
             if (current != generation) {
                 generation = current;
-                targets.refresh(header);
+                // Read after the generation (acquire): at least the targets it was published with.
+                const TargetSnapshot snapshot = read_targets(header);
+                targets.refresh(snapshot);
                 for (std::uint32_t i = 0; i < kMaxTargets; ++i)
-                    if (header.targets[i].state == TargetState::Active && (header.targets[i].fwmark & ~options.mark_mask))
+                    if (snapshot[i].state == TargetState::Active && (snapshot[i].fwmark & ~options.mark_mask))
                         log_line(header, kLogWarning, "fwmark %u has bits outside --mark-mask 0x%x",
-                                 header.targets[i].fwmark, options.mark_mask);
+                                 snapshot[i].fwmark, options.mark_mask);
             }
             // Read before the lock: whatever the sync applied up to this
             // generation is in the table the decisions below see.

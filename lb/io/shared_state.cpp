@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -131,8 +132,54 @@ std::string layout_hint(const std::string& name, std::uint32_t found) {
 }  // namespace
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free && std::atomic<std::uint32_t>::is_always_lock_free &&
-                  std::atomic<std::uint16_t>::is_always_lock_free && std::atomic<std::uint8_t>::is_always_lock_free,
+                  std::atomic<std::uint16_t>::is_always_lock_free && std::atomic<std::uint8_t>::is_always_lock_free &&
+                  std::atomic<TargetState>::is_always_lock_free,
               "shared memory is read by other processes: its atomics must be lock-free");
+
+namespace {
+
+// What a writer that died holding config_mutex may have left (caller now holds it).
+void repair_config_seqlocks(SharedHeader& header) {
+    seqlock_repair(header.targets.sequence);
+    seqlock_repair(header.trace.sequence);
+}
+
+}  // namespace
+
+void write_targets(SharedHeader& header, const TargetSnapshot& targets) {
+    seqlock_write(header.targets.sequence, [&] {
+        for (std::size_t i = 0; i < kMaxTargets; ++i) {
+            header.targets.slots[i].fwmark.store(targets[i].fwmark, std::memory_order_relaxed);
+            header.targets.slots[i].state.store(targets[i].state, std::memory_order_relaxed);
+        }
+    });
+}
+
+TargetSnapshot read_targets(SharedHeader& header) {
+    TargetSnapshot snapshot{};
+    const auto copy_slots = [&] {
+        for (std::size_t i = 0; i < kMaxTargets; ++i)
+            snapshot[i] = TargetSlot{header.targets.slots[i].fwmark.load(std::memory_order_relaxed),
+                                     header.targets.slots[i].state.load(std::memory_order_relaxed)};
+    };
+    // A write is ~500 stores: a running writer finishes within a few tries.
+    constexpr int kSpinsBeforeTheLock = 64;
+    for (int attempt = 0;; ++attempt) {
+        if (seqlock_try_read(header.targets.sequence, copy_slots)) return snapshot;
+        if (attempt < kSpinsBeforeTheLock) continue;
+        // The writer was preempted, or died between odd and even. Only try the
+        // lock: a live writer may be waiting for the table lock we hold.
+        const int rc = pthread_mutex_trylock(&header.config_mutex);
+        if (rc == 0 || rc == EOWNERDEAD) {
+            repair_config_seqlocks(header);  // we hold the lock: an odd sequence is a dead writer's
+            if (rc == EOWNERDEAD) pthread_mutex_consistent(&header.config_mutex);
+            copy_slots();  // no writer while we hold the lock
+            pthread_mutex_unlock(&header.config_mutex);
+            return snapshot;
+        }
+        std::this_thread::yield();  // EBUSY: a live writer, let it run
+    }
+}
 
 void write_trace(TraceFilter& trace, const TraceSettings& settings) {
     std::array<std::uint64_t, 2> words{};
@@ -236,7 +283,7 @@ std::optional<SharedState> SharedState::create(const std::string& name, const Cr
     h.max_targets = options.max_targets;
     h.hash_mode = options.hash_mode;
     h.hash = options.hash;
-    for (auto& target : h.targets) target = TargetSlot{0, TargetState::Unused};
+    write_targets(h, TargetSnapshot{});
     h.log_level.store(5);  // notice
     std::string lock_error;
     if (!init_shared_mutex(h.config_mutex, lock_error) || !init_shared_mutex(h.table_mutex, lock_error))
@@ -377,9 +424,10 @@ std::span<const std::uint32_t> SharedState::active_maglev() const {
 
 bool SharedState::publish_targets(std::string& error) {
     SharedHeader& h = *header_;
+    const TargetSnapshot targets = read_targets(h);
     std::vector<std::uint32_t> active;
     for (std::uint32_t i = 0; i < h.max_targets; ++i)
-        if (h.targets[i].state == TargetState::Active) active.push_back(h.targets[i].fwmark);
+        if (targets[i].state == TargetState::Active) active.push_back(targets[i].fwmark);
 
     // Built aside, then copied whole: maglev_populate uses its output as the
     // "slot taken" map, and a reader must never see those transient zeros.
@@ -422,7 +470,7 @@ ConfigLock::ConfigLock(SharedState& state) : state_(state) {
     // nothing to repair but a seqlock it left odd (its readers would retry
     // forever): closed here, with whatever fields it had written.
     if (lock_robust(h.config_mutex, "configuration")) {
-        seqlock_repair(h.trace.sequence);
+        repair_config_seqlocks(h);
         pthread_mutex_consistent(&h.config_mutex);
     }
 }

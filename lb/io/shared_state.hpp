@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -40,10 +41,13 @@ enum class TargetState : std::uint8_t {
     Down,      // `down`: no new associations; its associations were forgotten
 };
 
+// One target as readers see it: a copy (see SharedTargets, read_targets).
 struct TargetSlot {
-    std::uint32_t fwmark;
-    TargetState state;
+    std::uint32_t fwmark = 0;
+    TargetState state = TargetState::Unused;
+    friend bool operator==(const TargetSlot&, const TargetSlot&) = default;
 };
+using TargetSnapshot = std::array<TargetSlot, kMaxTargets>;
 
 // Counters of one data-path thread. Single writer (that thread), relaxed
 // stores; readers sum the slots.
@@ -69,6 +73,28 @@ struct alignas(64) ThreadCounters {
 // or mixed, never undefined, and the sequence check throws a mix away. A
 // writer that dies between odd and even leaves the sequence odd: the next
 // holder of config_mutex gets EOWNERDEAD and makes it even (ConfigLock).
+
+// The target array in shared memory: written by activate / deactivate / down
+// (holding config_mutex), read without it by the data path, the fast-path
+// thread and `stats`, through the seqlock above.
+struct SharedTargets {
+    struct Slot {
+        std::atomic<std::uint32_t> fwmark;
+        std::atomic<TargetState> state;
+    };
+    std::atomic<std::uint64_t> sequence;
+    Slot slots[kMaxTargets];
+};
+
+struct SharedHeader;
+
+// Replaces every slot; caller holds config_mutex (ConfigLock).
+void write_targets(SharedHeader& header, const TargetSnapshot& targets);
+// A consistent copy of every slot. Spins while a write is under way; when
+// that takes long it tries (never waits for) config_mutex: holding it, it
+// copies with no writer about, and repairs what a dead writer left. So it may
+// be called with the table lock held, and never blocks on a dead writer.
+[[nodiscard]] TargetSnapshot read_targets(SharedHeader& header);
 
 // The per-packet trace (`sctplb trace`), as the data path reads it.
 struct TraceSettings {
@@ -160,7 +186,7 @@ struct SharedHeader {
 
     // Targets (changed by activate / deactivate / down under config_mutex).
     pthread_mutex_t config_mutex;       // robust, process-shared: serialises CLI writers
-    TargetSlot targets[kMaxTargets];
+    SharedTargets targets;              // read_targets() / write_targets()
     std::atomic<std::uint32_t> maglev_active;      // 0 or 1: the buffer the data path reads
     std::atomic<std::uint64_t> config_generation;  // bumped after every flip
     char config_digest[17];
@@ -242,7 +268,8 @@ private:
     bool recovered_ = false;
 };
 
-// Same for config_mutex (no repair needed: targets are written slot by slot).
+// Same for config_mutex. A dead holder may have left a seqlock odd (targets,
+// trace): it is closed before the lock is granted.
 class ConfigLock {
 public:
     explicit ConfigLock(SharedState& state);
