@@ -137,9 +137,9 @@ std::optional<std::vector<std::uint32_t>> parse_fwmarks(const std::vector<std::s
     return fwmarks;
 }
 
-std::optional<std::uint32_t> slot_of(const SharedHeader& header, std::uint32_t fwmark) {
-    for (std::uint32_t i = 0; i < header.max_targets; ++i)
-        if (header.targets[i].state != TargetState::Unused && header.targets[i].fwmark == fwmark) return i;
+std::optional<std::uint32_t> slot_of(const TargetSnapshot& targets, std::uint32_t max_targets, std::uint32_t fwmark) {
+    for (std::uint32_t i = 0; i < max_targets; ++i)
+        if (targets[i].state != TargetState::Unused && targets[i].fwmark == fwmark) return i;
     return std::nullopt;
 }
 
@@ -334,16 +334,20 @@ int set_target_state(std::string_view command, std::span<const std::string> args
     if (!state) return failure(command, error);
     SharedHeader& h = state->header();
     std::size_t forgotten = 0;
+    std::string digest;
     {
         const ConfigLock config(*state);
+        TargetSnapshot targets = read_targets(h);
         std::vector<std::uint32_t> slots;
         for (const std::uint32_t fwmark : *fwmarks) {
-            const auto slot = slot_of(h, fwmark);
+            const auto slot = slot_of(targets, h.max_targets, fwmark);
             if (!slot) return failure(command, "fwmark " + std::to_string(fwmark) + " is not a target (see sctplb show)");
             slots.push_back(*slot);
         }
-        for (const std::uint32_t slot : slots) h.targets[slot].state = new_state;
+        for (const std::uint32_t slot : slots) targets[slot].state = new_state;
+        write_targets(h, targets);
         if (!state->publish_targets(error)) return failure(command, error);
+        digest = h.config_digest;  // under the lock: another CLI may publish right after
         if (new_state == TargetState::Down) {
             // After the publish: no new association can pick these targets any more.
             // In pieces, so the data path is never held up for the whole table.
@@ -363,7 +367,7 @@ int set_target_state(std::string_view command, std::span<const std::string> args
     for (const std::uint32_t fwmark : *fwmarks)
         out += "fwmark " + std::to_string(fwmark) + ": " + std::string(target_state_name(new_state)) + "\n";
     if (new_state == TargetState::Down) out += std::to_string(forgotten) + " associations forgotten\n";
-    out += "config digest " + std::string(h.config_digest) + "\n";
+    out += "config digest " + digest + "\n";
     print(out);
     return 0;
 }
@@ -394,8 +398,7 @@ int run_activate(std::span<const std::string> args) {
             return failure(kCommand, "--index " + std::to_string(*index) + ": this segment has slots 0.." +
                                          std::to_string(h.max_targets - 1));
         // Plan on a copy, so a failure leaves the targets as they were.
-        std::array<TargetSlot, kMaxTargets> plan{};
-        std::copy(std::begin(h.targets), std::end(h.targets), plan.begin());
+        TargetSnapshot plan = read_targets(h);
         for (const std::uint32_t fwmark : *fwmarks) {
             std::optional<std::uint32_t> slot;
             for (std::uint32_t i = 0; i < h.max_targets; ++i)
@@ -420,10 +423,10 @@ int run_activate(std::span<const std::string> args) {
             plan[*slot] = TargetSlot{fwmark, TargetState::Active};
             out += "fwmark " + std::to_string(fwmark) + ": active in slot " + std::to_string(*slot) + "\n";
         }
-        std::copy(plan.begin(), plan.end(), std::begin(h.targets));
+        write_targets(h, plan);
         if (!state->publish_targets(error)) return failure(kCommand, error);
+        out += "config digest " + std::string(h.config_digest) + "\n";  // under the lock: ours, not a later one
     }
-    out += "config digest " + std::string(h.config_digest) + "\n";
     print(out);
     return 0;
 }
@@ -463,7 +466,8 @@ int run_show(std::span<const std::string> args) {
     std::uint64_t generation = 0;
     {
         const ConfigLock config(*state);
-        targets.assign(h.targets, h.targets + h.max_targets);
+        const TargetSnapshot all = read_targets(state->header());
+        targets.assign(all.begin(), all.begin() + h.max_targets);
         const auto active = state->active_maglev();
         lookup.assign(active.begin(), active.end());
         digest = h.config_digest;
@@ -870,7 +874,8 @@ int run_stats(std::span<const std::string> args) {
     if (!state) return failure(kCommand, error);
     const SharedHeader& h = state->header();
     const Totals totals = sum_counters(h);
-    std::vector<TargetSlot> targets(h.targets, h.targets + h.max_targets);
+    const TargetSnapshot all_targets = read_targets(state->header());  // consistent, without the config lock
+    const std::vector<TargetSlot> targets(all_targets.begin(), all_targets.begin() + h.max_targets);
     std::uint32_t size = 0, capacity = 0, half_open = 0, half_open_capacity = 0;
     std::uint64_t index_failures = 0;
     {
@@ -1115,11 +1120,10 @@ constexpr std::string_view kTraceDescription =
     "Switches the per-packet decision trace of the running daemon (logged at any log level).\n"
     "Without options prints the current setting.";
 
-std::string trace_setting(const SharedHeader& h) {
-    std::string out = h.trace.enabled.load(std::memory_order_acquire) ? "trace on" : "trace off";
-    out += h.trace.has_address.load() ? ", address " + h.trace.address.to_string() : ", any address";
-    const std::uint16_t port = h.trace.port.load();
-    out += port ? ", port " + std::to_string(port) : ", any port";
+std::string trace_setting(const TraceSettings& trace) {
+    std::string out = trace.enabled ? "trace on" : "trace off";
+    out += trace.address ? ", address " + trace.address->to_string() : ", any address";
+    out += trace.port ? ", port " + std::to_string(trace.port) : ", any port";
     return out + "\n";
 }
 }  // namespace
@@ -1171,22 +1175,20 @@ int run_trace(std::span<const std::string> args) {
     if (!state) return failure(kCommand, error);
     SharedHeader& h = state->header();
     const bool changes = options.has("on") || options.has("off") || address || port;
-    if (changes) {
+    TraceSettings trace;
+    {
+        // The config lock makes us the only writer of the trace seqlock.
         const ConfigLock config(*state);
-        const bool enable = options.has("on") || (!options.has("off") && h.trace.enabled.load() != 0);
-        // Off while the filter changes: the data path never sees half an address.
-        h.trace.enabled.store(0, std::memory_order_release);
-        if (address) {
-            h.trace.has_address.store(0, std::memory_order_relaxed);
-            if (*address) {
-                h.trace.address = **address;
-                h.trace.has_address.store(1, std::memory_order_relaxed);
-            }
+        trace = read_trace(h.trace);
+        if (changes) {
+            if (options.has("on")) trace.enabled = true;
+            if (options.has("off")) trace.enabled = false;
+            if (address) trace.address = *address;
+            if (port) trace.port = *port;
+            write_trace(h.trace, trace);
         }
-        if (port) h.trace.port.store(*port, std::memory_order_relaxed);
-        h.trace.enabled.store(enable ? 1 : 0, std::memory_order_release);
     }
-    print(trace_setting(h));
+    print(trace_setting(trace));
     return 0;
 }
 

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -54,20 +55,27 @@ inline constexpr std::uint8_t kCookieHere = 1;  // peers: 2 + peer index
 // Associations changed by the data path since the sync last looked: a bounded
 // ring of (id, generation), process-local. When it overflows, the sync walks
 // the table for records whose sync_version moved (see `overflowed`).
+// push() and drain() run under the table lock; `tail_` is atomic only so that
+// the draining thread can ask has_entries() without taking that lock.
 class ChangeJournal {
 public:
     explicit ChangeJournal(std::span<std::uint64_t> storage) : ring_(storage) {}
     void push(AssociationId id, std::uint32_t generation) {
-        if (tail_ - head_ == ring_.size()) {
+        const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+        if (tail - head_ == ring_.size()) {
             overflowed_ = true;
             return;
         }
-        ring_[tail_++ % ring_.size()] = (std::uint64_t{generation} << 32) | id;
+        ring_[tail % ring_.size()] = (std::uint64_t{generation} << 32) | id;
+        tail_.store(tail + 1, std::memory_order_release);
     }
+    // Without the table lock, from the thread that drains: true when entries
+    // (or an overflow, which leaves the ring full) wait for drain().
+    [[nodiscard]] bool has_entries() const { return tail_.load(std::memory_order_relaxed) != head_; }
     // Calls fn(id, generation) for every entry, oldest first, and empties the ring.
     template <typename Fn>
     void drain(Fn&& fn) {
-        for (; head_ != tail_; ++head_) {
+        for (const std::uint64_t tail = tail_.load(std::memory_order_acquire); head_ != tail; ++head_) {
             const std::uint64_t e = ring_[head_ % ring_.size()];
             fn(static_cast<AssociationId>(e & 0xffffffffu), static_cast<std::uint32_t>(e >> 32));
         }
@@ -77,7 +85,8 @@ public:
 
 private:
     std::span<std::uint64_t> ring_;
-    std::uint64_t head_ = 0, tail_ = 0;
+    std::uint64_t head_ = 0;
+    std::atomic<std::uint64_t> tail_{0};
     bool overflowed_ = false;
 };
 

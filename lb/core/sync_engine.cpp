@@ -359,6 +359,12 @@ void SyncEngine::flush_acks(std::size_t peer, Nanos now) {
     p.acks_due.clear();
 }
 
+bool SyncEngine::busy() const {
+    if (!ready_ || overflow_scan_left_ > 0) return true;
+    return std::any_of(peers_.begin(), peers_.end(),
+                       [](const Peer& p) { return p.dumping || !p.acks_due.empty() || !p.unacked.empty(); });
+}
+
 void SyncEngine::tick(Nanos now) {
     for (std::size_t peer = 0; peer < peers_.size(); ++peer) {
         Peer& p = peers_[peer];

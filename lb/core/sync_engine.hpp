@@ -152,6 +152,12 @@ public:
     // Peers that had not answered when the startup wait ran out.
     [[nodiscard]] std::vector<std::size_t> silent_at_startup() const { return silent_at_startup_; }
     [[nodiscard]] ChangeJournal& journal() { return journal_; }
+    // Work that wants a tick every round (~1 ms), as opposed to the coarse
+    // timers (keepalives, liveness, the last-seen walk): not ready yet, a
+    // table transfer going out, acks due, messages awaiting acks, a walk
+    // after a journal overflow. Touches only the engine's own state, which the
+    // sync thread alone uses: callable without the table lock.
+    [[nodiscard]] bool busy() const;
 
 private:
     struct Pending {

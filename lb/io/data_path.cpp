@@ -34,18 +34,19 @@ void format_address(const IpAddress& address, char (&out)[INET6_ADDRSTRLEN]) {
         out[0] = '\0';
 }
 
-bool trace_matches(const TraceFilter& trace, const ParsedPacket& p) {
-    if (!trace.enabled.load(std::memory_order_acquire)) return false;
-    const std::uint16_t port = trace.port.load(std::memory_order_relaxed);
-    if (port != 0 && p.sport != port && p.dport != port) return false;
-    if (trace.has_address.load(std::memory_order_relaxed) && !(p.src == trace.address || p.dst == trace.address))
-        return false;
+bool trace_matches(const TraceFilter& filter, const ParsedPacket& p) {
+    if (!filter.enabled.load(std::memory_order_relaxed)) return false;  // the cheap check, per packet
+    const TraceSettings trace = read_trace(filter);                        // consistent: port and address together
+    if (!trace.enabled) return false;
+    if (trace.port != 0 && p.sport != trace.port && p.dport != trace.port) return false;
+    if (trace.address && !(p.src == *trace.address || p.dst == *trace.address)) return false;
     return true;
 }
 
 // `copied`/`wire_length`: bytes we have of the packet / its length on the
 // wire. `note` says what the hold did with it ("" when it was not held).
-void trace_packet(const SharedHeader& header, std::uint16_t queue, std::uint32_t id, std::size_t copied,
+// Into `log`, not to stderr: held packets are traced under the table lock.
+void trace_packet(DeferredLog& log, std::uint16_t queue, std::uint32_t id, std::size_t copied,
                   std::uint32_t wire_length, const ParsedPacket& p, const Verdict& v, const char* note) {
     char chunks[96] = "";
     std::size_t used = 0;
@@ -59,7 +60,7 @@ void trace_packet(const SharedHeader& header, std::uint16_t queue, std::uint32_t
     char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];  // no allocation, even when tracing
     format_address(p.src, src);
     format_address(p.dst, dst);
-    log_line(header, kLogError, "trace q%u id=%u %s:%u -> %s:%u vtag=0x%08x [%s] len=%u/%u -> %.*s mark=%u reason=%.*s%s",
+    log.add(kLogError, "trace q%u id=%u %s:%u -> %s:%u vtag=0x%08x [%s] len=%u/%u -> %.*s mark=%u reason=%.*s%s",
              queue, id, src, p.sport, dst, p.dport, p.vtag, chunks, static_cast<unsigned>(copied), wire_length,
              static_cast<int>(action_name(v.action).size()), action_name(v.action).data(), v.fwmark,
              static_cast<int>(reason_name(v.reason).size()), reason_name(v.reason).data(), note);
@@ -91,10 +92,10 @@ void merge_redecision(Counters& into, const Counters& scratch, bool with_reason)
 // Rebuilt when the configuration generation changes (not per packet).
 class TargetSlots {
 public:
-    void refresh(const SharedHeader& header) {
+    void refresh(const TargetSnapshot& targets) {
         entries_.clear();
         for (std::uint32_t i = 0; i < kMaxTargets; ++i)
-            if (header.targets[i].state != TargetState::Unused) entries_.emplace_back(header.targets[i].fwmark, i);
+            if (targets[i].state != TargetState::Unused) entries_.emplace_back(targets[i].fwmark, i);
         std::sort(entries_.begin(), entries_.end());
     }
     [[nodiscard]] std::optional<std::uint32_t> slot_of(std::uint32_t fwmark) const {
@@ -194,6 +195,9 @@ struct Worker {
                        std::chrono::milliseconds(options.hold_ms));
         std::vector<PacketVerdict> released(hold ? options.hold_max : 0);
         std::size_t released_count = 0;
+        // Trace lines and warnings of this round, written after the table
+        // lock is released (in send_released, once per round).
+        DeferredLog pending_log(header);
         ParsedPacket held_parsed;
         // The sync generation every held packet has been decided at (or after).
         std::uint64_t retried_generation = 0;
@@ -220,7 +224,7 @@ struct Worker {
             if (header.trace.enabled.load(std::memory_order_relaxed)) {
                 parse_packet(h.bytes(), parse_options, held_parsed);
                 if (trace_matches(header.trace, held_parsed))
-                    trace_packet(header, queue_number, h.id, h.bytes().size(), h.wire_length, held_parsed, v, note);
+                    trace_packet(pending_log, queue_number, h.id, h.bytes().size(), h.wire_length, held_parsed, v, note);
             }
         };
         // Under the table lock: decides every held packet again. A scratch
@@ -252,6 +256,7 @@ struct Worker {
         // Released packets' verdicts go out one message each (never a batch
         // verdict: other packets may still be held), before the batch's.
         auto send_released = [&] {
+            pending_log.flush();
             if (released_count == 0) return;
             queue.send_verdicts(std::span(released.data(), released_count), false);
             released_count = 0;
@@ -274,11 +279,13 @@ struct Worker {
             const std::uint64_t current = header.config_generation.load(std::memory_order_acquire);
             if (current != generation) {
                 generation = current;
-                targets.refresh(header);
+                // Read after the generation (acquire): at least the targets it was published with.
+                const TargetSnapshot snapshot = read_targets(header);
+                targets.refresh(snapshot);
                 for (std::uint32_t i = 0; i < kMaxTargets; ++i)
-                    if (header.targets[i].state == TargetState::Active && (header.targets[i].fwmark & ~options.mark_mask))
+                    if (snapshot[i].state == TargetState::Active && (snapshot[i].fwmark & ~options.mark_mask))
                         log_line(header, kLogWarning, "fwmark %u has bits outside --mark-mask 0x%x",
-                                 header.targets[i].fwmark, options.mark_mask);
+                                 snapshot[i].fwmark, options.mark_mask);
             }
             // Read before the lock: whatever the sync applied up to this
             // generation is in the table the decisions below see.
@@ -319,7 +326,7 @@ struct Worker {
             {
                 const TableLock lock(state);
                 if (lock.recovered())
-                    log_line(header, kLogWarning, "table lock recovered from a dead holder: indexes rebuilt");
+                    pending_log.add(kLogWarning, "table lock recovered from a dead holder: indexes rebuilt");
                 // Held packets first: they are older than this batch.
                 if (retry_now) {
                     retry_held(now, state.active_maglev());
@@ -342,7 +349,7 @@ struct Worker {
                         --counters.reasons[static_cast<std::size_t>(v.reason)];
                         counters.count(Event::Held);
                         if (trace_matches(header.trace, parsed[i]))
-                            trace_packet(header, queue_number, in[i].id, in[i].payload.size(), in[i].wire_length,
+                            trace_packet(pending_log, queue_number, in[i].id, in[i].payload.size(), in[i].wire_length,
                                          parsed[i], v, " (held)");
                         continue;
                     }
@@ -367,7 +374,7 @@ struct Worker {
                         break;
                 }
                 if (trace_matches(header.trace, parsed[i]))
-                    trace_packet(header, queue_number, in[i].id, in[i].payload.size(), in[i].wire_length, parsed[i],
+                    trace_packet(pending_log, queue_number, in[i].id, in[i].payload.size(), in[i].wire_length, parsed[i],
                                  v, note);
             }
             packets += in.size();
@@ -503,12 +510,14 @@ int run_data_path(SharedState& state, const DataPathOptions& options, const std:
                  options.hold_ms, options.hold_max);
     header.daemon_pid.store(getpid(), std::memory_order_relaxed);
     header.daemon_started_ns.store(monotonic_now().count(), std::memory_order_relaxed);
+    std::uint32_t associations = 0;
     {
         const TableLock lock(state);
-        log_line(header, kLogNotice, "running: %zu queue(s), %u associations in the table, hash mode %.*s",
-                 workers.size(), state.table().size(), static_cast<int>(hash_mode_name(header.hash_mode).size()),
-                 hash_mode_name(header.hash_mode).data());
+        associations = state.table().size();
     }
+    log_line(header, kLogNotice, "running: %zu queue(s), %u associations in the table, hash mode %.*s",
+             workers.size(), associations, static_cast<int>(hash_mode_name(header.hash_mode).size()),
+             hash_mode_name(header.hash_mode).data());
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < workers.size(); ++i) threads.emplace_back([&w = workers[i]] { w.run(); });
     workers[0].run();

@@ -22,11 +22,12 @@ namespace {
 std::int64_t ns_of(std::chrono::nanoseconds n) { return n.count(); }
 
 // Whether packets of `fwmark` still go to their target: active or draining
-// (a draining target keeps its associations), not down or unused.
-bool target_serves(const SharedHeader& header, std::uint32_t fwmark) {
-    for (std::uint32_t i = 0; i < header.max_targets && i < kMaxTargets; ++i)
-        if (header.targets[i].fwmark == fwmark)
-            return header.targets[i].state == TargetState::Active || header.targets[i].state == TargetState::Draining;
+// (a draining target keeps its associations), not down or unused. On a
+// consistent snapshot only: "does not serve" removes the kernel's elements.
+bool target_serves(const TargetSnapshot& targets, std::uint32_t max_targets, std::uint32_t fwmark) {
+    for (std::uint32_t i = 0; i < max_targets && i < kMaxTargets; ++i)
+        if (targets[i].fwmark == fwmark)
+            return targets[i].state == TargetState::Active || targets[i].state == TargetState::Draining;
     return false;
 }
 
@@ -48,11 +49,12 @@ struct FastPathService::Impl {
 
     SharedHeader& header() { return state.header(); }
 
-    bool has_chain(std::uint32_t fwmark) {
+    // Called under the table lock: the warning goes to `log`, written after it.
+    bool has_chain(std::uint32_t fwmark, DeferredLog& log) {
         if (std::find(info.fwmarks.begin(), info.fwmarks.end(), fwmark) != info.fwmarks.end()) return true;
         if (std::find(warned_fwmarks.begin(), warned_fwmarks.end(), fwmark) == warned_fwmarks.end()) {
             warned_fwmarks.push_back(fwmark);
-            log_line(header(), kLogWarning,
+            log.add(kLogWarning,
                      "fast path: nft table %s has no chain for fwmark %u: its associations stay in the slow path "
                      "(run sctplb rules --fastpath with --target %u=...)",
                      options.table.c_str(), fwmark, fwmark);
@@ -60,8 +62,8 @@ struct FastPathService::Impl {
         return false;
     }
 
-    bool wanted(const Association& a) {
-        return fast_path_eligible(a, target_serves(header(), a.fwmark)) && has_chain(a.fwmark);
+    bool wanted(const Association& a, const TargetSnapshot& targets, DeferredLog& log) {
+        return fast_path_eligible(a, target_serves(targets, header().max_targets, a.fwmark)) && has_chain(a.fwmark, log);
     }
 
     // Applies `batch` to the kernel, commits it to the ledger and sets the
@@ -94,7 +96,9 @@ struct FastPathService::Impl {
         FastPathBatch batch;
         const std::uint64_t timeout_ms = 0;  // the map's timeout
         bool wrapped = false;
+        const TargetSnapshot targets = read_targets(header());  // before the lock: it is held shorter
         {
+            DeferredLog log(header());  // destroyed after the lock: writes then
             const TableLock lock(state);
             AssociationTable& table = state.table();
             const std::uint32_t capacity = table.capacity();
@@ -105,7 +109,7 @@ struct FastPathService::Impl {
                     if (ledger.tracks(id)) ledger.plan(id, a, false, timeout_ms, batch);
                     continue;
                 }
-                ledger.plan(id, a, wanted(a), timeout_ms, batch);
+                ledger.plan(id, a, wanted(a, targets, log), timeout_ms, batch);
             }
             cursor = end >= capacity ? 0 : end;
             wrapped = cursor == 0;
@@ -174,7 +178,9 @@ struct FastPathService::Impl {
         std::map<std::tuple<std::uint16_t, std::uint16_t, std::uint32_t, std::uint32_t>, std::vector<const FastPathElement*>>
             unknown;
         std::size_t adopted = 0, imported = 0, import_failed = 0;
+        const TargetSnapshot targets = read_targets(header());
         {
+            DeferredLog log(header());  // destroyed after the lock: writes then
             const TableLock lock(state);
             AssociationTable& table = state.table();
             Counters ignored;
@@ -188,7 +194,7 @@ struct FastPathService::Impl {
                 const Association& a = table.at(id);
                 std::size_t index = 0;
                 while (index < a.address_count && !(a.addresses[index] == e.key.client)) ++index;
-                if (a.fwmark != e.fwmark || a.ts != e.key.vtag || !wanted(a)) {
+                if (a.fwmark != e.fwmark || a.ts != e.key.vtag || !wanted(a, targets, log)) {
                     stale.push_back(e.key);
                     continue;
                 }

@@ -6,11 +6,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -91,14 +93,133 @@ Mapping map_segment(int fd, std::size_t size, std::string& error) {
     return {address, size};
 }
 
+// The two halves of the seqlock protocol (shared_state.hpp). A sequence left
+// odd by a dead writer is rounded up, so a new write is never taken for a
+// finished one.
+template <typename WriteFields>
+void seqlock_write(std::atomic<std::uint64_t>& sequence, WriteFields&& write_fields) {
+    const std::uint64_t even = (sequence.load(std::memory_order_relaxed) + 1) & ~std::uint64_t{1};
+    sequence.store(even + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);  // the odd value is seen before any field
+    write_fields();
+    sequence.store(even + 2, std::memory_order_release);
+}
+
+// False when a write was under way or overlapped: what read_fields read is
+// then to be thrown away.
+template <typename ReadFields>
+bool seqlock_try_read(const std::atomic<std::uint64_t>& sequence, ReadFields&& read_fields) {
+    const std::uint64_t before = sequence.load(std::memory_order_acquire);
+    if (before & 1) return false;
+    read_fields();
+    std::atomic_thread_fence(std::memory_order_acquire);  // the fields are read before the second look
+    return sequence.load(std::memory_order_relaxed) == before;
+}
+
+// After a writer died between odd and even (caller holds the mutex).
+void seqlock_repair(std::atomic<std::uint64_t>& sequence) {
+    const std::uint64_t value = sequence.load(std::memory_order_relaxed);
+    if (value & 1) sequence.store(value + 1, std::memory_order_release);
+}
+
 std::string layout_hint(const std::string& name, std::uint32_t found) {
     return "shared memory '" + name + "' has layout version " + std::to_string(found) +
            ", this sctplb expects " + std::to_string(kSharedLayoutVersion) +
            ": export the associations with the old sctplb (sctplb assoc --export FILE), then "
-           "delete, init and import (sctplb assoc --import FILE)";
+           "delete, init, activate the targets again and import (sctplb assoc --import FILE)";
 }
 
 }  // namespace
+
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free && std::atomic<std::uint32_t>::is_always_lock_free &&
+                  std::atomic<std::uint16_t>::is_always_lock_free && std::atomic<std::uint8_t>::is_always_lock_free &&
+                  std::atomic<TargetState>::is_always_lock_free,
+              "shared memory is read by other processes: its atomics must be lock-free");
+
+namespace {
+
+// What a writer that died holding config_mutex may have left (caller now holds it).
+void repair_config_seqlocks(SharedHeader& header) {
+    seqlock_repair(header.targets.sequence);
+    seqlock_repair(header.trace.sequence);
+}
+
+}  // namespace
+
+void write_targets(SharedHeader& header, const TargetSnapshot& targets) {
+    seqlock_write(header.targets.sequence, [&] {
+        for (std::size_t i = 0; i < kMaxTargets; ++i) {
+            header.targets.slots[i].fwmark.store(targets[i].fwmark, std::memory_order_relaxed);
+            header.targets.slots[i].state.store(targets[i].state, std::memory_order_relaxed);
+        }
+    });
+}
+
+TargetSnapshot read_targets(SharedHeader& header) {
+    TargetSnapshot snapshot{};
+    const auto copy_slots = [&] {
+        for (std::size_t i = 0; i < kMaxTargets; ++i)
+            snapshot[i] = TargetSlot{header.targets.slots[i].fwmark.load(std::memory_order_relaxed),
+                                     header.targets.slots[i].state.load(std::memory_order_relaxed)};
+    };
+    // A write is ~500 stores: a running writer finishes within a few tries.
+    constexpr int kSpinsBeforeTheLock = 64;
+    for (int attempt = 0;; ++attempt) {
+        if (seqlock_try_read(header.targets.sequence, copy_slots)) return snapshot;
+        if (attempt < kSpinsBeforeTheLock) continue;
+        // The writer was preempted, or died between odd and even. Only try the
+        // lock: a live writer may be waiting for the table lock we hold.
+        const int rc = pthread_mutex_trylock(&header.config_mutex);
+        if (rc == 0 || rc == EOWNERDEAD) {
+            repair_config_seqlocks(header);  // we hold the lock: an odd sequence is a dead writer's
+            if (rc == EOWNERDEAD) pthread_mutex_consistent(&header.config_mutex);
+            copy_slots();  // no writer while we hold the lock
+            pthread_mutex_unlock(&header.config_mutex);
+            return snapshot;
+        }
+        std::this_thread::yield();  // EBUSY: a live writer, let it run
+    }
+}
+
+void write_trace(TraceFilter& trace, const TraceSettings& settings) {
+    std::array<std::uint64_t, 2> words{};
+    if (settings.address) std::memcpy(words.data(), settings.address->bytes().data(), sizeof words);
+    seqlock_write(trace.sequence, [&] {
+        trace.enabled.store(settings.enabled ? 1 : 0, std::memory_order_relaxed);
+        trace.port.store(settings.port, std::memory_order_relaxed);
+        trace.has_address.store(settings.address ? 1 : 0, std::memory_order_relaxed);
+        trace.address[0].store(words[0], std::memory_order_relaxed);
+        trace.address[1].store(words[1], std::memory_order_relaxed);
+    });
+}
+
+TraceSettings read_trace(const TraceFilter& trace) {
+    // A write takes a few stores: a handful of tries covers a writer that was
+    // preempted briefly; more would only stall the packets being traced.
+    constexpr int kTries = 64;
+    for (int attempt = 0; attempt < kTries; ++attempt) {
+        std::uint32_t enabled = 0;
+        std::uint16_t port = 0;
+        std::uint8_t has_address = 0;
+        std::array<std::uint64_t, 2> words{};
+        const bool consistent = seqlock_try_read(trace.sequence, [&] {
+            enabled = trace.enabled.load(std::memory_order_relaxed);
+            port = trace.port.load(std::memory_order_relaxed);
+            has_address = trace.has_address.load(std::memory_order_relaxed);
+            words[0] = trace.address[0].load(std::memory_order_relaxed);
+            words[1] = trace.address[1].load(std::memory_order_relaxed);
+        });
+        if (!consistent) continue;
+        TraceSettings settings{.enabled = enabled != 0, .port = port, .address = std::nullopt};
+        if (has_address != 0) {
+            std::array<std::uint8_t, 16> bytes{};
+            std::memcpy(bytes.data(), words.data(), sizeof bytes);
+            settings.address = IpAddress::v6(bytes);
+        }
+        return settings;
+    }
+    return TraceSettings{};
+}
 
 std::optional<SharedState> SharedState::create(const std::string& name, const CreateOptions& options,
                                                std::string& error) {
@@ -162,7 +283,7 @@ std::optional<SharedState> SharedState::create(const std::string& name, const Cr
     h.max_targets = options.max_targets;
     h.hash_mode = options.hash_mode;
     h.hash = options.hash;
-    for (auto& target : h.targets) target = TargetSlot{0, TargetState::Unused};
+    write_targets(h, TargetSnapshot{});
     h.log_level.store(5);  // notice
     std::string lock_error;
     if (!init_shared_mutex(h.config_mutex, lock_error) || !init_shared_mutex(h.table_mutex, lock_error))
@@ -303,9 +424,10 @@ std::span<const std::uint32_t> SharedState::active_maglev() const {
 
 bool SharedState::publish_targets(std::string& error) {
     SharedHeader& h = *header_;
+    const TargetSnapshot targets = read_targets(h);
     std::vector<std::uint32_t> active;
     for (std::uint32_t i = 0; i < h.max_targets; ++i)
-        if (h.targets[i].state == TargetState::Active) active.push_back(h.targets[i].fwmark);
+        if (targets[i].state == TargetState::Active) active.push_back(targets[i].fwmark);
 
     // Built aside, then copied whole: maglev_populate uses its output as the
     // "slot taken" map, and a reader must never see those transient zeros.
@@ -344,9 +466,13 @@ TableLock::~TableLock() { pthread_mutex_unlock(&state_.header().table_mutex); }
 
 ConfigLock::ConfigLock(SharedState& state) : state_(state) {
     SharedHeader& h = state_.header();
-    // Targets are single slots written whole and publish_targets() flips the
-    // Maglev buffer last, so a dead writer leaves nothing to repair.
-    if (lock_robust(h.config_mutex, "configuration")) pthread_mutex_consistent(&h.config_mutex);
+    // publish_targets() flips the Maglev buffer last, so a dead writer leaves
+    // nothing to repair but a seqlock it left odd (its readers would retry
+    // forever): closed here, with whatever fields it had written.
+    if (lock_robust(h.config_mutex, "configuration")) {
+        repair_config_seqlocks(h);
+        pthread_mutex_consistent(&h.config_mutex);
+    }
 }
 
 ConfigLock::~ConfigLock() { pthread_mutex_unlock(&state_.header().config_mutex); }

@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -29,7 +30,7 @@
 namespace sctplb {
 
 inline constexpr std::uint64_t kSharedMagic = 0x5343'5450'4c42'5348ull;  // "SCTPLBSH"
-inline constexpr std::uint32_t kSharedLayoutVersion = 3;
+inline constexpr std::uint32_t kSharedLayoutVersion = 4;  // 4: seqlocks on the targets and the trace filter
 inline constexpr std::uint32_t kMaxTargets = 256;       // N upper bound
 inline constexpr std::uint32_t kMaxDataPathThreads = 16;
 
@@ -40,10 +41,13 @@ enum class TargetState : std::uint8_t {
     Down,      // `down`: no new associations; its associations were forgotten
 };
 
+// One target as readers see it: a copy (see SharedTargets, read_targets).
 struct TargetSlot {
-    std::uint32_t fwmark;
-    TargetState state;
+    std::uint32_t fwmark = 0;
+    TargetState state = TargetState::Unused;
+    friend bool operator==(const TargetSlot&, const TargetSlot&) = default;
 };
+using TargetSnapshot = std::array<TargetSlot, kMaxTargets>;
 
 // Counters of one data-path thread. Single writer (that thread), relaxed
 // stores; readers sum the slots.
@@ -58,12 +62,62 @@ struct alignas(64) ThreadCounters {
     std::atomic<std::uint32_t> in_use;      // 1 while a thread owns the slot
 };
 
-struct TraceFilter {
-    std::atomic<std::uint32_t> enabled;  // 0 off, 1 on
-    std::atomic<std::uint16_t> port;     // 0 = any (matches sport or dport)
-    std::atomic<std::uint8_t> has_address;
-    IpAddress address;                   // written before `enabled` is set (release)
+// Seqlocks: how a writer (holding config_mutex, so one at a time) publishes
+// several fields that processes read without any lock.
+//   writer: sequence odd (relaxed store, then a release fence), the fields
+//           (relaxed atomic stores), sequence even (release store).
+//   reader: sequence (acquire); odd: a write is under way, try again; the
+//           fields (relaxed atomic loads); an acquire fence; sequence again
+//           (relaxed): changed means a write overlapped, try again.
+// Every field is a lock-free atomic, so an overlapping read is merely stale
+// or mixed, never undefined, and the sequence check throws a mix away. A
+// writer that dies between odd and even leaves the sequence odd: the next
+// holder of config_mutex gets EOWNERDEAD and makes it even (ConfigLock).
+
+// The target array in shared memory: written by activate / deactivate / down
+// (holding config_mutex), read without it by the data path, the fast-path
+// thread and `stats`, through the seqlock above.
+struct SharedTargets {
+    struct Slot {
+        std::atomic<std::uint32_t> fwmark;
+        std::atomic<TargetState> state;
+    };
+    std::atomic<std::uint64_t> sequence;
+    Slot slots[kMaxTargets];
 };
+
+struct SharedHeader;
+
+// Replaces every slot; caller holds config_mutex (ConfigLock).
+void write_targets(SharedHeader& header, const TargetSnapshot& targets);
+// A consistent copy of every slot. Spins while a write is under way; when
+// that takes long it tries (never waits for) config_mutex: holding it, it
+// copies with no writer about, and repairs what a dead writer left. So it may
+// be called with the table lock held, and never blocks on a dead writer.
+[[nodiscard]] TargetSnapshot read_targets(SharedHeader& header);
+
+// The per-packet trace (`sctplb trace`), as the data path reads it.
+struct TraceSettings {
+    bool enabled = false;
+    std::uint16_t port = 0;               // 0 = any (matches sport or dport)
+    std::optional<IpAddress> address;     // none = any
+    friend bool operator==(const TraceSettings&, const TraceSettings&) = default;
+};
+
+struct TraceFilter {
+    std::atomic<std::uint64_t> sequence;  // seqlock (above)
+    std::atomic<std::uint32_t> enabled;   // 0 off, 1 on; also read alone, as the cheap per-packet check
+    std::atomic<std::uint16_t> port;
+    std::atomic<std::uint8_t> has_address;
+    std::atomic<std::uint64_t> address[2];  // the 16 bytes of the IpAddress
+};
+
+// Caller holds config_mutex (ConfigLock).
+void write_trace(TraceFilter& trace, const TraceSettings& settings);
+// A consistent copy; when no consistent copy came within a bounded number of
+// tries (a writer died mid-write and nobody took the lock since), tracing off:
+// the data path never waits for the trace.
+[[nodiscard]] TraceSettings read_trace(const TraceFilter& trace);
 
 // One sync peer as the sync thread last saw it (`sctplb stats`). Single
 // writer (the sync thread); text fields are written before sync.enabled.
@@ -132,7 +186,7 @@ struct SharedHeader {
 
     // Targets (changed by activate / deactivate / down under config_mutex).
     pthread_mutex_t config_mutex;       // robust, process-shared: serialises CLI writers
-    TargetSlot targets[kMaxTargets];
+    SharedTargets targets;              // read_targets() / write_targets()
     std::atomic<std::uint32_t> maglev_active;      // 0 or 1: the buffer the data path reads
     std::atomic<std::uint64_t> config_generation;  // bumped after every flip
     char config_digest[17];
@@ -214,7 +268,8 @@ private:
     bool recovered_ = false;
 };
 
-// Same for config_mutex (no repair needed: targets are written slot by slot).
+// Same for config_mutex. A dead holder may have left a seqlock odd (targets,
+// trace): it is closed before the lock is granted.
 class ConfigLock {
 public:
     explicit ConfigLock(SharedState& state);

@@ -657,15 +657,12 @@ TEST_F(ControlTest, LoglevelAndTraceWriteTheControlFields) {
     EXPECT_EQ(h.trace.enabled.load(), 0u);
     r = run(run_trace, {shm(), "--on", "--address=2001:db8::5", "--port=36412"});
     ASSERT_EQ(r.status, 0) << r.err;
-    EXPECT_EQ(h.trace.enabled.load(), 1u);
-    EXPECT_EQ(h.trace.has_address.load(), 1u);
-    EXPECT_EQ(h.trace.address, *IpAddress::parse("2001:db8::5"));
-    EXPECT_EQ(h.trace.port.load(), 36412);
+    EXPECT_EQ(read_trace(h.trace), (TraceSettings{.enabled = true, .port = 36412,
+                                                  .address = *IpAddress::parse("2001:db8::5")}));
     EXPECT_EQ(r.out, "trace on, address 2001:db8::5, port 36412\n");
 
     r = run(run_trace, {shm(), "--address=any"});  // a filter change keeps it on
-    EXPECT_EQ(h.trace.enabled.load(), 1u);
-    EXPECT_EQ(h.trace.has_address.load(), 0u);
+    EXPECT_EQ(read_trace(h.trace), (TraceSettings{.enabled = true, .port = 36412, .address = std::nullopt}));
     r = run(run_trace, {shm(), "--off"});
     EXPECT_EQ(h.trace.enabled.load(), 0u);
     EXPECT_EQ(h.trace.port.load(), 36412) << "--off keeps the filter";

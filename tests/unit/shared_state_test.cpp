@@ -9,10 +9,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstring>
 #include <map>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "shared_state.hpp"
@@ -146,7 +150,7 @@ TEST_F(SharedStateTest, OtherLayoutVersionIsRefusedWithTheExportHint) {
     EXPECT_EQ(error, "shared memory '" + name_ + "' has layout version " + std::to_string(bumped) +
                          ", this sctplb expects " + std::to_string(kSharedLayoutVersion) +
                          ": export the associations with the old sctplb (sctplb assoc --export FILE), then "
-                         "delete, init and import (sctplb assoc --import FILE)");
+                         "delete, init, activate the targets again and import (sctplb assoc --import FILE)");
 }
 
 TEST_F(SharedStateTest, ForeignOrDamagedSegmentsAreRefused) {
@@ -188,9 +192,9 @@ TEST_F(SharedStateTest, TruncatedSegmentIsRefused) {
 // Sets the targets as `activate`/`deactivate` would, in the given slot order.
 void set_targets(SharedState& state, const std::vector<std::pair<std::uint32_t, TargetState>>& targets) {
     const ConfigLock lock(state);
-    for (auto& slot : state.header().targets) slot = TargetSlot{0, TargetState::Unused};
-    for (std::size_t i = 0; i < targets.size(); ++i)
-        state.header().targets[i] = TargetSlot{targets[i].first, targets[i].second};
+    TargetSnapshot slots{};
+    for (std::size_t i = 0; i < targets.size(); ++i) slots[i] = TargetSlot{targets[i].first, targets[i].second};
+    write_targets(state.header(), slots);
     std::string error;
     ASSERT_TRUE(state.publish_targets(error)) << error;
 }
@@ -329,6 +333,128 @@ TEST_F(SharedStateTest, ConfigLockRecoversFromADeadHolder) {
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     set_targets(state, {{5, TargetState::Active}});
     for (const std::uint32_t slot : state.active_maglev()) ASSERT_EQ(slot, 5u);
+    alarm(0);
+}
+
+// Readers without the config lock (the data path, the fast-path thread,
+// `stats`) against a writer that rewrites every slot: each read must be one
+// of the written arrays, never a mix (a mix could make the fast path remove
+// the kernel elements of a target that is still active).
+TEST_F(SharedStateTest, TargetReadersSeeOnlyWholeWrites) {
+    SharedState state = create();
+    SharedHeader& h = state.header();
+    // Version k: every slot k * 1000 + slot, all Active (k odd) or all Draining (k even).
+    const auto version = [](std::uint32_t k) {
+        TargetSnapshot targets{};
+        for (std::uint32_t i = 0; i < kMaxTargets; ++i)
+            targets[i] = TargetSlot{k * 1000 + i, k % 2 ? TargetState::Active : TargetState::Draining};
+        return targets;
+    };
+    {
+        const ConfigLock lock(state);
+        write_targets(h, version(1));
+    }
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint32_t> versions_written{1};
+    std::thread writer([&] {
+        for (std::uint32_t k = 2; !stop.load(std::memory_order_relaxed); k = k % 8 + 1) {
+            const ConfigLock lock(state);
+            write_targets(h, version(k));
+            versions_written.fetch_add(1, std::memory_order_relaxed);
+        }
+    });
+    std::uint64_t reads = 0, mixed = 0;
+    std::set<std::uint32_t> seen;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    // Until every version was seen and the writer wrote plenty: the same
+    // question on an idle and on a loaded machine, only the time differs.
+    while ((seen.size() < 8 || reads < 20000 || versions_written.load() < 20000) &&
+           std::chrono::steady_clock::now() < deadline) {
+        const TargetSnapshot got = read_targets(h);
+        ++reads;
+        const std::uint32_t k = got[0].fwmark / 1000;
+        if (k < 1 || k > 8 || got != version(k)) {
+            ++mixed;
+            continue;
+        }
+        seen.insert(k);
+    }
+    stop = true;
+    writer.join();
+    EXPECT_EQ(mixed, 0u) << "of " << reads << " reads";
+    EXPECT_EQ(seen.size(), 8u) << "every version was read whole at least once (" << reads << " reads)";
+}
+
+TEST_F(SharedStateTest, TraceReadersSeeOnlyWholeWrites) {
+    SharedState state = create();
+    SharedHeader& h = state.header();
+    // Different address families and ports: a mix of the two is not either.
+    const TraceSettings a{.enabled = true, .port = 36412, .address = *IpAddress::parse("192.0.2.7")};
+    const TraceSettings b{.enabled = true, .port = 3868, .address = *IpAddress::parse("2001:db8::9")};
+    const TraceSettings off{};
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> writes{0};
+    std::thread writer([&] {
+        for (bool which = false; !stop.load(std::memory_order_relaxed); which = !which) {
+            const ConfigLock lock(state);
+            write_trace(h.trace, which ? b : a);
+            writes.fetch_add(1, std::memory_order_relaxed);
+        }
+    });
+    std::uint64_t reads = 0, mixed = 0, saw_a = 0, saw_b = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while ((saw_a == 0 || saw_b == 0 || reads < 20000 || writes.load() < 20000) &&
+           std::chrono::steady_clock::now() < deadline) {
+        const TraceSettings got = read_trace(h.trace);
+        ++reads;
+        if (got == a)
+            ++saw_a;
+        else if (got == b)
+            ++saw_b;
+        else if (got != off)  // off: before the first write, or no consistent read within its tries
+            ++mixed;
+    }
+    stop = true;
+    writer.join();
+    EXPECT_EQ(mixed, 0u) << "of " << reads << " reads";
+    EXPECT_GT(saw_a, 0u);
+    EXPECT_GT(saw_b, 0u);
+}
+
+// A writer killed between "odd" and "even" must not leave readers spinning:
+// the reader takes the abandoned lock, closes the sequences and reads.
+TEST_F(SharedStateTest, ReadersSurviveAWriterThatDiedMidWrite) {
+    SharedState state = create();
+    TargetSnapshot before{};
+    before[0] = TargetSlot{7, TargetState::Active};
+    {
+        const ConfigLock lock(state);
+        write_targets(state.header(), before);
+        write_trace(state.header().trace, TraceSettings{.enabled = true, .port = 9, .address = std::nullopt});
+    }
+    alarm(30);  // a reader spinning for ever would hang, not fail
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        std::string error;
+        auto mine = SharedState::open(name_, error);
+        if (!mine) _exit(2);
+        new ConfigLock(*mine);  // leaked on purpose: dies holding it
+        // As a writer does first: odd sequences. Then it dies.
+        mine->header().targets.sequence.fetch_add(1);
+        mine->header().trace.sequence.fetch_add(1);
+        _exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    EXPECT_EQ(read_trace(state.header().trace), TraceSettings{}) << "no consistent read: tracing off, no wait";
+    EXPECT_EQ(read_targets(state.header()), before);
+    EXPECT_EQ(read_trace(state.header().trace), (TraceSettings{.enabled = true, .port = 9, .address = std::nullopt}))
+        << "the target reader closed the trace sequence too";
+    EXPECT_EQ(state.header().targets.sequence.load() % 2, 0u);
+    set_targets(state, {{5, TargetState::Active}});  // the lock is usable again
+    EXPECT_EQ(read_targets(state.header())[0], (TargetSlot{5, TargetState::Active}));
     alarm(0);
 }
 
