@@ -337,6 +337,10 @@ bool write_export_file(const std::string& path, const AssociationExport& exporte
     const std::size_t slash = path.rfind('/');
     const std::string directory = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
     const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+    if (base.empty() || base == "." || base == "..") {
+        error = "'" + path + "' names no file";
+        return false;
+    }
     // An existing target must be a regular file (or a symlink, which the
     // rename replaces, never follows): a device such as /dev/full, a FIFO or a
     // directory is refused before anything is written. (A node swapped in
@@ -349,10 +353,6 @@ bool write_export_file(const std::string& path, const AssociationExport& exporte
         }
     } else if (errno != ENOENT) {
         error = path + ": " + errno_text(errno);
-        return false;
-    }
-    if (base.empty() || base == "." || base == "..") {
-        error = path + " is not a regular file";
         return false;
     }
 

@@ -172,6 +172,8 @@ TEST_F(ExportFileTest, DirectoryTargetIsRefused) {
     std::string error;
     EXPECT_FALSE(write_export_file(directory, sample_export(), error));
     EXPECT_EQ(error, directory + " is not a regular file");
+    EXPECT_FALSE(write_export_file(directory + "/", sample_export(), error));
+    EXPECT_EQ(error, "'" + directory + "/' names no file");
     EXPECT_TRUE(fs::is_empty(directory));
 }
 
