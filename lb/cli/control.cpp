@@ -585,7 +585,7 @@ int assoc_export(std::string_view command, SharedState& state, const std::string
 
 int assoc_import(std::string_view command, SharedState& state, const std::string& path) {
     std::string error;
-    auto exported = read_export_file(path, error);
+    auto exported = read_export_file(path, state.table().capacity(), error);
     if (!exported) return failure(command, error);
     std::size_t imported = 0;
     std::map<std::string, std::size_t> skipped;

@@ -1,6 +1,7 @@
 #include "association_table.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstring>
 #include <type_traits>
@@ -128,13 +129,40 @@ std::optional<AssociationTable> AssociationTable::attach(std::span<std::byte> me
     auto* header = reinterpret_cast<Header*>(memory.data());
     if (header->magic != kMagic) return fail("no association table here (bad magic)");
     if (header->layout_version != kLayoutVersion || header->record_size != sizeof(Association))
-        return fail("association table layout version differs from this build");
-    const Layout l = layout_for(header->capacity, header->index_slots, header->ring_slots, sizeof(Header));
-    if (memory.size() < l.total) return fail("association table larger than its memory");
+        return fail(kOtherLayout.data());
+    // The header comes from memory another process wrote (or a damaged or
+    // foreign segment): every field used below as a divisor, a mask, an array
+    // bound or a layout size is checked before it is used once.
+    const Header& h = *header;
+    if (h.capacity == 0 || h.capacity > kMaxCapacity)
+        return fail("damaged association table: capacity is 0 or above the limit of 2^26");
+    if (h.half_open_capacity == 0 || h.half_open_capacity > h.capacity)
+        return fail("damaged association table: half-open capacity is 0 or above the capacity");
+    if (h.ring_slots != 2 * h.half_open_capacity)
+        return fail("damaged association table: half-open ring size is not twice the half-open capacity");
+    // Masks (index_slots - 1) need a power of two; the load guards (3/4 per
+    // index) need room for at least one key per association.
+    if (!std::has_single_bit(h.index_slots) || h.index_slots < h.capacity)
+        return fail("damaged association table: index size is not a power of two at least the capacity");
+    for (const std::uint32_t used : h.index_used)
+        if (std::uint64_t{used} * 4 > std::uint64_t{h.index_slots} * 3)
+            return fail("damaged association table: an index holds more keys than its 3/4 load limit");
+    // Counts only out of reach of a writer that died mid-update (its lock's
+    // recovery rebuilds them): half_open may briefly exceed live, never the capacity.
+    if (h.live > h.capacity || h.half_open > h.capacity)
+        return fail("damaged association table: live or half-open count above the capacity");
+    if (h.free_head > h.capacity || h.sweep_cursor >= h.capacity)
+        return fail("damaged association table: free list head or sweep cursor outside the records");
+    if (h.ring_tail < h.ring_head || h.ring_tail - h.ring_head > h.ring_slots)
+        return fail("damaged association table: half-open ring positions inconsistent");
+    // Every size above fits 32 bits, so the layout (in size_t) cannot overflow.
+    const Layout l = layout_for(h.capacity, h.index_slots, h.ring_slots, sizeof(Header));
+    if (memory.size() < l.total)
+        return fail("damaged association table: its header describes more memory than the table's block");
     auto* records = reinterpret_cast<Association*>(memory.data() + l.records);
     auto* index_base = reinterpret_cast<IndexSlot*>(memory.data() + l.indexes);
     auto* ring = reinterpret_cast<std::uint64_t*>(memory.data() + l.ring);
-    const std::uint32_t n = header->index_slots;
+    const std::uint32_t n = h.index_slots;
     return AssociationTable(header, records, {index_base, index_base + n, index_base + 2 * n}, ring);
 }
 

@@ -180,6 +180,7 @@ private:
 class AssociationTable {
 public:
     static constexpr std::uint32_t kLayoutVersion = 2;
+    static constexpr std::string_view kOtherLayout = "association table layout version differs from this build";
 
     // Bytes of memory a table with these limits needs.
     [[nodiscard]] static std::size_t bytes_needed(const TableLimits& limits);
@@ -189,7 +190,10 @@ public:
                                                                 const TableLimits& limits,
                                                                 const Timeouts& timeouts);
     // Attaches to a table laid out earlier in `memory` (e.g. shared memory after a
-    // restart). Returns nullopt, with `why` set, when the layout is not ours.
+    // restart). Returns nullopt, with `why` set, when the layout is not ours
+    // (why == kOtherLayout: another build's table, worth exporting with it) or
+    // the header is damaged: a field out of range, inconsistent with the
+    // others or with the size of `memory` (why names the field).
     [[nodiscard]] static std::optional<AssociationTable> attach(std::span<std::byte> memory,
                                                                 const char** why = nullptr);
 
@@ -299,14 +303,9 @@ public:
             if (records_[i].state != AssociationState::Free) fn(i, records_[i]);
     }
 
-    // An index slot: 0 = empty, else record id + 1, with 32 bits of the key hash.
-    struct IndexSlot {
-        std::uint32_t record_plus_one;
-        std::uint32_t hash;
-    };
-
-private:
     // The table's first bytes: layout, limits and counts (shared memory safe).
+    // Public so that tests can forge damaged headers; attach() checks every
+    // field it relies on before using one.
     struct Header {
         std::uint64_t magic;
         std::uint32_t layout_version;
@@ -326,6 +325,13 @@ private:
         std::array<std::uint32_t, 3> index_used;
         std::uint64_t index_failures;  // keys that found an index full (see index_failures())
     };
+    // An index slot: 0 = empty, else record id + 1, with 32 bits of the key hash.
+    struct IndexSlot {
+        std::uint32_t record_plus_one;
+        std::uint32_t hash;
+    };
+
+private:
     enum class IndexKind : std::uint8_t { Ts = 0, Tc = 1, Peer = 2 };
     static constexpr std::size_t kIndexCount = 3;
 

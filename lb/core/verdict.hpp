@@ -99,7 +99,8 @@ std::string_view reason_name(Reason reason);
     X(FastPathRemoved, "fastpath-removed")       /* elements removed: closed, re-keyed, target down */ \
     X(FastPathAddFailed, "fastpath-add-failed")  /* the kernel refused an element (map full, no target chain) */ \
     X(FastPathImported, "fastpath-imported")     /* at start: an association known only to the kernel map */ \
-    X(FastPathIdle, "fastpath-idle")             /* the kernel's elements timed out: expired as idle */
+    X(FastPathIdle, "fastpath-idle")             /* the kernel's elements timed out: expired as idle */ \
+    X(QueueDatagramTruncated, "queue-datagram-truncated") /* NFQUEUE message cut by the receive buffer: its packet dropped */
 
 enum class Event : std::uint8_t {
 #define SCTPLB_EVENT_ENUM(id, name) id,

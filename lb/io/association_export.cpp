@@ -1,18 +1,19 @@
 #include "association_export.hpp"
+#include "file_descriptor.hpp"
 #include "number_text.hpp"
 
 #include <fcntl.h>
+#include <stdlib.h>  // arc4random_uniform (glibc 2.36)
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 namespace sctplb {
 
@@ -252,53 +253,193 @@ std::optional<AssociationExport> parse_export_document(std::string_view text, st
     return exported;
 }
 
-bool write_export_file(const std::string& path, const AssociationExport& exported, std::string& error) {
-    const std::string temporary = path + ".tmp";
-    const std::string text = export_document(exported);
-    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        error = temporary + ": " + std::strerror(errno);
-        return false;
-    }
+namespace {
+
+std::string errno_text(int error_number) { return std::strerror(error_number); }
+
+// The largest record export_document() can write: every field at its widest
+// (IPv6 addresses in full, 20-digit times), plus the ",\n" between records.
+std::size_t widest_export_record_bytes() {
+    Association widest{};
+    widest.state = AssociationState::RestartPending;
+    widest.sport = widest.dport = 65535;
+    widest.fwmark = widest.tc = widest.ts = widest.pending_tc = widest.old_tc = widest.old_ts = 0xffffffffu;
+    widest.old_tags_linger = false;  // "false" is longer than "true"
+    const IpAddress longest = *IpAddress::parse("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+    widest.addresses.fill(longest);
+    widest.address_count = kMaxClientAddresses;
+    widest.server_addresses.fill(longest);
+    widest.server_address_count = kMaxServerAddresses;
+    widest.created_ns = widest.last_seen_ns = widest.state_since_ns = widest.old_tags_until_ns =
+        std::numeric_limits<std::int64_t>::min();
+    return association_to_json(widest).dump().size() + 2;
+}
+
+// Writes all of `text` to `fd`, retrying short writes and EINTR.
+bool write_all(int fd, std::string_view text, int& error_number) {
     std::size_t written = 0;
     while (written < text.size()) {
         const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
-            error = temporary + ": " + std::strerror(errno);
-            ::close(fd);
-            ::unlink(temporary.c_str());
+            error_number = errno;
             return false;
         }
         written += static_cast<std::size_t>(n);
     }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
-        error = temporary + ": " + std::strerror(errno);
+    return true;
+}
+
+// Creates DIRECTORY/.BASE.XXXXXX (six random letters or digits, as mkstemp(3)
+// names them) with O_CREAT|O_EXCL|O_NOFOLLOW: never an existing file or a
+// symlink planted there. Mode 0600: the tags in an export let anyone inject
+// into an association. Retries a name taken by another file a few times.
+int create_temporary(const std::string& directory, const std::string& base, std::string& temporary,
+                     std::string& error) {
+    static constexpr char kLetters[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    int error_number = EEXIST;
+    for (int attempt = 0; attempt < 100 && error_number == EEXIST; ++attempt) {
+        std::string suffix(6, 'X');
+        for (char& c : suffix) c = kLetters[arc4random_uniform(sizeof kLetters - 1)];
+        temporary = directory + "/." + base + "." + suffix;
+        const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) return fd;
+        error_number = errno;
+    }
+    error = temporary + ": " + errno_text(error_number);
+    return -1;
+}
+
+// fsync(2) of the directory makes the rename itself durable.
+bool sync_directory(const std::string& directory, int& error_number) {
+    const int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        error_number = errno;
+        return false;
+    }
+    const bool synced = ::fsync(fd) == 0;
+    if (!synced) error_number = errno;
+    ::close(fd);
+    return synced;
+}
+
+}  // namespace
+
+std::size_t export_size_limit(std::uint32_t table_capacity) {
+    // Twice the widest record per association: room for an export that a
+    // person re-indented (jq .) without letting a wrong file fill the memory.
+    static const std::size_t record_bytes = widest_export_record_bytes();
+    constexpr std::size_t kDocumentSlack = 4096;  // the envelope and trailing whitespace
+    return std::size_t{table_capacity} * record_bytes * 2 + kDocumentSlack;
+}
+
+bool write_export_file(const std::string& path, const AssociationExport& exported, std::string& error) {
+    const std::size_t slash = path.rfind('/');
+    const std::string directory = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+    if (base.empty() || base == "." || base == "..") {
+        error = "'" + path + "' names no file";
+        return false;
+    }
+    // An existing target must be a regular file (or a symlink, which the
+    // rename replaces, never follows): a device such as /dev/full, a FIFO or a
+    // directory is refused before anything is written. (A node swapped in
+    // after this check would be replaced by the rename, never written to.)
+    struct stat target {};
+    if (::lstat(path.c_str(), &target) == 0) {
+        if (!S_ISREG(target.st_mode) && !S_ISLNK(target.st_mode)) {
+            error = path + " is not a regular file";
+            return false;
+        }
+    } else if (errno != ENOENT) {
+        error = path + ": " + errno_text(errno);
+        return false;
+    }
+
+    std::string temporary;
+    const int fd = create_temporary(directory, base, temporary, error);
+    if (fd < 0) return false;
+    // Every step's error is checked; the first one is reported, close(2)
+    // happens always and exactly once (its error counts too: NFS reports
+    // deferred write errors there), and a failure removes the temporary file.
+    int error_number = 0;
+    std::string failed;
+    if (!write_all(fd, export_document(exported), error_number)) {
+        failed = "writing " + temporary;
+    } else if (::fsync(fd) != 0) {
+        error_number = errno;
+        failed = "fsync of " + temporary;
+    }
+    if (::close(fd) != 0 && failed.empty()) {
+        error_number = errno;
+        failed = "closing " + temporary;
+    }
+    if (failed.empty() && ::rename(temporary.c_str(), path.c_str()) != 0) {
+        error_number = errno;
+        failed = "renaming " + temporary + " to " + path;
+    }
+    if (!failed.empty()) {
+        error = failed + ": " + errno_text(error_number);
         ::unlink(temporary.c_str());
         return false;
     }
-    if (::rename(temporary.c_str(), path.c_str()) != 0) {
-        error = "rename " + temporary + " to " + path + ": " + std::strerror(errno);
-        ::unlink(temporary.c_str());
+    if (!sync_directory(directory, error_number)) {
+        error = path + " written, but syncing its directory " + directory + " failed: " + errno_text(error_number);
         return false;
     }
     return true;
 }
 
-std::optional<AssociationExport> read_export_file(const std::string& path, std::string& error) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        error = path + ": " + std::strerror(errno);
+std::optional<AssociationExport> read_export_file(const std::string& path, std::uint32_t table_capacity,
+                                                  std::string& error) {
+    // O_NONBLOCK: opening a FIFO without a writer returns at once instead of
+    // waiting for one (fifo(7)); fstat then refuses it before any read.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        error = path + ": " + errno_text(errno);
         return std::nullopt;
     }
-    std::ostringstream contents;
-    contents << in.rdbuf();
-    if (in.bad()) {
-        error = path + ": read error";
+    const FileDescriptor file(fd);
+    struct stat info {};
+    if (::fstat(fd, &info) != 0) {
+        error = path + ": " + errno_text(errno);
         return std::nullopt;
     }
+    if (!S_ISREG(info.st_mode)) {
+        error = path + " is not a regular file";
+        return std::nullopt;
+    }
+    const std::size_t limit = export_size_limit(table_capacity);
+    if (static_cast<std::uint64_t>(info.st_size) > limit) {
+        error = path + " is " + std::to_string(info.st_size) + " bytes, more than the " + std::to_string(limit) +
+                " bytes an export of a table of " + std::to_string(table_capacity) + " associations can take";
+        return std::nullopt;
+    }
+    // Reads at most limit + 1 bytes, so a file that grows meanwhile is still bounded.
+    std::string contents(static_cast<std::size_t>(info.st_size) + 1, '\0');
+    std::size_t length = 0;
+    for (;;) {
+        if (length == contents.size()) {
+            if (contents.size() > limit) break;
+            contents.resize(std::min(contents.size() * 2, limit + 1));
+        }
+        const ssize_t n = ::read(fd, contents.data() + length, contents.size() - length);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            error = path + ": " + errno_text(errno);
+            return std::nullopt;
+        }
+        if (n == 0) break;
+        length += static_cast<std::size_t>(n);
+    }
+    if (length > limit) {
+        error = path + " grew beyond the " + std::to_string(limit) + " bytes an export of a table of " +
+                std::to_string(table_capacity) + " associations can take";
+        return std::nullopt;
+    }
+    contents.resize(length);
     std::string why;
-    auto exported = parse_export_document(contents.str(), why);
+    auto exported = parse_export_document(contents, why);
     if (!exported) error = path + ": " + why;
     return exported;
 }

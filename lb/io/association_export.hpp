@@ -10,6 +10,7 @@
 // over even across a reboot. Tags are "0x%08x" strings, addresses text.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -41,11 +42,22 @@ struct AssociationExport {
 [[nodiscard]] std::optional<AssociationExport> parse_export_document(std::string_view text,
                                                                      std::string& error);
 
-// Writes FILE.tmp (mode 0600: tags let anyone inject into an association), then
-// renames it over FILE, so a reader never sees half a document.
+// Writes the document to a new DIR/.FILE.XXXXXX (O_EXCL|O_NOFOLLOW, mode 0600:
+// tags let anyone inject into an association), fsyncs it and renames it over
+// FILE, then fsyncs DIR: a reader never sees half a document, and a failure
+// leaves no temporary file. An existing FILE must be a regular file or a
+// symlink (replaced, not followed); a device, FIFO or directory is refused
+// with "FILE is not a regular file".
 [[nodiscard]] bool write_export_file(const std::string& path, const AssociationExport& exported,
                                      std::string& error);
-[[nodiscard]] std::optional<AssociationExport> read_export_file(const std::string& path, std::string& error);
+// Refuses anything but a regular file (a FIFO without blocking on it) and
+// files larger than export_size_limit(table_capacity), each with a one-line error.
+[[nodiscard]] std::optional<AssociationExport> read_export_file(const std::string& path,
+                                                                std::uint32_t table_capacity,
+                                                                std::string& error);
+// The largest export a table of `table_capacity` associations reads: twice
+// the widest record (room for re-indenting) per association, plus slack.
+[[nodiscard]] std::size_t export_size_limit(std::uint32_t table_capacity);
 
 // Shifts every time of `association` by (now - exported_at); unset times (0) stay 0.
 void rebase_times(Association& association, std::int64_t exported_at_ns, std::int64_t now_ns);

@@ -266,6 +266,8 @@ struct Worker {
         while (!stop.load(std::memory_order_relaxed)) {
             if (hold) queue.set_receive_timeout_ms(held.empty() ? idle_timeout_ms : kHoldWakeMs);
             const NfQueue::ReceiveStatus received = queue.receive();
+            // NfQueue counts the datagrams it had to drop; this thread publishes them.
+            counters.events[static_cast<std::size_t>(Event::QueueDatagramTruncated)] = queue.stats().truncated_datagrams;
             const Nanos now = monotonic_now();
             if (received == NfQueue::ReceiveStatus::Error) {
                 log_line(header, kLogError, "queue %u: %s", queue_number, queue.last_error().c_str());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -56,6 +57,15 @@ std::optional<std::uint32_t> attribute_be32(const nlattr* attribute) {
 }
 
 std::string errno_text(int error) { return std::strerror(error); }
+
+// Netlink headers are in host byte order (netlink(7)); copied, never overlaid.
+template <typename T>
+std::optional<T> host_order(std::span<const std::byte> bytes, std::size_t offset) {
+    if (offset > bytes.size() || bytes.size() - offset < sizeof(T)) return std::nullopt;
+    T value;
+    std::memcpy(&value, bytes.data() + offset, sizeof value);
+    return value;
+}
 
 bool has_net_admin() {
     __user_cap_header_struct header{};
@@ -320,9 +330,9 @@ NfQueue::ReceiveStatus NfQueue::receive() {
     for (int i = 0; i < received; ++i) {
         const mmsghdr& header = receive_headers_[static_cast<std::size_t>(i)];
         if ((header.msg_hdr.msg_flags & MSG_TRUNC) != 0) {
-            // Cannot happen with the slot size we chose; the packet inside
-            // stays queued until the socket closes.
-            ++stats_.bad_messages;
+            // Should not happen with the slot size chosen from the copy
+            // range; if it does, the packet gets its own verdict.
+            drop_truncated({static_cast<const std::byte*>(header.msg_hdr.msg_iov->iov_base), header.msg_len});
             continue;
         }
         parse_datagram({static_cast<const std::byte*>(header.msg_hdr.msg_iov->iov_base), header.msg_len});
@@ -389,6 +399,45 @@ void NfQueue::parse_datagram(std::span<const std::byte> datagram) {
     }
 }
 
+std::optional<std::uint32_t> truncated_datagram_packet_id(std::span<const std::byte> datagram) {
+    // struct nlmsghdr: nlmsg_len u32, nlmsg_type u16, ... (16 bytes), then
+    // struct nfgenmsg (4 bytes), then attributes: nla_len u16, nla_type u16,
+    // payload, padded to 4 (NLA_ALIGN). The kernel puts NFQA_PACKET_HDR first
+    // (nfqnl_build_packet_message), so even a short cut keeps it.
+    const auto type = host_order<std::uint16_t>(datagram, offsetof(nlmsghdr, nlmsg_type));
+    if (!type || *type != kPacketMessageType) return std::nullopt;
+    std::size_t offset = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
+    for (;;) {
+        const auto length = host_order<std::uint16_t>(datagram, offset);
+        const auto attribute = host_order<std::uint16_t>(datagram, offset + 2);
+        if (!length || !attribute || *length < NLA_HDRLEN || datagram.size() - offset < *length)
+            return std::nullopt;  // cut inside this attribute, or malformed
+        if ((*attribute & NLA_TYPE_MASK) == NFQA_PACKET_HDR) {
+            // struct nfqnl_msg_packet_hdr starts with packet_id, big endian.
+            return ByteView(datagram.subspan(offset + NLA_HDRLEN, *length - NLA_HDRLEN)).be32(0);
+        }
+        offset += NLA_ALIGN(*length);
+    }
+}
+
+void NfQueue::drop_truncated(std::span<const std::byte> datagram) {
+    ++stats_.truncated_datagrams;
+    // Dropped, not requeued: NF_REPEAT would queue it anew at the same size,
+    // to be cut again. SCTP retransmits a dropped packet.
+    if (const auto id = truncated_datagram_packet_id(datagram)) {
+        auto* message = nfq_nlmsg_put(reinterpret_cast<char*>(send_buffer_.data()), NFQNL_MSG_VERDICT, options_.queue);
+        nfq_nlmsg_verdict_put(message, static_cast<int>(*id), NF_DROP);
+        send_buffer(message->nlmsg_len);
+        return;
+    }
+    // Its id is lost: the packet waits in the kernel until the socket closes.
+    // A batch verdict answers every queued id up to its own
+    // (nfqnl_recv_verdict_batch), so one would accept this packet with another
+    // packet's mark; batch verdicts stay off for the life of this socket.
+    ++stats_.unanswered_truncated_datagrams;
+    unanswered_packet_queued_ = true;
+}
+
 std::span<const QueuedPacket> NfQueue::packets() const { return {packets_.data(), packet_count_}; }
 
 std::span<PacketVerdict> NfQueue::verdicts() { return {verdicts_.data(), packet_count_}; }
@@ -404,7 +453,8 @@ bool NfQueue::send_verdicts(std::span<const PacketVerdict> verdicts, bool allow_
     // consecutive (a packet lost to ENOBUFS was never queued, but a gap could
     // also be a packet still awaiting a verdict elsewhere) and all verdicts
     // identical.
-    bool uniform = allow_batch_verdict && options_.use_batch_verdict && verdicts.size() > 1;
+    bool uniform = allow_batch_verdict && options_.use_batch_verdict && !unanswered_packet_queued_ &&
+                   verdicts.size() > 1;
     for (std::size_t i = 1; uniform && i < verdicts.size(); ++i) {
         uniform = verdicts[i].id == verdicts[i - 1].id + 1 && verdicts[i].action == verdicts[0].action &&
                   verdicts[i].mark == verdicts[0].mark;

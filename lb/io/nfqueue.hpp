@@ -98,8 +98,20 @@ struct NfQueueStats {
     std::uint64_t enobufs = 0;          // receive overruns: the kernel dropped (or fail-opened) packets
     std::uint64_t verdict_messages = 0; // verdict netlink messages sent (batch verdict counts 1)
     std::uint64_t verdict_errors = 0;   // failed sendmsg() or NLMSG_ERROR answers from the kernel
-    std::uint64_t bad_messages = 0;     // truncated datagrams, unparsable or unexpected messages
+    std::uint64_t bad_messages = 0;     // unparsable or unexpected messages
+    // Datagrams larger than the receive buffer (MSG_TRUNC): their packets are
+    // dropped with a verdict of their own. When even the packet id was cut
+    // off, the packet stays queued unanswered and batch verdicts are switched
+    // off for good (see send_verdicts) so that none ever covers it.
+    std::uint64_t truncated_datagrams = 0;
+    std::uint64_t unanswered_truncated_datagrams = 0;
 };
+
+// The packet id of an NFQNL_MSG_PACKET message from the first bytes of a
+// datagram that did not fit the receive buffer (MSG_TRUNC), or nullopt when
+// those bytes do not hold a whole NFQA_PACKET_HDR attribute. Every read is
+// bounded by `datagram`, never by the lengths the message claims.
+[[nodiscard]] std::optional<std::uint32_t> truncated_datagram_packet_id(std::span<const std::byte> datagram);
 
 class NfQueue {
 public:
@@ -192,6 +204,7 @@ private:
     void parse_datagram(std::span<const std::byte> datagram);
     bool send_buffer(std::size_t length);
     void requeue(std::uint32_t id);  // NF_REPEAT: the hook runs again and queues it anew
+    void drop_truncated(std::span<const std::byte> datagram);  // a MSG_TRUNC datagram's packet
 
     NfQueueOptions options_{};
     std::unique_ptr<mnl_socket, SocketCloser> socket_;
@@ -206,6 +219,8 @@ private:
     std::uint32_t receive_timeout_ms_ = 0;          // what SO_RCVTIMEO is now
     std::vector<std::byte> send_buffer_;
     NfQueueStats stats_{};
+    // A packet is queued that we could not identify: no batch verdict may be sent.
+    bool unanswered_packet_queued_ = false;
     std::string last_error_;
 };
 

@@ -447,8 +447,12 @@ CommandResult ProcessRunner::run(const Argv& argv) {
         return result;
     }
     if (pid == 0) {
-        const int null_fd = open("/dev/null", O_RDONLY);
-        if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
+        // O_CLOEXEC: the spare descriptor must not leak into the program; the
+        // copy dup2() makes on stdin has FD_CLOEXEC clear (dup2(2)). When the
+        // open itself returned 0 (stdin was closed), dup2 is a no-op: clear it by hand.
+        const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null_fd == STDIN_FILENO) fcntl(null_fd, F_SETFD, 0);
+        else if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
         dup2(out_pipe[1], STDOUT_FILENO);
         dup2(err_pipe[1], STDERR_FILENO);
         execvp(args[0], args.data());

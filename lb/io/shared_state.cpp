@@ -370,9 +370,14 @@ std::optional<SharedState> SharedState::open(const std::string& name, std::strin
     const char* why = nullptr;
     state.table_ = AssociationTable::attach(std::span(bytes + h.table_offset, h.table_size), &why);
     if (!state.table_) {
-        error = "shared memory '" + name + "': " + std::string(why ? why : "bad association table") +
-                ": export the associations with the sctplb that created it (sctplb assoc --export FILE), "
-                "then delete, init and import (sctplb assoc --import FILE)";
+        const std::string reason = why ? why : "bad association table";
+        // Another build's table can still be exported by that build; a damaged
+        // one cannot be read by any: the only way on is a fresh segment.
+        error = "shared memory '" + name + "': " + reason +
+                (reason == AssociationTable::kOtherLayout
+                     ? ": export the associations with the sctplb that created it (sctplb assoc --export FILE), "
+                       "then delete, init and import (sctplb assoc --import FILE)"
+                     : ": delete and init it");
         return std::nullopt;
     }
     return state;

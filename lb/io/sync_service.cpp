@@ -87,11 +87,28 @@ std::optional<SyncEndpoint> parse_sync_endpoint(const std::string& text, std::st
     return std::nullopt;
 }
 
-SyncService::SyncService(SharedState& state, SyncServiceOptions options, SyncKeyring keys, int fd)
-    : state_(&state), options_(std::move(options)), keys_(std::move(keys)), fd_(fd) {}
+std::optional<std::uint64_t> random_instance_id(std::string& error, ReadRandom read_random) {
+    std::uint64_t instance = 0;
+    int error_number = 0;
+    for (int attempt = 0; attempt < kRandomAttempts; ++attempt) {
+        // 8 bytes: getrandom(2) returns them whole once the pool is ready; a
+        // short count is treated like an interrupted call.
+        const ssize_t got = read_random(&instance, sizeof instance, 0);
+        if (got == static_cast<ssize_t>(sizeof instance)) return instance;
+        error_number = got < 0 ? errno : EINTR;
+        if (error_number != EINTR && error_number != EAGAIN) break;
+    }
+    error = std::string("sync: cannot draw a random instance id (getrandom): ") + std::strerror(error_number);
+    return std::nullopt;
+}
+
+SyncService::SyncService(SharedState& state, SyncServiceOptions options, SyncKeyring keys, int fd,
+                         std::uint64_t instance)
+    : state_(&state), options_(std::move(options)), keys_(std::move(keys)), fd_(fd), instance_(instance) {}
 
 SyncService::SyncService(SyncService&& other) noexcept
-    : state_(other.state_), options_(std::move(other.options_)), keys_(std::move(other.keys_)), fd_(other.fd_) {
+    : state_(other.state_), options_(std::move(other.options_)), keys_(std::move(other.keys_)), fd_(other.fd_),
+      instance_(other.instance_) {
     other.fd_ = -1;
 }
 
@@ -116,6 +133,8 @@ std::optional<SyncService> SyncService::start(SharedState& state, const SyncServ
     }
     auto keys = SyncKeyring::load(options.key_file, error);
     if (!keys) return std::nullopt;
+    const auto instance = random_instance_id(error, ::getrandom);
+    if (!instance) return std::nullopt;
     const int fd = ::socket(options.listen.address.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         error = std::string("sync socket: ") + std::strerror(errno);
@@ -126,7 +145,7 @@ std::optional<SyncService> SyncService::start(SharedState& state, const SyncServ
         ::close(fd);
         return std::nullopt;
     }
-    return SyncService(state, options, std::move(*keys), fd);
+    return SyncService(state, options, std::move(*keys), fd, *instance);
 }
 
 void SyncService::run(const std::atomic<bool>& stop, std::atomic<bool>& ready,
@@ -138,9 +157,7 @@ void SyncService::run(const std::atomic<bool>& stop, std::atomic<bool>& ready,
 
     // The epoch only ever grows for this segment, whatever the clock does;
     // peers need no common clock (they compare our epochs with each other).
-    std::uint64_t instance = 0;
-    while (getrandom(&instance, sizeof instance, 0) != sizeof instance) {
-    }
+    const std::uint64_t instance = instance_;
     timespec wall_clock{};
     clock_gettime(CLOCK_REALTIME, &wall_clock);
     const auto wall = static_cast<std::uint64_t>(wall_clock.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(wall_clock.tv_nsec);

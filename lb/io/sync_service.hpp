@@ -7,8 +7,10 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/types.h>  // ssize_t
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -34,6 +36,15 @@ struct SyncServiceOptions {
     std::uint32_t startup_wait_ms = 2000;
 };
 
+// The instance id peers tell our restarts by: 64 random bits from
+// `read_random` (getrandom(2) unless a test passes another). A signal
+// interrupting the read (EINTR) or a pool not ready (EAGAIN) is retried
+// kRandomAttempts times in all; then, or at any other error, nullopt with a
+// one-line `error`: never a busy loop.
+inline constexpr int kRandomAttempts = 16;
+using ReadRandom = ssize_t (*)(void* buffer, std::size_t length, unsigned int flags);
+[[nodiscard]] std::optional<std::uint64_t> random_instance_id(std::string& error, ReadRandom read_random);
+
 class SyncService {
 public:
     // Loads the key, binds the socket, prepares the engine. nullopt with a
@@ -51,12 +62,13 @@ public:
     void run(const std::atomic<bool>& stop, std::atomic<bool>& ready, std::atomic<std::uint64_t>& applied_generation);
 
 private:
-    SyncService(SharedState& state, SyncServiceOptions options, SyncKeyring keys, int fd);
+    SyncService(SharedState& state, SyncServiceOptions options, SyncKeyring keys, int fd, std::uint64_t instance);
     struct Impl;
     SharedState* state_;
     SyncServiceOptions options_;
     SyncKeyring keys_;
     int fd_;
+    std::uint64_t instance_;  // random_instance_id(), drawn in start()
 };
 
 }  // namespace sctplb

@@ -58,6 +58,60 @@ TEST(AssociationTable, AttachFindsWhatAnotherInstanceWroteAndRefusesForeignMemor
     EXPECT_NE(std::string(why).find("magic"), std::string::npos);
 }
 
+// A corrupt or foreign header must be refused with the field named, never
+// trusted: a zero capacity divides by zero, a non-power-of-two index breaks
+// the mask, a cursor past the records reads outside them.
+TEST(AssociationTable, AttachRefusesDamagedHeaders) {
+    using Header = AssociationTable::Header;
+    TableLimits limits{.capacity = 64};
+    const std::size_t bytes = AssociationTable::bytes_needed(limits);
+    struct Case {
+        const char* what;
+        void (*damage)(Header&);
+        const char* message;
+    };
+    const Case cases[] = {
+        {"capacity 0", [](Header& h) { h.capacity = 0; }, "capacity is 0"},
+        {"capacity beyond the limit", [](Header& h) { h.capacity = 0x80000000u; }, "capacity is 0"},
+        {"capacity beyond the memory", [](Header& h) { h.capacity = 1u << 20; }, "index size"},
+        {"half-open capacity 0", [](Header& h) { h.half_open_capacity = 0; }, "half-open capacity"},
+        {"half-open capacity above capacity", [](Header& h) { h.half_open_capacity = h.capacity + 1; },
+         "half-open capacity"},
+        {"ring 0", [](Header& h) { h.ring_slots = 0; }, "half-open ring size"},
+        {"index size 0", [](Header& h) { h.index_slots = 0; }, "index size"},
+        {"index size not a power of two", [](Header& h) { h.index_slots = 1000; }, "index size"},
+        {"index smaller than capacity", [](Header& h) { h.index_slots = 32; }, "index size"},
+        {"index larger than the memory", [](Header& h) { h.index_slots = 1u << 24; }, "more memory"},
+        {"index overfull", [](Header& h) { h.index_used[1] = h.index_slots; }, "3/4 load limit"},
+        {"live above capacity", [](Header& h) { h.live = h.capacity + 1; }, "live or half-open"},
+        {"free head outside", [](Header& h) { h.free_head = h.capacity + 1; }, "free list head"},
+        {"sweep cursor outside", [](Header& h) { h.sweep_cursor = h.capacity; }, "sweep cursor"},
+        {"ring positions reversed", [](Header& h) { h.ring_head = h.ring_tail + 1; }, "ring positions"},
+        {"ring overfull", [](Header& h) { h.ring_tail = h.ring_head + h.ring_slots + 1; }, "ring positions"},
+    };
+    for (const Case& c : cases) {
+        Memory m(bytes);
+        ASSERT_TRUE(AssociationTable::create(m.span(), limits, {}));
+        c.damage(*reinterpret_cast<Header*>(m.bytes));
+        const char* why = nullptr;
+        EXPECT_FALSE(AssociationTable::attach(m.span(), &why)) << c.what;
+        ASSERT_NE(why, nullptr) << c.what;
+        EXPECT_NE(std::string(why).find(c.message), std::string::npos) << c.what << ": " << why;
+        EXPECT_EQ(std::string(why).find('\n'), std::string::npos) << "one line";
+    }
+    // The undamaged header still attaches, and so does one whose counts a
+    // writer that died mid-update left one apart (recovery rebuilds them).
+    Memory m(bytes);
+    ASSERT_TRUE(AssociationTable::create(m.span(), limits, {}));
+    reinterpret_cast<Header*>(m.bytes)->half_open = 1;
+    const char* why = nullptr;
+    EXPECT_TRUE(AssociationTable::attach(m.span(), &why)) << why;
+    // Another build's layout is told apart from damage.
+    reinterpret_cast<Header*>(m.bytes)->layout_version = AssociationTable::kLayoutVersion + 1;
+    EXPECT_FALSE(AssociationTable::attach(m.span(), &why));
+    EXPECT_EQ(std::string_view(why), AssociationTable::kOtherLayout);
+}
+
 // Property: after any sequence of inserts, tag changes and removals, every
 // live association is found under each of its addresses and tags, nothing
 // else is, and rebuild_indexes() (crash recovery) preserves exactly that.

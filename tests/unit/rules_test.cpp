@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -562,6 +565,25 @@ TEST(RulesApply, ProcessRunnerCapturesOutputAndStatus) {
     EXPECT_NE(missing.errors.find("cannot run"), std::string::npos);
     auto no_shell = runner.run({"echo", "$(id)", ";", "x"});
     EXPECT_EQ(no_shell.output, "$(id) ; x\n") << "arguments reach the program verbatim";
+}
+
+TEST(RulesApply, ProcessRunnerLeaksNoDescriptorOfDevNull) {
+    // The child opens /dev/null for stdin: besides fd 0, the program it runs
+    // may see /dev/null only on descriptors it inherited from this process
+    // (open and not close-on-exec here); the spare one must be O_CLOEXEC.
+    std::string expected = "/proc/self/fd/0\n";
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+        std::error_code ignored;
+        if (std::filesystem::read_symlink(entry.path(), ignored) != "/dev/null") continue;
+        const int fd = std::stoi(entry.path().filename().string());
+        const int flags = fcntl(fd, F_GETFD);
+        if (fd != 0 && flags >= 0 && (flags & FD_CLOEXEC) == 0)
+            expected += "/proc/self/fd/" + std::to_string(fd) + "\n";
+    }
+    ProcessRunner runner;
+    auto listing = runner.run({"sh", "-c", "find /proc/self/fd/ -lname /dev/null | sort -V"});
+    ASSERT_EQ(listing.exit_status, 0) << listing.errors;
+    EXPECT_EQ(listing.output, expected);
 }
 
 }  // namespace

@@ -178,6 +178,28 @@ TEST_F(SharedStateTest, ForeignOrDamagedSegmentsAreRefused) {
     }
 }
 
+TEST_F(SharedStateTest, DamagedAssociationTableHeaderIsRefusedWithAFreshStartHint) {
+    std::size_t table_offset = 0;
+    {
+        SharedState state = create();
+        table_offset = state.header().table_offset;
+    }
+    const std::uint32_t zero = 0;
+    patch(table_offset + offsetof(AssociationTable::Header, capacity), &zero, sizeof zero);
+    std::string error;
+    EXPECT_FALSE(SharedState::open(name_, error).has_value());
+    EXPECT_EQ(error, "shared memory '" + name_ +
+                         "': damaged association table: capacity is 0 or above the limit of 2^26: delete and init it");
+
+    SharedState::remove(name_, error);
+    { SharedState state = create(); }
+    const std::uint32_t other_layout = AssociationTable::kLayoutVersion + 1;
+    patch(table_offset + offsetof(AssociationTable::Header, layout_version), &other_layout, sizeof other_layout);
+    EXPECT_FALSE(SharedState::open(name_, error).has_value());
+    EXPECT_NE(error.find("layout version differs from this build: export the associations"), std::string::npos)
+        << error;
+}
+
 TEST_F(SharedStateTest, TruncatedSegmentIsRefused) {
     { SharedState state = create(); }
     const int fd = shm_open(("/" + name_).c_str(), O_RDWR, 0);
