@@ -15,6 +15,8 @@
 //   entry gives way to a live one; between two live ones the younger wins
 //   (the older one was replaced by a new INIT the other instance saw).
 // - A closed association nobody here knows is not inserted.
+// - A record still restart-pending past the restart deadline is applied as
+//   reverted (each instance reverts on its own clock; see maintain()).
 // Nothing here is journaled: peers' views are not sent back to them.
 #pragma once
 

@@ -550,6 +550,48 @@ TEST(SyncEngine, LastSeenTravelsSoBusyElsewhereIsNotIdleHere) {
     EXPECT_EQ(find(tier.table(1), kClientB, 0x20, tier.now), kNoAssociation);
 }
 
+// A client's restart INIT whose COOKIE ECHO never came (RFC 9260 §5.2.2): not
+// journaled when it reverts. Each instance reverts by its own clock at the same
+// deadline (state_since travels as an age); a view still restart-pending past
+// it must not bring the finished restart back on an instance that reverted.
+TEST(SyncEngine, AnUnfinishedRestartRevertsEverywhereAndStaysReverted) {
+    Timeouts timeouts;
+    timeouts.half_open = 5s;
+    timeouts.idle = 16s;  // last-seen reports every 2 s
+    Tier tier(2, timeouts);
+    tier.run_for(50ms);
+    AssociationTable& a = tier.table(0);
+    AssociationTable& b = tier.table(1);
+    const AssociationId id = establish(a, 0x10, 0x20, 3, tier.now);
+    tier.run_for(10ms);
+    a.mark_restart_pending(id, 0x30, tier.now);
+    tier.run_for(10ms);
+    const AssociationId peer = find(b, kClientB, 0x20, tier.now);
+    ASSERT_NE(peer, kNoAssociation);
+    ASSERT_EQ(b.at(peer).state, AssociationState::RestartPending);
+    ASSERT_EQ(b.at(peer).pending_tc, 0x30u);
+
+    tier.run_for(6s, 100ms);
+    // A's next lookup finds the restart over.
+    ASSERT_EQ(find(a, kClientA, 0x20, tier.now), id);
+    ASSERT_EQ(a.at(id).state, AssociationState::Established);
+    // B's kernel forwards path B (fast path): its last-seen moves without a
+    // lookup, so B reports its record before its own sweep reached it.
+    const std::uint64_t sent_before = tier.engine(1).stats().of(SyncCounter::RecordsSent);
+    b.note_seen(peer, tier.now.count());
+    tier.run_for(10ms);
+    ASSERT_GT(tier.engine(1).stats().of(SyncCounter::RecordsSent), sent_before);
+    EXPECT_EQ(a.at(id).state, AssociationState::Established);
+    EXPECT_EQ(a.at(id).pending_tc, 0u);
+    EXPECT_GE(a.at(id).last_seen_ns, (tier.now - 11ms).count()) << "B's last-seen is still merged";
+    // B's own timer reverts it too: both agree, same tags, same server.
+    ASSERT_EQ(find(b, kClientB, 0x20, tier.now), peer);
+    EXPECT_EQ(b.at(peer).state, AssociationState::Established);
+    EXPECT_EQ(b.at(peer).pending_tc, 0u);
+    EXPECT_EQ(b.at(peer).tc, a.at(id).tc);
+    EXPECT_EQ(b.at(peer).fwmark, a.at(id).fwmark);
+}
+
 TEST(SyncEngine, RestartedInstanceResyncsAndALostPeerGetsTheWholeTable) {
     Tier tier(2);
     tier.run_for(50ms);
