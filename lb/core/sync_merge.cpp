@@ -53,6 +53,12 @@ MergeOutcome merge_sync_record(AssociationTable& table, const SyncRecord& record
     if (remote.state == AssociationState::Free || remote.address_count == 0 ||
         remote.address_count > kMaxClientAddresses || remote.server_address_count > kMaxServerAddresses)
         return MergeOutcome::Invalid;
+    // `sctplb down` here forgot this target's associations: a peer that has
+    // not run its own `down` yet must not teach them back (a restart INIT of
+    // the same client would then keep the dead server, RFC 9260 §5.2.2).
+    if (std::find(context.down_fwmarks.begin(), context.down_fwmarks.end(), remote.fwmark) !=
+        context.down_fwmarks.end())
+        return MergeOutcome::Ignored;
     // A restart that never completed (RFC 9260 §5.2.2) goes back to
     // established on every instance by its own clock: the deadline travels
     // (state_since as an age) and is the same everywhere. A view still

@@ -592,6 +592,47 @@ TEST(SyncEngine, AnUnfinishedRestartRevertsEverywhereAndStaysReverted) {
     EXPECT_EQ(b.at(peer).fwmark, a.at(id).fwmark);
 }
 
+// `sctplb down` runs on every LB of a tier and is not sent: a peer that has
+// not run its own yet must not teach the forgotten associations back.
+TEST(SyncEngine, ADownTargetsAssociationsAreNotLearnedBackFromAPeer) {
+    Tier tier(2);
+    tier.run_for(50ms);
+    AssociationTable& a = tier.table(0);
+    AssociationTable& b = tier.table(1);
+    const AssociationId dead = establish(b, 0x10, 0x20, 3, tier.now, 1000);
+    const AssociationId alive = establish(b, 0x11, 0x21, 4, tier.now, 1001);
+    tier.run_for(10ms);
+    const AssociationId learned_dead = find(a, kClientA, 0x20, tier.now, 1000);
+    ASSERT_NE(learned_dead, kNoAssociation);
+    ASSERT_NE(find(a, kClientA, 0x21, tier.now, 1001), kNoAssociation);
+
+    // `down 3` on A: the target's associations go (as set_target_state does).
+    a.remove(learned_dead);
+    const std::uint32_t down[] = {3};
+    tier.engine(0).set_down_targets(down);
+    // B, not down yet, changes it (an ASCONF address) and reports it.
+    b.add_address(dead, ip("192.168.9.221"));
+    b.add_address(alive, ip("192.168.9.221"));
+    tier.run_for(10ms);
+    EXPECT_EQ(find(a, kClientA, 0x20, tier.now, 1000), kNoAssociation);
+    EXPECT_EQ(find(a, ip("192.168.9.221"), 0x20, tier.now, 1000), kNoAssociation);
+    EXPECT_NE(find(a, ip("192.168.9.221"), 0x21, tier.now, 1001), kNoAssociation) << "other targets still sync";
+    // A's forgetting was not sent: B keeps its association until its own `down`.
+    EXPECT_EQ(find(b, kClientA, 0x20, tier.now, 1000), dead);
+    EXPECT_EQ(b.at(dead).state, AssociationState::Established);
+
+    // Taught between the publish of `down` and the engine learning it: the
+    // walk removes it once the engine knows.
+    tier.engine(0).set_down_targets({});
+    b.add_address(dead, ip("192.168.10.221"));
+    tier.run_for(10ms);
+    ASSERT_NE(find(a, kClientA, 0x20, tier.now, 1000), kNoAssociation);
+    tier.engine(0).set_down_targets(down);
+    tier.run_for(10ms);
+    EXPECT_EQ(find(a, kClientA, 0x20, tier.now, 1000), kNoAssociation);
+    EXPECT_NE(find(a, kClientA, 0x21, tier.now, 1001), kNoAssociation);
+}
+
 TEST(SyncEngine, RestartedInstanceResyncsAndALostPeerGetsTheWholeTable) {
     Tier tier(2);
     tier.run_for(50ms);
