@@ -633,6 +633,32 @@ TEST(SyncEngine, ADownTargetsAssociationsAreNotLearnedBackFromAPeer) {
     EXPECT_NE(find(a, kClientA, 0x21, tier.now, 1001), kNoAssociation);
 }
 
+// Fast-path idle removal on one LB (its kernel saw nothing) is local, like
+// any idle expiry: never sent as a close, and the peer that still carries the
+// association teaches it back with its next last-seen report.
+TEST(SyncEngine, AnAssociationIdleOnOnePathIsForgottenThereOnly) {
+    Timeouts timeouts;
+    timeouts.idle = 16s;  // last-seen reports every 2 s
+    Tier tier(2, timeouts);
+    tier.run_for(50ms);
+    AssociationTable& a = tier.table(0);
+    AssociationTable& b = tier.table(1);
+    const AssociationId peer = establish(b, 0x10, 0x20, 3, tier.now);
+    tier.run_for(10ms);
+    const AssociationId id = find(a, kClientA, 0x20, tier.now);
+    ASSERT_NE(id, kNoAssociation);
+    const std::uint64_t sent_by_a = tier.engine(0).stats().of(SyncCounter::RecordsSent);
+    a.remove(id);  // what the fast-path thread does when every element timed out
+    tier.run_for(10ms);
+    EXPECT_EQ(tier.engine(0).stats().of(SyncCounter::RecordsSent), sent_by_a);
+    EXPECT_EQ(b.at(peer).state, AssociationState::Established);
+    // Path B is busy: B's report brings it back to A.
+    tier.run_for(3s, 100ms);
+    b.note_seen(peer, tier.now.count());
+    tier.run_for(10ms);
+    EXPECT_NE(find(a, kClientA, 0x20, tier.now), kNoAssociation);
+}
+
 TEST(SyncEngine, RestartedInstanceResyncsAndALostPeerGetsTheWholeTable) {
     Tier tier(2);
     tier.run_for(50ms);
