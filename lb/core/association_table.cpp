@@ -373,6 +373,9 @@ bool AssociationTable::maintain(AssociationId id, Nanos now, Counters& counters)
             return false;
         case AssociationState::RestartPending:
             // A restart that never completed: the association goes on as it was.
+            // Not journaled: every sync peer holds the same deadline (state_since
+            // travels as an age) and reverts by its own clock; a peer's stale
+            // restart-pending view is applied as reverted (sync_merge.cpp).
             if (now_ns - a.state_since_ns > ns(t.half_open)) {
                 a.pending_tc = 0;
                 set_state_counted(a, AssociationState::Established);

@@ -132,6 +132,12 @@ void SyncEngine::collect(Nanos now) {
     const auto report = [&](AssociationId id) {
         const Association& a = table_.at(id);
         if (a.state == AssociationState::Free) return;
+        if (std::find(down_fwmarks_.begin(), down_fwmarks_.end(), a.fwmark) != down_fwmarks_.end()) {
+            // Pinned to a target that is down here: `down` forgot its
+            // associations, and one a peer taught meanwhile goes the same way.
+            table_.remove(id);
+            return;
+        }
         const bool changed = a.sync_version != a.synced_version;
         // Idle here may be busy elsewhere: last-seen travels, local expiry never does.
         const bool seen = a.last_seen_ns - a.synced_seen_ns >= options_.seen_report_interval.count();
@@ -235,7 +241,8 @@ void SyncEngine::apply_records(std::size_t peer, const SyncMessage& m, Nanos now
     }
     Peer& p = peers_[peer];
     p.acks_due.push_back(m.header.sequence);
-    const MergeContext context{static_cast<std::uint8_t>(peer + 1), p.status.instance < options_.instance};
+    const MergeContext context{static_cast<std::uint8_t>(peer + 1), p.status.instance < options_.instance,
+                               down_fwmarks_};
     const bool dump = (m.header.flags & kSyncFlagDump) != 0;
     for_each_sync_record(m.body, now, [&](const SyncRecord& record) {
         if (dump) stats_.count(SyncCounter::TableRecordsReceived);

@@ -135,6 +135,13 @@ public:
                std::span<SyncReplayWindow> windows, Nanos now);
 
     void set_config_digest(const ConfigDigestText& digest) { digest_ = digest; }
+    // The targets that are down here (`sctplb down`). Their associations are
+    // forgotten locally and that is not sent: each instance runs its own
+    // `down` (docs/design.md). Records of them from peers are ignored, and the
+    // walk removes any that a peer taught before this was set.
+    void set_down_targets(std::span<const std::uint32_t> fwmarks) {
+        down_fwmarks_.assign(fwmarks.begin(), fwmarks.end());
+    }
 
     // All three are called with the table lock held.
     void on_datagram(std::size_t peer, std::span<const std::byte> datagram, Nanos now, Counters& counters);
@@ -201,6 +208,7 @@ private:
     std::span<SyncReplayWindow> windows_;
     std::vector<Peer> peers_;
     ConfigDigestText digest_{};
+    std::vector<std::uint32_t> down_fwmarks_;
     std::vector<Outgoing> outgoing_;
     SyncMessageWriter broadcast_;      // records for every peer
     std::uint16_t broadcast_count_ = 0;

@@ -49,10 +49,28 @@ void add_missing_addresses(Association& into, const Association& from) {
 
 MergeOutcome merge_sync_record(AssociationTable& table, const SyncRecord& record,
                                const MergeContext& context, Nanos now, Counters& counters) {
-    const Association& remote = record.fields;
+    Association remote = record.fields;
     if (remote.state == AssociationState::Free || remote.address_count == 0 ||
         remote.address_count > kMaxClientAddresses || remote.server_address_count > kMaxServerAddresses)
         return MergeOutcome::Invalid;
+    // `sctplb down` here forgot this target's associations: a peer that has
+    // not run its own `down` yet must not teach them back (a restart INIT of
+    // the same client would then keep the dead server, RFC 9260 §5.2.2).
+    if (std::find(context.down_fwmarks.begin(), context.down_fwmarks.end(), remote.fwmark) !=
+        context.down_fwmarks.end())
+        return MergeOutcome::Ignored;
+    // A restart that never completed (RFC 9260 §5.2.2) goes back to
+    // established on every instance by its own clock: the deadline travels
+    // (state_since as an age) and is the same everywhere. A view still
+    // restart-pending past it (a peer whose sweep has not reached the entry,
+    // a table transfer) is applied as reverted, so it cannot bring the
+    // finished restart back here: it would outrank our reverted entry.
+    if (remote.state == AssociationState::RestartPending &&
+        now.count() - remote.state_since_ns > table.timeouts().half_open.count()) {
+        remote.state = AssociationState::Established;
+        remote.pending_tc = 0;
+        remote.state_since_ns = now.count();
+    }
     const std::uint8_t remote_cookie = record.cookie_authority ? static_cast<std::uint8_t>(context.peer_slot + 1)
                                                                : kCookieNone;
 

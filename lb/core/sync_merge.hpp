@@ -15,10 +15,14 @@
 //   entry gives way to a live one; between two live ones the younger wins
 //   (the older one was replaced by a new INIT the other instance saw).
 // - A closed association nobody here knows is not inserted.
+// - A record pinned to a target that is down here is ignored.
+// - A record still restart-pending past the restart deadline is applied as
+//   reverted (each instance reverts on its own clock; see maintain()).
 // Nothing here is journaled: peers' views are not sent back to them.
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "association_table.hpp"
 #include "sync_wire.hpp"
@@ -38,6 +42,8 @@ enum class MergeOutcome : std::uint8_t {
 struct MergeContext {
     std::uint8_t peer_slot = 1;        // learned_from value for this peer (index + 1)
     bool peer_wins_ties = false;       // the peer's instance id is lower than ours
+    // Targets that are down here (`sctplb down`): their records are ignored.
+    std::span<const std::uint32_t> down_fwmarks{};
 };
 
 MergeOutcome merge_sync_record(AssociationTable& table, const SyncRecord& record,

@@ -190,6 +190,10 @@ void SyncService::run(const std::atomic<bool>& stop, std::atomic<bool>& ready,
         const ConfigLock lock(state);
         std::memcpy(digest.data(), header.config_digest, kDigestChars);
         engine.set_config_digest(digest);
+        std::vector<std::uint32_t> down;
+        for (std::uint32_t i = 0; i < header.max_targets && i < kMaxTargets; ++i)
+            if (header.targets[i].state == TargetState::Down) down.push_back(header.targets[i].fwmark);
+        engine.set_down_targets(down);
         return digest;
     };
     ConfigDigestText our_digest = refresh_digest();

@@ -550,6 +550,115 @@ TEST(SyncEngine, LastSeenTravelsSoBusyElsewhereIsNotIdleHere) {
     EXPECT_EQ(find(tier.table(1), kClientB, 0x20, tier.now), kNoAssociation);
 }
 
+// A client's restart INIT whose COOKIE ECHO never came (RFC 9260 §5.2.2): not
+// journaled when it reverts. Each instance reverts by its own clock at the same
+// deadline (state_since travels as an age); a view still restart-pending past
+// it must not bring the finished restart back on an instance that reverted.
+TEST(SyncEngine, AnUnfinishedRestartRevertsEverywhereAndStaysReverted) {
+    Timeouts timeouts;
+    timeouts.half_open = 5s;
+    timeouts.idle = 16s;  // last-seen reports every 2 s
+    Tier tier(2, timeouts);
+    tier.run_for(50ms);
+    AssociationTable& a = tier.table(0);
+    AssociationTable& b = tier.table(1);
+    const AssociationId id = establish(a, 0x10, 0x20, 3, tier.now);
+    tier.run_for(10ms);
+    a.mark_restart_pending(id, 0x30, tier.now);
+    tier.run_for(10ms);
+    const AssociationId peer = find(b, kClientB, 0x20, tier.now);
+    ASSERT_NE(peer, kNoAssociation);
+    ASSERT_EQ(b.at(peer).state, AssociationState::RestartPending);
+    ASSERT_EQ(b.at(peer).pending_tc, 0x30u);
+
+    tier.run_for(6s, 100ms);
+    // A's next lookup finds the restart over.
+    ASSERT_EQ(find(a, kClientA, 0x20, tier.now), id);
+    ASSERT_EQ(a.at(id).state, AssociationState::Established);
+    // B's kernel forwards path B (fast path): its last-seen moves without a
+    // lookup, so B reports its record before its own sweep reached it.
+    const std::uint64_t sent_before = tier.engine(1).stats().of(SyncCounter::RecordsSent);
+    b.note_seen(peer, tier.now.count());
+    tier.run_for(10ms);
+    ASSERT_GT(tier.engine(1).stats().of(SyncCounter::RecordsSent), sent_before);
+    EXPECT_EQ(a.at(id).state, AssociationState::Established);
+    EXPECT_EQ(a.at(id).pending_tc, 0u);
+    EXPECT_GE(a.at(id).last_seen_ns, (tier.now - 11ms).count()) << "B's last-seen is still merged";
+    // B's own timer reverts it too: both agree, same tags, same server.
+    ASSERT_EQ(find(b, kClientB, 0x20, tier.now), peer);
+    EXPECT_EQ(b.at(peer).state, AssociationState::Established);
+    EXPECT_EQ(b.at(peer).pending_tc, 0u);
+    EXPECT_EQ(b.at(peer).tc, a.at(id).tc);
+    EXPECT_EQ(b.at(peer).fwmark, a.at(id).fwmark);
+}
+
+// `sctplb down` runs on every LB of a tier and is not sent: a peer that has
+// not run its own yet must not teach the forgotten associations back.
+TEST(SyncEngine, ADownTargetsAssociationsAreNotLearnedBackFromAPeer) {
+    Tier tier(2);
+    tier.run_for(50ms);
+    AssociationTable& a = tier.table(0);
+    AssociationTable& b = tier.table(1);
+    const AssociationId dead = establish(b, 0x10, 0x20, 3, tier.now, 1000);
+    const AssociationId alive = establish(b, 0x11, 0x21, 4, tier.now, 1001);
+    tier.run_for(10ms);
+    const AssociationId learned_dead = find(a, kClientA, 0x20, tier.now, 1000);
+    ASSERT_NE(learned_dead, kNoAssociation);
+    ASSERT_NE(find(a, kClientA, 0x21, tier.now, 1001), kNoAssociation);
+
+    // `down 3` on A: the target's associations go (as set_target_state does).
+    a.remove(learned_dead);
+    const std::uint32_t down[] = {3};
+    tier.engine(0).set_down_targets(down);
+    // B, not down yet, changes it (an ASCONF address) and reports it.
+    b.add_address(dead, ip("192.168.9.221"));
+    b.add_address(alive, ip("192.168.9.221"));
+    tier.run_for(10ms);
+    EXPECT_EQ(find(a, kClientA, 0x20, tier.now, 1000), kNoAssociation);
+    EXPECT_EQ(find(a, ip("192.168.9.221"), 0x20, tier.now, 1000), kNoAssociation);
+    EXPECT_NE(find(a, ip("192.168.9.221"), 0x21, tier.now, 1001), kNoAssociation) << "other targets still sync";
+    // A's forgetting was not sent: B keeps its association until its own `down`.
+    EXPECT_EQ(find(b, kClientA, 0x20, tier.now, 1000), dead);
+    EXPECT_EQ(b.at(dead).state, AssociationState::Established);
+
+    // Taught between the publish of `down` and the engine learning it: the
+    // walk removes it once the engine knows.
+    tier.engine(0).set_down_targets({});
+    b.add_address(dead, ip("192.168.10.221"));
+    tier.run_for(10ms);
+    ASSERT_NE(find(a, kClientA, 0x20, tier.now, 1000), kNoAssociation);
+    tier.engine(0).set_down_targets(down);
+    tier.run_for(10ms);
+    EXPECT_EQ(find(a, kClientA, 0x20, tier.now, 1000), kNoAssociation);
+    EXPECT_NE(find(a, kClientA, 0x21, tier.now, 1001), kNoAssociation);
+}
+
+// Fast-path idle removal on one LB (its kernel saw nothing) is local, like
+// any idle expiry: never sent as a close, and the peer that still carries the
+// association teaches it back with its next last-seen report.
+TEST(SyncEngine, AnAssociationIdleOnOnePathIsForgottenThereOnly) {
+    Timeouts timeouts;
+    timeouts.idle = 16s;  // last-seen reports every 2 s
+    Tier tier(2, timeouts);
+    tier.run_for(50ms);
+    AssociationTable& a = tier.table(0);
+    AssociationTable& b = tier.table(1);
+    const AssociationId peer = establish(b, 0x10, 0x20, 3, tier.now);
+    tier.run_for(10ms);
+    const AssociationId id = find(a, kClientA, 0x20, tier.now);
+    ASSERT_NE(id, kNoAssociation);
+    const std::uint64_t sent_by_a = tier.engine(0).stats().of(SyncCounter::RecordsSent);
+    a.remove(id);  // what the fast-path thread does when every element timed out
+    tier.run_for(10ms);
+    EXPECT_EQ(tier.engine(0).stats().of(SyncCounter::RecordsSent), sent_by_a);
+    EXPECT_EQ(b.at(peer).state, AssociationState::Established);
+    // Path B is busy: B's report brings it back to A.
+    tier.run_for(3s, 100ms);
+    b.note_seen(peer, tier.now.count());
+    tier.run_for(10ms);
+    EXPECT_NE(find(a, kClientA, 0x20, tier.now), kNoAssociation);
+}
+
 TEST(SyncEngine, RestartedInstanceResyncsAndALostPeerGetsTheWholeTable) {
     Tier tier(2);
     tier.run_for(50ms);
