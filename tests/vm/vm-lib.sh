@@ -9,6 +9,7 @@
 #                                           SCTPLB-VM-FAILED, a panic, qemu gone, or the timeout
 #   vm_run NAME [--timeout S] COMMAND       one shell line in the guest (serial control channel)
 #   vm_alive NAME                           its qemu still runs and it printed no death marker
+#   vm_until SECONDS COMMAND...             until COMMAND succeeds, at most SECONDS of wall time
 # Files per guest in $state/NAME.{console,cfg,qemu.log}, its control socket in $vm_sock_dir
 # (short: a unix socket path has at most 107 bytes); qemu's PID is recorded as vm-NAME.
 
@@ -67,8 +68,24 @@ vm_dump() { # vm_dump NAME: why a guest is not well, for the test log
 	cat "$state/$name.qemu.log" 2>/dev/null
 }
 
+# vm_until SECONDS COMMAND...: runs COMMAND until it succeeds; 1 when SECONDS of wall time passed
+# without success (tl_until of tests/topology/test-common.sh: the way a test waits for a
+# condition). COMMAND runs once more after the deadline: a slow machine never loses the last try.
+vm_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		if [ $SECONDS -ge $deadline ]; then
+			"$@"
+			return
+		fi
+		sleep 0.1
+	done
+}
+
+# vm_wait_ready: one wall-clock deadline for all the guests (they boot in parallel).
 vm_wait_ready() {
-	local timeout=120 name left
+	local timeout=120 name deadline
 	local -a names=()
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -76,15 +93,15 @@ vm_wait_ready() {
 		*) names+=("$1"); shift ;;
 		esac
 	done
-	left=$((timeout * 5))
+	deadline=$((SECONDS + timeout))
 	for name in "${names[@]}"; do
 		until grep -q "SCTPLB-VM-READY $name" "$state/$name.console" 2>/dev/null; do
 			if ! vm_alive "$name"; then
 				vm_dump "$name"
 				die "guest $name died before it was ready"
 			fi
-			left=$((left - 1))
-			if [ $left -le 0 ]; then
+			if [ $SECONDS -ge $deadline ]; then
+				grep -q "SCTPLB-VM-READY $name" "$state/$name.console" 2>/dev/null && break
 				vm_dump "$name"
 				die "guest $name not ready in $timeout s"
 			fi
