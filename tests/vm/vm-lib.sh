@@ -7,7 +7,8 @@
 #                                           t<NAME><NET> on bridge br<NET> of namespace $sw
 #   vm_wait_ready NAME... [--timeout S]    until each prints SCTPLB-VM-READY; fails on
 #                                           SCTPLB-VM-FAILED, a panic, qemu gone, or the timeout
-#   vm_run NAME [--timeout S] COMMAND       one shell line in the guest (serial control channel)
+#   vm_run NAME [--timeout S] COMMAND       one shell line in the guest (serial control channel);
+#                                           fails at once when the guest is dead or stuck
 #   vm_alive NAME                           its qemu still runs and it printed no death marker
 #   vm_until SECONDS COMMAND...             until COMMAND succeeds, at most SECONDS of wall time
 # Files per guest in $state/NAME.{console,cfg,qemu.log}, its control socket in $vm_sock_dir
@@ -15,6 +16,9 @@
 
 vm_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 vm_accel=()
+# The interpreter itself, not a version-manager shim on PATH (~90 ms more per start: machine.md).
+vm_python=python3
+[ ! -x /usr/bin/python3 ] || vm_python=/usr/bin/python3
 
 # TCG unless the CPU flags show hardware virtualisation (a paravirtual /dev/kvm alone cannot
 # boot a stock kernel: machine.md); then KVM, qemu falling back to TCG when KVM fails to start.
@@ -117,10 +121,25 @@ vm_run() {
 		timeout=$2
 		shift 2
 	fi
-	python3 "$vm_here/vmctl.py" "$vm_sock_dir/$name.ctl" --timeout "$timeout" "$*" || status=$?
+	# A dead guest fails at once (not after the timeout of every later command), and so does one
+	# that let a command run out of time: its control loop is still busy with that command.
+	if ! vm_alive "$name"; then
+		[ -e "$state/$name.dead" ] || vm_dump "$name" >&2
+		: >"$state/$name.dead"
+		echo "vm_run: guest $name is dead: not asked: $*" >&2
+		return 125
+	fi
+	if [ -e "$state/$name.stuck" ]; then
+		echo "vm_run: guest $name did not answer an earlier command ($(cat "$state/$name.stuck")): not asked: $*" >&2
+		return 124
+	fi
+	"$vm_python" "$vm_here/vmctl.py" "$vm_sock_dir/$name.ctl" --timeout "$timeout" "$*" || status=$?
 	if [ $status -ge 124 ] && ! vm_alive "$name"; then
 		vm_dump "$name" >&2
+		: >"$state/$name.dead"
 		echo "vm_run: guest $name died" >&2
+	elif [ $status -eq 124 ]; then
+		echo "$*" >"$state/$name.stuck"
 	fi
 	return $status
 }
