@@ -357,9 +357,28 @@ capture_stop
 say "S3 deactivate a target"
 capture_start deactivate
 if guest vm-221 "sctplb_test tcase_ctraffic_start --out=/var/log/ct-s3-live.json --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 6 --duration 5 ${ct_common[*]}"; then
-	# The deactivation comes while the live associations are up and sending (5 s of traffic).
+	# The deactivation comes while the live associations are up and sending (5 s of traffic),
+	# and once vm-202 has pinned each of them too. Ports mode keeps no shared state: vm-202
+	# meets an association mid-stream (path B heartbeats) and pins the target the ports hash
+	# gives at that moment. Met only after the deactivation, a server-2 association would hash
+	# elsewhere and be ABORTed there (docs/design.md, "What is deliberately not done"; vtag
+	# mode with sync has no such window). So the precondition of "live ones stay" in ports
+	# mode is "every LB has seen them": wait for exactly that.
 	guest vm-221 "sctplb_test tcase_ctraffic_running --out=/var/log/ct-s3-live.json --timeout=60" ||
 		fail "S3 the live associations were not up and sending before the deactivation"
+	s3_ports=$(vm_run vm-221 --timeout 20 "awk 'NR > 1 && \$12 != $port { print \$12 }' /proc/net/sctp/assocs" 2>/dev/null | sort -u | tr '\n' ' ')
+	# s3_pinned_on_b: vm-202 holds a live entry of path B (192.168.6.221) for every live port.
+	s3_pinned_on_b() {
+		local held
+		held=$(lb_cmd 202 assoc --json 2>/dev/null | jq -r '.associations[] | select(.state != "closed" and (.addresses | index("192.168.6.221"))) | .sport' | sort -u | tr '\n' ' ')
+		local p
+		for p in $s3_ports; do case " $held " in *" $p "*) ;; *) return 1 ;; esac; done
+	}
+	if [ "$(echo "$s3_ports" | wc -w)" -ne 6 ]; then
+		fail "S3 the client has $(echo "$s3_ports" | wc -w) live associations, not 6: '$s3_ports'"
+	elif ! vm_until 30 s3_pinned_on_b; then
+		fail "S3 vm-202 did not pin every live association (ports $s3_ports) within 30 s"
+	fi
 	if ! { lb_cmd 201 deactivate 2 && lb_cmd 202 deactivate 2; } >/dev/null; then fail "S3 sctplb deactivate"; fi
 	if guest vm-221 "sctplb_test tcase_ctraffic --min-servers=2 --out=/var/log/ct-s3-new.json --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 12 --duration 1.5 --primary 10.0.0.2 --primary-after 5 ${ct_common[*]}"; then
 		client_json /var/log/ct-s3-new.json
