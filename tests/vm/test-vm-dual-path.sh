@@ -174,7 +174,7 @@ t_boot=$(date +%s%N)
 queue=2
 head -c 32 /dev/urandom >"$state/seed"
 chmod 600 "$state/seed"
-(umask 077 && python3 -c 'import secrets; print(secrets.token_hex(32))' >"$state/sync.key")
+(umask 077 && "$vm_python" -c 'import secrets; print(secrets.token_hex(32))' >"$state/sync.key")
 targets_a=() targets_b=()
 for s in 1 2 3; do
 	targets_a+=(--target "$s=192.168.1.$s" --target "$s=fd00:1::$s")
@@ -241,12 +241,14 @@ capture_start() { # capture_start NAME
 		pid=$!
 		record "tcpdump-$k" "$pid"
 		cap_pids+=("$pid")
-		wait_for_line "$state/tcpdump-$k.log" "listening on" 30 || log "tcpdump in vm-$k did not start"
+		wait_for_line "$state/tcpdump-$k.log" "listening on" 300 || log "tcpdump in vm-$k did not start in 30 s"
 	done
 }
 capture_stop() {
 	[ -n "$capture_dir" ] || return 0
-	sleep 0.3 # the last SHUTDOWN COMPLETE
+	# Time for the last SHUTDOWN COMPLETE to reach the capture. Not a condition any check reads:
+	# the captures are only kept for people and for fixtures made by hand.
+	sleep 0.3
 	stop_recorded INT 2 'tcpdump-*'
 }
 
@@ -327,15 +329,23 @@ cut() { # cut -A|-D
 		for dir in -i -o; do in_ns "$lb_a" "$tool" -w "$1" FORWARD "$dir" eth2 -p sctp -j DROP; done
 	done
 }
-if guest vm-221 "sctplb_test tcase_ctraffic_start --out=/var/log/ct-s2.json --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 4 --duration 6 ${ct_common[*]}"; then
-	sleep 2
-	cut -A
-	if guest vm-221 "sctplb_test tcase_ctraffic_wait --out=/var/log/ct-s2.json --min-failovers=1 --timeout=40"; then
+# The cut comes once every association is up and sending (ctraffic_running), one control round
+# trip after the traffic started: the traffic then runs ~10 s more, path A is declared dead
+# ~2.5 s after the cut (RTO 500 + 1000 + 1000 ms, path_max_retrans 2), well inside it.
+if guest vm-221 "sctplb_test tcase_ctraffic_start --out=/var/log/ct-s2.json --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 4 --duration 10 ${ct_common[*]}"; then
+	s2_cut=no
+	if guest vm-221 "sctplb_test tcase_ctraffic_running --out=/var/log/ct-s2.json --timeout=60"; then
+		cut -A
+		s2_cut=yes
+	else
+		fail "S2 the associations were not up and sending: no cut"
+	fi
+	if guest vm-221 "sctplb_test tcase_ctraffic_wait --out=/var/log/ct-s2.json --min-failovers=1 --timeout=60"; then
 		pass "S2 4 associations survived the cut of path A without losing a message"
 	else
 		fail "S2 failover"
 	fi
-	cut -D
+	[ $s2_cut = no ] || cut -D
 else
 	fail "S2 could not start ctraffic"
 fi
@@ -347,7 +357,28 @@ capture_stop
 say "S3 deactivate a target"
 capture_start deactivate
 if guest vm-221 "sctplb_test tcase_ctraffic_start --out=/var/log/ct-s3-live.json --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 6 --duration 5 ${ct_common[*]}"; then
-	sleep 1.5
+	# The deactivation comes while the live associations are up and sending (5 s of traffic),
+	# and once vm-202 has pinned each of them too. Ports mode keeps no shared state: vm-202
+	# meets an association mid-stream (path B heartbeats) and pins the target the ports hash
+	# gives at that moment. Met only after the deactivation, a server-2 association would hash
+	# elsewhere and be ABORTed there (docs/design.md, "What is deliberately not done"; vtag
+	# mode with sync has no such window). So the precondition of "live ones stay" in ports
+	# mode is "every LB has seen them": wait for exactly that.
+	guest vm-221 "sctplb_test tcase_ctraffic_running --out=/var/log/ct-s3-live.json --timeout=60" ||
+		fail "S3 the live associations were not up and sending before the deactivation"
+	s3_ports=$(vm_run vm-221 --timeout 20 "awk 'NR > 1 && \$12 != $port { print \$12 }' /proc/net/sctp/assocs" 2>/dev/null | sort -u | tr '\n' ' ')
+	# s3_pinned_on_b: vm-202 holds a live entry of path B (192.168.6.221) for every live port.
+	s3_pinned_on_b() {
+		local held
+		held=$(lb_cmd 202 assoc --json 2>/dev/null | jq -r '.associations[] | select(.state != "closed" and (.addresses | index("192.168.6.221"))) | .sport' | sort -u | tr '\n' ' ')
+		local p
+		for p in $s3_ports; do case " $held " in *" $p "*) ;; *) return 1 ;; esac; done
+	}
+	if [ "$(echo "$s3_ports" | wc -w)" -ne 6 ]; then
+		fail "S3 the client has $(echo "$s3_ports" | wc -w) live associations, not 6: '$s3_ports'"
+	elif ! vm_until 30 s3_pinned_on_b; then
+		fail "S3 vm-202 did not pin every live association (ports $s3_ports) within 30 s"
+	fi
 	if ! { lb_cmd 201 deactivate 2 && lb_cmd 202 deactivate 2; } >/dev/null; then fail "S3 sctplb deactivate"; fi
 	if guest vm-221 "sctplb_test tcase_ctraffic --min-servers=2 --out=/var/log/ct-s3-new.json --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 12 --duration 1.5 --primary 10.0.0.2 --primary-after 5 ${ct_common[*]}"; then
 		client_json /var/log/ct-s3-new.json
@@ -359,7 +390,7 @@ if guest vm-221 "sctplb_test tcase_ctraffic_start --out=/var/log/ct-s3-live.json
 	else
 		fail "S3 new associations after deactivate"
 	fi
-	if guest vm-221 "sctplb_test tcase_ctraffic_wait --out=/var/log/ct-s3-live.json --timeout=40"; then
+	if guest vm-221 "sctplb_test tcase_ctraffic_wait --out=/var/log/ct-s3-live.json --timeout=60"; then
 		client_json /var/log/ct-s3-live.json
 		pass "S3 live associations kept during the drain (servers: $(servers_in))"
 	else
@@ -435,15 +466,33 @@ silence() { # silence down|up
 	ip -n "$sw" link set t221n6 "$1"
 }
 s6_args="--addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 1 --lport-fixed $port ${ct_common[*]}"
+# s6_pin K: "TC FWMARK" of the newest established association of the fixed-port client that LB K
+# holds (S5's associations of the same ports and addresses may linger in the tables: older).
+s6_pin() {
+	lb_cmd "$1" assoc --json 2>/dev/null | jq -r --argjson p "$port" '[.associations[] | select(.sport == $p and .state == "established" and (.addresses | index("192.168.2.221")))] | sort_by(.age_s) | .[0] // empty | "\(.tc) \(.fwmark)"'
+}
+# Both LBs hold it, the same one (vm-202 by sync): the restart's INIT may come on either path.
+s6_pinned() {
+	s6_a=$(s6_pin 201)
+	[ -n "$s6_a" ] && [ "$(s6_pin 202)" = "$s6_a" ]
+}
+# In the client's kernel, an association of the fixed port (LPORT, column 12), in any state.
+s6_assoc="awk '\$12 == $port { found = 1 } END { exit !found }' /proc/net/sctp/assocs"
 if guest vm-221 "sctplb_test tcase_ctraffic_start --out=/var/log/ct-s6a.json $s6_args --duration 30"; then
-	sleep 2
-	before=$(lb_cmd 201 assoc --json | jq -r '[.associations[] | select(.sport == '"$port"' and .state != "closed" and (.addresses | index("192.168.2.221")))] | .[0].fwmark // empty')
+	before=''
+	if guest vm-221 "sctplb_test tcase_ctraffic_running --out=/var/log/ct-s6a.json --timeout=60" &&
+		vm_until 30 s6_pinned; then
+		before=${s6_a#* }
+	else
+		fail "S6 the association is not up and held by both LBs: $(s6_pin 201) / $(s6_pin 202)"
+	fi
 	silence down
 	# Kill the client, wait until its kernel has dropped the association (its ABORT is lost in
-	# the silence), start the new one (its first INIT is lost too), then end the silence: the
-	# INIT retransmission reaches the server before the server's next packet can reach the
-	# client (which would answer it with an ABORT, T bit, and end the old association).
-	guest vm-221 "kill -9 \$(pidof sctpt); i=0; while grep -qw $port /proc/net/sctp/assocs; do i=\$((i + 1)); [ \$i -lt 200 ] || exit 1; sleep 0.1; done; sctplb_test tcase_ctraffic_start --out=/var/log/ct-s6b.json $s6_args --duration 2" ||
+	# the silence), start the new one and wait until its kernel has it (COOKIE-WAIT; its INITs
+	# are lost too), then end the silence. Whatever of the server's old association then
+	# reaches the client meets the new association (wrong tag: discarded), never an empty port
+	# (an out-of-the-blue packet: the client's ABORT would end the old association).
+	guest vm-221 "kill -9 \$(pidof sctpt); i=0; while $s6_assoc; do i=\$((i + 1)); [ \$i -lt 200 ] || exit 1; sleep 0.1; done; sctplb_test tcase_ctraffic_start --out=/var/log/ct-s6b.json $s6_args --duration 2 && i=0 && until $s6_assoc; do i=\$((i + 1)); [ \$i -lt 200 ] || exit 1; sleep 0.1; done" ||
 		fail "S6 could not restart the client"
 	silence up
 	if guest vm-221 "sctplb_test tcase_ctraffic_wait --out=/var/log/ct-s6b.json --timeout=40"; then

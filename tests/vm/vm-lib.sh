@@ -7,13 +7,18 @@
 #                                           t<NAME><NET> on bridge br<NET> of namespace $sw
 #   vm_wait_ready NAME... [--timeout S]    until each prints SCTPLB-VM-READY; fails on
 #                                           SCTPLB-VM-FAILED, a panic, qemu gone, or the timeout
-#   vm_run NAME [--timeout S] COMMAND       one shell line in the guest (serial control channel)
+#   vm_run NAME [--timeout S] COMMAND       one shell line in the guest (serial control channel);
+#                                           fails at once when the guest is dead or stuck
 #   vm_alive NAME                           its qemu still runs and it printed no death marker
+#   vm_until SECONDS COMMAND...             until COMMAND succeeds, at most SECONDS of wall time
 # Files per guest in $state/NAME.{console,cfg,qemu.log}, its control socket in $vm_sock_dir
 # (short: a unix socket path has at most 107 bytes); qemu's PID is recorded as vm-NAME.
 
 vm_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 vm_accel=()
+# The interpreter itself, not a version-manager shim on PATH (~90 ms more per start: machine.md).
+vm_python=python3
+[ ! -x /usr/bin/python3 ] || vm_python=/usr/bin/python3
 
 # TCG unless the CPU flags show hardware virtualisation (a paravirtual /dev/kvm alone cannot
 # boot a stock kernel: machine.md); then KVM, qemu falling back to TCG when KVM fails to start.
@@ -67,8 +72,24 @@ vm_dump() { # vm_dump NAME: why a guest is not well, for the test log
 	cat "$state/$name.qemu.log" 2>/dev/null
 }
 
+# vm_until SECONDS COMMAND...: runs COMMAND until it succeeds; 1 when SECONDS of wall time passed
+# without success (tl_until of tests/topology/test-common.sh: the way a test waits for a
+# condition). COMMAND runs once more after the deadline: a slow machine never loses the last try.
+vm_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		if [ $SECONDS -ge $deadline ]; then
+			"$@"
+			return
+		fi
+		sleep 0.1
+	done
+}
+
+# vm_wait_ready: one wall-clock deadline for all the guests (they boot in parallel).
 vm_wait_ready() {
-	local timeout=120 name left
+	local timeout=120 name deadline
 	local -a names=()
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -76,15 +97,15 @@ vm_wait_ready() {
 		*) names+=("$1"); shift ;;
 		esac
 	done
-	left=$((timeout * 5))
+	deadline=$((SECONDS + timeout))
 	for name in "${names[@]}"; do
 		until grep -q "SCTPLB-VM-READY $name" "$state/$name.console" 2>/dev/null; do
 			if ! vm_alive "$name"; then
 				vm_dump "$name"
 				die "guest $name died before it was ready"
 			fi
-			left=$((left - 1))
-			if [ $left -le 0 ]; then
+			if [ $SECONDS -ge $deadline ]; then
+				grep -q "SCTPLB-VM-READY $name" "$state/$name.console" 2>/dev/null && break
 				vm_dump "$name"
 				die "guest $name not ready in $timeout s"
 			fi
@@ -100,10 +121,25 @@ vm_run() {
 		timeout=$2
 		shift 2
 	fi
-	python3 "$vm_here/vmctl.py" "$vm_sock_dir/$name.ctl" --timeout "$timeout" "$*" || status=$?
+	# A dead guest fails at once (not after the timeout of every later command), and so does one
+	# that let a command run out of time: its control loop is still busy with that command.
+	if ! vm_alive "$name"; then
+		[ -e "$state/$name.dead" ] || vm_dump "$name" >&2
+		: >"$state/$name.dead"
+		echo "vm_run: guest $name is dead: not asked: $*" >&2
+		return 125
+	fi
+	if [ -e "$state/$name.stuck" ]; then
+		echo "vm_run: guest $name did not answer an earlier command ($(cat "$state/$name.stuck")): not asked: $*" >&2
+		return 124
+	fi
+	"$vm_python" "$vm_here/vmctl.py" "$vm_sock_dir/$name.ctl" --timeout "$timeout" "$*" || status=$?
 	if [ $status -ge 124 ] && ! vm_alive "$name"; then
 		vm_dump "$name" >&2
+		: >"$state/$name.dead"
 		echo "vm_run: guest $name died" >&2
+	elif [ $status -eq 124 ]; then
+		echo "$*" >"$state/$name.stuck"
 	fi
 	return $status
 }

@@ -29,8 +29,13 @@ def main() -> int:
         print("vmctl: the command must be one line", file=sys.stderr)
         return 2
     token = secrets.token_hex(6)
-    line = f"( {command} ) </dev/null 2>&1; echo \"@@vmctl $? {token}@@\"\n"
+    wrapped = f"( {command} ) </dev/null 2>&1; echo \"@@vmctl $? {token}@@\"".encode()
+    # The guest runs the command only when LENGTH matches what arrived (a serial line can lose
+    # bytes); otherwise it answers with the garbled marker and we send it again.
+    line = b"VMCTL %d " % len(wrapped) + wrapped + b"\n"
     marker = re.compile(rb"@@vmctl (\d+) " + token.encode() + rb"@@")
+    garbled = re.compile(rb"@@vmctl-garbled (\d+) (\d+)@@")
+    sends_left = 3
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     deadline = time.monotonic() + timeout
     while True:
@@ -42,7 +47,8 @@ def main() -> int:
                 print(f"vmctl: cannot connect to {path}: {error}", file=sys.stderr)
                 return 125
             time.sleep(0.1)
-    sock.sendall(line.encode())
+    sock.sendall(line)
+    sends_left -= 1
     received = b""
     while True:
         left = deadline - time.monotonic()
@@ -62,6 +68,16 @@ def main() -> int:
             print(f"\nvmctl: the VM closed the channel during: {command}", file=sys.stderr)
             return 125
         received += chunk
+        bad = garbled.search(received)
+        if bad:
+            print(f"vmctl: the guest received {bad.group(1).decode()} of {bad.group(2).decode()} bytes"
+                  f" of the command line{'; sending it again' if sends_left else ''}", file=sys.stderr)
+            if not sends_left:
+                return 125
+            received = received[bad.end():]
+            sock.sendall(line)
+            sends_left -= 1
+            continue
         match = marker.search(received)
         if match:
             sys.stdout.buffer.write(received[: match.start()].replace(b"\r", b""))

@@ -170,7 +170,7 @@ test_failover() {
 	tlog "=== sctplb: failover from path A to path B ($__mode mode)"
 	test_start
 	otc 221 "ctraffic_start --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 4 --rate 10 --duration 10 --port $__port"
-	sleep 3
+	otc 221 ctraffic_running
 	otc 201 path_cut
 	otc 221 "ctraffic_wait --min-failovers=1 --timeout=60"
 	otc 201 path_heal
@@ -182,9 +182,9 @@ test_lb_crash() {
 	tlog "=== sctplb: kill -9 and restart of the LB on vm-201 during traffic ($__mode mode)"
 	test_start
 	otc 221 "ctraffic_start --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 4 --rate 10 --duration 8 --port $__port"
-	sleep 2
+	otc 221 ctraffic_running
 	otc 201 "lb_stop --signal=KILL"
-	sleep 1
+	sleep 1 # the LB stays dead for a while (the scenario, not a wait)
 	otc 201 lb_start
 	otc 221 "ctraffic_wait --timeout=60"
 	xcluster_stop
