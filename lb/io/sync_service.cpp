@@ -191,8 +191,9 @@ void SyncService::run(const std::atomic<bool>& stop, std::atomic<bool>& ready,
         std::memcpy(digest.data(), header.config_digest, kDigestChars);
         engine.set_config_digest(digest);
         std::vector<std::uint32_t> down;
+        const TargetSnapshot targets = read_targets(header);  // (no writer: we hold config_mutex)
         for (std::uint32_t i = 0; i < header.max_targets && i < kMaxTargets; ++i)
-            if (header.targets[i].state == TargetState::Down) down.push_back(header.targets[i].fwmark);
+            if (targets[i].state == TargetState::Down) down.push_back(targets[i].fwmark);
         engine.set_down_targets(down);
         return digest;
     };
