@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -21,11 +22,17 @@ std::string octal_mode(mode_t mode) {
 
 }  // namespace
 
+bool all_zero(std::span<const std::byte> bytes) {
+    return std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{0}; });
+}
+
 std::optional<std::vector<std::byte>> read_private_file(const std::string& path, std::string_view what,
                                                        unsigned forbidden_mode, std::size_t max_bytes,
                                                        std::string& error) {
     const std::string name = std::string(what) + " " + path;
-    FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    // O_NONBLOCK: a FIFO planted as the file would block open(2) until a
+    // writer comes; non-blocking it opens at once, and fstat below refuses it.
+    FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
     if (file.get() < 0) {
         error = name + ": " + std::strerror(errno);
         return std::nullopt;
@@ -37,6 +44,13 @@ std::optional<std::vector<std::byte>> read_private_file(const std::string& path,
     }
     if (!S_ISREG(info.st_mode)) {
         error = name + ": not a regular file";
+        return std::nullopt;
+    }
+    // A secret is only as private as its owner: a file another user owns can
+    // be rewritten (or was written) by that user, whatever its mode says.
+    if (info.st_uid != ::geteuid()) {
+        error = name + ": owned by uid " + std::to_string(info.st_uid) + ", not by the user running sctplb (uid " +
+                std::to_string(::geteuid()) + "): chown it";
         return std::nullopt;
     }
     if ((info.st_mode & forbidden_mode) != 0) {
@@ -73,6 +87,10 @@ std::optional<std::vector<std::byte>> read_seed_file(const std::string& path, st
     if (seed && seed->size() < KeyedHash::kMinSeedBytes) {
         error = "seed file " + path + ": " + std::to_string(seed->size()) + " bytes, at least " +
                 std::to_string(KeyedHash::kMinSeedBytes) + " needed (e.g. head -c 32 /dev/urandom)";
+        return std::nullopt;
+    }
+    if (seed && all_zero(*seed)) {
+        error = "seed file " + path + ": all bytes are zero, not a secret (e.g. head -c 32 /dev/urandom)";
         return std::nullopt;
     }
     return seed;

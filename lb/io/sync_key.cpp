@@ -63,6 +63,10 @@ std::optional<SyncKeyring> SyncKeyring::parse(std::string_view text, std::string
             error = where + "at most " + std::to_string(kMaxSyncKeys) + " keys (the current and the next)";
             return std::nullopt;
         }
+        if (all_zero(std::as_bytes(std::span(key.bytes)))) {
+            error = where + "the key is all zero, not a secret (openssl rand -hex 32)";
+            return std::nullopt;
+        }
         key.id = id_of(key.bytes);
         ring.keys_.push_back(std::move(key));
     }
