@@ -110,11 +110,6 @@ std::string_view target_state_name(TargetState state) {
     return "?";
 }
 
-bool process_alive(std::int32_t pid) {
-    if (pid <= 0) return false;
-    return ::kill(pid, 0) == 0 || errno == EPERM;
-}
-
 std::optional<std::vector<std::uint32_t>> parse_fwmarks(const std::vector<std::string>& words, std::string& error) {
     if (words.empty()) {
         error = "no FWMARK given";
@@ -285,7 +280,7 @@ int run_delete(std::span<const std::string> args) {
         // An unreadable segment (other layout) may still be deleted.
         if (auto state = SharedState::open(parsed.shm, error)) {
             const std::int32_t pid = state->header().daemon_pid.load();
-            if (process_alive(pid))
+            if (data_path_alive(pid))
                 return failure(kCommand, "sctplb lb (pid " + std::to_string(pid) + ") uses shared memory '" +
                                              parsed.shm + "'; stop it first or use --force");
         }
@@ -476,7 +471,7 @@ int run_show(std::span<const std::string> args) {
     std::map<std::uint32_t, std::size_t> share;
     for (const std::uint32_t fwmark : lookup) ++share[fwmark];
     const std::int32_t pid = h.daemon_pid.load();
-    const bool running = process_alive(pid);
+    const bool running = data_path_alive(pid);
     const std::size_t excerpt = std::min(kLookupExcerpt, lookup.size());
 
     if (parsed.options->has("json")) {

@@ -1,8 +1,11 @@
 // `sctplb lb`: the data path. Binds the NFQUEUE(s), decides every packet and
 // returns it with an fwmark, until SIGTERM or SIGINT.
 #include <signal.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cerrno>
 #include <atomic>
 #include <cstdio>
 #include <string>
@@ -49,6 +52,20 @@ std::atomic<bool> stop_requested{false};
 
 void on_signal(int) { stop_requested.store(true, std::memory_order_relaxed); }
 
+// SIGHUP is what service managers send for "reload". There is nothing to
+// reload: targets and settings live in the shared memory and take effect when
+// the commands change them, and the log is stderr (the journal's). So it is
+// ignored, and said so. The line is formatted before the handler is installed:
+// only write(2) is async-signal-safe here (signal-safety(7)).
+char hangup_line[160];
+std::size_t hangup_line_length = 0;
+
+void on_hangup(int) {
+    const int saved_errno = errno;
+    [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, hangup_line, hangup_line_length);
+    errno = saved_errno;
+}
+
 }  // namespace
 
 int run_lb(std::span<const std::string> args) {
@@ -60,7 +77,7 @@ int run_lb(std::span<const std::string> args) {
                                "Runs the data path: every packet queued by the iptables NFQUEUE rules\n"
                                "(see 'sctplb rules') is decided and returned with the fwmark of its\n"
                                "target. Associations live in the shared memory, so a restarted daemon\n"
-                               "continues them. Stops on SIGTERM or SIGINT.\n"
+                               "continues them. Stops on SIGTERM or SIGINT; SIGHUP is ignored (logged).\n"
                                "With --sync-listen/--sync-peer/--sync-key, instances of one tier tell each\n"
                                "other every association (docs/operations.md \"Association sync\").\n"
                                "When 'sctplb rules --fastpath' installed its nft table, established\n"
@@ -181,6 +198,16 @@ int run_lb(std::span<const std::string> args) {
         std::fprintf(stderr, "sctplb lb: %s\n", error.c_str());
         return 1;
     }
+    // Before anything touches the kernel (fast-path maps, queues): a second
+    // daemon would reconcile the first one's maps and, on exit, unregister it.
+    if (!state->claim_data_path(error)) {
+        std::fprintf(stderr, "sctplb lb: %s\n", error.c_str());
+        return 1;
+    }
+    struct ReleaseDataPath {
+        SharedState& state;
+        ~ReleaseDataPath() { state.release_data_path(); }
+    } release_data_path{*state};
     if (log_level) state->header().log_level.store(*log_level);
     if (dp.copy_range < 512)
         std::fprintf(stderr,
@@ -196,6 +223,16 @@ int run_lb(std::span<const std::string> args) {
     sigaction(SIGTERM, &action, nullptr);
     sigaction(SIGINT, &action, nullptr);
     signal(SIGPIPE, SIG_IGN);
+    const int hangup_chars = std::snprintf(hangup_line, sizeof hangup_line,
+                                           "sctplb[%d]: SIGHUP ignored: nothing to reload (targets and settings are "
+                                           "read from the shared memory; stop with SIGTERM)\n",
+                                           static_cast<int>(getpid()));
+    hangup_line_length = hangup_chars > 0 ? std::min<std::size_t>(static_cast<std::size_t>(hangup_chars), sizeof hangup_line - 1) : 0;
+    struct sigaction hangup{};
+    hangup.sa_handler = on_hangup;
+    sigemptyset(&hangup.sa_mask);
+    hangup.sa_flags = SA_RESTART;  // nothing to wake up for
+    sigaction(SIGHUP, &hangup, nullptr);
 
     // The fast path before the queues: its start reconciles the kernel's map
     // with the table (associations known only to the kernel are imported).

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <array>
@@ -260,8 +262,20 @@ std::optional<SharedState> SharedState::create(const std::string& name, const Cr
     };
     // The segment holds the hash secret: owner only, whatever the umask said.
     if (::fchmod(fd.get(), 0600) != 0) return fail("fchmod " + path + ": " + errno_text(errno));
-    if (::ftruncate(fd.get(), static_cast<off_t>(segment_size)) != 0)
-        return fail("ftruncate " + path + " to " + std::to_string(segment_size) + " bytes: " + errno_text(errno));
+    // posix_fallocate, not ftruncate: tmpfs then reserves every page now, so a
+    // /dev/shm without room is a clear error here instead of a SIGBUS later,
+    // when a page of the table is first touched (and a half-made segment).
+    if (const int rc = ::posix_fallocate(fd.get(), 0, static_cast<off_t>(segment_size)); rc != 0) {
+        if (rc == ENOSPC) {
+            struct statvfs room {};
+            const bool known = ::statvfs("/dev/shm", &room) == 0;
+            return fail("shared memory '" + name + "' needs " + std::to_string(segment_size >> 20) + " MiB" +
+                        (known ? ", /dev/shm has " + std::to_string((room.f_bavail * room.f_frsize) >> 20) + " MiB free"
+                               : std::string()) +
+                        ": choose a smaller --capacity, or make room in /dev/shm");
+        }
+        return fail("posix_fallocate " + path + " to " + std::to_string(segment_size) + " bytes: " + errno_text(rc));
+    }
     std::string map_error;
     const Mapping mapping = map_segment(fd.get(), segment_size, map_error);
     if (mapping.address == MAP_FAILED) return fail(path + ": " + map_error);
@@ -316,6 +330,27 @@ std::optional<SharedState> SharedState::open(const std::string& name, std::strin
     struct stat info {};
     if (::fstat(fd.get(), &info) != 0) {
         error = "fstat " + path + ": " + errno_text(errno);
+        return std::nullopt;
+    }
+    // Only a segment made by this user (or by root) is trusted: the name is
+    // free for anyone to take in /dev/shm while it does not exist (at boot,
+    // between delete and init), and whoever owns the segment decides where
+    // the daemon sends traffic and reads the hash seed.
+    if (!S_ISREG(info.st_mode)) {
+        error = "shared memory '" + name + "' is not a regular file: delete it and init again";
+        return std::nullopt;
+    }
+    if (info.st_uid != ::geteuid() && info.st_uid != 0) {
+        error = "shared memory '" + name + "' belongs to uid " + std::to_string(info.st_uid) + ", not to " +
+                (::geteuid() == 0 ? std::string("root") : "you (uid " + std::to_string(::geteuid()) + ") or root") +
+                ": refused (another user made it); delete it (sctplb delete --shm=" + name + ") and init again";
+        return std::nullopt;
+    }
+    if ((info.st_mode & 077) != 0) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(info.st_mode & 07777));
+        error = "shared memory '" + name + "' is open to group or others (mode " + mode +
+                "; sctplb makes it 0600): refused; delete it and init again";
         return std::nullopt;
     }
     const auto file_size = static_cast<std::size_t>(info.st_size);
@@ -381,6 +416,52 @@ std::optional<SharedState> SharedState::open(const std::string& name, std::strin
         return std::nullopt;
     }
     return state;
+}
+
+namespace {
+
+// The command name (comm: the executable's name, at most 15 characters) of a
+// process; empty when it cannot be read.
+std::string process_name(const char* proc_path) {
+    FileDescriptor comm(::open(proc_path, O_RDONLY | O_CLOEXEC));
+    if (comm.get() < 0) return {};
+    char name[32] = {};
+    const ssize_t got = ::read(comm.get(), name, sizeof name - 1);
+    return got > 0 ? std::string(name, static_cast<std::size_t>(got)) : std::string();
+}
+
+}  // namespace
+
+bool data_path_alive(std::int32_t pid) {
+    if (pid <= 0) return false;
+    if (::kill(pid, 0) != 0 && errno != EPERM) return false;
+    // A pid recorded by a daemon killed with -9 may since belong to another
+    // program: only a process of the same program as ours (sctplb) counts.
+    char path[32];
+    std::snprintf(path, sizeof path, "/proc/%d/comm", static_cast<int>(pid));
+    const std::string theirs = process_name(path), ours = process_name("/proc/self/comm");
+    return theirs.empty() || ours.empty() || theirs == ours;  // no /proc: trust kill(2)
+}
+
+bool SharedState::claim_data_path(std::string& error) {
+    const auto me = static_cast<std::int32_t>(::getpid());
+    std::int32_t holder = header_->daemon_pid.load(std::memory_order_acquire);
+    // Compare-and-swap: of two daemons starting at once, one wins; a holder
+    // that died without releasing (kill -9) is replaced.
+    while (holder != me) {
+        if (data_path_alive(holder)) {
+            error = "sctplb lb (pid " + std::to_string(holder) +
+                    ") already runs on this shared memory: one data path per segment";
+            return false;
+        }
+        if (header_->daemon_pid.compare_exchange_weak(holder, me, std::memory_order_acq_rel)) break;
+    }
+    return true;
+}
+
+void SharedState::release_data_path() {
+    std::int32_t me = static_cast<std::int32_t>(::getpid());
+    header_->daemon_pid.compare_exchange_strong(me, 0, std::memory_order_acq_rel);
 }
 
 bool SharedState::remove(const std::string& name, std::string& error) {

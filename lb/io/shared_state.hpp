@@ -244,12 +244,23 @@ public:
     // that lock), so the next publish never overwrites a buffer still in use.
     bool publish_targets(std::string& error);
 
+    // One data path (`sctplb lb`) per segment: records this process in
+    // `daemon_pid` unless another live sctplb is recorded there (then false
+    // with a one-line `error`). A record left by a dead daemon is taken over.
+    bool claim_data_path(std::string& error);
+    // Clears `daemon_pid` if (and only if) this process holds it.
+    void release_data_path();
+
 private:
     SharedState() = default;
     SharedHeader* header_ = nullptr;
     std::size_t size_ = 0;
     std::optional<AssociationTable> table_;
 };
+
+// Whether `pid` is a running sctplb (a pid recorded in `daemon_pid` may be
+// stale: its daemon was killed, the number reused).
+[[nodiscard]] bool data_path_alive(std::int32_t pid);
 
 // Holds `table_mutex` (robust, process-shared). When the previous holder died
 // holding it (EOWNERDEAD), the table is repaired with rebuild_indexes() and the

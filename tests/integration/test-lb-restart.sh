@@ -1,8 +1,9 @@
 #!/bin/bash
 # The daemon's life cycle under live traffic (tests/topology/lb-topology.sh: a multihomed usrsctp
 # client, one LB namespace, three DSR servers). Shows:
-#  f. a second `sctplb lb` on the same queue exits non-zero with the "already bound" message,
-#     and the first keeps working;
+#  f. a second `sctplb lb` on the same segment exits non-zero ("already runs on this shared
+#     memory", and `delete` still refuses), one on the same queue from another segment with
+#     "already bound"; SIGHUP is logged and ignored; the first keeps working;
 #  d. `kill -9` of `sctplb lb` mid-association and a restart: the association completes (no
 #     ABORT, every echo from one server) and `sctplb assoc` still lists it;
 #  e. `assoc --export`, `delete`, `init` (same seed file and options), `activate`,
@@ -46,15 +47,40 @@ assoc_listed() {
 	tl_json "$1" "sum(1 for a in d['associations'] if '$a2' in a['addresses'] and '$a6' in a['addresses'] and a['fwmark'] == $2 and a['state'] != 'closed')"
 }
 
-# --- f. a second daemon on the same queue -------------------------------------------------------
-tl_say "f: a second sctplb lb on queue $LB_QUEUE"
+# --- f. a second daemon on the same segment, or on the same queue; SIGHUP -----------------------
+tl_say "f: a second sctplb lb on the same segment (queue $((LB_QUEUE + 1))), then on queue $LB_QUEUE"
 status=0
-timeout 10 ip netns exec "$LB_NS" "$SCTPLB_BIN" lb --shm "$LB_SHM" --queue "$LB_QUEUE" \
+timeout 10 ip netns exec "$LB_NS" "$SCTPLB_BIN" lb --shm "$LB_SHM" --queue $((LB_QUEUE + 1)) \
 	>"$tl_work/second-lb.log" 2>&1 || status=$?
-if [ "$status" != 0 ] && [ "$status" != 124 ] && grep -q "already bound" "$tl_work/second-lb.log"; then
-	tl_pass "f: the second sctplb lb exited $status: $(grep -o 'queue [0-9]* is already bound[^(]*' "$tl_work/second-lb.log" | head -n 1)"
+if [ "$status" != 0 ] && [ "$status" != 124 ] && grep -q "already runs on this shared memory" "$tl_work/second-lb.log"; then
+	tl_pass "f: a second sctplb lb on the segment exited $status: $(head -n 1 "$tl_work/second-lb.log")"
 else
-	tl_fail "f: the second sctplb lb: exit $status, output: $(cat "$tl_work/second-lb.log")"
+	tl_fail "f: the second sctplb lb on the segment: exit $status, output: $(cat "$tl_work/second-lb.log")"
+fi
+# The first daemon's registration survived the refused one (delete still refuses).
+if lbt_sctplb delete >"$tl_work/delete.log" 2>&1; then
+	tl_fail "f: delete succeeded while the first sctplb lb runs"
+else
+	tl_pass "f: delete still refuses: $(head -n 1 "$tl_work/delete.log")"
+fi
+# The same queue from another segment: the kernel's queue binding refuses it.
+ip netns exec "$LB_NS" "$SCTPLB_BIN" init --shm "${LB_SHM}-other" --capacity 1024 >/dev/null
+status=0
+timeout 10 ip netns exec "$LB_NS" "$SCTPLB_BIN" lb --shm "${LB_SHM}-other" --queue "$LB_QUEUE" \
+	>"$tl_work/second-lb-queue.log" 2>&1 || status=$?
+ip netns exec "$LB_NS" "$SCTPLB_BIN" delete --shm "${LB_SHM}-other" >/dev/null
+if [ "$status" != 0 ] && [ "$status" != 124 ] && grep -q "already bound" "$tl_work/second-lb-queue.log"; then
+	tl_pass "f: a second sctplb lb on queue $LB_QUEUE exited $status: $(grep -o 'queue [0-9]* is already bound[^(]*' "$tl_work/second-lb-queue.log" | head -n 1)"
+else
+	tl_fail "f: the second sctplb lb on the queue: exit $status, output: $(cat "$tl_work/second-lb-queue.log")"
+fi
+# SIGHUP (a service manager's reload) is logged and ignored, never a silent exit.
+lb_pid=$("$LBT_TOPOLOGY" pids "$tl_prefix" | awk '$2 == "lb" { print $1 }')
+hup_logged() { grep -q "SIGHUP ignored" "$LB_STATE/lb.log"; }
+if [ -n "$lb_pid" ] && kill -HUP "$lb_pid" && tl_until 10 hup_logged && kill -0 "$lb_pid"; then
+	tl_pass "f: SIGHUP: $(grep -o 'SIGHUP ignored[^(]*' "$LB_STATE/lb.log" | head -n 1)and the daemon runs on"
+else
+	tl_fail "f: SIGHUP: pid '$lb_pid', log: $(tail -n 3 "$LB_STATE/lb.log")"
 fi
 pid_line=$("$LBT_TOPOLOGY" pids "$tl_prefix" | grep ' lb$' || true)
 [ -n "$pid_line" ] && tl_pass "f: the first sctplb lb still runs" || tl_fail "f: the first sctplb lb is gone"
