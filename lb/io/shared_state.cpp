@@ -420,14 +420,27 @@ std::optional<SharedState> SharedState::open(const std::string& name, std::strin
 
 namespace {
 
-// The command name (comm: the executable's name, at most 15 characters) of a
-// process; empty when it cannot be read.
-std::string process_name(const char* proc_path) {
-    FileDescriptor comm(::open(proc_path, O_RDONLY | O_CLOEXEC));
-    if (comm.get() < 0) return {};
-    char name[32] = {};
-    const ssize_t got = ::read(comm.get(), name, sizeof name - 1);
-    return got > 0 ? std::string(name, static_cast<std::size_t>(got)) : std::string();
+// A process as /proc/PID/stat shows it: its command name (comm: the
+// executable's name, at most 15 characters) and state letter ('Z': a zombie,
+// dead but not yet reaped by its parent). Empty name: unreadable.
+struct ProcessView {
+    std::string name;
+    char state = '?';
+};
+
+ProcessView process_view(const char* stat_path) {
+    FileDescriptor stat(::open(stat_path, O_RDONLY | O_CLOEXEC));
+    if (stat.get() < 0) return {};
+    char text[512] = {};
+    const ssize_t got = ::read(stat.get(), text, sizeof text - 1);
+    if (got <= 0) return {};
+    // "PID (COMM) STATE ...": COMM may hold spaces and parentheses, so the
+    // last ')' ends it (proc(5)).
+    const std::string_view line(text, static_cast<std::size_t>(got));
+    const std::size_t open = line.find('('), close = line.rfind(')');
+    if (open == std::string_view::npos || close == std::string_view::npos || close < open || close + 2 >= line.size())
+        return {};
+    return {std::string(line.substr(open + 1, close - open - 1)), line[close + 2]};
 }
 
 }  // namespace
@@ -435,12 +448,14 @@ std::string process_name(const char* proc_path) {
 bool data_path_alive(std::int32_t pid) {
     if (pid <= 0) return false;
     if (::kill(pid, 0) != 0 && errno != EPERM) return false;
-    // A pid recorded by a daemon killed with -9 may since belong to another
-    // program: only a process of the same program as ours (sctplb) counts.
+    // A daemon killed with -9 may linger as a zombie until its parent reaps
+    // it, and its pid may since belong to another program: only a live
+    // process of the same program as ours (sctplb) counts.
     char path[32];
-    std::snprintf(path, sizeof path, "/proc/%d/comm", static_cast<int>(pid));
-    const std::string theirs = process_name(path), ours = process_name("/proc/self/comm");
-    return theirs.empty() || ours.empty() || theirs == ours;  // no /proc: trust kill(2)
+    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+    const ProcessView theirs = process_view(path), ours = process_view("/proc/self/stat");
+    if (theirs.name.empty() || ours.name.empty()) return true;  // no /proc: trust kill(2)
+    return theirs.state != 'Z' && theirs.state != 'X' && theirs.name == ours.name;
 }
 
 bool SharedState::claim_data_path(std::string& error) {

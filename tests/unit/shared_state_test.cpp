@@ -1,6 +1,7 @@
 // The shared-memory segment: creation, refusal of foreign layouts, mode,
 // Maglev publication, and lock recovery after a holder dies.
 #include <fcntl.h>
+#include <signal.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -139,6 +140,54 @@ TEST_F(SharedStateTest, SegmentIsOwnerOnlyWhateverTheUmask) {
     struct stat info {};
     ASSERT_EQ(stat(("/dev/shm/" + name_).c_str(), &info), 0);
     EXPECT_EQ(info.st_mode & 0777, 0600u);
+}
+
+TEST_F(SharedStateTest, OneDataPathPerSegment) {
+    SharedState state = create();
+    std::string error;
+    // A child of this program stands in for a running `sctplb lb`.
+    int ready[2];
+    ASSERT_EQ(pipe(ready), 0);
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        std::string child_error;
+        const char byte = state.claim_data_path(child_error) ? 'y' : 'n';
+        (void)!write(ready[1], &byte, 1);
+        pause();
+        _exit(0);
+    }
+    char byte = 0;
+    ASSERT_EQ(read(ready[0], &byte, 1), 1);
+    ASSERT_EQ(byte, 'y');
+    EXPECT_FALSE(state.claim_data_path(error));
+    EXPECT_NE(error.find("already runs on this shared memory"), std::string::npos) << error;
+    EXPECT_TRUE(data_path_alive(child));
+    // Killed with -9 and not yet reaped (a zombie): dead, its claim taken over.
+    kill(child, SIGKILL);
+    siginfo_t info{};
+    ASSERT_EQ(waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT), 0);
+    EXPECT_FALSE(data_path_alive(child));
+    EXPECT_TRUE(state.claim_data_path(error)) << error;
+    EXPECT_EQ(state.header().daemon_pid.load(), getpid());
+    waitpid(child, nullptr, 0);
+    // Released only by its holder.
+    state.header().daemon_pid.store(child);
+    state.release_data_path();
+    EXPECT_EQ(state.header().daemon_pid.load(), child);
+    state.header().daemon_pid.store(getpid());
+    state.release_data_path();
+    EXPECT_EQ(state.header().daemon_pid.load(), 0);
+    close(ready[0]);
+    close(ready[1]);
+}
+
+TEST_F(SharedStateTest, SegmentOpenToOthersIsRefused) {
+    { SharedState state = create(); }
+    ASSERT_EQ(chmod(("/dev/shm/" + name_).c_str(), 0640), 0);
+    std::string error;
+    EXPECT_FALSE(SharedState::open(name_, error).has_value());
+    EXPECT_NE(error.find("open to group or others (mode 0640"), std::string::npos) << error;
 }
 
 TEST_F(SharedStateTest, OtherLayoutVersionIsRefusedWithTheExportHint) {
