@@ -41,6 +41,11 @@ install_deps() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# The main build (./build): Release, as users build it. build, test and demo share its directory
+# and type, so `./run.sh demo` after `./run.sh test` does not rebuild. Only test asks for
+# -Werror (SCTPLB_WERROR, a cached option that build and demo leave as it is).
+main_build_type=Release
+
 configure_and_build() {
   local dir=$1
   shift
@@ -50,16 +55,16 @@ configure_and_build() {
 
 cmd_build() {
   install_deps
-  log "build ($build)"
-  configure_and_build "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  log "build ($build, $main_build_type)"
+  configure_and_build "$build" -DCMAKE_BUILD_TYPE=$main_build_type
 }
 
 cmd_test() {
   install_deps
-  log "build ($build)"
-  configure_and_build "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
-  log "build with AddressSanitizer + UndefinedBehaviorSanitizer ($build_asan)"
-  configure_and_build "$build_asan" -DCMAKE_BUILD_TYPE=Debug -DSCTPLB_SANITIZE=ON \
+  log "build ($build, $main_build_type, warnings are errors)"
+  configure_and_build "$build" -DCMAKE_BUILD_TYPE=$main_build_type -DSCTPLB_WERROR=ON
+  log "build with AddressSanitizer + UndefinedBehaviorSanitizer ($build_asan, Debug, warnings are errors)"
+  configure_and_build "$build_asan" -DCMAKE_BUILD_TYPE=Debug -DSCTPLB_SANITIZE=ON -DSCTPLB_WERROR=ON \
     -DSCTPLB_BUILD_BENCHMARKS=OFF -DSCTPLB_BUILD_TEST_APPS=OFF
   local status=0 asan_status=0 asan_pid asan_log="$build_asan/unit-tests.log"
   # The sanitizer unit tests run alongside the integration tests, which mostly wait on
@@ -102,8 +107,8 @@ cmd_test() {
 cmd_demo() {
   install_deps
   if [ ! -x "$build/lb/cli/sctplb" ]; then
-    log "build ($build)"
-    configure_and_build "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    log "build ($build, $main_build_type)"
+    configure_and_build "$build" -DCMAKE_BUILD_TYPE=$main_build_type
   fi
   exec "$top/tests/demo/demo.sh" "$build"
 }

@@ -48,6 +48,7 @@ void print_help() {
         text += "  " + std::string(command.name) +
                 std::string(command.name.size() < 12 ? 12 - command.name.size() : 1, ' ') +
                 std::string(command.summary) + "\n";
+    text += "  version     print the version (also --version)\n";
     text += "\nRun 'sctplb <command> --help' for the options of a command.\n";
     std::fputs(text.c_str(), stdout);
 }
@@ -61,6 +62,10 @@ int main(int argc, char** argv) {
     const std::string name = argv[1];
     if (name == "--help" || name == "-h" || name == "help") {
         print_help();
+        return 0;
+    }
+    if (name == "--version" || name == "version") {
+        std::printf("sctplb %s\n", SCTPLB_VERSION);
         return 0;
     }
     const std::vector<std::string> args(argv + 2, argv + argc);

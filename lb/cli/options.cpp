@@ -101,7 +101,12 @@ std::string format_help(std::string_view usage, std::string_view description,
     std::size_t width = std::string_view("-h, --help").size();
     for (const auto& spec : specs) {
         std::string text = "--" + std::string(spec.name);
-        if (!spec.value_name.empty()) text += " " + std::string(spec.value_name);
+        // Appended piece by piece, not `" " + std::string(...)`: gcc 12 at -O3 reports a
+        // false -Wrestrict inside libstdc++ for that (GCC bugs 105329, 105651).
+        if (!spec.value_name.empty()) {
+            text += ' ';
+            text += spec.value_name;
+        }
         width = std::max(width, text.size());
         left.push_back(std::move(text));
     }
@@ -137,7 +142,10 @@ std::vector<std::string_view> split_list(std::string_view text, char separator) 
 
 int usage_error(std::string_view command, std::string_view message) {
     std::string line = "sctplb";
-    if (!command.empty()) line += " " + std::string(command);
+    if (!command.empty()) {
+        line += ' ';  // not `" " + std::string(command)`: gcc 12 -O3 false -Wrestrict (see above)
+        line += command;
+    }
     line += ": " + printable(message) + "\n";
     std::fputs(line.c_str(), stderr);
     return kExitUsage;

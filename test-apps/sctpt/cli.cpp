@@ -8,26 +8,29 @@
 
 namespace sctpt {
 
-void OptionTable::add(std::string name, bool takes_value, Handler handle) {
-    options_.push_back(Option{std::move(name), takes_value, std::move(handle)});
+OptionTable::OptionTable(std::string command, std::string summary)
+    : command_(std::move(command)), summary_(std::move(summary)) {}
+
+void OptionTable::add(std::string name, bool takes_value, std::string value_name, Handler handle) {
+    options_.push_back(Option{std::move(name), takes_value, std::move(value_name), std::move(handle)});
 }
 
 void OptionTable::flag(std::string name, bool& target) {
-    add(std::move(name), false, [&target](std::string_view, std::string&) {
+    add(std::move(name), false, "", [&target](std::string_view, std::string&) {
         target = true;
         return true;
     });
 }
 
-void OptionTable::text(std::string name, std::string& target) {
-    add(std::move(name), true, [&target](std::string_view value, std::string&) {
+void OptionTable::text(std::string name, std::string& target, std::string value_name) {
+    add(std::move(name), true, std::move(value_name), [&target](std::string_view value, std::string&) {
         target = value;
         return true;
     });
 }
 
-void OptionTable::decimal(std::string name, double& target) {
-    add(name, true, [&target, name](std::string_view value, std::string& error) {
+void OptionTable::decimal(std::string name, double& target, std::string value_name) {
+    add(name, true, std::move(value_name), [&target, name](std::string_view value, std::string& error) {
         const auto* end = value.data() + value.size();
         double parsed = 0;
         const auto [stop, result] = std::from_chars(value.data(), end, parsed);
@@ -40,9 +43,28 @@ void OptionTable::decimal(std::string name, double& target) {
     });
 }
 
-bool OptionTable::parse(int argc, char** argv, int first, std::string& error) const {
+int OptionTable::print_help() const {
+    std::string text = "usage: sctpt " + command_ + " [OPTIONS]\n" + summary_ + "\n\noptions:\n";
+    for (const auto& option : options_) {
+        text += "  " + option.name;
+        if (option.takes_value) {
+            text += ' ';
+            text += option.value_name;
+        }
+        text += '\n';
+    }
+    text += "  --help\n'sctpt help' explains every option and the defaults.\n";
+    std::fputs(text.c_str(), stdout);
+    return exit_success;
+}
+
+bool OptionTable::parse(int argc, char** argv, int first, std::string& error) {
     for (int i = first; i < argc; ++i) {
         std::string_view argument = argv[i];
+        if (argument == "--help" || argument == "-h") {
+            help_requested_ = true;
+            return true;
+        }
         std::string_view inline_value;
         bool has_inline_value = false;
         if (const auto equals = argument.find('=');
@@ -84,15 +106,15 @@ bool OptionTable::parse(int argc, char** argv, int first, std::string& error) co
 
 void add_stack_options(OptionTable& table, StackChoice& choice) {
     auto& timers = choice.timers;
-    table.text("--stack", choice.stack);
-    table.number("--hb-interval", timers.heartbeat_interval_ms);
-    table.number("--rto-min", timers.rto_min_ms);
-    table.number("--rto-max", timers.rto_max_ms);
-    table.number("--rto-initial", timers.rto_initial_ms);
+    table.text("--stack", choice.stack, "kernel|usrsctp|auto");
+    table.number("--hb-interval", timers.heartbeat_interval_ms, "MS");
+    table.number("--rto-min", timers.rto_min_ms, "MS");
+    table.number("--rto-max", timers.rto_max_ms, "MS");
+    table.number("--rto-initial", timers.rto_initial_ms, "MS");
     table.number("--path-max-retrans", timers.path_max_retrans);
     table.number("--init-max-retrans", timers.init_max_retrans);
-    table.number("--sack-delay", timers.sack_delay_ms);
-    table.number("--udp-encap", timers.udp_encapsulation_port);
+    table.number("--sack-delay", timers.sack_delay_ms, "MS");
+    table.number("--udp-encap", timers.udp_encapsulation_port, "PORT");
     table.flag("--debug", timers.debug);
 }
 
@@ -179,7 +201,7 @@ void print_usage(bool to_stdout) {
 SCTP test program: an echo server, a multihomed client and a traffic generator, on the Linux
 kernel's SCTP (libsctp) or on usrsctp (user-space SCTP over raw IP).
 
-commands:
+commands (COMMAND --help lists the options of one):
   server   --addr A[,B...] [--port P] [--name NAME] [--verbose]
       Binds exactly the addresses A,B... (sctp_bindx, so the INIT ACK lists only those: bind
       only the VIPs behind a load balancer) and echoes every message as "NAME: message".
@@ -212,6 +234,7 @@ commands:
       Prints the latest snapshot of a running ctraffic (the same JSON with "running": true).
       Without --stats-file: the only running ctraffic that writes the default file.
   help     This text.
+  version  The version (also --version).
 
 stack options (every command but stats):
   --stack kernel|usrsctp|auto   auto (default): the kernel where
@@ -243,6 +266,8 @@ exit status: 0 success, 1 failure, 2 usage error.
     std::fprintf(to_stdout ? stdout : stderr, "stacks built in:%s%s\n",
                  kernel_stack_built() ? " kernel" : "", usrsctp_stack_built() ? " usrsctp" : "");
 }
+
+void print_version() { std::printf("sctpt %s\n", SCTPT_VERSION); }
 
 int usage_error(const std::string& message) {
     complain("%s (see 'sctpt help')", message.c_str());

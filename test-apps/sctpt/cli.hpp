@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "stack.hpp"
@@ -18,38 +19,53 @@ constexpr int exit_success = 0;
 constexpr int exit_failure = 1;
 constexpr int exit_usage = 2;
 
+// The options of one command. Every table also takes --help (and -h): parse() then stops and
+// help_requested() says so; print_help() lists the table's options.
 class OptionTable {
 public:
     using Handler = std::function<bool(std::string_view value, std::string& error)>;
 
+    // `command` as typed after "sctpt"; `summary` one line on what the command does.
+    OptionTable(std::string command, std::string summary);
+
+    // `value_name` shows the expected value in --help, e.g. "A[,B...]".
     void flag(std::string name, bool& target);
-    void text(std::string name, std::string& target);
+    void text(std::string name, std::string& target, std::string value_name = "TEXT");
     template <typename Number>
-    void number(std::string name, Number& target) {
+    void number(std::string name, Number& target, std::string value_name = "N") {
         const std::string label = name;
-        add(std::move(name), true, [&target, label](std::string_view value, std::string& error) {
-            const auto* end = value.data() + value.size();
-            const auto [stop, result] = std::from_chars(value.data(), end, target);
-            if (result != std::errc{} || stop != end) {
-                error = label + ": '" + std::string(value) + "' is not a valid number";
-                return false;
-            }
-            return true;
-        });
+        add(std::move(name), true, std::move(value_name),
+            [&target, label](std::string_view value, std::string& error) {
+                const auto* end = value.data() + value.size();
+                const auto [stop, result] = std::from_chars(value.data(), end, target);
+                if (result != std::errc{} || stop != end) {
+                    error = label + ": '" + std::string(value) + "' is not a valid number";
+                    return false;
+                }
+                return true;
+            });
     }
-    void decimal(std::string name, double& target);  // a non-negative number, e.g. "2.5"
+    // A non-negative number, e.g. "2.5".
+    void decimal(std::string name, double& target, std::string value_name = "X");
 
     // Accepts "--name value" and "--name=value". On failure `error` says why.
-    bool parse(int argc, char** argv, int first, std::string& error) const;
+    bool parse(int argc, char** argv, int first, std::string& error);
+    bool help_requested() const { return help_requested_; }
+    // Prints "usage: sctpt COMMAND ..." and every option on stdout; returns exit_success.
+    int print_help() const;
 
 private:
     struct Option {
         std::string name;
         bool takes_value;
+        std::string value_name;
         Handler handle;
     };
-    void add(std::string name, bool takes_value, Handler handle);
+    void add(std::string name, bool takes_value, std::string value_name, Handler handle);
+    std::string command_;
+    std::string summary_;
     std::vector<Option> options_;
+    bool help_requested_ = false;
 };
 
 struct StackChoice {
@@ -71,6 +87,7 @@ bool termination_requested();  // consumes a pending SIGINT/SIGTERM
 bool sleep_unless_terminated(int64_t milliseconds);
 
 void print_usage(bool to_stdout);
+void print_version();
 int usage_error(const std::string& message);
 
 }  // namespace sctpt

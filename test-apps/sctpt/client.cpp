@@ -101,18 +101,24 @@ int run_client(int argc, char** argv) {
     uint64_t primary_after = 0;
     uint32_t echo_wait_ms = 2000;
     uint32_t connect_timeout_ms = 10000;
-    OptionTable table;
+    OptionTable table("client", "One multihomed association: sends every stdin line, prints every echo.");
+    table.text("--addr", remotes_text, "R1[,R2...]");
+    table.text("--laddr", locals_text, "L1[,L2...]");
+    table.number("--port", port, "P");
+    table.number("--lport", local_port, "Q");
+    table.text("--primary", primary_text, "R");
+    table.number("--primary-after", primary_after, "K");
+    table.number("--echo-wait", echo_wait_ms, "MS");
+    table.number("--connect-timeout", connect_timeout_ms, "MS");
     add_stack_options(table, choice);
-    table.text("--addr", remotes_text);
-    table.text("--laddr", locals_text);
-    table.number("--port", port);
-    table.number("--lport", local_port);
-    table.text("--primary", primary_text);
-    table.number("--primary-after", primary_after);
-    table.number("--echo-wait", echo_wait_ms);
-    table.number("--connect-timeout", connect_timeout_ms);
     std::string error;
-    if (!table.parse(argc, argv, 2, error) || !validate_stack_options(choice, error)) {
+    if (!table.parse(argc, argv, 2, error)) {
+        return usage_error(error);
+    }
+    if (table.help_requested()) {
+        return table.print_help();
+    }
+    if (!validate_stack_options(choice, error)) {
         return usage_error(error);
     }
     if (remotes_text.empty() || locals_text.empty()) {

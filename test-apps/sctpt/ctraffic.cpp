@@ -331,23 +331,29 @@ int run_ctraffic(int argc, char** argv) {
     uint16_t fixed_local_port = 0;
     std::string primary_text;
     uint64_t primary_after = 0;
-    OptionTable table;
-    add_stack_options(table, choice);
-    table.text("--addr", remotes_text);
-    table.text("--laddr", locals_text);
-    table.number("--port", port);
-    table.number("--lport-fixed", fixed_local_port);
+    OptionTable table("ctraffic", "N associations sending R messages/s for D seconds; prints a JSON report.");
+    table.text("--addr", remotes_text, "R1[,R2...]");
+    table.text("--laddr", locals_text, "SET[;SET...]");
+    table.number("--port", port, "P");
+    table.number("--lport-fixed", fixed_local_port, "Q");
     table.number("--clients", settings.clients);
-    table.decimal("--rate", settings.rate);
-    table.decimal("--duration", settings.duration_s);
-    table.number("--size", settings.size);
-    table.text("--primary", primary_text);
-    table.number("--primary-after", primary_after);
-    table.number("--echo-wait", settings.echo_wait_ms);
-    table.number("--connect-timeout", settings.connect_timeout_ms);
-    table.text("--stats-file", settings.stats_file);
+    table.decimal("--rate", settings.rate, "R");
+    table.decimal("--duration", settings.duration_s, "D");
+    table.number("--size", settings.size, "BYTES");
+    table.text("--primary", primary_text, "R");
+    table.number("--primary-after", primary_after, "K");
+    table.number("--echo-wait", settings.echo_wait_ms, "MS");
+    table.number("--connect-timeout", settings.connect_timeout_ms, "MS");
+    table.text("--stats-file", settings.stats_file, "FILE");
+    add_stack_options(table, choice);
     std::string error;
-    if (!table.parse(argc, argv, 2, error) || !validate_stack_options(choice, error)) {
+    if (!table.parse(argc, argv, 2, error)) {
+        return usage_error(error);
+    }
+    if (table.help_requested()) {
+        return table.print_help();
+    }
+    if (!validate_stack_options(choice, error)) {
         return usage_error(error);
     }
     if (remotes_text.empty() || locals_text.empty()) {

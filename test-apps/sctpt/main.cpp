@@ -19,6 +19,10 @@ int main(int argc, char** argv) {
     if (command == "stats") {
         return sctpt::run_stats(argc, argv);
     }
+    if (command == "version" || command == "--version") {
+        sctpt::print_version();
+        return sctpt::exit_success;
+    }
     if (command == "help" || command == "--help" || command == "-h") {
         sctpt::print_usage(true);
         return sctpt::exit_success;

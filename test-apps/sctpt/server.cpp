@@ -89,14 +89,20 @@ int run_server(int argc, char** argv) {
     uint16_t port = 6000;
     std::string name;
     bool verbose = false;
-    OptionTable table;
-    add_stack_options(table, choice);
-    table.text("--addr", addresses_text);
-    table.number("--port", port);
-    table.text("--name", name);
+    OptionTable table("server", "An echo server on exactly the given addresses (the VIPs).");
+    table.text("--addr", addresses_text, "A[,B...]");
+    table.number("--port", port, "P");
+    table.text("--name", name, "NAME");
     table.flag("--verbose", verbose);
+    add_stack_options(table, choice);
     std::string error;
-    if (!table.parse(argc, argv, 2, error) || !validate_stack_options(choice, error)) {
+    if (!table.parse(argc, argv, 2, error)) {
+        return usage_error(error);
+    }
+    if (table.help_requested()) {
+        return table.print_help();
+    }
+    if (!validate_stack_options(choice, error)) {
         return usage_error(error);
     }
     if (addresses_text.empty()) {

@@ -47,11 +47,14 @@ std::vector<std::string> running_snapshot_files() {
 
 int run_stats(int argc, char** argv) {
     std::string path;
-    OptionTable table;
-    table.text("--stats-file", path);
+    OptionTable table("stats", "Prints the latest snapshot of a running ctraffic.");
+    table.text("--stats-file", path, "FILE");
     std::string error;
     if (!table.parse(argc, argv, 2, error)) {
         return usage_error(error);
+    }
+    if (table.help_requested()) {
+        return table.print_help();
     }
     if (path.empty()) {
         const auto files = running_snapshot_files();

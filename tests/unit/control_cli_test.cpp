@@ -2,6 +2,7 @@
 // stats, loglevel, trace), run as functions with their command-line words.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,6 +106,31 @@ protected:
     std::filesystem::path dir_;
     std::vector<std::string> created_;
 };
+
+// ---- the sctplb binary: version ---------------------------------------------
+
+// Runs the sctplb binary with `args` (words without shell metacharacters); stdout and the exit
+// status.
+Result run_binary(const std::string& args) {
+    Result result{-1, "", ""};
+    FILE* pipe = ::popen((std::string(SCTPLB_BINARY) + " " + args + " 2>/dev/null").c_str(), "r");
+    if (pipe == nullptr) return result;
+    char buffer[4096];
+    std::size_t got;
+    while ((got = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.out.append(buffer, got);
+    const int status = ::pclose(pipe);
+    result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return result;
+}
+
+TEST(SctplbBinary, VersionOptionAndCommandPrintTheProjectVersion) {
+    for (const char* words : {"--version", "version"}) {
+        const Result r = run_binary(words);
+        EXPECT_EQ(r.status, 0) << words;
+        EXPECT_EQ(r.out, std::string("sctplb ") + SCTPLB_EXPECTED_VERSION + "\n") << words;
+    }
+    EXPECT_NE(run_binary("--help").out.find("version"), std::string::npos) << "help lists version";
+}
 
 // ---- usage errors: exit 2, one line naming the command ---------------------
 

@@ -471,7 +471,6 @@ TEST(SyncEngine, EveryLifecycleEventReachesThePeerWithinMilliseconds) {
 TEST(SyncEngine, ALostDatagramIsRetransmitted) {
     Tier tier(2);
     tier.run_for(50ms);
-    Counters c;
     const AssociationId id = establish(tier.table(0), 0x10, 0x20, 3, tier.now);
     (void)id;
     bool dropped = false;
