@@ -52,7 +52,7 @@ fi
 
 echo "== fuzz build ($build, $clangxx)"
 cmake -S "$top" -B "$build" -G Ninja -DCMAKE_C_COMPILER="$clangc" -DCMAKE_CXX_COMPILER="$clangxx" \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCTPLB_BUILD_BENCHMARKS=OFF -DSCTPLB_BUILD_TEST_APPS=OFF >/dev/null
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCTPLB_WERROR=ON -DSCTPLB_BUILD_BENCHMARKS=OFF -DSCTPLB_BUILD_TEST_APPS=OFF >/dev/null
 bins=()
 for t in "${targets[@]}"; do bins+=("${t}_fuzz"); done
 if ! cmake --build "$build" -j "$jobs" --target "${bins[@]}"; then
