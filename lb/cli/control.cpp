@@ -119,7 +119,7 @@ std::optional<std::vector<std::uint32_t>> parse_fwmarks(const std::vector<std::s
     for (const std::string& word : words) {
         const auto value = parse_unsigned(word, 1, 0xffffffffu);
         if (!value) {
-            error = "'" + word + "' is not a fwmark in 1..4294967295";
+            error = "'" + word + "' is not a fwmark in 1..4294967295 (decimal or 0x-hex)";
             return std::nullopt;
         }
         const auto fwmark = static_cast<std::uint32_t>(*value);

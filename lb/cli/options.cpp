@@ -1,7 +1,8 @@
 #include "options.hpp"
 
+#include "number_text.hpp"
+
 #include <algorithm>
-#include <charconv>
 #include <cstdio>
 
 namespace sctplb::cli {
@@ -120,11 +121,8 @@ std::string format_help(std::string_view usage, std::string_view description,
 
 std::optional<std::uint64_t> parse_unsigned(std::string_view text, std::uint64_t min,
                                             std::uint64_t max) {
-    if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
-    std::uint64_t value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
-    if (value < min || value > max) return std::nullopt;
+    const auto value = parse_number64(text);
+    if (!value || *value < min || *value > max) return std::nullopt;
     return value;
 }
 

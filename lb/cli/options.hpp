@@ -56,7 +56,8 @@ private:
 [[nodiscard]] std::string format_help(std::string_view usage, std::string_view description,
                                       std::span<const OptionSpec> specs);
 
-// Decimal integer in [min, max] (no sign, no spaces, no trailing text).
+// Decimal or 0x-hex integer in [min, max] (no sign, no spaces, no trailing text;
+// parse_number64, as every command spells numbers).
 [[nodiscard]] std::optional<std::uint64_t> parse_unsigned(std::string_view text, std::uint64_t min,
                                                           std::uint64_t max);
 

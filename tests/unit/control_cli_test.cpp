@@ -21,6 +21,7 @@
 
 #include "association_export.hpp"
 #include "control.hpp"
+#include "number_text.hpp"
 #include "shared_state.hpp"
 
 namespace sctplb::cli {
@@ -284,6 +285,24 @@ TEST_F(ControlTest, ActivationOrderGivesTheSameDigestAndTable) {
     EXPECT_EQ(show_b["targets"][1]["slot"], 1);  // 2 took the first free slot
     EXPECT_EQ(show_b["targets"][2]["slot"], 3);  // --index=3
     EXPECT_EQ(show_b["targets"][2]["fwmark"], 1);
+}
+
+TEST_F(ControlTest, NumbersAreDecimalOrHexInEveryCommand) {
+    init();
+    // fwmarks as `rules --target` and `--mark-mask` take them: 0x10 is 16.
+    ASSERT_EQ(run(run_activate, {shm(), "0x10", "0X11"}).status, 0);
+    const json shown = show_json(name_);
+    EXPECT_EQ(shown["targets"][0]["fwmark"], 16);
+    EXPECT_EQ(shown["targets"][1]["fwmark"], 17);
+    EXPECT_EQ(run(run_deactivate, {shm(), "0x10"}).status, 0);
+    for (const char* bad : {"0x", "0x1g", "1e3", "0x100000000", " 1"}) {
+        const Result refused = run(run_activate, {shm(), bad});
+        EXPECT_EQ(refused.status, 2) << bad;  // a usage error
+        EXPECT_NE(refused.err.find("(decimal or 0x-hex)"), std::string::npos) << refused.err;
+    }
+    EXPECT_EQ(parse_number64("18446744073709551615"), std::optional<std::uint64_t>(~std::uint64_t{0}));
+    EXPECT_EQ(parse_number64("18446744073709551616"), std::nullopt);
+    EXPECT_EQ(parse_number64("0xffffffffffffffff"), std::optional<std::uint64_t>(~std::uint64_t{0}));
 }
 
 TEST_F(ControlTest, ActivateRespectsSlots) {

@@ -378,7 +378,8 @@ TEST(RulesParse, NumbersAndQueues) {
     };
     const Case cases[] = {{"2", true, 2, 2},      {"0:3", true, 0, 3},   {"65535", true, 65535, 65535},
                           {"3:1", false, 0, 0},   {"65536", false, 0, 0}, {"1:", false, 0, 0},
-                          {":1", false, 0, 0},    {"a", false, 0, 0},     {"", false, 0, 0}};
+                          {":1", false, 0, 0},    {"a", false, 0, 0},     {"", false, 0, 0},
+                          {"0x10:0x11", true, 16, 17}, {"0x10000", false, 0, 0}};
     for (const auto& c : cases) {
         SCOPED_TRACE(c.text);
         std::uint16_t first = 9, last = 9;
