@@ -124,21 +124,9 @@ tl_wait() {
 	return $status
 }
 
-# tl_until SECONDS COMMAND...: runs COMMAND until it succeeds; returns 1 when SECONDS of wall time
-# have passed without success. The one way a test waits for a condition: never a fixed sleep or
-# count standing in for it (a test must give the same answer on an idle and on a loaded machine).
-# COMMAND is run once more after the deadline, so a slow machine never loses the last try.
-tl_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		if [ $SECONDS -ge $deadline ]; then
-			"$@"
-			return
-		fi
-		sleep 0.1
-	done
-}
+# tl_until SECONDS COMMAND...: until.sh.
+# shellcheck source=until.sh
+. "$tl_lib_dir/until.sh"
 
 tl_log() { cat "$tl_work/$1.log"; }
 # The servers that echoed the client's messages, one per line, sorted, unique.

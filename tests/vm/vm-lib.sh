@@ -72,20 +72,11 @@ vm_dump() { # vm_dump NAME: why a guest is not well, for the test log
 	cat "$state/$name.qemu.log" 2>/dev/null
 }
 
-# vm_until SECONDS COMMAND...: runs COMMAND until it succeeds; 1 when SECONDS of wall time passed
-# without success (tl_until of tests/topology/test-common.sh: the way a test waits for a
-# condition). COMMAND runs once more after the deadline: a slow machine never loses the last try.
-vm_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		if [ $SECONDS -ge $deadline ]; then
-			"$@"
-			return
-		fi
-		sleep 0.1
-	done
-}
+# vm_until SECONDS COMMAND...: tl_until of tests/topology/until.sh (the way a test waits for a
+# condition, with a wall-clock deadline).
+# shellcheck source=../topology/until.sh
+. "$vm_here/../topology/until.sh"
+vm_until() { tl_until "$@"; }
 
 # vm_wait_ready: one wall-clock deadline for all the guests (they boot in parallel).
 vm_wait_ready() {
