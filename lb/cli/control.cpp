@@ -587,6 +587,14 @@ int assoc_import(std::string_view command, SharedState& state, const std::string
     {
         const TableLock lock(state);
         AssociationTable& table = state.table();
+        // All or nothing: every record is checked against the targets before
+        // the first goes in (under the table lock: `down` changes the targets
+        // before it forgets their associations under that lock).
+        if (const auto why = import_refusal(*exported, read_targets(state.header()), table.timeouts().restart_linger)) {
+            std::string message = path + ": ";
+            message += *why;
+            return failure(command, message + "; nothing imported");
+        }
         const std::int64_t now = monotonic_ns();
         Counters ignored;  // lookups below may expire entries: not the data path's counts
         for (Association a : exported->associations) {

@@ -255,6 +255,49 @@ std::optional<AssociationExport> parse_export_document(std::string_view text, st
 
 namespace {
 
+// The first reason record `a` may not be imported, as "FIELD why".
+std::optional<std::string> record_refusal(const Association& a, std::int64_t exported_at,
+                                          const TargetSnapshot& targets, Nanos restart_linger) {
+    std::optional<TargetState> target;
+    for (const TargetSlot& slot : targets)
+        if (slot.state != TargetState::Unused && slot.fwmark == a.fwmark) target = slot.state;
+    std::string fwmark = "\"fwmark\" " + std::to_string(a.fwmark);
+    if (a.fwmark == 0) return fwmark += " is not a target fwmark";
+    if (!target) return fwmark += " is no target of this segment (sctplb activate it first)";
+    if (*target == TargetState::Down) return fwmark += " is a target that is down";
+
+    if (a.state == AssociationState::HalfOpen && a.tc == 0) return "\"tc\" is 0 in a half-open association";
+    if (a.state != AssociationState::HalfOpen && a.ts == 0) {
+        std::string why = "\"ts\" is 0 in a";
+        why += a.state == AssociationState::Established ? "n " : " ";
+        why += association_state_name(a.state);
+        return why += " association";
+    }
+    if (a.state == AssociationState::RestartPending && a.pending_tc == 0)
+        return "\"pending_tc\" is 0 in a restart-pending association";
+
+    const std::pair<const char*, std::int64_t> times[] = {
+        {"created_ns", a.created_ns}, {"last_seen_ns", a.last_seen_ns}, {"state_since_ns", a.state_since_ns}};
+    for (const auto& [name, t] : times) {
+        std::string why = std::string("\"") + name + "\" " + std::to_string(t);
+        if (t < 0) return why += " is negative";
+        if (t > exported_at) {
+            why += " is after the export (";
+            why += std::to_string(exported_at);
+            return why += "): the association would never expire";
+        }
+    }
+    constexpr std::int64_t kLatest = std::numeric_limits<std::int64_t>::max();
+    const std::int64_t until_limit =
+        exported_at > kLatest - restart_linger.count() ? kLatest : exported_at + restart_linger.count();
+    if (a.old_tags_until_ns < 0 || a.old_tags_until_ns > until_limit) {
+        std::string why = "\"old_tags_until_ns\" " + std::to_string(a.old_tags_until_ns);
+        why += " is not in 0..";
+        return why += std::to_string(until_limit) + " (the export plus the restart linger)";
+    }
+    return std::nullopt;
+}
+
 std::string errno_text(int error_number) { return std::strerror(error_number); }
 
 // The largest record export_document() can write: every field at its widest
@@ -442,6 +485,20 @@ std::optional<AssociationExport> read_export_file(const std::string& path, std::
     auto exported = parse_export_document(contents, why);
     if (!exported) error = path + ": " + why;
     return exported;
+}
+
+std::optional<std::string> import_refusal(const AssociationExport& exported, const TargetSnapshot& targets,
+                                          Nanos restart_linger) {
+    // Times are checked as ages (export - time): both must be readings of one
+    // monotonic clock, never negative, so rebase_times cannot overflow.
+    if (exported.exported_monotonic_ns < 0) return "\"exported_monotonic_ns\" is negative";
+    for (std::size_t i = 0; i < exported.associations.size(); ++i)
+        if (auto why = record_refusal(exported.associations[i], exported.exported_monotonic_ns, targets, restart_linger)) {
+            std::string error = "association " + std::to_string(i);
+            error += ": ";
+            return error += *why;
+        }
+    return std::nullopt;
 }
 
 void rebase_times(Association& a, std::int64_t exported_at_ns, std::int64_t now_ns) {

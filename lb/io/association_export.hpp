@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "association_table.hpp"
+#include "shared_state.hpp"
 
 namespace sctplb {
 
@@ -41,6 +42,20 @@ struct AssociationExport {
 [[nodiscard]] std::string export_document(const AssociationExport& exported);
 [[nodiscard]] std::optional<AssociationExport> parse_export_document(std::string_view text,
                                                                      std::string& error);
+
+// Why `exported` must not be imported into a segment with `targets` and
+// `restart_linger`: "association I: FIELD ..." naming the first bad record;
+// nullopt when every record may go in. Checked before anything is imported,
+// so a refused import changes nothing. Each record needs:
+//  - "fwmark": an Active or Draining target (0, a Down target or no target
+//    would route the association nowhere, and no command removes it);
+//  - non-zero tags: "tc" when half-open, "ts" otherwise, "pending_tc" when
+//    restart-pending (the data path never writes a zero tag there);
+//  - "created_ns", "last_seen_ns", "state_since_ns" in 0..exported_monotonic_ns
+//    (a time after the export would never expire), and "old_tags_until_ns"
+//    no later than the export plus `restart_linger`.
+[[nodiscard]] std::optional<std::string> import_refusal(const AssociationExport& exported,
+                                                        const TargetSnapshot& targets, Nanos restart_linger);
 
 // Writes the document to a new DIR/.FILE.XXXXXX (O_EXCL|O_NOFOLLOW, mode 0600:
 // tags let anyone inject into an association), fsyncs it and renames it over

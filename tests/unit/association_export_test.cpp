@@ -264,5 +264,74 @@ TEST_F(ExportFileTest, AFullTableOfTheWidestRecordsFitsTheLimit) {
     EXPECT_TRUE(read_export_file(file, 8, error).has_value()) << error;
 }
 
+// Targets 1 active, 2 draining, 3 down.
+TargetSnapshot import_targets() {
+    TargetSnapshot targets{};
+    targets[0] = {1, TargetState::Active};
+    targets[1] = {2, TargetState::Draining};
+    targets[2] = {3, TargetState::Down};
+    return targets;
+}
+
+TEST(ImportRefusal, EveryRecordNeedsATargetTagsAndPastTimes) {
+    constexpr Nanos kLinger = std::chrono::seconds(30);
+    const TargetSnapshot targets = import_targets();
+    AssociationExport good = sample_export(3);
+    good.associations[1].fwmark = 1;
+    good.associations[2].state = AssociationState::HalfOpen;
+    good.associations[2].ts = 0;
+    EXPECT_EQ(import_refusal(good, targets, kLinger), std::nullopt) << "active, draining, half-open without Ts";
+
+    struct Case {
+        const char* description;
+        std::function<void(Association&)> change;
+        std::string error;
+    };
+    const Case cases[] = {
+        {"fwmark 0", [](Association& a) { a.fwmark = 0; }, "association 1: \"fwmark\" 0 is not a target fwmark"},
+        {"no such target", [](Association& a) { a.fwmark = 9; },
+         "association 1: \"fwmark\" 9 is no target of this segment (sctplb activate it first)"},
+        {"down target", [](Association& a) { a.fwmark = 3; }, "association 1: \"fwmark\" 3 is a target that is down"},
+        {"half-open without Tc",
+         [](Association& a) {
+             a.state = AssociationState::HalfOpen;
+             a.tc = 0;
+         },
+         "association 1: \"tc\" is 0 in a half-open association"},
+        {"established without Ts", [](Association& a) { a.ts = 0; },
+         "association 1: \"ts\" is 0 in an established association"},
+        {"restart pending without its Tc",
+         [](Association& a) {
+             a.state = AssociationState::RestartPending;
+             a.pending_tc = 0;
+         },
+         "association 1: \"pending_tc\" is 0 in a restart-pending association"},
+        {"last seen after the export", [](Association& a) { a.last_seen_ns = 5'000'000'001; },
+         "association 1: \"last_seen_ns\" 5000000001 is after the export (5000000000): the association would never "
+         "expire"},
+        {"state since after the export", [](Association& a) { a.state_since_ns = INT64_MAX; },
+         "association 1: \"state_since_ns\" 9223372036854775807 is after the export (5000000000): the association "
+         "would never expire"},
+        {"negative time", [](Association& a) { a.created_ns = INT64_MIN; },
+         "association 1: \"created_ns\" -9223372036854775808 is negative"},
+        {"old tags lingering past the linger", [](Association& a) { a.old_tags_until_ns = 35'000'000'001; },
+         "association 1: \"old_tags_until_ns\" 35000000001 is not in 0..35000000000 (the export plus the restart "
+         "linger)"},
+    };
+    for (const Case& c : cases) {
+        AssociationExport bad = good;
+        c.change(bad.associations[1]);
+        c.change(bad.associations[2]);  // the first bad record is named
+        EXPECT_EQ(import_refusal(bad, targets, kLinger), c.error) << c.description;
+    }
+    // The linger's own deadline is fine.
+    AssociationExport lingering = good;
+    lingering.associations[0].old_tags_until_ns = 35'000'000'000;
+    EXPECT_EQ(import_refusal(lingering, targets, kLinger), std::nullopt);
+    AssociationExport negative_stamp = good;
+    negative_stamp.exported_monotonic_ns = -1;
+    EXPECT_EQ(import_refusal(negative_stamp, targets, kLinger), "\"exported_monotonic_ns\" is negative");
+}
+
 }  // namespace
 }  // namespace sctplb

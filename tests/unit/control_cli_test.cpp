@@ -494,6 +494,7 @@ TEST_F(ControlTest, ExportDeleteInitImportLosesNothing) {
 
     ASSERT_EQ(run(run_delete, {shm()}).status, 0);
     init();
+    ASSERT_EQ(run(run_activate, {shm(), "1", "2", "3"}).status, 0);  // an import needs its targets
     const Result imported = run(run_assoc, {shm(), "--import=" + file});
     ASSERT_EQ(imported.status, 0) << imported.err;
     EXPECT_EQ(imported.out, "imported 3, skipped 0\n");
@@ -558,6 +559,7 @@ TEST_F(ControlTest, ImportIntoASmallerTableReportsWhatDidNotFit) {
     const std::string small = name_ + "-small";
     ASSERT_EQ(run(run_init, {shm(small), "--M=97", "--N=4", "--capacity=3"}).status, 0);
     created_.push_back(small);
+    ASSERT_EQ(run(run_activate, {shm(small), "1"}).status, 0);
     const Result r = run(run_assoc, {shm(small), "--import=" + file});
     EXPECT_EQ(r.status, 1) << "losing associations is a failure";
     EXPECT_EQ(r.out, "imported 3, skipped 2 (table full: 2)\n");
@@ -713,6 +715,57 @@ TEST_F(ControlTest, LoglevelAndTraceWriteTheControlFields) {
     EXPECT_EQ(h.trace.port.load(), 36412) << "--off keeps the filter";
     r = run(run_trace, {shm()});
     EXPECT_EQ(r.out, "trace off, any address, port 36412\n");
+}
+
+// The table as text, field by field: equal when nothing changed.
+std::string table_text(SharedState& state) {
+    std::string text;
+    for (const Association& a : table_contents(state)) text += association_to_json(a).dump() + "\n";
+    return text;
+}
+
+TEST_F(ControlTest, ImportRefusesABadRecordBeforeChangingAnything) {
+    init();
+    ASSERT_EQ(run(run_activate, {shm(), "1", "2", "3"}).status, 0);
+    ASSERT_EQ(run(run_deactivate, {shm(), "2"}).status, 0);  // draining: its associations still import
+    ASSERT_EQ(run(run_down, {shm(), "3"}).status, 0);
+    SharedState state = open(name_);
+    add_association(state, 99, 7000, 0x777, 1);
+    const std::string before = table_text(state);
+
+    AssociationExport good;
+    good.exported_monotonic_ns = monotonic_ns();
+    good.associations = sample_associations(good.exported_monotonic_ns);  // fwmarks 1, 2 and 3
+    good.associations[2].fwmark = 2;
+    const std::vector<std::pair<std::string, std::function<void(Association&)>>> bad = {
+        {"\"fwmark\" 0 is not a target fwmark", [](Association& a) { a.fwmark = 0; }},
+        {"\"fwmark\" 7 is no target of this segment", [](Association& a) { a.fwmark = 7; }},
+        {"\"fwmark\" 3 is a target that is down", [](Association& a) { a.fwmark = 3; }},
+        {"\"ts\" is 0 in an established association", [](Association& a) { a.ts = 0; }},
+        {"\"tc\" is 0 in a half-open association",
+         [](Association& a) {
+             a.state = AssociationState::HalfOpen;
+             a.tc = 0;
+         }},
+        {"\"last_seen_ns\"", [&](Association& a) { a.last_seen_ns = good.exported_monotonic_ns + 3'600'000'000'000; }},
+    };
+    for (const auto& [error, change] : bad) {
+        AssociationExport document = good;
+        change(document.associations[1]);  // the first two are good: none of them may go in
+        const std::string path = write_file("bad.json", export_document(document), 0600);
+        const Result r = run(run_assoc, {shm(), "--import=" + path});
+        EXPECT_EQ(r.status, 1) << error;
+        EXPECT_EQ(line_count(r.err), 1u) << r.err;
+        EXPECT_NE(r.err.find(path + ": association 1: " + error), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("nothing imported"), std::string::npos) << r.err;
+        EXPECT_EQ(r.out, "");
+        EXPECT_EQ(table_text(state), before) << error;
+    }
+    const std::string path = write_file("good.json", export_document(good), 0600);
+    const Result r = run(run_assoc, {shm(), "--import=" + path});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "imported 3, skipped 0\n");
+    EXPECT_EQ(table_contents(state).size(), 4u);
 }
 
 }  // namespace
