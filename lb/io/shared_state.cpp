@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
 #include <thread>
 #include <utility>
@@ -223,6 +224,27 @@ TraceSettings read_trace(const TraceFilter& trace) {
     return TraceSettings{};
 }
 
+namespace {
+// Where the table starts: after the header and both Maglev buffers of M fwmarks.
+std::size_t maglev_table_offset(std::uint32_t maglev_m) {
+    const std::size_t maglev_offset = round_up(sizeof(SharedHeader), 64);
+    const std::size_t maglev_bytes = 2 * std::size_t{maglev_m} * sizeof(std::uint32_t);
+    return round_up(maglev_offset + maglev_bytes, kPageSize);
+}
+}  // namespace
+
+std::size_t SharedState::segment_size(const CreateOptions& options) {
+    return round_up(maglev_table_offset(options.maglev_m) + AssociationTable::bytes_needed(options.table_limits),
+                    kPageSize);
+}
+
+std::uint64_t SharedState::memory_limit() {
+    const long pages = ::sysconf(_SC_PHYS_PAGES);
+    const long page_size = ::sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page_size <= 0) return std::numeric_limits<std::uint64_t>::max();  // unknown: no limit
+    return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_size) / 2;
+}
+
 std::optional<SharedState> SharedState::create(const std::string& name, const CreateOptions& options,
                                                std::string& error) {
     if (!valid_name(name, error)) return std::nullopt;
@@ -241,9 +263,17 @@ std::optional<SharedState> SharedState::create(const std::string& name, const Cr
     }
     const std::size_t table_size = AssociationTable::bytes_needed(options.table_limits);
     const std::size_t maglev_offset = round_up(sizeof(SharedHeader), 64);
-    const std::size_t maglev_bytes = 2 * std::size_t{options.maglev_m} * sizeof(std::uint32_t);
-    const std::size_t table_offset = round_up(maglev_offset + maglev_bytes, kPageSize);
-    const std::size_t segment_size = round_up(table_offset + table_size, kPageSize);
+    const std::size_t table_offset = maglev_table_offset(options.maglev_m);
+    const std::size_t segment_size = SharedState::segment_size(options);
+    const std::uint64_t memory_limit = options.memory_limit != 0 ? options.memory_limit : SharedState::memory_limit();
+    if (segment_size > memory_limit) {
+        error = "shared memory '" + name + "' needs " + std::to_string(segment_size >> 20) + " MiB";
+        error += " for --capacity " + std::to_string(options.table_limits.capacity);
+        error += ", more than the " + std::to_string(memory_limit >> 20) + " MiB limit";
+        error += options.memory_limit != 0 ? std::string() : std::string(" (half the physical memory)");
+        error += ": choose a smaller --capacity";
+        return std::nullopt;
+    }
 
     const std::string path = posix_name(name);
     FileDescriptor fd(::shm_open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));

@@ -217,7 +217,17 @@ public:
         TableLimits table_limits{.capacity = 262144};
         Timeouts timeouts{};
         KeyedHash hash{};
+        // The most bytes the segment may take; 0: half the physical memory
+        // (memory_limit()). Refused before anything is made, naming both sizes.
+        std::uint64_t memory_limit = 0;
     };
+
+    // The bytes a segment of `options` takes (header, both Maglev buffers,
+    // the table), in whole pages. No system call.
+    [[nodiscard]] static std::size_t segment_size(const CreateOptions& options);
+    // Half the physical memory (sysconf _SC_PHYS_PAGES * _SC_PAGESIZE): a
+    // segment larger than that would crowd out everything else on the host.
+    [[nodiscard]] static std::uint64_t memory_limit();
 
     // `name` is the --shm NAME (default "sctplb"); the POSIX name is "/NAME".
     static std::optional<SharedState> create(const std::string& name, const CreateOptions& options,

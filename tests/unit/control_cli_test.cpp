@@ -768,5 +768,37 @@ TEST_F(ControlTest, ImportRefusesABadRecordBeforeChangingAnything) {
     EXPECT_EQ(table_contents(state).size(), 4u);
 }
 
+TEST_F(ControlTest, InitRefusesASegmentLargerThanTheMemoryLimit) {
+    SharedState::CreateOptions options;
+    options.maglev_m = 97;
+    options.max_targets = 4;
+    options.table_limits.capacity = 1u << 16;
+    const std::size_t needed = SharedState::segment_size(options);
+    ASSERT_GT(needed, std::size_t{4} << 20);
+    std::string error;
+    options.memory_limit = needed - 1;
+    EXPECT_FALSE(SharedState::create(name_, options, error).has_value());
+    EXPECT_EQ(error, "shared memory '" + name_ + "' needs " + std::to_string(needed >> 20) + " MiB for --capacity 65536, more than the " +
+                         std::to_string((needed - 1) >> 20) + " MiB limit: choose a smaller --capacity");
+    EXPECT_FALSE(SharedState::open(name_, error).has_value()) << "nothing made";
+    options.memory_limit = needed;
+    EXPECT_TRUE(SharedState::create(name_, options, error).has_value()) << error;
+
+    // The largest --capacity needs ~33 GiB: refused on a host with less than twice that.
+    options.table_limits.capacity = 1u << 26;
+    const std::size_t largest = SharedState::segment_size(options);
+    EXPECT_GT(largest, std::size_t{32} << 30);
+    if (largest <= SharedState::memory_limit()) GTEST_SKIP() << "this host has room for the largest table";
+    const std::string other = name_ + "-huge";
+    const Result r = run(run_init, {shm(other), "--M=97", "--N=4", "--capacity=67108864"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_EQ(line_count(r.err), 1u) << r.err;
+    EXPECT_NE(r.err.find("needs " + std::to_string(largest >> 20) + " MiB for --capacity 67108864, more than the " +
+                         std::to_string(SharedState::memory_limit() >> 20) + " MiB limit (half the physical memory)"),
+              std::string::npos)
+        << r.err;
+    EXPECT_FALSE(SharedState::open(other, error).has_value()) << "nothing made";
+}
+
 }  // namespace
 }  // namespace sctplb::cli
