@@ -93,8 +93,8 @@ Parsed parse_command(std::string_view command, std::span<const OptionSpec> specs
         return parsed;
     }
     parsed.shm = parsed.options->value("shm").value_or(std::string(kDefaultShm));
-    if (parsed.shm.empty() || parsed.shm.size() > 200 || parsed.shm.find('/') != std::string::npos) {
-        parsed.exit_status = usage_error(command, "--shm: '" + parsed.shm + "' must be 1..200 characters without '/'");
+    if (!valid_shared_memory_name(parsed.shm, error)) {
+        parsed.exit_status = usage_error(command, error);
         parsed.options.reset();
     }
     return parsed;

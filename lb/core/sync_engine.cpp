@@ -23,6 +23,7 @@ std::string_view peer_state_name(PeerState state) {
         case PeerState::Unknown: return "unknown";
         case PeerState::Up: return "up";
         case PeerState::Down: return "down";
+        case PeerState::AuthFailing: return "authentication failing";
     }
     return "?";
 }
@@ -170,11 +171,16 @@ void SyncEngine::on_datagram(std::size_t peer, std::span<const std::byte> datagr
     }
     SyncMessage message;
     const SyncRejection rejection = open_sync_message(datagram, auth_, message);
+    Peer& p = peers_[peer];
     if (rejection != SyncRejection::None) {
         stats_.count(rejection);
+        if (rejection == SyncRejection::Forged || rejection == SyncRejection::Unauthenticated) {
+            ++p.status.auth_failures;
+            p.status.last_auth_failure = now;
+            if (p.status.state != PeerState::Up) p.status.state = PeerState::AuthFailing;
+        }
         return;
     }
-    Peer& p = peers_[peer];
     SyncReplayWindow& window = windows_[peer];
     const std::uint64_t previous_epoch = window.epoch;
     const WindowCheck fresh = check_and_record(window, message.header.epoch, message.header.sequence);
@@ -378,6 +384,11 @@ void SyncEngine::tick(Nanos now) {
         SyncPeerStatus& s = p.status;
         flush_acks(peer, now);
         if (s.state == PeerState::Up && now - s.last_heard > options_.peer_down_after) lose_peer(peer);
+        // Silent for authentic messages: "authentication failing" while its
+        // datagrams keep failing, "down" once they stop too.
+        const bool failing = s.last_auth_failure >= Nanos{0} && now - s.last_auth_failure <= options_.peer_down_after;
+        if (s.state == PeerState::Down && failing) s.state = PeerState::AuthFailing;
+        if (s.state == PeerState::AuthFailing && !failing) s.state = PeerState::Down;
         for (Pending& pending : p.unacked) {
             if (now - pending.last_sent < options_.retransmit_after) continue;
             if (pending.retransmits >= options_.max_retransmits) {

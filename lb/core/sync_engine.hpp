@@ -88,7 +88,10 @@ struct SyncStats {
     [[nodiscard]] std::uint64_t of(SyncRejection r) const { return rejected[static_cast<std::size_t>(r)]; }
 };
 
-enum class PeerState : std::uint8_t { Unknown = 0, Up, Down };
+// AuthFailing: no authentic message for peer_down_after, but datagrams from
+// the peer's address arrive and fail authentication (forged MAC or unknown
+// key id): most likely its --sync-key differs from ours, not a dead peer.
+enum class PeerState : std::uint8_t { Unknown = 0, Up, Down, AuthFailing };
 std::string_view peer_state_name(PeerState state);
 
 struct SyncPeerStatus {
@@ -103,6 +106,8 @@ struct SyncPeerStatus {
     Nanos lag{0};   // age of the oldest unacknowledged message (0: none)
     Nanos rtt{0};   // last acknowledged message: sent -> acknowledged
     bool table_received = false;  // answered our startup table request
+    std::uint64_t auth_failures = 0;  // datagrams from its address that failed authentication
+    Nanos last_auth_failure{-1};
 };
 
 struct SyncEngineOptions {

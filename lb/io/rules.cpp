@@ -1,4 +1,5 @@
 #include "rules.hpp"
+#include "shared_state.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -28,16 +29,6 @@ bool valid_device_name(std::string_view name) {
     return std::none_of(name.begin(), name.end(), [](char c) {
         return c == '/' || c == ':' || c == '@' || static_cast<unsigned char>(c) <= 0x20 ||
                c == 0x7f;
-    });
-}
-
-// The tag ends up in an iptables comment: keep it to characters no shell or
-// iptables-save line needs to quote.
-bool valid_tag(std::string_view tag) {
-    if (tag.empty() || tag.size() > 64) return false;
-    return std::all_of(tag.begin(), tag.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '_' || c == '-' || c == '.';
     });
 }
 
@@ -147,10 +138,7 @@ bool validate(const RulesConfig& config, std::string& error) {
         error = "at least one --target FWMARK=NEXTHOP is required";
         return false;
     }
-    if (!valid_tag(config.tag)) {
-        error = "--shm: '" + config.tag + "' must be 1..64 of A-Z a-z 0-9 _ - . (it tags the rules)";
-        return false;
-    }
+    if (!valid_shared_memory_name(config.tag, error)) return false;
     if (config.mark_mask == 0) {
         error = "--mark-mask must not be 0";
         return false;

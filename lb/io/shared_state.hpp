@@ -19,6 +19,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "association_table.hpp"
 #include "decider.hpp"
@@ -33,6 +34,14 @@ inline constexpr std::uint64_t kSharedMagic = 0x5343'5450'4c42'5348ull;  // "SCT
 inline constexpr std::uint32_t kSharedLayoutVersion = 4;  // 4: seqlocks on the targets and the trace filter
 inline constexpr std::uint32_t kMaxTargets = 256;       // N upper bound
 inline constexpr std::uint32_t kMaxDataPathThreads = 16;
+
+// The one rule for a --shm NAME, applied by every command: it names the
+// segment (/dev/shm/NAME), tags the iptables rules (comment "sctplb:NAME") and
+// names the fast-path nft table, so it is 1..64 of A-Z a-z 0-9 _ - . (nothing
+// a shell or an iptables-save line must quote) and does not start with '.'
+// (no hidden file, no "." or ".."). False: `error` is one line naming NAME.
+inline constexpr std::size_t kMaxSharedMemoryName = 64;
+bool valid_shared_memory_name(std::string_view name, std::string& error);
 
 enum class TargetState : std::uint8_t {
     Unused = 0,

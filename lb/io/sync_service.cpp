@@ -215,6 +215,11 @@ void SyncService::run(const std::atomic<bool>& stop, std::atomic<bool>& ready,
     Counters counters;
     std::vector<PeerState> last_state(peer_count, PeerState::Unknown);
     std::vector<int> last_digest(peer_count, 0);
+    // Authentication failures: one line per peer per 10 s at most (a peer
+    // with another key fails every datagram it sends).
+    constexpr Nanos kAuthLogInterval = std::chrono::seconds(10);
+    std::vector<std::uint64_t> logged_auth_failures(peer_count, 0);
+    std::vector<Nanos> last_auth_log(peer_count, Nanos{-1});
     Nanos last_publish{0};
     std::uint64_t published_generation = 0;
     // Idle (nothing received, no local change, nothing in flight) the table
@@ -311,6 +316,22 @@ void SyncService::run(const std::atomic<bool>& stop, std::atomic<bool>& ready,
                     log_line(header, kLogWarning, "sync: peer %s is down: its backlog is dropped, it gets the whole table when back",
                              options_.peers[i].text.c_str());
                 last_state[i] = s.state;
+            }
+            const std::uint64_t failures = s.auth_failures - logged_auth_failures[i];
+            if (failures > 0 && (last_auth_log[i] < Nanos{0} || now - last_auth_log[i] >= kAuthLogInterval)) {
+                if (s.state == PeerState::AuthFailing)
+                    log_line(header, kLogError,
+                             "sync: peer %s: authentication failed: its key differs from ours (check the --sync-key "
+                             "files; %llu datagram(s) refused)",
+                             options_.peers[i].text.c_str(), static_cast<unsigned long long>(failures));
+                else
+                    log_line(header, kLogWarning,
+                             "sync: peer %s: %llu datagram(s) from its address failed authentication while it is %s: "
+                             "forged, or a sender with another --sync-key",
+                             options_.peers[i].text.c_str(), static_cast<unsigned long long>(failures),
+                             std::string(peer_state_name(s.state)).c_str());
+                logged_auth_failures[i] = s.auth_failures;
+                last_auth_log[i] = now;
             }
             if (digest != last_digest[i]) {
                 // Loud: instances that build different Maglev tables send the same INIT to different servers.

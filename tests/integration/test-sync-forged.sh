@@ -107,6 +107,20 @@ for verdict in replayed forged unauthenticated not-a-peer malformed; do
 		tl_fail "d: vm-201 counted rejected.$verdict +$delta, ${sent[$verdict]} sent (before $rejected_before, after $rejected_after)"
 	fi
 done
+# The refused datagrams came from vm-202's address while vm-202 is up: vm-201 logs them once (at
+# most one line per peer per 10 s) and keeps vm-202 "up", not "authentication failing".
+auth_logged() { grep -q "sync: peer $lb_b_sync: [0-9]* datagram(s) from its address failed authentication while it is up" "$DP_STATE/lb-201.log"; }
+if tl_until 10 auth_logged; then
+	tl_pass "d: vm-201 logged the authentication failures: $(grep -m1 'failed authentication' "$DP_STATE/lb-201.log")"
+else
+	tl_fail "d: vm-201 did not log the authentication failures: $(grep 'sync: peer' "$DP_STATE/lb-201.log" | tail -n 3 | tr '\n' ';')"
+fi
+lines=$(grep -c "failed authentication" "$DP_STATE/lb-201.log" || true)
+[ "$lines" = 1 ] && tl_pass "d: one log line for them all (rate-limited)" ||
+	tl_fail "d: $lines log lines about the authentication failures, 1 expected"
+peer_state=$(dpt_sync_stat 201 "s['peers'][0]['state']")
+[ "$peer_state" = up ] && tl_pass "d: vm-201 still reports vm-202 up" ||
+	tl_fail "d: vm-201 reports vm-202 '$peer_state', expected up (its real datagrams authenticate)"
 if [ "$table_before" = "$table_after" ]; then
 	tl_pass "d: vm-201's association table is unchanged ($(tl_json "$table_after" "len(d)") associations; ages and idle times aside)"
 else

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <set>
@@ -527,6 +528,59 @@ TEST_F(SharedStateTest, ReadersSurviveAWriterThatDiedMidWrite) {
     set_targets(state, {{5, TargetState::Active}});  // the lock is usable again
     EXPECT_EQ(read_targets(state.header())[0], (TargetSlot{5, TargetState::Active}));
     alarm(0);
+}
+
+
+// One --shm rule for every command: what `init` accepts, `rules` can tag and
+// every other command can open; each refuses with the same one line.
+TEST(SharedMemoryName, OneRuleAndOneErrorForEveryCommand) {
+    std::string error;
+    for (const std::string& good : std::vector<std::string>{"sctplb", "a", "lb-1.blue_2", "x.", std::string(64, 'n')})
+        EXPECT_TRUE(valid_shared_memory_name(good, error)) << good << ": " << error;
+    for (const std::string& bad : std::vector<std::string>{"", ".hidden", ".", "..", "a/b", "a b", "a:b", "a'b", "caf\xc3\xa9",
+                                  std::string(65, 'n')}) {
+        SCOPED_TRACE(bad);
+        error.clear();
+        EXPECT_FALSE(valid_shared_memory_name(bad, error));
+        std::string expected = "--shm '";
+        expected += bad;
+        expected += "': a shared memory name is 1..64 of A-Z a-z 0-9 _ - . and does not start with '.'";
+        EXPECT_EQ(error, expected);
+        std::string create_error;
+        EXPECT_FALSE(SharedState::create(bad, small_options(), create_error).has_value());
+        EXPECT_EQ(create_error, expected);
+        std::string open_error;
+        EXPECT_FALSE(SharedState::open(bad, open_error).has_value());
+        EXPECT_EQ(open_error, expected);
+    }
+    // The commands as a user runs them: the same line from each (init used to take
+    // ".hidden" and "a:b", which rules then refused).
+    const std::vector<std::string> commands = {
+        "init", "stats", "show", "delete", "lb", "rules --vip 10.0.0.1 --target 1=192.0.2.1"};
+    for (const char* bad : {".hidden", "a:b"}) {
+        for (const std::string& command : commands) {
+            SCOPED_TRACE(command + " " + bad);
+            std::string line = SCTPLB_BINARY;
+            line += ' ';
+            line += command;
+            line += " --shm '";
+            line += bad;
+            line += "' 2>&1 >/dev/null";
+            FILE* pipe = popen(line.c_str(), "r");
+            ASSERT_NE(pipe, nullptr);
+            std::string output;
+            char buffer[512];
+            while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
+            const int status = pclose(pipe);
+            EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << status;
+            std::string expected = "sctplb ";
+            expected += command.substr(0, command.find(' '));
+            expected += ": --shm '";
+            expected += bad;
+            expected += "': a shared memory name is 1..64 of A-Z a-z 0-9 _ - . and does not start with '.'\n";
+            EXPECT_EQ(output, expected);
+        }
+    }
 }
 
 }  // namespace

@@ -698,4 +698,73 @@ TEST(SyncEngine, DigestMismatchIsCounted) {
     EXPECT_TRUE(tier.engine(0).peer_status(0).digest_known);
 }
 
+
+// A peer whose datagrams arrive but fail authentication (another key, or a key id
+// we do not have) is "authentication failing", not "down"; forged datagrams from
+// the address of a peer that is up leave it up; both are counted per peer.
+TEST(SyncEngine, APeerWithAnotherKeyIsAuthenticationFailingNotDown) {
+    Tier tier(2);
+    tier.run_for(50ms);
+    SyncEngine& a = tier.engine(0);
+    ASSERT_EQ(a.peer_status(0).state, PeerState::Up);
+    EXPECT_EQ(a.peer_status(0).auth_failures, 0u);
+    // B's key changes under it: A gets B's datagrams with a MAC it cannot verify
+    // (odd rounds), or with a key id it does not have (even rounds).
+    bool odd = false;
+    const auto rekeyed = [&](std::size_t from, std::size_t, std::span<const std::byte> bytes) {
+        if (from != 1) return true;
+        std::vector<std::byte> copy(bytes.begin(), bytes.end());
+        odd = !odd;
+        copy[odd ? copy.size() - 1 : 8] ^= std::byte{0x5a};
+        a.on_datagram(0, copy, tier.now, tier.nodes[0]->counters);
+        return false;
+    };
+    tier.run_for(4s, 20ms, rekeyed);
+    EXPECT_EQ(a.peer_status(0).state, PeerState::AuthFailing);
+    EXPECT_EQ(peer_state_name(a.peer_status(0).state), "authentication failing");
+    EXPECT_GT(a.peer_status(0).auth_failures, 0u);
+    EXPECT_GT(a.stats().of(SyncRejection::Forged), 0u);
+    EXPECT_GT(a.stats().of(SyncRejection::Unauthenticated), 0u);
+    // B goes silent: once nothing fails for peer_down_after either, it is down.
+    const auto silent = [](std::size_t from, std::size_t, std::span<const std::byte>) { return from != 1; };
+    tier.run_for(1s, 20ms, silent);
+    EXPECT_EQ(a.peer_status(0).state, PeerState::AuthFailing);
+    tier.run_for(3s, 20ms, silent);
+    EXPECT_EQ(a.peer_status(0).state, PeerState::Down);
+    // The keys agree again: up.
+    tier.run_for(1s, 20ms);
+    EXPECT_EQ(a.peer_status(0).state, PeerState::Up);
+
+    // Forged datagrams from the address of a peer that is up do not make it look failing.
+    const std::uint64_t before = a.peer_status(0).auth_failures;
+    const auto forged_too = [&](std::size_t from, std::size_t, std::span<const std::byte> bytes) {
+        if (from != 1) return true;
+        std::vector<std::byte> copy(bytes.begin(), bytes.end());
+        copy.back() ^= std::byte{1};
+        a.on_datagram(0, copy, tier.now, tier.nodes[0]->counters);
+        return true;
+    };
+    tier.run_for(4s, 20ms, forged_too);
+    EXPECT_EQ(a.peer_status(0).state, PeerState::Up);
+    EXPECT_GT(a.peer_status(0).auth_failures, before);
+}
+
+// A peer never heard with a valid MAC: failing from its first datagram.
+TEST(SyncEngine, APeerNeverAuthenticatedIsAuthenticationFailingAtOnce) {
+    Tier tier(2);
+    SyncEngine& a = tier.engine(0);
+    EXPECT_EQ(a.peer_status(0).state, PeerState::Unknown);
+    const auto rekeyed = [&](std::size_t from, std::size_t, std::span<const std::byte> bytes) {
+        if (from != 1) return true;
+        std::vector<std::byte> copy(bytes.begin(), bytes.end());
+        copy[8] ^= std::byte{0x5a};  // a key id A does not have
+        a.on_datagram(0, copy, tier.now, tier.nodes[0]->counters);
+        return false;
+    };
+    tier.run_for(10ms, 5ms, rekeyed);
+    EXPECT_EQ(a.peer_status(0).state, PeerState::AuthFailing);
+    EXPECT_EQ(a.stats().of(SyncRejection::Forged), 0u);
+    EXPECT_GT(a.stats().of(SyncRejection::Unauthenticated), 0u);
+}
+
 }  // namespace
