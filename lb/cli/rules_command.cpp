@@ -224,6 +224,9 @@ int run_rules(std::span<const std::string> args) {
     }
     ProcessRunner runner;
     if (options->has("apply")) {
+        // Before anything is made (the nft table included): see find_rule_overlap.
+        if (const auto overlap = find_rule_overlap(*plan, config->tag, runner))
+            return failure("refused: " + *overlap);
         // The nft table first: its map is empty, so until the daemon fills it
         // nothing is marked and the NFQUEUE rules below queue everything.
         bool table_existed = false;

@@ -581,6 +581,62 @@ ApplyOutcome apply_rule_plan(const std::vector<RuleStep>& plan, CommandRunner& r
     return outcome;
 }
 
+namespace {
+
+// Whether an iptables rule tagged exactly `comment` exists (raw or mangle
+// PREROUTING, either family); -S prints the comment quoted.
+bool has_tagged_rule(std::string_view comment, CommandRunner& runner) {
+    std::string quoted = "\"";
+    quoted += comment;
+    quoted += '"';
+    for (const char* program : {"iptables", "ip6tables"})
+        for (const char* table : {"raw", "mangle"}) {
+            const CommandResult listing = runner.run({program, "-w", "-t", table, "-S", "PREROUTING"});
+            if (listing.exit_status != 0) continue;
+            for (const std::string& word : words(listing.output))
+                if (word == quoted || word == comment) return true;
+        }
+    return false;
+}
+
+// "fwmark 0x1/0xffffffff, table 5001" from `ip ... rule|route add ...`.
+std::string overlap_keys(const Argv& add) {
+    std::string keys;
+    for (std::size_t i = 0; i + 1 < add.size(); ++i)
+        if (add[i] == "fwmark" || add[i] == "table") {
+            if (!keys.empty()) keys += ", ";
+            keys += add[i];
+            keys += ' ';
+            keys += add[i + 1];
+        }
+    return keys;
+}
+
+}  // namespace
+
+std::optional<std::string> find_rule_overlap(const std::vector<RuleStep>& plan, std::string_view tag,
+                                             CommandRunner& runner) {
+    std::string comment = "sctplb:";
+    comment += tag;
+    std::optional<bool> ours;  // listed once, only when an ip object exists
+    for (const RuleStep& step : plan) {
+        if (step.add.empty() || step.add[0] != "ip") continue;
+        if (!step_exists(step, runner.run(step.check))) continue;
+        if (!ours) ours = has_tagged_rule(comment, runner);
+        if (*ours) return std::nullopt;
+        std::string error = "'";
+        error += shell_command(step.add);
+        error += "' (";
+        error += overlap_keys(step.add);
+        error += ") already exists but no rule is tagged ";
+        error += comment;
+        error += ": another instance (or the user) made it and a --delete of either would remove it "
+                 "under the other; give each instance its own --table-base and --priority (or fwmarks)";
+        return error;
+    }
+    return std::nullopt;
+}
+
 ApplyOutcome delete_rule_plan(const std::vector<RuleStep>& plan, CommandRunner& runner,
                               const ProgressFn& progress) {
     ApplyOutcome outcome;

@@ -122,6 +122,17 @@ public:
 // Whether the object of `step` exists, from the result of its check command.
 [[nodiscard]] bool step_exists(const RuleStep& step, const CommandResult& check_result);
 
+// Overlap between instances. ip rules and routes carry no tag, only the
+// iptables rules do (comment sctplb:<tag>). An ip rule or route of `plan` that
+// already exists while no iptables rule tagged sctplb:<tag> does was made by
+// someone else (another instance with the same fwmark/table/priority, or by
+// hand): applying would share it and a later --delete of either instance would
+// remove it under the other. Returns that object as a one-line error naming it
+// and how to avoid it; nullopt when there is no overlap (or the runner cannot
+// list the tags, in which case apply goes on as before).
+[[nodiscard]] std::optional<std::string> find_rule_overlap(const std::vector<RuleStep>& plan,
+                                                           std::string_view tag, CommandRunner& runner);
+
 // Progress lines: "+ CMD" (added), "= CMD" (already present), "- CMD" (removed),
 // "! CMD" (rolled back).
 using ProgressFn = std::function<void(std::string_view line)>;

@@ -8,7 +8,9 @@
 #   adds and removes one target and nothing shared; --delete
 #   removes exactly our objects and leaves look-alike rules of the user (same
 #   match without our comment/protocol, a route in our table) in place; a failing
-#   --apply rolls back what it added; bad input exits 2. --fastpath adds the nft table (made
+#   --apply rolls back what it added; a second instance whose ip rule/route already exists (same
+#   fwmark and table) is refused, with distinct tables both apply and deleting one leaves the
+#   other's; bad input exits 2. --fastpath adds the nft table (made
 #   through netlink, sized and timed from the segment) and the mark match on the NFQUEUE rules;
 #   --targets-only --fastpath adds and removes one target chain; --delete removes the table and
 #   leaves the user's nft tables alone; --fastpath without a segment is refused.
@@ -17,7 +19,7 @@
 set -eu
 
 if [ "${1:-}" = help ] || [ "${1:-}" = --help ]; then
-    sed -n '2,16p' "$0"
+    sed -n '2,18p' "$0"
     exit 0
 fi
 
@@ -181,6 +183,29 @@ check "failing --apply names the command and its error" \
     grep -q 'failed: ip -4 route add 10.77.0.1/32 via 10.123.0.1 table 5002 proto 132 .*: .*' "$work/rollback.err"
 check "failing --apply rolled back what it added" test "$(grep -c '^! ' "$work/rollback" || true)" = 3
 check "nothing of ours remains after the rollback" test ! -s <(ours)
+
+# --- two instances in one namespace: same fwmark refused, distinct tables share nothing ---
+inst_a=(--vip 10.77.0.1 --target 1=192.168.77.2 --shm ia)
+inst_b=(--vip 10.77.0.5 --target 1=192.168.77.3 --shm ib)
+in_ns "$bin" rules "${inst_a[@]}" --apply >"$work/ia" 2>&1 || { cat "$work/ia"; fail "instance a --apply exits 0"; }
+set +e
+in_ns "$bin" rules "${inst_b[@]}" --apply >"$work/ib-same" 2>"$work/ib-same.err"
+status=$?
+set -e
+check "the second instance with the same fwmark/table is refused (exit $status): $(cat "$work/ib-same.err")" \
+    bash -c '[ "$1" = 1 ] && [ "$(wc -l <"$2")" = 1 ] && grep -q "fwmark 0x1/0xffffffff, table 5001.*--table-base" "$2"' \
+    _ "$status" "$work/ib-same.err"
+check "the refused --apply made nothing" test ! -s "$work/ib-same"
+in_ns "$bin" rules "${inst_b[@]}" --table-base 6000 --apply >"$work/ib" 2>&1 || { cat "$work/ib"; fail "instance b with --table-base 6000 --apply exits 0"; }
+check "with distinct tables both apply" \
+    test "$(in_ns ip -N -4 rule show | grep -cE 'fwmark 0x1(/0xffffffff)? lookup [56]001 proto 132')" = 2
+in_ns "$bin" rules "${inst_a[@]}" --delete >"$work/ia-del" 2>&1 || fail "instance a --delete exits 0"
+check "deleting a leaves b's ip rule" \
+    grep -qE 'fwmark 0x1(/0xffffffff)? lookup 6001 proto 132' <<<"$(in_ns ip -N -4 rule show)"
+check "deleting a leaves b's route" \
+    grep -q '10.77.0.5 via 192.168.77.3' <<<"$(in_ns ip -4 route show table 6001)"
+check "and removes a's own" bash -c '! grep -q "lookup 5001 proto 132" <<<"$1"' _ "$(in_ns ip -N -4 rule show)"
+in_ns "$bin" rules "${inst_b[@]}" --table-base 6000 --delete >/dev/null 2>&1 || fail "instance b --delete exits 0"
 
 # --- the kernel fast path -----------------------------------------------------------
 fp_args=(--vip 10.77.0.1,2001:db8:77::1 --target 1=192.168.77.2,1=fd00:77::2 --target 2=192.168.77.3

@@ -555,6 +555,51 @@ TEST(RulesApply, DeleteRemovesOursInReverseAndSkipsAbsent) {
     EXPECT_EQ(again.removed, 0u);
 }
 
+// Overlap between instances: `listing` answers `iptables|ip6tables -w -t T -S PREROUTING`.
+class ListingSystem final : public CommandRunner {
+public:
+    ListingSystem(FakeSystem& objects, std::string listing) : objects_(objects), listing_(std::move(listing)) {}
+    CommandResult run(const Argv& argv) override {
+        if (argv.size() == 6 && argv[4] == "-S") return {0, listing_, ""};
+        return objects_.run(argv);
+    }
+
+private:
+    FakeSystem& objects_;
+    std::string listing_;
+};
+
+TEST(RulesOverlap, RefusedWhenAnotherInstanceMadeOurIpRule) {
+    const auto plan = sample_plan();  // tag "sctplb", fwmark 1, table 5001
+    FakeSystem system(plan);
+    // Another instance (tag "b") applied the same fwmark/table: its ip rule exists.
+    const auto rule = std::find_if(plan.begin(), plan.end(), [](const RuleStep& s) {
+        return shell_command(s.add).starts_with("ip -4 rule add pref 10000 fwmark");
+    });
+    ASSERT_NE(rule, plan.end());
+    system.objects.insert(shell_command(rule->add));
+    ListingSystem other(system, "-P PREROUTING ACCEPT\n-A PREROUTING -d 10.0.0.9/32 -p sctp -m comment "
+                                "--comment \"sctplb:b\" -j NOTRACK\n");
+    const auto overlap = find_rule_overlap(plan, "sctplb", other);
+    ASSERT_TRUE(overlap);
+    EXPECT_NE(overlap->find("fwmark 0x1/0xffffffff, table 5001"), std::string::npos) << *overlap;
+    EXPECT_NE(overlap->find("--table-base"), std::string::npos) << *overlap;
+    EXPECT_EQ(overlap->find('\n'), std::string::npos) << "one line";
+    // A prefix of our tag is another tag: "sctplb:sctplb-2" does not make it ours.
+    ListingSystem prefix(system, "-A PREROUTING -m comment --comment \"sctplb:sctplb-2\" -j NOTRACK\n");
+    EXPECT_TRUE(find_rule_overlap(plan, "sctplb", prefix));
+}
+
+TEST(RulesOverlap, OursOrNothingPresentIsNoOverlap) {
+    const auto plan = sample_plan();
+    FakeSystem system(plan);
+    ListingSystem empty(system, "-P PREROUTING ACCEPT\n");
+    EXPECT_FALSE(find_rule_overlap(plan, "sctplb", empty)) << "nothing exists yet";
+    ASSERT_TRUE(apply_rule_plan(plan, system, nullptr).ok);
+    ListingSystem ours(system, "-A PREROUTING -d 10.0.0.1/32 -p sctp -m comment --comment \"sctplb:sctplb\" -j NOTRACK\n");
+    EXPECT_FALSE(find_rule_overlap(plan, "sctplb", ours)) << "a second --apply of the same instance";
+}
+
 TEST(RulesApply, ProcessRunnerCapturesOutputAndStatus) {
     ProcessRunner runner;
     auto ok = runner.run({"sh", "-c", "echo out; echo err >&2; exit 3"});
