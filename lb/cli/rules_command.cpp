@@ -224,6 +224,12 @@ int run_rules(std::span<const std::string> args) {
     }
     ProcessRunner runner;
     if (options->has("apply")) {
+        // Before anything is made (the nft table included): see find_table_conflict.
+        if (const auto conflict = find_table_conflict(*plan, runner)) {
+            std::string refused = "refused: ";
+            refused += *conflict;
+            return failure(refused);
+        }
         // The nft table first: its map is empty, so until the daemon fills it
         // nothing is marked and the NFQUEUE rules below queue everything.
         bool table_existed = false;
@@ -270,7 +276,10 @@ int run_rules(std::span<const std::string> args) {
         std::fprintf(stderr, "sctplb rules: %s\n", outcome.error.c_str());
         return 1;
     }
-    std::printf("sctplb rules: %zu removed\n", removed);
+    if (outcome.kept > 0)
+        std::printf("sctplb rules: %zu removed, %zu kept for another instance\n", removed, outcome.kept);
+    else
+        std::printf("sctplb rules: %zu removed\n", removed);
     return 0;
 }
 

@@ -70,7 +70,9 @@ struct Builder {
         return RuleStep{.add = iptables(v4, table, "-A", match, target),
                         .check = iptables(v4, table, "-C", match, target),
                         .check_kind = CheckKind::ExitZero,
-                        .remove = iptables(v4, table, "-D", match, target)};
+                        .remove = iptables(v4, table, "-D", match, target),
+                        .table = 0,
+                        .destination = {}};
     }
 
     // `ip -4 route add|del [blackhole] PREFIX [via NH [dev D]] table T proto 132`.
@@ -104,6 +106,8 @@ struct Builder {
             step.check.insert(step.check.end(), nexthop.begin(), nexthop.end());
         }
         step.check_kind = CheckKind::AnyOutput;
+        step.table = table;
+        step.destination = prefix;
         return step;
     }
 
@@ -125,6 +129,7 @@ struct Builder {
         step.check.insert(step.check.end(), selector.begin(), selector.end());
         step.check.insert(step.check.end(), {"table", std::to_string(table)});
         step.check_kind = CheckKind::OutputProtocol;
+        step.table = table;
         return step;
     }
 };
@@ -569,11 +574,137 @@ ApplyOutcome apply_rule_plan(const std::vector<RuleStep>& plan, CommandRunner& r
     return outcome;
 }
 
+namespace {
+
+// "10.0.0.1/32" and "10.0.0.1" are one host; anything else stays as written.
+std::string host_or_prefix(std::string_view text) {
+    std::string_view address = text;
+    if (const std::size_t slash = text.find('/'); slash != std::string_view::npos) {
+        address = text.substr(0, slash);
+        const auto parsed = IpAddress::parse(address);
+        const std::string_view length = text.substr(slash + 1);
+        if (!parsed || length != (parsed->is_v4() ? "32" : "128")) return std::string(text);
+    }
+    const auto parsed = IpAddress::parse(address);
+    return parsed ? parsed->to_string() : std::string(text);
+}
+
+// The destination of each route line of `ip route show` (the first word, or the
+// second after a route type; multipath "nexthop" lines are indented).
+std::vector<std::string> listed_destinations(std::string_view listing) {
+    static constexpr std::array<std::string_view, 10> kTypes{
+        "unicast", "local", "broadcast", "multicast", "throw", "unreachable", "prohibit", "blackhole", "nat",
+        "anycast"};
+    std::vector<std::string> out;
+    std::istringstream lines{std::string(listing)};
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (line.empty() || line[0] == ' ' || line[0] == '\t') continue;
+        const auto tokens = words(line);
+        std::size_t i = 0;
+        if (i < tokens.size() && std::find(kTypes.begin(), kTypes.end(), tokens[i]) != kTypes.end()) ++i;
+        if (i < tokens.size()) out.push_back(tokens[i]);
+    }
+    return out;
+}
+
+// The destinations of the plan's routes in (family, table).
+std::vector<std::string> plan_destinations(const std::vector<RuleStep>& plan, bool v4, std::uint64_t table) {
+    std::vector<std::string> out;
+    for (const RuleStep& step : plan)
+        if (!step.destination.empty() && step.table == table && (step.add[1] == "-4") == v4)
+            out.push_back(step.destination);
+    return out;
+}
+
+bool is_ip_step(const RuleStep& step) { return step.table != 0 && step.add.size() > 1; }
+
+// "10.9.9.9" or "10.9.9.9 (and 2 more)".
+std::string first_of(const std::vector<std::string>& destinations) {
+    std::string text = destinations.front();
+    if (destinations.size() > 1) {
+        text += " (and ";
+        text += std::to_string(destinations.size() - 1);
+        text += " more)";
+    }
+    return text;
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string>> foreign_routes(bool v4, std::uint64_t table,
+                                                       std::span<const std::string> ours,
+                                                       CommandRunner& runner, std::string& error) {
+    const Argv list{"ip", v4 ? "-4" : "-6", "route", "show", "table", std::to_string(table)};
+    const CommandResult result = runner.run(list);
+    std::vector<std::string> foreign;
+    if (result.exit_status != 0) {
+        // iproute2 6.x with strict dumps: "Error: ipv4: FIB table does not exist."
+        if (result.exit_status > 0 && result.errors.find("does not exist") != std::string::npos) return foreign;
+        error = failure_text(list, result);
+        return std::nullopt;
+    }
+    std::vector<std::string> own;
+    for (const std::string& prefix : ours) own.push_back(host_or_prefix(prefix));
+    for (const std::string& destination : listed_destinations(result.output))
+        if (std::find(own.begin(), own.end(), host_or_prefix(destination)) == own.end())
+            foreign.push_back(destination);
+    return foreign;
+}
+
+std::optional<std::string> find_table_conflict(const std::vector<RuleStep>& plan, CommandRunner& runner) {
+    std::vector<std::pair<bool, std::uint64_t>> listed;
+    for (const RuleStep& step : plan) {
+        if (!is_ip_step(step)) continue;
+        const bool v4 = step.add[1] == "-4";
+        if (std::find(listed.begin(), listed.end(), std::pair{v4, step.table}) != listed.end()) continue;
+        listed.emplace_back(v4, step.table);
+        std::string error;
+        const auto foreign = foreign_routes(v4, step.table, plan_destinations(plan, v4, step.table), runner, error);
+        if (!foreign) return error;
+        if (foreign->empty()) continue;
+        error = "table ";
+        error += std::to_string(step.table);
+        error += v4 ? " (IPv4)" : " (IPv6)";
+        error += " already routes ";
+        error += first_of(*foreign);
+        error += ", which is no --vip of this instance: another instance (or the user) uses the table and "
+                 "would share its ip rules; give this instance its own --table-base";
+        return error;
+    }
+    return std::nullopt;
+}
+
 ApplyOutcome delete_rule_plan(const std::vector<RuleStep>& plan, CommandRunner& runner,
                               const ProgressFn& progress) {
     ApplyOutcome outcome;
     for (auto it = plan.rbegin(); it != plan.rend(); ++it) {
         if (!step_exists(*it, runner.run(it->check))) continue;
+        if (is_ip_step(*it) && it->destination.empty()) {  // an ip rule: does someone else use its table?
+            const bool v4 = it->add[1] == "-4";
+            std::string why;
+            const auto foreign =
+                foreign_routes(v4, it->table, plan_destinations(plan, v4, it->table), runner, why);
+            if (!foreign || !foreign->empty()) {
+                if (foreign) {
+                    why = "table ";
+                    why += std::to_string(it->table);
+                    why += " still routes ";
+                    why += first_of(*foreign);
+                    why += " for another instance";
+                }
+                ++outcome.kept;
+                if (progress) {
+                    std::string line = "kept: ";
+                    line += shell_command(it->add);
+                    line += " (";
+                    line += why;
+                    line += ')';
+                    progress(line);
+                }
+                continue;
+            }
+        }
         const CommandResult result = runner.run(it->remove);
         if (result.exit_status == 0) {
             ++outcome.removed;

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,6 +80,10 @@ struct RuleStep {
     Argv check;
     CheckKind check_kind = CheckKind::ExitZero;
     Argv remove;
+    // ip rules and routes: the routing table they point to or live in (0: an
+    // iptables rule). Routes: their destination, a VIP's host prefix.
+    std::uint64_t table = 0;
+    std::string destination;
 };
 
 // Parsing helpers for the CLI (pure; nullopt with a one-line `error`).
@@ -122,6 +127,26 @@ public:
 // Whether the object of `step` exists, from the result of its check command.
 [[nodiscard]] bool step_exists(const RuleStep& step, const CommandResult& check_result);
 
+// Overlap between instances. ip rules and routes carry no tag; the routing
+// tables are the ownership record: a table of the plan (table-base, and
+// table-base + each mark value) holds only routes to this instance's VIPs, so a
+// route to any other destination there belongs to someone else (another
+// instance with the same table-base and fwmark, a hand-made route), who then
+// also uses our ip rules into that table.
+// Destinations that `ip -4|-6 route show table T` lists, apart from `ours`
+// (host prefixes such as "10.0.0.1/32"); each as listed ("10.9.9.9",
+// "10.88.0.0/24", "default"). nullopt with `error` when the listing fails for
+// another reason than the table not existing (it then holds nothing).
+[[nodiscard]] std::optional<std::vector<std::string>> foreign_routes(bool v4, std::uint64_t table,
+                                                                     std::span<const std::string> ours,
+                                                                     CommandRunner& runner, std::string& error);
+
+// For --apply, before anything is made: the first table of `plan` holding a
+// foreign route, as a one-line error naming the table, the destination and the
+// fix (--table-base); nullopt when every table of the plan is ours or empty.
+[[nodiscard]] std::optional<std::string> find_table_conflict(const std::vector<RuleStep>& plan,
+                                                             CommandRunner& runner);
+
 // Progress lines: "+ CMD" (added), "= CMD" (already present), "- CMD" (removed),
 // "! CMD" (rolled back).
 using ProgressFn = std::function<void(std::string_view line)>;
@@ -132,6 +157,7 @@ struct ApplyOutcome {
     std::size_t added = 0;
     std::size_t present = 0;
     std::size_t removed = 0;
+    std::size_t kept = 0;  // delete: ip rules left for another instance
     std::size_t rolled_back = 0;
 };
 
@@ -142,6 +168,9 @@ ApplyOutcome apply_rule_plan(const std::vector<RuleStep>& plan, CommandRunner& r
 
 // Removes every object of the plan that exists, in reverse order; objects that
 // are absent are skipped. A failed removal is reported and the others still run.
+// An ip rule is kept while its table still routes a destination that is not
+// one of the plan's (foreign_routes): progress then prints
+// "kept: CMD (table T still routes D for another instance)".
 ApplyOutcome delete_rule_plan(const std::vector<RuleStep>& plan, CommandRunner& runner,
                               const ProgressFn& progress);
 

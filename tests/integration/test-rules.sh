@@ -8,7 +8,10 @@
 #   adds and removes one target and nothing shared; --delete
 #   removes exactly our objects and leaves look-alike rules of the user (same
 #   match without our comment/protocol, a route in our table) in place; a failing
-#   --apply rolls back what it added; bad input exits 2. --fastpath adds the nft table (made
+#   --apply rolls back what it added; --delete keeps an ip rule whose table still routes another
+#   destination; two instances (different VIPs, one fwmark): the same table-base is refused, a
+#   shared table (made by hand) keeps its rule on --delete, distinct table-bases share nothing;
+#   bad input exits 2. --fastpath adds the nft table (made
 #   through netlink, sized and timed from the segment) and the mark match on the NFQUEUE rules;
 #   --targets-only --fastpath adds and removes one target chain; --delete removes the table and
 #   leaves the user's nft tables alone; --fastpath without a segment is refused.
@@ -17,7 +20,7 @@
 set -eu
 
 if [ "${1:-}" = help ] || [ "${1:-}" = --help ]; then
-    sed -n '2,16p' "$0"
+    sed -n '2,19p' "$0"
     exit 0
 fi
 
@@ -152,10 +155,18 @@ in_ns ip -4 route add 10.88.0.0/24 via 192.168.77.2 table 5001
 in_ns ip -6 route add blackhole 2001:db8:88::/64 table 5000
 in_ns iptables-save >"$work/user-before-delete"
 
-# --- delete -------------------------------------------------------------------------
+# --- delete ---------------------------------------------------------------------
+# The user's routes in tables 5001 (IPv4) and 5000 (IPv6) still go through our IPv4 fwmark 1 rule
+# and our IPv6 VIP rule: those two are kept, named on a "kept:" line each.
 in_ns "$bin" rules "${args[@]}" --delete >"$work/delete" 2>&1 || { cat "$work/delete"; fail "--delete exits 0"; }
-check "--delete removes every object ($printed)" test "$(grep -c '^- ' "$work/delete" || true)" = "$printed"
-check "none of ours is left" test ! -s <(ours)
+check "--delete removes every object but 2 ($printed)" \
+    test "$(grep -c '^- ' "$work/delete" || true)" = "$((printed - 2))"
+check "--delete keeps the IPv4 fwmark 1 rule: table 5001 routes the user's 10.88.0.0/24" \
+    grep -qx 'kept: ip -4 rule add pref 10000 fwmark 0x1/0xffffffff table 5001 protocol 132 (table 5001 still routes 10.88.0.0/24 for another instance)' "$work/delete"
+check "--delete keeps the IPv6 VIP rule: table 5000 blackholes the user's 2001:db8:88::/64" \
+    grep -qx 'kept: ip -6 rule add pref 10001 to 2001:db8:77::1/128 table 5000 protocol 132 (table 5000 still routes 2001:db8:88::/64 for another instance)' "$work/delete"
+check "--delete says how many it kept" grep -qx 'sctplb rules: .* removed, 2 kept for another instance' "$work/delete"
+check "of ours only the 2 kept rules are left" test "$(ours | wc -l)" = 2
 check "the user's NFQUEUE rule without our comment stays" \
     in_ns iptables -t mangle -C PREROUTING -d 10.77.0.1/32 -p sctp -j NFQUEUE --queue-num 2
 check "another instance's NOTRACK rule stays" \
@@ -166,8 +177,14 @@ check "the user's route in our table 5001 stays" \
     grep -q '10.88.0.0/24 via 192.168.77.2' <<<"$(in_ns ip -4 route show table 5001)"
 check "the user's IPv6 blackhole in our table 5000 stays" \
     grep -q 'blackhole 2001:db8:88::/64' <<<"$(in_ns ip -6 route show table 5000)"
+in_ns ip -4 route del 10.88.0.0/24 via 192.168.77.2 table 5001
+in_ns ip -6 route del blackhole 2001:db8:88::/64 table 5000
 in_ns "$bin" rules "${args[@]}" --delete >"$work/delete2" 2>&1 || fail "second --delete exits 0"
-check "a second --delete finds nothing" test "$(grep -c '^- ' "$work/delete2" || true)" = 0
+check "once the user's routes are gone, a second --delete removes the 2 kept rules" \
+    test "$(grep -c '^- ' "$work/delete2" || true)" = 2
+check "none of ours is left" test ! -s <(ours)
+in_ns "$bin" rules "${args[@]}" --delete >"$work/delete3" 2>&1 || fail "third --delete exits 0"
+check "a third --delete finds nothing" test "$(grep -c '^- \|^kept: ' "$work/delete3" || true)" = 0
 
 # --- a failing apply rolls back ---------------------------------------------------
 # Target 2's nexthop is off-link: its route fails after the NOTRACK rules and target 1's route.
@@ -181,6 +198,50 @@ check "failing --apply names the command and its error" \
     grep -q 'failed: ip -4 route add 10.77.0.1/32 via 10.123.0.1 table 5002 proto 132 .*: .*' "$work/rollback.err"
 check "failing --apply rolled back what it added" test "$(grep -c '^! ' "$work/rollback" || true)" = 3
 check "nothing of ours remains after the rollback" test ! -s <(ours)
+
+# --- two instances in one namespace, different VIPs, the same fwmark ---------------
+# The routing tables record who uses them: a table of ours routing a destination that is no VIP
+# of ours belongs to another instance too.
+inst_a=(--vip 10.77.0.1 --target 1=192.168.77.2 --shm ia)
+inst_b=(--vip 10.77.0.5 --target 1=192.168.77.3 --shm ib)
+# (a) the same table-base: the second --apply is refused before it makes anything.
+in_ns "$bin" rules "${inst_a[@]}" --apply >"$work/ia" 2>&1 || { cat "$work/ia"; fail "instance a --apply exits 0"; }
+set +e
+in_ns "$bin" rules "${inst_b[@]}" --apply >"$work/ib-same" 2>"$work/ib-same.err"
+status=$?
+set -e
+check "(a) the second instance with the same table-base is refused (exit $status): $(cat "$work/ib-same.err")" \
+    bash -c '[ "$1" = 1 ] && [ "$(wc -l <"$2")" = 1 ] &&
+             grep -q "refused: table 500[01] (IPv4) already routes 10.77.0.1,.*--table-base" "$2"' \
+    _ "$status" "$work/ib-same.err"
+check "(a) the refused --apply made nothing" test ! -s "$work/ib-same"
+# (b) an older version let b share a's fwmark 1 rule and table 5001: b's route sits in a's table.
+in_ns ip -4 route add 10.77.0.5/32 via 192.168.77.3 table 5001 proto 132
+check "(b) the shared fwmark rule is a's (an older b found it present)" \
+    test "$(in_ns ip -N -4 rule show | grep -cE 'fwmark 0x1(/0xffffffff)? lookup 5001 proto 132')" = 1
+in_ns "$bin" rules "${inst_a[@]}" --delete >"$work/ia-shared" 2>&1 || { cat "$work/ia-shared"; fail "(b) a --delete exits 0"; }
+check "(b) --delete of a keeps the fwmark rule b needs, and says why" \
+    grep -qx 'kept: ip -4 rule add pref 10000 fwmark 0x1/0xffffffff table 5001 protocol 132 (table 5001 still routes 10.77.0.5 for another instance)' "$work/ia-shared"
+check "(b) mark 1 still routes b's VIP to b's target" \
+    grep -q 'via 192.168.77.3 .*table 5001' <<<"$(route_get route get 10.77.0.5 from 192.168.77.9 iif r1 mark 1)"
+check "(b) a's own routes are gone" \
+    bash -c '! grep -q "10.77.0.1" <<<"$1"' _ "$(in_ns ip -4 route show table all)"
+in_ns ip -4 route del 10.77.0.5/32 via 192.168.77.3 table 5001 proto 132
+in_ns "$bin" rules "${inst_a[@]}" --delete >"$work/ia-alone" 2>&1 || fail "(b) a's second --delete exits 0"
+check "(b) alone again, a's --delete removes the rule" test ! -s <(in_ns ip -N -4 rule show | grep ' proto 132')
+# (c) distinct table-bases: both apply; deleting a leaves b's rule and route.
+in_ns "$bin" rules "${inst_a[@]}" --apply >"$work/ia" 2>&1 || { cat "$work/ia"; fail "instance a --apply exits 0"; }
+in_ns "$bin" rules "${inst_b[@]}" --table-base 6000 --apply >"$work/ib" 2>&1 || { cat "$work/ib"; fail "instance b with --table-base 6000 --apply exits 0"; }
+check "(c) with distinct tables both apply" \
+    test "$(in_ns ip -N -4 rule show | grep -cE 'fwmark 0x1(/0xffffffff)? lookup [56]001 proto 132')" = 2
+in_ns "$bin" rules "${inst_a[@]}" --delete >"$work/ia-del" 2>&1 || fail "instance a --delete exits 0"
+check "(c) deleting a keeps nothing" bash -c '! grep -q "^kept: " "$1"' _ "$work/ia-del"
+check "(c) deleting a leaves b's ip rule" \
+    grep -qE 'fwmark 0x1(/0xffffffff)? lookup 6001 proto 132' <<<"$(in_ns ip -N -4 rule show)"
+check "(c) deleting a leaves b's route" \
+    grep -q '10.77.0.5 via 192.168.77.3' <<<"$(in_ns ip -4 route show table 6001)"
+check "(c) and removes a's own" bash -c '! grep -q "lookup 500[01] proto 132" <<<"$1"' _ "$(in_ns ip -N -4 rule show)"
+in_ns "$bin" rules "${inst_b[@]}" --table-base 6000 --delete >/dev/null 2>&1 || fail "instance b --delete exits 0"
 
 # --- the kernel fast path -----------------------------------------------------------
 fp_args=(--vip 10.77.0.1,2001:db8:77::1 --target 1=192.168.77.2,1=fd00:77::2 --target 2=192.168.77.3

@@ -462,6 +462,7 @@ public:
                     return {0, exists ? "1: from all lookup 1 proto 132\n" : "", ""};
             }
         }
+        if (argv.size() == 6 && argv[0] == "ip" && argv[3] == "show") return list_table(argv[1], argv[5]);
         if (auto it = by_add_.find(line); it != by_add_.end()) {
             objects.insert(line);
             return {0, "", ""};
@@ -477,8 +478,27 @@ public:
     std::set<std::string> objects;
     std::vector<std::string> log;
     std::string fail_on;
+    // Routes nobody's plan made, by "-4 5001": `ip -4 route show table 5001` lines.
+    std::multimap<std::string, std::string> other_routes;
 
 private:
+    // `ip -4 route show table T`: our route objects in T (the words of their
+    // add command between "add" and "table") and other_routes; an empty table
+    // does not exist, as with iproute2 6.1.
+    CommandResult list_table(const std::string& family, const std::string& table) const {
+        std::string output;
+        for (const std::string& object : objects) {
+            const std::string head = "ip " + family + " route add ";
+            const std::string tail = " table " + table + " proto 132";
+            if (object.starts_with(head) && object.ends_with(tail))
+                output += object.substr(head.size(), object.size() - head.size() - tail.size()) + " proto 132\n";
+        }
+        const auto [first, last] = other_routes.equal_range(family + " " + table);
+        for (auto it = first; it != last; ++it) output += it->second + "\n";
+        if (output.empty()) return {2, "", "Error: ipv4: FIB table does not exist.\nDump terminated\n"};
+        return {0, output, ""};
+    }
+
     std::map<std::string, const RuleStep*> by_check_, by_add_, by_remove_;
 };
 
@@ -545,6 +565,7 @@ TEST(RulesApply, DeleteRemovesOursInReverseAndSkipsAbsent) {
     auto outcome = delete_rule_plan(plan, system, [&](std::string_view l) { progress.emplace_back(l); });
     EXPECT_TRUE(outcome.ok) << outcome.error;
     EXPECT_EQ(outcome.removed, plan.size() - 1);
+    EXPECT_EQ(outcome.kept, 0u) << "alone in its tables: every ip rule goes";
     EXPECT_EQ(system.objects, std::set<std::string>{"user rule"});
     ASSERT_FALSE(progress.empty());
     EXPECT_EQ(progress.front(), "- " + shell_command(plan.back().remove)) << "NFQUEUE goes first";
@@ -553,6 +574,82 @@ TEST(RulesApply, DeleteRemovesOursInReverseAndSkipsAbsent) {
     auto again = delete_rule_plan(plan, system, nullptr);
     EXPECT_TRUE(again.ok);
     EXPECT_EQ(again.removed, 0u);
+}
+
+// ------------------------------------------------------------ two instances, one namespace
+
+std::string v4_fwmark_rule(const std::vector<RuleStep>& plan) {
+    for (const RuleStep& step : plan)
+        if (shell_command(step.add).starts_with("ip -4 rule add pref 10000 fwmark")) return shell_command(step.add);
+    ADD_FAILURE() << "no IPv4 fwmark rule in the plan";
+    return {};
+}
+
+TEST(RulesTables, ApplyRefusedWhenAPlanTableRoutesAForeignDestination) {
+    const auto plan = sample_plan();  // VIPs 10.0.0.1, 2001:db8::1; fwmark 1: tables 5000, 5001
+    FakeSystem system(plan);
+    // Instance b (VIP 10.9.9.9, same fwmark and table-base) applied first.
+    system.other_routes.emplace("-4 5001", "10.9.9.9 via 192.168.1.9 dev eth1 proto 132 ");
+    const auto conflict = find_table_conflict(plan, system);
+    ASSERT_TRUE(conflict);
+    EXPECT_NE(conflict->find("table 5001 (IPv4) already routes 10.9.9.9,"), std::string::npos) << *conflict;
+    EXPECT_NE(conflict->find("--table-base"), std::string::npos) << *conflict;
+    EXPECT_EQ(conflict->find('\n'), std::string::npos) << "one line";
+    for (const auto& line : system.log) EXPECT_TRUE(line.starts_with("ip -")) << "only listings: " << line;
+
+    // The blackhole table counts too, prefixes and other route types included.
+    FakeSystem v6(plan);
+    v6.other_routes.emplace("-6 5000", "2001:db8:88::/64 dev lo metric 1024 pref medium");
+    v6.other_routes.emplace("-6 5000", "unreachable 2001:db8:99::1 dev lo metric 1024 pref medium");
+    const auto blackhole = find_table_conflict(plan, v6);
+    ASSERT_TRUE(blackhole);
+    EXPECT_NE(blackhole->find("table 5000 (IPv6) already routes 2001:db8:88::/64 (and 1 more),"), std::string::npos)
+        << *blackhole;
+}
+
+TEST(RulesTables, NoConflictWhenTablesHoldOnlyOurVipsOrDoNotExist) {
+    const auto plan = sample_plan();
+    FakeSystem system(plan);
+    EXPECT_FALSE(find_table_conflict(plan, system)) << "no table exists yet";
+    ASSERT_TRUE(apply_rule_plan(plan, system, nullptr).ok);
+    EXPECT_FALSE(find_table_conflict(plan, system)) << "a second --apply of the same instance";
+    // Our VIP as the kernel prints it (no /32), via a nexthop of an earlier --apply.
+    system.other_routes.emplace("-4 5001", "10.0.0.1 via 192.168.1.99 dev eth1 proto 132 ");
+    system.other_routes.emplace("-6 5000", "blackhole 2001:db8:0::1 dev lo proto 132 metric 1024 pref medium");
+    EXPECT_FALSE(find_table_conflict(plan, system));
+}
+
+TEST(RulesTables, AListingThatFailsIsAnErrorNotAnEmptyTable) {
+    const auto plan = sample_plan();
+    FakeSystem system(plan);
+    system.fail_on = "ip -4 route show table 5001";
+    const auto conflict = find_table_conflict(plan, system);
+    ASSERT_TRUE(conflict);
+    EXPECT_NE(conflict->find("failed: ip -4 route show table 5001"), std::string::npos) << *conflict;
+}
+
+TEST(RulesTables, DeleteKeepsTheIpRuleAnotherInstanceStillRoutesThrough) {
+    const auto plan = sample_plan();
+    FakeSystem system(plan);
+    ASSERT_TRUE(apply_rule_plan(plan, system, nullptr).ok);
+    // An older version let instance b (VIP 10.9.9.9) share fwmark 1 and table 5001.
+    system.other_routes.emplace("-4 5001", "10.9.9.9 via 192.168.1.9 dev eth1 proto 132 ");
+    std::vector<std::string> progress;
+    const auto outcome = delete_rule_plan(plan, system, [&](std::string_view l) { progress.emplace_back(l); });
+    EXPECT_TRUE(outcome.ok) << outcome.error;
+    EXPECT_EQ(outcome.kept, 1u);
+    EXPECT_EQ(outcome.removed, plan.size() - 1);
+    const std::string rule = v4_fwmark_rule(plan);
+    EXPECT_EQ(system.objects, std::set<std::string>{rule}) << "our routes go, the shared rule stays";
+    const std::string kept = "kept: " + rule + " (table 5001 still routes 10.9.9.9 for another instance)";
+    EXPECT_EQ(std::count(progress.begin(), progress.end(), kept), 1) << "progress has no line: " << kept;
+
+    // Once b is gone, a second --delete removes the rule.
+    system.other_routes.clear();
+    const auto again = delete_rule_plan(plan, system, nullptr);
+    EXPECT_EQ(again.removed, 1u);
+    EXPECT_EQ(again.kept, 0u);
+    EXPECT_TRUE(system.objects.empty());
 }
 
 TEST(RulesApply, ProcessRunnerCapturesOutputAndStatus) {
