@@ -29,6 +29,11 @@ void OptionTable::text(std::string name, std::string& target, std::string value_
     });
 }
 
+void OptionTable::positional(std::string value_name, std::string& target) {
+    positional_name_ = std::move(value_name);
+    positional_ = &target;
+}
+
 void OptionTable::decimal(std::string name, double& target, std::string value_name) {
     add(name, true, std::move(value_name), [&target, name](std::string_view value, std::string& error) {
         const auto* end = value.data() + value.size();
@@ -44,7 +49,17 @@ void OptionTable::decimal(std::string name, double& target, std::string value_na
 }
 
 int OptionTable::print_help() const {
-    std::string text = "usage: sctpt " + command_ + " [OPTIONS]\n" + summary_ + "\n\noptions:\n";
+    std::string text = "usage: sctpt ";
+    text += command_;
+    text += " [OPTIONS]";
+    if (positional_ != nullptr) {
+        text += " [";
+        text += positional_name_;
+        text += ']';
+    }
+    text += '\n';
+    text += summary_;
+    text += "\n\noptions:\n";
     for (const auto& option : options_) {
         text += "  " + option.name;
         if (option.takes_value) {
@@ -64,6 +79,18 @@ bool OptionTable::parse(int argc, char** argv, int first, std::string& error) {
         if (argument == "--help" || argument == "-h") {
             help_requested_ = true;
             return true;
+        }
+        if (positional_ != nullptr && !argument.empty() && argument.front() != '-') {
+            if (!positional_->empty()) {
+                error = "unexpected argument '";
+                error += argument;
+                error += "' after '";
+                error += *positional_;
+                error += "'";
+                return false;
+            }
+            *positional_ = argument;
+            continue;
         }
         std::string_view inline_value;
         bool has_inline_value = false;
@@ -116,6 +143,19 @@ void add_stack_options(OptionTable& table, StackChoice& choice) {
     table.number("--sack-delay", timers.sack_delay_ms, "MS");
     table.number("--udp-encap", timers.udp_encapsulation_port, "PORT");
     table.flag("--debug", timers.debug);
+}
+
+void add_log_option(OptionTable& table, int& level) { table.number("--log", level, "0-7"); }
+
+bool apply_log_option(int level, std::string& error) {
+    if (level < 0 || level > 7) {
+        error = "--log: ";
+        error += std::to_string(level);
+        error += " is not a level 0-7";
+        return false;
+    }
+    set_log_level(level);
+    return true;
 }
 
 bool validate_stack_options(const StackChoice& choice, std::string& error) {
