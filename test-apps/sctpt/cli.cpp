@@ -29,6 +29,11 @@ void OptionTable::text(std::string name, std::string& target, std::string value_
     });
 }
 
+void OptionTable::positional(std::string value_name, std::string& target) {
+    positional_name_ = std::move(value_name);
+    positional_ = &target;
+}
+
 void OptionTable::decimal(std::string name, double& target, std::string value_name) {
     add(name, true, std::move(value_name), [&target, name](std::string_view value, std::string& error) {
         const auto* end = value.data() + value.size();
@@ -44,7 +49,17 @@ void OptionTable::decimal(std::string name, double& target, std::string value_na
 }
 
 int OptionTable::print_help() const {
-    std::string text = "usage: sctpt " + command_ + " [OPTIONS]\n" + summary_ + "\n\noptions:\n";
+    std::string text = "usage: sctpt ";
+    text += command_;
+    text += " [OPTIONS]";
+    if (positional_ != nullptr) {
+        text += " [";
+        text += positional_name_;
+        text += ']';
+    }
+    text += '\n';
+    text += summary_;
+    text += "\n\noptions:\n";
     for (const auto& option : options_) {
         text += "  " + option.name;
         if (option.takes_value) {
@@ -64,6 +79,18 @@ bool OptionTable::parse(int argc, char** argv, int first, std::string& error) {
         if (argument == "--help" || argument == "-h") {
             help_requested_ = true;
             return true;
+        }
+        if (positional_ != nullptr && !argument.empty() && argument.front() != '-') {
+            if (!positional_->empty()) {
+                error = "unexpected argument '";
+                error += argument;
+                error += "' after '";
+                error += *positional_;
+                error += "'";
+                return false;
+            }
+            *positional_ = argument;
+            continue;
         }
         std::string_view inline_value;
         bool has_inline_value = false;
@@ -116,6 +143,19 @@ void add_stack_options(OptionTable& table, StackChoice& choice) {
     table.number("--sack-delay", timers.sack_delay_ms, "MS");
     table.number("--udp-encap", timers.udp_encapsulation_port, "PORT");
     table.flag("--debug", timers.debug);
+}
+
+void add_log_option(OptionTable& table, int& level) { table.number("--log", level, "0-7"); }
+
+bool apply_log_option(int level, std::string& error) {
+    if (level < 0 || level > 7) {
+        error = "--log: ";
+        error += std::to_string(level);
+        error += " is not a level 0-7";
+        return false;
+    }
+    set_log_level(level);
+    return true;
 }
 
 bool validate_stack_options(const StackChoice& choice, std::string& error) {
@@ -202,12 +242,13 @@ SCTP test program: an echo server, a multihomed client and a traffic generator, 
 kernel's SCTP (libsctp) or on usrsctp (user-space SCTP over raw IP).
 
 commands (COMMAND --help lists the options of one):
-  server   --addr A[,B...] [--port P] [--name NAME] [--verbose]
+  server   --addr A[,B...] [--port P] [--name NAME] [--verbose] [--log N]
       Binds exactly the addresses A,B... (sctp_bindx, so the INIT ACK lists only those: bind
       only the VIPs behind a load balancer) and echoes every message as "NAME: message".
       NAME defaults to the hostname. Runs until SIGINT or SIGTERM.
   client   --addr R1[,R2...] --laddr L1[,L2...] [--port P] [--lport Q]
            [--primary R --primary-after K] [--echo-wait MS] [--connect-timeout MS]
+           [--size N] [--log N]
       One association bound to exactly the local addresses L1,L2... (port Q, default
       ephemeral) and connected to all of R1,R2... (sctp_connectx). Every stdin line is sent
       as one message and every echo printed on stdout; events go to stderr. After K lines
@@ -215,7 +256,7 @@ commands (COMMAND --help lists the options of one):
       then SHUTDOWN. Fails (1) unless every line was echoed and the association ended cleanly.
   ctraffic --addr R1[,R2...] --laddr SET[;SET...] --clients N --rate R --duration D
            [--port P] [--lport-fixed Q] [--size BYTES] [--primary R --primary-after K]
-           [--echo-wait MS] [--connect-timeout MS] [--stats-file FILE]
+           [--echo-wait MS] [--connect-timeout MS] [--stats-file FILE] [--shm NAME] [--log N]
       N associations in one process; client i binds local address set i mod (number of
       sets), a SET being L1[,L2...] (quote the ';' for the shell). Each sends R messages per
       second for D seconds (both may be fractional), then waits up to MS (2000) for the
@@ -233,8 +274,23 @@ commands (COMMAND --help lists the options of one):
   stats    [--stats-file FILE]
       Prints the latest snapshot of a running ctraffic (the same JSON with "running": true).
       Without --stats-file: the only running ctraffic that writes the default file.
+  stats    [--shm NAME] [--buckets N] [--interval US] init|clear|show|json
+      The RTT histogram of ctraffic --shm in POSIX shared memory (see stats --help).
   help     This text.
   version  The version (also --version).
+
+Xcluster ovl/sctp's sctpt options, with the same meaning (its README's commands work):
+  --log N          every command: 0-7, syslog-like; below 5 only errors, 5-6 the event notes
+                   on stderr (default 6), 7 also every message the server echoes
+  --port P         default 6000 (server, client, ctraffic)
+  client --size N  one N-byte message instead of stdin; exit 0 when its echo came back
+  ctraffic --shm NAME  RTT histogram in shared memory NAME: as 'stats --shm NAME init' made
+                   it, else 16 buckets of 1000 us; without --shm into "sctpstats" if it exists
+  ctraffic --clients --rate --duration  as above: --rate is per association here (ovl/sctp
+                   divides it among the clients)
+  stats --shm NAME (default sctpstats) --buckets N (16) --interval US (1000, microseconds)
+                   init|clear|show|json; plain 'stats' shows "sctpstats" when no ctraffic runs
+  Differences: --addr/--laddr have no ::1 default; the client prints echoes, not prompts.
 
 stack options (every command but stats):
   --stack kernel|usrsctp|auto   auto (default): the kernel where

@@ -45,6 +45,8 @@ public:
                 return true;
             });
     }
+    // One bare word (no leading '-'), e.g. an operation; a second one is an error.
+    void positional(std::string value_name, std::string& target);
     // A non-negative number, e.g. "2.5".
     void decimal(std::string name, double& target, std::string value_name = "X");
 
@@ -66,6 +68,8 @@ private:
     std::string summary_;
     std::vector<Option> options_;
     bool help_requested_ = false;
+    std::string* positional_ = nullptr;
+    std::string positional_name_;
 };
 
 struct StackChoice {
@@ -74,6 +78,10 @@ struct StackChoice {
 };
 
 void add_stack_options(OptionTable& table, StackChoice& choice);
+
+// --log 0-7 as in Xcluster's ovl/sctp sctpt (log.hpp); apply after parsing.
+void add_log_option(OptionTable& table, int& level);
+bool apply_log_option(int level, std::string& error);
 bool validate_stack_options(const StackChoice& choice, std::string& error);
 
 // auto: the kernel where socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP) works, else usrsctp.

@@ -16,9 +16,22 @@ namespace {
 
 class InteractiveClient final : public SocketEvents {
 public:
+    // With --size the echo is checked, not printed (it is N bytes of padding).
+    explicit InteractiveClient(std::string one_message) : one_message_(std::move(one_message)) {}
+
     void on_message(AssociationId, std::string_view message, const Address&) override {
-        print_line(std::string(message));
-        update([&] { ++echoes_; });
+        if (one_message_.empty()) {
+            print_line(std::string(message));
+        } else {
+            note("received %zu bytes", message.size());
+        }
+        update([&] {
+            ++echoes_;
+            // The server echoes "NAME: " + message.
+            if (!one_message_.empty() && message.ends_with(one_message_)) {
+                ++matching_echoes_;
+            }
+        });
     }
 
     void on_association_change(AssociationId association, AssociationChange change,
@@ -74,8 +87,10 @@ public:
     bool failed_ = false;
     AssociationId association_ = 0;
     uint64_t echoes_ = 0;
+    uint64_t matching_echoes_ = 0;
 
 private:
+    std::string one_message_;
     template <typename Change>
     void update(Change change) {
         {
@@ -101,6 +116,8 @@ int run_client(int argc, char** argv) {
     uint64_t primary_after = 0;
     uint32_t echo_wait_ms = 2000;
     uint32_t connect_timeout_ms = 10000;
+    std::size_t size = 0;
+    int level = 6;
     OptionTable table("client", "One multihomed association: sends every stdin line, prints every echo.");
     table.text("--addr", remotes_text, "R1[,R2...]");
     table.text("--laddr", locals_text, "L1[,L2...]");
@@ -110,6 +127,8 @@ int run_client(int argc, char** argv) {
     table.number("--primary-after", primary_after, "K");
     table.number("--echo-wait", echo_wait_ms, "MS");
     table.number("--connect-timeout", connect_timeout_ms, "MS");
+    table.number("--size", size, "BYTES");
+    add_log_option(table, level);
     add_stack_options(table, choice);
     std::string error;
     if (!table.parse(argc, argv, 2, error)) {
@@ -118,8 +137,11 @@ int run_client(int argc, char** argv) {
     if (table.help_requested()) {
         return table.print_help();
     }
-    if (!validate_stack_options(choice, error)) {
+    if (!validate_stack_options(choice, error) || !apply_log_option(level, error)) {
         return usage_error(error);
+    }
+    if (size > 65000) {
+        return usage_error("--size: at most 65000 bytes");
     }
     if (remotes_text.empty() || locals_text.empty()) {
         return usage_error("client needs --addr R1[,R2...] and --laddr L1[,L2...]");
@@ -149,7 +171,8 @@ int run_client(int argc, char** argv) {
         complain("%s", error.c_str());
         return exit_failure;
     }
-    InteractiveClient client;
+    // --size N (ovl/sctp): one message of N bytes instead of stdin, e.g. for MTU tests.
+    InteractiveClient client(std::string(size, 'x'));
     bool interrupted = false;
     bool primary_failed = false;
     uint64_t sent = 0;
@@ -180,7 +203,15 @@ int run_client(int argc, char** argv) {
 
         // stdin: one message per line. poll() keeps SIGINT/SIGTERM noticed while idle.
         std::string pending;
-        bool input_open = true;
+        bool input_open = size == 0;
+        if (size != 0) {
+            if (socket->send(association, std::string(size, 'x'), error)) {
+                ++sent;
+                note("sent %zu bytes", size);
+            } else {
+                complain("%s", error.c_str());
+            }
+        }
         while (input_open) {
             if (termination_requested()) {
                 interrupted = true;
@@ -238,7 +269,8 @@ int run_client(int argc, char** argv) {
     }
     stack->finish();
 
-    const uint64_t echoed = client.read([](auto& c) { return c.echoes_; });
+    const uint64_t echoed =
+        client.read([size](auto& c) { return size == 0 ? c.echoes_ : c.matching_echoes_; });
     note("%llu sent, %llu echoed%s", static_cast<unsigned long long>(sent),
          static_cast<unsigned long long>(echoed), interrupted ? ", interrupted" : "");
     if (echoed < sent) {

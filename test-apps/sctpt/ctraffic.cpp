@@ -14,6 +14,7 @@
 
 #include "cli.hpp"
 #include "commands.hpp"
+#include "histogram.hpp"
 #include "log.hpp"
 
 namespace sctpt {
@@ -68,6 +69,9 @@ public:
         return message;
     }
     void record_sent() {
+        if (histogram != nullptr) {
+            histogram->record_sent();
+        }
         const std::lock_guard lock(mutex);
         sent_at.push_back(Clock::now());
         echoed_flags.push_back(false);
@@ -94,6 +98,10 @@ public:
         echoed_flags[sequence] = true;
         ++echoed;
         rtt_ms.push_back(milliseconds_between(sent_at[sequence], now));
+        if (histogram != nullptr) {
+            histogram->record_rtt(static_cast<uint64_t>(
+                std::chrono::duration_cast<std::chrono::microseconds>(now - sent_at[sequence]).count()));
+        }
         ++servers[server];
         ++echo_sources[from.text()];
         changed.notify_all();
@@ -217,6 +225,7 @@ public:
     Json events = Json::array();
     std::vector<std::string> errors;
     std::unique_ptr<Socket> socket;
+    SharedHistogram* histogram = nullptr;  // --shm; shared by every association
 
 private:
     std::size_t index_;
@@ -345,6 +354,10 @@ int run_ctraffic(int argc, char** argv) {
     table.number("--echo-wait", settings.echo_wait_ms, "MS");
     table.number("--connect-timeout", settings.connect_timeout_ms, "MS");
     table.text("--stats-file", settings.stats_file, "FILE");
+    std::string shm_name;
+    table.text("--shm", shm_name, "NAME");
+    int level = 6;
+    add_log_option(table, level);
     add_stack_options(table, choice);
     std::string error;
     if (!table.parse(argc, argv, 2, error)) {
@@ -353,7 +366,7 @@ int run_ctraffic(int argc, char** argv) {
     if (table.help_requested()) {
         return table.print_help();
     }
-    if (!validate_stack_options(choice, error)) {
+    if (!validate_stack_options(choice, error) || !apply_log_option(level, error)) {
         return usage_error(error);
     }
     if (remotes_text.empty() || locals_text.empty()) {
@@ -409,6 +422,26 @@ int run_ctraffic(int argc, char** argv) {
             return usage_error("--primary: '" + primary_text + "' is not an address");
         }
     }
+    // The RTT histogram in shared memory (ovl/sctp): the object NAME as 'sctpt stats init' made it
+    // (its buckets and interval kept, counters zeroed), else a new one with the defaults. Without
+    // --shm: "sctpstats" if it exists, as ovl/sctp's README runs 'stats init' then 'ctraffic'.
+    std::unique_ptr<SharedHistogram> histogram;
+    if (!shm_name.empty() || SharedHistogram::exists(default_histogram_name)) {
+        const std::string name = shm_name.empty() ? default_histogram_name : shm_name;
+        histogram = SharedHistogram::exists(name)
+                        ? SharedHistogram::open(name, true, error)
+                        : SharedHistogram::create(name, default_histogram_buckets,
+                                                  default_histogram_interval_us, error);
+        if (!histogram && !shm_name.empty()) {
+            complain("%s", error.c_str());
+            return exit_failure;
+        }
+        if (histogram) {
+            histogram->clear(histogram->interval_us());
+        } else {
+            complain("%s (ignored: no --shm given)", error.c_str());
+        }
+    }
     const bool default_stats_path = settings.stats_file.empty();
     if (default_stats_path) {
         settings.stats_file = default_stats_file(static_cast<long>(getpid()));
@@ -425,6 +458,7 @@ int run_ctraffic(int argc, char** argv) {
     std::vector<std::unique_ptr<TrafficAssociation>> associations;
     for (std::size_t i = 0; i < settings.clients; ++i) {
         auto association = std::make_unique<TrafficAssociation>(i, start);
+        association->histogram = histogram.get();
         const auto& locals = (*local_sets)[i % local_sets->size()];
         association->remote_addresses = *remotes;
         association->remote_port = port;

@@ -1,5 +1,6 @@
 #include "log.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <mutex>
 
@@ -9,6 +10,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 const Clock::time_point program_start = Clock::now();
 std::mutex output_mutex;
+std::atomic<int> level{6};
 
 }  // namespace
 
@@ -16,7 +18,13 @@ double seconds_since_start() {
     return std::chrono::duration<double>(Clock::now() - program_start).count();
 }
 
+void set_log_level(int new_level) { level.store(new_level); }
+int log_level() { return level.load(); }
+
 void note(const char* format, ...) {
+    if (level.load() < log_notice) {
+        return;
+    }
     const std::lock_guard lock(output_mutex);
     std::fprintf(stderr, "[%8.3f] ", seconds_since_start());
     va_list arguments;

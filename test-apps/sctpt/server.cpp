@@ -89,11 +89,13 @@ int run_server(int argc, char** argv) {
     uint16_t port = 6000;
     std::string name;
     bool verbose = false;
+    int level = 6;
     OptionTable table("server", "An echo server on exactly the given addresses (the VIPs).");
     table.text("--addr", addresses_text, "A[,B...]");
     table.number("--port", port, "P");
     table.text("--name", name, "NAME");
     table.flag("--verbose", verbose);
+    add_log_option(table, level);
     add_stack_options(table, choice);
     std::string error;
     if (!table.parse(argc, argv, 2, error)) {
@@ -102,9 +104,10 @@ int run_server(int argc, char** argv) {
     if (table.help_requested()) {
         return table.print_help();
     }
-    if (!validate_stack_options(choice, error)) {
+    if (!validate_stack_options(choice, error) || !apply_log_option(level, error)) {
         return usage_error(error);
     }
+    verbose = verbose || level >= log_debug;
     if (addresses_text.empty()) {
         return usage_error("server needs --addr A[,B...]");
     }

@@ -13,6 +13,9 @@
 #  3. ctraffic with path A cut for a while: a failover is reported, nothing is lost, echoes come
 #     over path B;
 #  4. sctpt client echoes its stdin lines;
+#  4b. Xcluster ovl/sctp's options: ctraffic --shm fills the RTT histogram that
+#     `sctpt stats --shm` reads while it runs (counts match the JSON result), --log 3 silences
+#     the notes; client --size N sends one N-byte message and checks its echo;
 #  5. --stack kernel on a host without kernel SCTP fails with a message naming it; usage errors
 #     exit 2.
 #
@@ -21,7 +24,7 @@
 set -eu
 
 if [ "${1:-}" = help ] || [ "${1:-}" = --help ]; then
-	sed -n '2,20p' "$0"
+	sed -n '2,23p' "$0"
 	exit 0
 fi
 
@@ -82,6 +85,7 @@ cleanup() {
 		ip netns delete "$ns" 2>/dev/null || true
 	done
 	namespaces=()
+	rm -f "/dev/shm/$shm"
 	if [ -n "$work_dir" ]; then
 		if [ "$failures" -eq 0 ] && [ "${SCTPT_KEEP_LOGS:-}" != 1 ]; then
 			rm -rf "$work_dir"
@@ -94,6 +98,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 work_dir=$(mktemp -d /tmp/test-sctpt.XXXXXX)
+shm=test-sctpt-$$
 in_ns() {
 	local ns=$1
 	shift
@@ -317,6 +322,43 @@ if [ "$status" = 0 ] && [ "$(cat "$work_dir/client.out")" = "$expected_echoes" ]
 else
 	fail "client: exit $status, output: $(cat "$work_dir/client.out")"
 	cat "$work_dir/client.err" >&2
+fi
+
+# 4b. ovl/sctp's histogram: 'stats init' with 8 buckets of 2 ms, then ctraffic --shm.
+"$SCTPT" stats --shm "$shm" --buckets 8 --interval 2000 init || fail "stats --shm init failed"
+start_in_ns "$work_dir/ctraffic-shm.json" "$ns_client" "$SCTPT" ctraffic --stack usrsctp --log 3 \
+	--addr "$servers" --laddr "$set_1" --rate 20 --duration 2 --shm "$shm"
+traffic_pid=$last_pid
+shm_shows() { "$SCTPT" stats --shm "$shm" json >"$work_dir/shm.json" && jq -e "$1" "$work_dir/shm.json" >/dev/null; }
+tl_until 10 shm_shows '.sent > 0 and .received > 0' ||
+	fail "stats --shm: no sent and received counts while ctraffic runs: $(cat "$work_dir/shm.json")"
+status=0
+wait "$traffic_pid" || status=$?
+forget_pid "$traffic_pid"
+[ "$status" = 0 ] || { fail "ctraffic --shm exited $status"; cat "$work_dir/ctraffic-shm.json" >&2; }
+"$SCTPT" stats --shm "$shm" json >"$work_dir/shm.json" || fail "stats --shm json failed"
+echoed=$(sed -n '/^{/,/^}/p' "$work_dir/ctraffic-shm.json" | jq '.totals.echoed')
+if jq -e --argjson echoed "${echoed:-0}" '.buckets == 8 and .interval_us == 2000 and .sent == $echoed
+	and .received == $echoed and $echoed >= 30 and (.histogram | add) == .received
+	and .max_rtt_us > 0' "$work_dir/shm.json" >/dev/null; then
+	pass "ctraffic --shm: histogram of $echoed echoes, counts match the result"
+else
+	fail "ctraffic --shm: histogram $(cat "$work_dir/shm.json") vs $echoed echoed"
+fi
+if grep -q '^\[' "$work_dir/ctraffic-shm.json"; then
+	fail "ctraffic --log 3 still printed notes: $(grep -m1 '^\[' "$work_dir/ctraffic-shm.json")"
+fi
+[ "$("$SCTPT" stats --shm "$shm" show | grep -c ' us  *[0-9]* |')" = 8 ] ||
+	fail "stats --shm show: not 8 bucket lines: $("$SCTPT" stats --shm "$shm" show)"
+status=0
+in_ns "$ns_client" timeout 20 "$SCTPT" client --stack usrsctp --log 5 --addr "$servers" \
+	--laddr "$set_1" --size 1400 </dev/null >"$work_dir/size.out" 2>"$work_dir/size.err" || status=$?
+echo_bytes=$((1400 + ${#$} + 6)) # "srv-PID: " + 1400 bytes
+if [ "$status" = 0 ] && grep -q "sent 1400 bytes" "$work_dir/size.err" &&
+	grep -q "received $echo_bytes bytes" "$work_dir/size.err" && [ ! -s "$work_dir/size.out" ]; then
+	pass "client --size 1400: one message, its echo of $echo_bytes bytes checked"
+else
+	fail "client --size 1400: exit $status: $(cat "$work_dir/size.err")"
 fi
 
 # 5. The kernel stack where the kernel has no SCTP, and usage errors.

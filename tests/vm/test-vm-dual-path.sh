@@ -12,7 +12,7 @@
 # gets no interface, address or route). The guests boot once (in parallel) and every scenario
 # runs in that topology: ports mode (S1 pinning on both paths, S2 failover A->B, S3 deactivate a
 # target, S4 IPv4/IPv6 mixed multihoming), then vtag mode with the two LBs syncing (S5 fixed-port
-# clients 36412<->36412, S6 a client restart).
+# clients 36412<->36412, S6 a client restart), and S7 Xcluster ovl/sctp's README basic example.
 # Guests run the overlay's `sctplb_test tcase_*` (xcluster-ovl/sctplb) through a serial control
 # channel. Exit 0 all passed, 1 a failure, 77 the machine cannot run it (and says why).
 # Environment: SCTPLB_BIN, SCTPT_BIN (static sctpt), SCTPLB_VM_DIR (image, cache and run logs;
@@ -521,6 +521,32 @@ else
 	fail "S6 could not start ctraffic"
 fi
 capture_stop
+
+# S7. Xcluster ovl/sctp's README "Basic example", its sctpt commands verbatim but for the
+# addresses (this topology's: the same 192.168.1.1,192.168.4.1 server and .2.221/.6.221 client
+# addresses as Xcluster's dual-path): a server on vm-001's own addresses (port 6000, no VIP, not
+# load balanced: the LB namespaces route it as Xcluster's vm-201/vm-202 do), and an interactive
+# client whose stdin lines come back echoed over a multihomed association of both paths.
+say "S7 ovl/sctp README basic example (sctpt --log 6, kernel SCTP)"
+s7_server='sctpt server --log 6 --addr 192.168.1.1,192.168.4.1'
+s7_client='sctpt client --log 6 --addr 192.168.1.1,192.168.4.1 --laddr 192.168.2.221,192.168.6.221'
+if guest vm-001 "$s7_server </dev/null >/var/log/s7-server.log 2>&1 & echo \$! >/tmp/s7-server.pid; i=0; until grep -q listening /var/log/s7-server.log; do i=\$((i + 1)); [ \$i -lt 100 ] || { cat /var/log/s7-server.log; exit 1; }; sleep 0.1; done"; then
+	status=0
+	guest vm-221 "sctplb_test tcase_route 192.168.1.0/24 192.168.2.201 && sctplb_test tcase_route 192.168.4.0/24 192.168.6.202 && printf 'hello\nfrom ovl/sctp\n' | $s7_client 2>/var/log/s7-client.err; echo client-exit=\$?; cat /var/log/s7-client.err" || status=$?
+	out=$(cat "$state/last.out")
+	if [ "$status" = 0 ] && grep -q '^client-exit=0$' <<<"$out" && grep -q '^vm-001: hello$' <<<"$out" &&
+		grep -q '^vm-001: from ovl/sctp$' <<<"$out"; then
+		pass "S7 both stdin lines echoed by the server (name vm-001), clean SHUTDOWN"
+	else
+		fail "S7 the README client did not get both lines echoed (status $status)"
+	fi
+	grep -q 'local 192.168.2.221,192.168.6.221 port [0-9]*, peer 192.168.1.1,192.168.4.1 port 6000' <<<"$out" &&
+		pass "S7 one association over both paths (both local and both server addresses, port 6000)" ||
+		fail "S7 the association did not list both paths"
+	guest vm-001 'kill $(cat /tmp/s7-server.pid); cat /var/log/s7-server.log' || true
+else
+	fail "S7 the README server did not start"
+fi
 
 # The guests are still alive (no panic, no death marker) after all of it.
 for g in vm-001 vm-002 vm-003 vm-221; do vm_alive "$g" || fail "guest $g died"; done
