@@ -14,6 +14,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -866,6 +867,34 @@ std::optional<std::vector<KernelQueueStats>> read_kernel_queue_stats() {
     contents << in.rdbuf();
     return parse_kernel_queue_stats(contents.str());
 }
+
+// The name `ip netns` gives the network namespace of process `pid` (a bind mount under
+// /run/netns with the same inode as /proc/PID/ns/net, see ip-netns(8)), or "" when it has none.
+std::string netns_name_of(std::int32_t pid) {
+    struct stat target {};
+    std::string path = "/proc/";
+    path += std::to_string(pid);
+    path += "/ns/net";
+    if (::stat(path.c_str(), &target) != 0) return {};
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator("/run/netns", error)) {
+        struct stat candidate {};
+        if (::stat(entry.path().c_str(), &candidate) == 0 && candidate.st_ino == target.st_ino &&
+            candidate.st_dev == target.st_dev)
+            return entry.path().filename().string();
+    }
+    return {};
+}
+
+// A running daemon whose queues this namespace's nfnetlink_queue file does not list: the file
+// shows only the queues of the reader's network namespace, so the daemon runs in another one.
+bool queues_in_other_namespace(const std::optional<std::vector<KernelQueueStats>>& kernel,
+                               const std::vector<std::uint32_t>& our_queues, std::int32_t daemon_pid) {
+    if (!kernel || our_queues.empty() || !data_path_alive(daemon_pid)) return false;
+    return std::none_of(kernel->begin(), kernel->end(), [&](const KernelQueueStats& q) {
+        return std::find(our_queues.begin(), our_queues.end(), q.queue) != our_queues.end();
+    });
+}
 }  // namespace
 
 int run_stats(std::span<const std::string> args) {
@@ -896,6 +925,8 @@ int run_stats(std::span<const std::string> args) {
     const auto ours = [&](std::uint32_t queue) {
         return std::find(our_queues.begin(), our_queues.end(), queue) != our_queues.end();
     };
+    const std::int32_t daemon_pid = h.daemon_pid.load();
+    const bool queues_hidden = queues_in_other_namespace(kernel, our_queues, daemon_pid);
 
     if (parsed.options->has("json")) {
         ordered_json out;
@@ -938,6 +969,7 @@ int run_stats(std::span<const std::string> args) {
                                               {"user_dropped", q.user_dropped},
                                               {"id_sequence", q.id_sequence}});
             out["kernel_queues"] = std::move(queues);
+            out["kernel_queues_visible"] = !queues_hidden;
         } else {
             out["kernel_queues"] = nullptr;
         }
@@ -977,6 +1009,15 @@ int run_stats(std::span<const std::string> args) {
     out += line;
     if (!kernel) {
         out += std::string("kernel queues: not available (") + kKernelQueueFile + " missing)\n";
+    } else if (queues_hidden) {
+        const std::string netns = netns_name_of(daemon_pid);
+        out += "kernel queues: not visible from this network namespace (the daemon, pid ";
+        out += std::to_string(daemon_pid);
+        out += ", runs in another): run stats in the daemon's, e.g. ip netns exec ";
+        out += netns.empty() ? std::string("NS") : netns;
+        out += " sctplb stats --shm ";
+        out += parsed.shm;
+        out += "\n";
     } else if (kernel->empty()) {
         out += "kernel queues: none bound\n";
     } else {

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The daemon's life cycle under live traffic (tests/topology/lb-topology.sh: a multihomed usrsctp
 # client, one LB namespace, three DSR servers). Shows:
+#  s. `stats` run from another network namespace says the queues are not visible there;
 #  f. a second `sctplb lb` on the same segment exits non-zero ("already runs on this shared
 #     memory", and `delete` still refuses), one on the same queue from another segment with
 #     "already bound"; SIGHUP is logged and ignored; the first keeps working;
@@ -46,6 +47,22 @@ check_completed() {
 assoc_listed() {
 	tl_json "$1" "sum(1 for a in d['associations'] if '$a2' in a['addresses'] and '$a6' in a['addresses'] and a['fwmark'] == $2 and a['state'] != 'closed')"
 }
+
+# --- s. stats from another network namespace --------------------------------------------------
+# /proc/net/netfilter/nfnetlink_queue lists only the reader's namespace's queues: stats run from
+# the root namespace must say the daemon's queues are elsewhere (and where), not "none bound".
+tl_say "s: sctplb stats from the root namespace, the daemon in $LB_NS"
+stats_elsewhere() { "$SCTPLB_BIN" stats --shm "$LB_SHM" >"$tl_work/stats-root.txt" 2>&1 && grep -q "^kernel queues: not visible from this network namespace" "$tl_work/stats-root.txt"; }
+if tl_until 10 stats_elsewhere && grep -q "ip netns exec $LB_NS sctplb stats" "$tl_work/stats-root.txt"; then
+	tl_pass "s: $(grep '^kernel queues' "$tl_work/stats-root.txt")"
+else
+	tl_fail "s: stats from the root namespace: $(grep '^kernel queues' "$tl_work/stats-root.txt")"
+fi
+if lbt_sctplb stats | grep -q "queue $LB_QUEUE .*(ours)"; then
+	tl_pass "s: in the daemon's namespace stats lists queue $LB_QUEUE as ours"
+else
+	tl_fail "s: in the daemon's namespace: $(lbt_sctplb stats | grep -A2 '^kernel queues')"
+fi
 
 # --- f. a second daemon on the same segment, or on the same queue; SIGHUP -----------------------
 tl_say "f: a second sctplb lb on the same segment (queue $((LB_QUEUE + 1))), then on queue $LB_QUEUE"
