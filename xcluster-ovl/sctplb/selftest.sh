@@ -133,10 +133,10 @@ for k in a:201 b:202; do
 done
 targets='--target=1=192.168.1.1 --target=1=fd00:1::1 --target=2=192.168.1.2,2=fd00:1::2 --target=3=192.168.1.3,3=fd00:1::3'
 # shellcheck disable=SC2086
-check "lb_setup on A (vtag, sync)" t "$ns_a" tcase_lb_setup --mode=vtag --vip=10.0.0.1,fd00::1:1 $targets \
+check "lb_setup on A (vtag, sync)" t "$ns_a" tcase_lb_setup --hash=vtag --vip=10.0.0.1,fd00::1:1 $targets \
 	--shm="$shm_a" --sync-listen=192.168.3.201:7400 --sync-peer=192.168.3.202:7400
 # shellcheck disable=SC2086
-check "lb_setup on B (vtag, sync)" t "$ns_b" --mode=vtag tcase_lb_setup --vip=10.0.0.1,fd00::1:1 $targets \
+check "lb_setup on B (vtag, sync)" t "$ns_b" --hash=vtag tcase_lb_setup --vip=10.0.0.1,fd00::1:1 $targets \
 	--shm="$shm_b" --sync-listen=192.168.3.202:7400 --sync-peer=192.168.3.201:7400
 check "forwarding on, rp_filter off" sh -c "[ \$(ip netns exec $ns_a cat /proc/sys/net/ipv4/ip_forward) = 1 ] && [ \$(ip netns exec $ns_a cat /proc/sys/net/ipv4/conf/all/rp_filter) = 0 ]"
 check "NFQUEUE rule (IPv4)" sh -c "ip netns exec $ns_a iptables -t mangle -S PREROUTING | grep -q 'sctplb:$shm_a.*NFQUEUE --queue-num 2'"
