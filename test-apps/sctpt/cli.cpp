@@ -247,13 +247,20 @@ commands (COMMAND --help lists the options of one):
       only the VIPs behind a load balancer) and echoes every message as "NAME: message".
       NAME defaults to the hostname. Runs until SIGINT or SIGTERM.
   client   --addr R1[,R2...] --laddr L1[,L2...] [--port P] [--lport Q]
-           [--primary R --primary-after K] [--echo-wait MS] [--connect-timeout MS]
-           [--size N] [--log N]
+           [--count N [--interval MS]] [--primary R --primary-after K]
+           [--add-laddr L --add-laddr-after K] [--del-laddr L --del-laddr-after K]
+           [--echo-wait MS] [--connect-timeout MS] [--size N] [--abort] [--verbose] [--log N]
       One association bound to exactly the local addresses L1,L2... (port Q, default
       ephemeral) and connected to all of R1,R2... (sctp_connectx). Every stdin line is sent
-      as one message and every echo printed on stdout; events go to stderr. After K lines
-      R becomes the primary path. At end of input: waits up to MS (2000) for the echoes,
-      then SHUTDOWN. Fails (1) unless every line was echoed and the association ended cleanly.
+      as one message, or with --count N the messages "message 1" ... "message N", one every
+      MS (1000) ms; every echo is printed on stdout, events go to stderr (--verbose: also
+      "sent MESSAGE" and "echo via ADDRESS: ECHO" for each message). Before message K+1
+      (after K messages) R becomes the primary path, L is added to the association (ASCONF
+      Add-IP, RFC 5061) or removed from it (Delete-IP; then a pause of MS/2, at least 100 ms,
+      before the next message). At the end: waits up to MS (2000) for the echoes, then
+      SHUTDOWN (--abort: ABORT). Fails (1) unless every message (all N with --count) was
+      echoed, the association ended with SHUTDOWN COMPLETE (or was aborted as asked) and
+      every requested step succeeded.
   ctraffic --addr R1[,R2...] --laddr SET[;SET...] --clients N --rate R --duration D
            [--port P] [--lport-fixed Q] [--size BYTES] [--primary R --primary-after K]
            [--echo-wait MS] [--connect-timeout MS] [--stats-file FILE] [--shm NAME] [--log N]
@@ -281,7 +288,7 @@ commands (COMMAND --help lists the options of one):
 
 Xcluster ovl/sctp's sctpt options, with the same meaning (its README's commands work):
   --log N          every command: 0-7, syslog-like; below 5 only errors, 5-6 the event notes
-                   on stderr (default 6), 7 also every message the server echoes
+                   on stderr (default 6), 7 also every message (as --verbose)
   --port P         default 6000 (server, client, ctraffic)
   client --size N  one N-byte message instead of stdin; exit 0 when its echo came back
   ctraffic --shm NAME  RTT histogram in shared memory NAME: as 'stats --shm NAME init' made

@@ -1,11 +1,16 @@
-// sctpt client: one multihomed association; stdin lines out, echoes on stdout.
+// sctpt client: one multihomed association. Messages come from stdin (one per line), or --size
+// (one padded message), or --count ("message 1" ... "message N", one every --interval); echoes go
+// to stdout, events to stderr. Optional path steps before message K: a new primary path, ASCONF
+// Add-IP / Delete-IP of a local address (RFC 5061). Ends with SHUTDOWN, or ABORT with --abort.
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <string>
 
 #include "cli.hpp"
 #include "commands.hpp"
@@ -17,9 +22,15 @@ namespace {
 class InteractiveClient final : public SocketEvents {
 public:
     // With --size the echo is checked, not printed (it is N bytes of padding).
-    explicit InteractiveClient(std::string one_message) : one_message_(std::move(one_message)) {}
+    // --verbose also notes each echo with the address it came from ("echo via A: NAME: text").
+    InteractiveClient(std::string one_message, bool verbose)
+        : one_message_(std::move(one_message)), verbose_(verbose) {}
 
-    void on_message(AssociationId, std::string_view message, const Address&) override {
+    void on_message(AssociationId, std::string_view message, const Address& from) override {
+        if (verbose_) {
+            note("echo via %s: %.*s", from.text().c_str(), static_cast<int>(message.size()),
+                 message.data());
+        }
         if (one_message_.empty()) {
             print_line(std::string(message));
         } else {
@@ -91,6 +102,7 @@ public:
 
 private:
     std::string one_message_;
+    bool verbose_;
     template <typename Change>
     void update(Change change) {
         {
@@ -104,6 +116,70 @@ private:
     std::condition_variable changed_;
 };
 
+// What the client changes on its association before message K (counted from 0): --primary,
+// --add-laddr, --del-laddr.
+struct PathSteps {
+    std::optional<Address> primary;
+    uint64_t primary_after = 0;
+    std::optional<Address> add_local;
+    uint64_t add_local_after = 0;
+    std::optional<Address> remove_local;
+    uint64_t remove_local_after = 0;
+    uint32_t interval_ms = 0;
+    bool failed = false;  // a step was refused: the client then exits 1
+
+    // Runs the steps due before message `index`; false if SIGINT/SIGTERM came meanwhile.
+    bool before_message(Socket& socket, AssociationId association, uint64_t index) {
+        std::string error;
+        if (primary && index == primary_after) {
+            if (socket.set_primary(association, *primary, error)) {
+                note("primary path is now %s", primary->text().c_str());
+            } else {
+                complain("%s", error.c_str());
+                failed = true;
+            }
+        }
+        if (add_local && index == add_local_after) {
+            if (socket.change_local_address(*add_local, true, error)) {
+                note("added local address %s", add_local->text().c_str());
+            } else {
+                complain("%s %s", error.c_str(), add_local->text().c_str());
+                failed = true;
+            }
+        }
+        if (remove_local && index == remove_local_after) {
+            if (socket.change_local_address(*remove_local, false, error)) {
+                note("removed local address %s", remove_local->text().c_str());
+                // usrsctp forgets the address at once and answers anything still sent to it
+                // with an ABORT. Let the peer acknowledge the ASCONF before new DATA draws an
+                // answer (the peer's primary may be the removed address until then).
+                return sleep_unless_terminated(std::max<int64_t>(interval_ms / 2, 100));
+            }
+            complain("%s %s", error.c_str(), remove_local->text().c_str());
+            failed = true;
+        }
+        return true;
+    }
+};
+
+// --primary R, --add-laddr L, --del-laddr L: parsed with the association's port (R) or the local
+// port (L); an empty text means no step.
+bool parse_step_address(const std::string& option, const std::string& text, uint16_t port,
+                        std::optional<Address>& target, std::string& error) {
+    if (text.empty()) {
+        return true;
+    }
+    target = parse_address(text, port);
+    if (!target) {
+        error = option;
+        error += ": '";
+        error += text;
+        error += "' is not an address";
+        return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 int run_client(int argc, char** argv) {
@@ -113,21 +189,35 @@ int run_client(int argc, char** argv) {
     uint16_t port = 6000;
     uint16_t local_port = 0;
     std::string primary_text;
-    uint64_t primary_after = 0;
+    std::string add_local_text;
+    std::string remove_local_text;
+    PathSteps steps;
     uint32_t echo_wait_ms = 2000;
     uint32_t connect_timeout_ms = 10000;
+    uint64_t count = 0;
+    uint32_t interval_ms = 1000;
     std::size_t size = 0;
+    bool abort_at_end = false;
+    bool verbose = false;
     int level = 6;
-    OptionTable table("client", "One multihomed association: sends every stdin line, prints every echo.");
+    OptionTable table("client", "One multihomed association: sends stdin lines (or --count messages), prints every echo.");
     table.text("--addr", remotes_text, "R1[,R2...]");
     table.text("--laddr", locals_text, "L1[,L2...]");
     table.number("--port", port, "P");
     table.number("--lport", local_port, "Q");
+    table.number("--count", count, "N");
+    table.number("--interval", interval_ms, "MS");
     table.text("--primary", primary_text, "R");
-    table.number("--primary-after", primary_after, "K");
+    table.number("--primary-after", steps.primary_after, "K");
+    table.text("--add-laddr", add_local_text, "L");
+    table.number("--add-laddr-after", steps.add_local_after, "K");
+    table.text("--del-laddr", remove_local_text, "L");
+    table.number("--del-laddr-after", steps.remove_local_after, "K");
     table.number("--echo-wait", echo_wait_ms, "MS");
     table.number("--connect-timeout", connect_timeout_ms, "MS");
     table.number("--size", size, "BYTES");
+    table.flag("--abort", abort_at_end);
+    table.flag("--verbose", verbose);
     add_log_option(table, level);
     add_stack_options(table, choice);
     std::string error;
@@ -140,8 +230,12 @@ int run_client(int argc, char** argv) {
     if (!validate_stack_options(choice, error) || !apply_log_option(level, error)) {
         return usage_error(error);
     }
+    verbose = verbose || level >= log_debug;
     if (size > 65000) {
         return usage_error("--size: at most 65000 bytes");
+    }
+    if (size != 0 && count != 0) {
+        return usage_error("--size and --count exclude each other");
     }
     if (remotes_text.empty() || locals_text.empty()) {
         return usage_error("client needs --addr R1[,R2...] and --laddr L1[,L2...]");
@@ -157,13 +251,13 @@ int run_client(int argc, char** argv) {
     if (!locals) {
         return usage_error("--laddr: " + error);
     }
-    std::optional<Address> primary;
-    if (!primary_text.empty()) {
-        primary = parse_address(primary_text, port);
-        if (!primary) {
-            return usage_error("--primary: '" + primary_text + "' is not an address");
-        }
+    if (!parse_step_address("--primary", primary_text, port, steps.primary, error) ||
+        !parse_step_address("--add-laddr", add_local_text, local_port, steps.add_local, error) ||
+        !parse_step_address("--del-laddr", remove_local_text, local_port, steps.remove_local,
+                            error)) {
+        return usage_error(error);
     }
+    steps.interval_ms = interval_ms;
 
     block_termination_signals();
     auto stack = open_stack(choice, error);
@@ -172,9 +266,8 @@ int run_client(int argc, char** argv) {
         return exit_failure;
     }
     // --size N (ovl/sctp): one message of N bytes instead of stdin, e.g. for MTU tests.
-    InteractiveClient client(std::string(size, 'x'));
+    InteractiveClient client(std::string(size, 'x'), verbose);
     bool interrupted = false;
-    bool primary_failed = false;
     uint64_t sent = 0;
     bool clean_end = false;
     {
@@ -201,88 +294,125 @@ int run_client(int argc, char** argv) {
              join_addresses(local).c_str(), local.empty() ? 0 : local.front().port(),
              join_addresses(peer).c_str(), peer.empty() ? 0 : peer.front().port());
 
-        // stdin: one message per line. poll() keeps SIGINT/SIGTERM noticed while idle.
-        std::string pending;
-        bool input_open = size == 0;
-        if (size != 0) {
-            if (socket->send(association, std::string(size, 'x'), error)) {
-                ++sent;
-                note("sent %zu bytes", size);
-            } else {
-                complain("%s", error.c_str());
-            }
-        }
-        while (input_open) {
-            if (termination_requested()) {
+        // Sends one message after the path steps due before it; false ends the sending.
+        const auto send_next = [&](const std::string& message) {
+            if (!steps.before_message(*socket, association, sent)) {
                 interrupted = true;
-                break;
+                return false;
             }
             if (client.read([](auto& c) { return c.ended_; })) {
-                complain("the association ended");
-                break;
+                complain("the association ended early");
+                return false;
             }
-            struct pollfd input {
-                STDIN_FILENO, POLLIN, 0
-            };
-            if (::poll(&input, 1, 100) <= 0) {
-                continue;
+            if (!socket->send(association, message, error)) {
+                complain("%s", error.c_str());
+                return false;
             }
-            char buffer[4096];
-            const ssize_t length = ::read(STDIN_FILENO, buffer, sizeof buffer);
-            if (length <= 0) {
-                input_open = false;
-            } else {
-                pending.append(buffer, static_cast<std::size_t>(length));
+            ++sent;
+            if (verbose) {
+                note("sent %s", message.size() > 64 ? "a long message" : message.c_str());
             }
-            std::size_t newline;
-            while ((newline = pending.find('\n')) != std::string::npos ||
-                   (!input_open && !pending.empty())) {
-                const std::size_t end = newline == std::string::npos ? pending.size() : newline;
-                const std::string line = pending.substr(0, end);
-                pending.erase(0, std::min(pending.size(), end + 1));
-                if (line.empty()) {
-                    continue;  // SCTP has no empty messages
-                }
-                if (primary && sent == primary_after) {
-                    if (socket->set_primary(association, *primary, error)) {
-                        note("primary path is now %s", primary->text().c_str());
-                    } else {
-                        complain("%s", error.c_str());
-                        primary_failed = true;
-                    }
-                }
-                if (!socket->send(association, line, error)) {
-                    complain("%s", error.c_str());
-                    input_open = false;
+            return true;
+        };
+
+        if (size != 0) {
+            if (send_next(std::string(size, 'x'))) {
+                note("sent %zu bytes", size);
+            }
+        } else if (count != 0) {
+            for (uint64_t index = 1; index <= count; ++index) {
+                std::string message = "message ";
+                message += std::to_string(index);
+                if (!send_next(message)) {
                     break;
                 }
-                ++sent;
+                if (index < count && !sleep_unless_terminated(interval_ms)) {
+                    interrupted = true;
+                    break;
+                }
+            }
+        } else {
+            // stdin: one message per line. poll() keeps SIGINT/SIGTERM noticed while idle.
+            std::string pending;
+            bool input_open = true;
+            while (input_open) {
+                if (termination_requested()) {
+                    interrupted = true;
+                    break;
+                }
+                if (client.read([](auto& c) { return c.ended_; })) {
+                    complain("the association ended");
+                    break;
+                }
+                struct pollfd input {
+                    STDIN_FILENO, POLLIN, 0
+                };
+                if (::poll(&input, 1, 100) <= 0) {
+                    continue;
+                }
+                char buffer[4096];
+                const ssize_t length = ::read(STDIN_FILENO, buffer, sizeof buffer);
+                if (length <= 0) {
+                    input_open = false;
+                } else {
+                    pending.append(buffer, static_cast<std::size_t>(length));
+                }
+                std::size_t newline;
+                while ((newline = pending.find('\n')) != std::string::npos ||
+                       (!input_open && !pending.empty())) {
+                    const std::size_t end = newline == std::string::npos ? pending.size() : newline;
+                    const std::string line = pending.substr(0, end);
+                    pending.erase(0, std::min(pending.size(), end + 1));
+                    if (line.empty()) {
+                        continue;  // SCTP has no empty messages
+                    }
+                    if (!send_next(line)) {
+                        input_open = false;
+                        break;
+                    }
+                }
             }
         }
         client.wait_for(std::chrono::milliseconds(echo_wait_ms),
                         [&](auto& c) { return c.echoes_ >= sent || c.ended_; });
-        if (!client.read([](auto& c) { return c.ended_; })) {
-            socket->shutdown();
-            client.wait_for(std::chrono::seconds(10), [](auto& c) { return c.ended_; });
+        if (abort_at_end) {
+            // The association ends with ABORT (SO_LINGER 0): a clean end by request.
+            note("aborting");
+            clean_end = !client.read([](auto& c) { return c.ended_; });
+            socket->abort();
+        } else {
+            if (!client.read([](auto& c) { return c.ended_; })) {
+                note("shutting down");
+                socket->shutdown();
+                client.wait_for(std::chrono::seconds(10), [](auto& c) { return c.ended_; });
+            }
+            clean_end = client.read([](auto& c) { return c.ended_ && !c.failed_; });
         }
-        clean_end = client.read([](auto& c) { return c.ended_ && !c.failed_; });
     }
     stack->finish();
 
     const uint64_t echoed =
         client.read([size](auto& c) { return size == 0 ? c.echoes_ : c.matching_echoes_; });
+    // With --count every one of the N messages must come back, also when the client was
+    // interrupted before sending them all.
+    const uint64_t expected = count != 0 ? count : sent;
     note("%llu sent, %llu echoed%s", static_cast<unsigned long long>(sent),
          static_cast<unsigned long long>(echoed), interrupted ? ", interrupted" : "");
-    if (echoed < sent) {
+    if (echoed < expected) {
         complain("only %llu of %llu messages were echoed", static_cast<unsigned long long>(echoed),
-                 static_cast<unsigned long long>(sent));
+                 static_cast<unsigned long long>(expected));
         return exit_failure;
     }
     if (!clean_end) {
-        complain("the association did not end with SHUTDOWN COMPLETE");
+        complain(abort_at_end ? "the association ended before the ABORT"
+                              : "the association did not end with SHUTDOWN COMPLETE");
         return exit_failure;
     }
-    return primary_failed ? exit_failure : exit_success;
+    if (steps.failed) {
+        complain("a requested primary or local address change failed");
+        return exit_failure;
+    }
+    return exit_success;
 }
 
 }  // namespace sctpt

@@ -57,6 +57,9 @@ public:
     virtual bool send(AssociationId association, std::string_view message, std::string& error) = 0;
     virtual bool set_primary(AssociationId association, const Address& peer,
                              std::string& error) = 0;
+    // Adds (add) or removes a local address of the live association: sctp_bindx sends ASCONF
+    // Add-IP or Delete-IP (RFC 5061 §4.1). One-to-one sockets only.
+    virtual bool change_local_address(const Address& local, bool add, std::string& error) = 0;
     // With ports. Empty if the stack cannot tell.
     virtual std::vector<Address> local_addresses(AssociationId association) = 0;
     virtual std::vector<Address> peer_addresses(AssociationId association) = 0;

@@ -176,6 +176,17 @@ public:
                           error);
     }
 
+    // The kernel sends the ASCONF only with net.sctp.addip_enable=1 (sctp(7)).
+    bool change_local_address(const Address& local, bool add, std::string& error) override {
+        Address copy = local;
+        if (sctp_bindx(fd_, reinterpret_cast<sockaddr*>(&copy.storage), 1,
+                       add ? SCTP_BINDX_ADD_ADDR : SCTP_BINDX_REM_ADDR) != 0) {
+            error = errno_text(add ? "sctp_bindx add" : "sctp_bindx remove");
+            return false;
+        }
+        return true;
+    }
+
     std::vector<Address> local_addresses(AssociationId association) override {
         struct sockaddr* addresses = nullptr;
         const int count = sctp_getladdrs(fd_, static_cast<sctp_assoc_t>(association), &addresses);

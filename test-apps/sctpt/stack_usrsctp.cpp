@@ -144,6 +144,17 @@ public:
         return true;
     }
 
+    bool change_local_address(const Address& local, bool add, std::string& error) override {
+        // usrsctp_bindx takes a non-const sockaddr*; it does not write through it.
+        Address copy = local;
+        if (usrsctp_bindx(sock_, reinterpret_cast<sockaddr*>(&copy.storage), 1,
+                          add ? SCTP_BINDX_ADD_ADDR : SCTP_BINDX_REM_ADDR) != 0) {
+            error = errno_text(add ? "sctp_bindx add" : "sctp_bindx remove");
+            return false;
+        }
+        return true;
+    }
+
     std::vector<Address> local_addresses(AssociationId association) override {
         struct sockaddr* addresses = nullptr;
         const int count = usrsctp_getladdrs(sock_, association, &addresses);

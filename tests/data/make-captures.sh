@@ -19,7 +19,7 @@ set -eu
 
 script_dir=$(cd "$(dirname "$0")" && pwd)
 source_dir=$(cd "$script_dir/../.." && pwd)
-USCTP=${USCTP:-}
+SCTPT=${SCTPT:-}
 OUT_DIR=${OUT_DIR:-$script_dir}
 prefix=mkcap$$
 ns_client=${prefix}c
@@ -50,7 +50,8 @@ commands (each records one capture into \$OUT_DIR, default $script_dir):
   summary PCAP...  print link type, associations (Tc, Ts) and packets of captures (tshark)
   help             this text
 environment:
-  USCTP    the usctp binary (default: the newest build*/test-apps/usrsctp/usctp under $source_dir)
+  SCTPT    the sctpt binary, with its usrsctp stack (default: the newest
+           build*/test-apps/sctpt/sctpt under $source_dir)
   OUT_DIR  where captures go; logs stay in a temporary directory printed at the end
 needs: root, iproute2, nftables, tcpdump, ethtool (udp-encap-v4); tshark (package tshark) for
 the NAME.txt listings written next to each capture and for the summary command
@@ -191,7 +192,7 @@ topology() {
 	# the last bound address on every path). Fix the source per path, statelessly (the SCTP
 	# checksum does not cover the IP header), as the kernel would with routes with src hints.
 	[ "$fix_server_source" = no ] || in_ns "$ns_server" nft -f - <<-EOF
-		table ip usctp_source {
+		table ip usrsctp_source {
 			chain postrouting {
 				type filter hook postrouting priority 0; policy accept;
 				ip protocol sctp ip daddr 192.168.2.0/24 ip saddr != 10.0.0.1 counter ip saddr set 10.0.0.1
@@ -200,7 +201,7 @@ topology() {
 		}
 	EOF
 	in_ns "$ns_client" nft -f - <<-EOF
-		table ip usctp_source {
+		table ip usrsctp_source {
 			chain postrouting {
 				type filter hook postrouting priority 0; policy accept;
 				oifname "c2" ip protocol sctp ip saddr != 192.168.2.0/24 counter ip saddr set 192.168.2.221
@@ -234,7 +235,7 @@ static_neighbours() {
 
 # rule_handle IFACE: the handle of the client's source rewrite rule for IFACE.
 rule_handle() {
-	in_ns "$ns_client" nft -a list chain ip usctp_source postrouting |
+	in_ns "$ns_client" nft -a list chain ip usrsctp_source postrouting |
 		sed -n "s/.*oifname \"$1\".* # handle \([0-9]*\)$/\1/p"
 }
 
@@ -292,16 +293,20 @@ server_start() {
 	local addresses=$1
 	shift
 	start_in_ns "$work_dir/server.log" "$ns_server" \
-		"$USCTP" server --addr "$addresses" --port "$port" --name server "$@"
+		"$SCTPT" server --stack usrsctp --verbose --addr "$addresses" --port "$port" --name server "$@"
 	server_pid=$last_pid
 	wait_for_line "$work_dir/server.log" "listening on"
 }
 
-# client LOG [usctp client options]: runs one client to completion in the client namespace.
+# The client as every capture runs it: usrsctp, a line per message sent and echo received, up to
+# 30 s to come up (then the usual options: --port and the rest).
+client_command=(client --stack usrsctp --verbose --connect-timeout 30000)
+
+# client LOG [sctpt client options]: runs one client to completion in the client namespace.
 client() {
 	local log_file=$1
 	shift
-	if ! timeout 60 ip netns exec "$ns_client" "$USCTP" client --port "$port" "$@" \
+	if ! timeout 60 ip netns exec "$ns_client" "$SCTPT" "${client_command[@]}" --port "$port" "$@" \
 		>"$log_file" 2>&1; then
 		cat "$log_file" >&2
 		die "client failed (log $log_file)"
@@ -311,8 +316,8 @@ client() {
 
 finish() {
 	log "source address rewrites (client, server):"
-	in_ns "$ns_client" nft list table ip usctp_source | grep counter >&2 || true
-	in_ns "$ns_server" nft list table ip usctp_source 2>/dev/null | grep counter >&2 || true
+	in_ns "$ns_client" nft list table ip usrsctp_source | grep counter >&2 || true
+	in_ns "$ns_server" nft list table ip usrsctp_source 2>/dev/null | grep counter >&2 || true
 	stop_pid "$server_pid" TERM
 	cat "$work_dir/server.log" >&2
 	capture_stop "$1"
@@ -325,9 +330,9 @@ record_multihomed_v4() {
 	server_start 10.0.0.1,10.0.0.2
 	# 18 messages, 0.5 s apart; path A (the primary) is cut from ~1.6 s to ~5.6 s, so DATA is
 	# retransmitted on path B, path A is declared unreachable and later comes back.
-	start_in_ns "$work_dir/client.log" "$ns_client" "$USCTP" client --port "$port" \
+	start_in_ns "$work_dir/client.log" "$ns_client" "$SCTPT" "${client_command[@]}" --port "$port" \
 		--addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --count 18 \
-		--interval-ms 500 --echo-wait-ms 8000
+		--interval 500 --echo-wait 8000
 	local client_pid=$last_pid
 	sleep 1.6
 	drop_path_a
@@ -348,7 +353,7 @@ record_multihomed_v6() {
 	capture_start multihomed-v6 rs
 	server_start fd00::1:1,fd00::1:2
 	client "$work_dir/client.log" --addr fd00::1:1,fd00::1:2 --laddr fd00:2::221,fd00:6::221 \
-		--count 8 --interval-ms 500 --primary fd00::1:2 --primary-after 4
+		--count 8 --interval 500 --primary fd00::1:2 --primary-after 4
 	finish multihomed-v6
 }
 
@@ -359,7 +364,7 @@ record_fixed_ports_v4() {
 	local round
 	for round in 1 2 3; do
 		client "$work_dir/client$round.log" --addr 10.0.0.1,10.0.0.2 \
-			--laddr 192.168.2.221,192.168.6.221 --lport "$port" --count 3 --interval-ms 400 \
+			--laddr 192.168.2.221,192.168.6.221 --lport "$port" --count 3 --interval 400 \
 			--primary 10.0.0.2 --primary-after 2
 	done
 	finish fixed-ports-v4
@@ -370,9 +375,9 @@ record_restart_v4() {
 	capture_start restart-v4 any -y LINUX_SLL
 	server_start 10.0.0.1,10.0.0.2
 	# The first client dies without a word (SIGKILL: usrsctp is in user space, nothing is sent).
-	start_in_ns "$work_dir/client-killed.log" "$ns_client" "$USCTP" client --port "$port" \
+	start_in_ns "$work_dir/client-killed.log" "$ns_client" "$SCTPT" "${client_command[@]}" --port "$port" \
 		--addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --lport "$port" \
-		--count 100 --interval-ms 400
+		--count 100 --interval 400
 	local killed_pid=$last_pid
 	wait_for_line "$work_dir/client-killed.log" "echo via .*message 3"
 	stop_pid "$killed_pid" KILL
@@ -381,7 +386,7 @@ record_restart_v4() {
 	sleep 0.5
 	# Same addresses and port: an INIT for an association the server still has (RFC 9260 §5.2.2).
 	client "$work_dir/client-restarted.log" --addr 10.0.0.1,10.0.0.2 \
-		--laddr 192.168.2.221,192.168.6.221 --lport "$port" --count 4 --interval-ms 400
+		--laddr 192.168.2.221,192.168.6.221 --lport "$port" --count 4 --interval 400
 	grep -q "RESTART" "$work_dir/server.log" || log "warning: the server reported no RESTART"
 	finish restart-v4
 }
@@ -394,16 +399,16 @@ record_asconf_v4() {
 	# primary; after 6 it removes 192.168.2.221 (ASCONF Delete-IP, sent on path B so that the
 	# ASCONF-ACK does not go to the removed address). From then on path A runs from 192.168.2.222,
 	# an address the LB knows only from the ASCONF.
-	start_in_ns "$work_dir/client.log" "$ns_client" "$USCTP" client --port "$port" \
+	start_in_ns "$work_dir/client.log" "$ns_client" "$SCTPT" "${client_command[@]}" --port "$port" \
 		--addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --count 10 \
-		--interval-ms 500 --add-laddr 192.168.2.222 --add-laddr-after 3 \
+		--interval 500 --add-laddr 192.168.2.222 --add-laddr-after 3 \
 		--primary 10.0.0.2 --primary-after 5 --del-laddr 192.168.2.221 --del-laddr-after 6
 	local client_pid=$last_pid
 	# usrsctp sources path A from a wrong address that the rule rewrites (to 192.168.2.221). Once
 	# the server has taken 192.168.2.222 into the association, rewrite to that address instead, as
 	# a kernel could choose it; this also keeps the rewrite from reviving the removed address.
 	wait_for_line "$work_dir/server.log" "192.168.2.222 CONFIRMED"
-	in_ns "$ns_client" nft replace rule ip usctp_source postrouting handle "$(rule_handle c2)" \
+	in_ns "$ns_client" nft replace rule ip usrsctp_source postrouting handle "$(rule_handle c2)" \
 		oifname c2 ip protocol sctp ip saddr != 192.168.2.222 counter ip saddr set 192.168.2.222
 	log "path A source is now 192.168.2.222"
 	local status=0
@@ -425,7 +430,7 @@ record_udp_encap_v4() {
 	in_ns "$ns_server" ethtool -K s0 tx off >/dev/null
 	server_start 10.0.0.1,10.0.0.2 --udp-encap 9899
 	client "$work_dir/client.log" --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 \
-		--count 6 --interval-ms 500 --primary 10.0.0.2 --primary-after 3 --udp-encap 9899
+		--count 6 --interval 500 --primary 10.0.0.2 --primary-after 3 --udp-encap 9899
 	finish udp-encap-v4
 }
 
@@ -437,7 +442,7 @@ record_cookie_echo_path_b_v4() {
 	capture_start cookie-echo-path-b-v4 rs
 	server_start 10.0.0.1,10.0.0.2
 	client "$work_dir/client.log" --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 \
-		--count 3 --interval-ms 500
+		--count 3 --interval 500
 	finish cookie-echo-path-b-v4
 }
 
@@ -456,7 +461,7 @@ record_init_retransmit_v4() {
 	EOF
 	server_start 10.0.0.1,10.0.0.2
 	client "$work_dir/client.log" --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 \
-		--count 3 --interval-ms 500
+		--count 3 --interval 500
 	log "INITs dropped on path A:"
 	in_ns "$ns_router" nft list table inet drop_init_a | grep counter >&2
 	finish init-retransmit-v4
@@ -503,11 +508,13 @@ summary() {
 	done
 }
 
-find_usctp() {
-	if [ -z "$USCTP" ]; then
-		USCTP=$(ls -t "$source_dir"/build*/test-apps/usrsctp/usctp 2>/dev/null | head -n 1 || true)
+find_sctpt() {
+	if [ -z "$SCTPT" ]; then
+		SCTPT=$(ls -t "$source_dir"/build*/test-apps/sctpt/sctpt 2>/dev/null | head -n 1 || true)
 	fi
-	[ -n "$USCTP" ] && [ -x "$USCTP" ] || die "usctp not found: build it (target usctp) or set USCTP"
+	[ -n "$SCTPT" ] && [ -x "$SCTPT" ] || die "sctpt not found: build it (target sctpt) or set SCTPT"
+	"$SCTPT" help | grep -q "^stacks built in:.* usrsctp" ||
+		die "$SCTPT has no usrsctp stack: build it with libusrsctp-dev installed"
 	[ "$(id -u)" = 0 ] || die "run as root"
 	mkdir -p "$OUT_DIR"
 	work_dir=$(mktemp -d "/tmp/$prefix.XXXXXX")
@@ -527,7 +534,7 @@ for command in "$@"; do
 	*) usage >&2; exit 2 ;;
 	esac
 done
-find_usctp
+find_sctpt
 for command in "$@"; do
 	case $command in
 	all)

@@ -25,7 +25,7 @@ fi
 SCTPLB_BUILD_DIR=$(cd "$1" && pwd)
 export SCTPLB_BUILD_DIR
 export SCTPLB_BIN=$SCTPLB_BUILD_DIR/lb/cli/sctplb
-export USCTP=$SCTPLB_BUILD_DIR/test-apps/usrsctp/usctp
+export SCTPT=$SCTPLB_BUILD_DIR/test-apps/sctpt/sctpt
 script_dir=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../topology/dual-path-lib.sh
 . "$script_dir/../topology/dual-path-lib.sh"
@@ -54,7 +54,9 @@ die() {
 	exit 2
 }
 [ -x "$SCTPLB_BIN" ] || die "sctplb is not built in $SCTPLB_BUILD_DIR (./run.sh build)"
-[ -x "$USCTP" ] || die "usctp is not built in $SCTPLB_BUILD_DIR (needs libusrsctp-dev)"
+[ -x "$SCTPT" ] || die "sctpt is not built in $SCTPLB_BUILD_DIR"
+"$SCTPT" help | grep -q "^stacks built in:.* usrsctp" ||
+	die "sctpt in $SCTPLB_BUILD_DIR has no usrsctp stack (needs libusrsctp-dev)"
 for tool in ip nft iptables ip6tables python3; do command -v $tool >/dev/null || die "$tool is not installed"; done
 started=$SECONDS
 
@@ -83,7 +85,7 @@ clients=3
 dpt_setup demo --mode vtag --sync --fastpath --clients $clients
 trap 'echo; echo "${dim}cleaning up: stopping processes, deleting namespaces $tl_prefix-*${off}"; tl_cleanup' EXIT
 echo "  namespaces $tl_prefix-{vm221,vm222,vm223,vm201,vm202,vm001,vm002,vm003,sw} ready in $((SECONDS - t0)) s;"
-echo "  usctp servers server-1..3 listen on 10.0.0.1 and 10.0.0.2, port $DP_PORT"
+echo "  sctpt (usrsctp) servers server-1..3 listen on 10.0.0.1 and 10.0.0.2, port $DP_PORT"
 show "ip netns exec $DP_LB201_NS sctplb rules --shm $DP_LB201_SHM --vip 10.0.0.1,fd00::1:1 --target 1=192.168.1.1 ... --apply"
 show "ip netns exec $DP_LB_B_NS sctplb rules --shm $DP_LB_B_SHM --vip 10.0.0.2,fd00::1:2 --target 1=192.168.4.1 ... --apply"
 show "sctplb init --shm NAME --hash vtag --seed-file SEED --M 997; sctplb activate --shm NAME 1 2 3   (both)"
@@ -105,11 +107,11 @@ cut_after=5
 a=$(dpt_client_address 1 A)
 b=$(dpt_client_address 1 B)
 step "$clients clients, 36412 -> 36412; client 1 sends $count messages, path A is cut after message $cut_after"
-show "ip netns exec $DP_CLIENT1_NS usctp client --laddr $DP_CLIENT1_ADDRS --lport 36412 --addr $DP_VIPS --port 36412 --count $count"
+show "ip netns exec $DP_CLIENT1_NS sctpt client --stack usrsctp --laddr $DP_CLIENT1_ADDRS --lport 36412 --addr $DP_VIPS --port 36412 --count $count"
 echo "  ${dim}(clients 2 and 3 likewise, their DATA on path B after two messages)${off}"
-dpt_client demo 1 --lport 36412 --count "$count" --interval-ms 300 --echo-wait-ms 8000
+dpt_client demo 1 --lport 36412 --count "$count" --interval 300 --echo-wait 8000
 for k in $(seq 2 $clients); do
-	dpt_client "other-$k" "$k" --lport 36412 --count "$count" --interval-ms 300 --primary "$DP_VIP_B" --primary-after 2
+	dpt_client "other-$k" "$k" --lport 36412 --count "$count" --interval 300 --primary "$DP_VIP_B" --primary-after 2
 done
 server=''
 for i in $(seq 1 "$count"); do
@@ -117,7 +119,7 @@ for i in $(seq 1 "$count"); do
 		echo "  ${yellow}message $i: no echo within 10 s${off}"
 		break
 	fi
-	echo_line=$(grep "client: echo via .*: message $i\$" "$tl_work/demo.log" | head -n 1)
+	echo_line=$(grep "] echo via .*: message $i\$" "$tl_work/demo.log" | head -n 1)
 	answered=$(echo "$echo_line" | sed -n 's/.*echo via [^ ]*: \(server-[0-9]*\): .*/\1/p')
 	[ -n "$server" ] || server=$answered
 	# The client address the message came from, at the server that answered.

@@ -29,7 +29,7 @@ both_lbs() { local lb; for lb in 201 202; do dpt_sctplb "$lb" "$@" >/dev/null; d
 tl_say "d: deactivate (on both LBs) the target of a live association"
 live_count=20
 before_live=$(dpt_counters)
-dpt_client live 1 --count $live_count --interval-ms 250 --primary "$DP_VIP_B" --primary-after 8
+dpt_client live 1 --count $live_count --interval 250 --primary "$DP_VIP_B" --primary-after 8
 tl_wait_echoes live 2 || tl_fail "d: no echo for the live association"
 drained=$(tl_echo_servers live | head -n 1)
 mark=${drained#server-}
@@ -45,7 +45,7 @@ for lb in 201 202; do
 done
 before=$(dpt_counters)
 declare -A statuses=()
-for k in 2 3 4; do dpt_client "new-$k" "$k" --count 3 --interval-ms 150 --primary "$DP_VIP_B" --primary-after 1; done
+for k in 2 3 4; do dpt_client "new-$k" "$k" --count 3 --interval 150 --primary "$DP_VIP_B" --primary-after 1; done
 for k in 2 3 4; do
 	status=0
 	tl_wait "new-$k" || status=$?
@@ -75,14 +75,14 @@ both_lbs activate "$mark"
 
 # --- down -------------------------------------------------------------------------------------
 tl_say "d: down (on both LBs) the target of one live association while another continues"
-dpt_client victim 1 --count 80 --interval-ms 200 --echo-wait-ms 1000
+dpt_client victim 1 --count 80 --interval 200 --echo-wait 1000
 tl_wait_echoes victim 1 || tl_fail "d: no echo for the victim"
 victim=$(tl_echo_servers victim | head -n 1)
 victim_mark=${victim#server-}
 dpt_wait_pinned 1 "$victim_mark" || tl_fail "d: the victim's association is not pinned on both LBs"
 # Drain it first, so the other association surely lands elsewhere.
 both_lbs deactivate "$victim_mark"
-dpt_client other 2 --count 16 --interval-ms 200 --primary "$DP_VIP_B" --primary-after 8
+dpt_client other 2 --count 16 --interval 200 --primary "$DP_VIP_B" --primary-after 8
 tl_wait_echoes other 1 || tl_fail "d: no echo for the other association"
 other=$(tl_echo_servers other | head -n 1)
 [ "$other" != "$victim" ] || tl_fail "d: the other association went to the draining $victim"

@@ -27,7 +27,7 @@ tl_say "topology with $clients clients up in $((SECONDS - started)) s"
 tl_say "$clients clients, 36412 -> 36412, DATA on path A then on path B"
 before=$(dpt_counters)
 for k in $(seq 1 $clients); do
-	dpt_client "fixed-$k" "$k" --lport 36412 --count 4 --interval-ms 300 --primary "$DP_VIP_B" --primary-after 2
+	dpt_client "fixed-$k" "$k" --lport 36412 --count 4 --interval 300 --primary "$DP_VIP_B" --primary-after 2
 done
 # While they run: look at the LB's table until every association was seen established with both
 # client addresses (what each look saw adds up: one that ended meanwhile keeps its entry).

@@ -35,7 +35,7 @@ capacity=$("$SCTPLB_BIN" init --shm "$tl_prefix" --seed-file "$LB_STATE/seed" | 
 lbt_lb_start
 
 tl_say "one multihomed association, 3 messages, then SHUTDOWN"
-lbt_client x 1 --count 3 --interval-ms 100
+lbt_client x 1 --count 3 --interval 100
 status=0
 tl_wait x || status=$?
 if [ "$status" = 0 ] && [ "$(tl_echo_count x)" = 3 ]; then

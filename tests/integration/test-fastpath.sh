@@ -103,7 +103,7 @@ fp_in_map() {
 tl_say "a: two fixed-port clients, DATA on path A then on path B"
 before=$(dpt_counters)
 for k in 1 2; do  # (until killed below)
-	dpt_client "live-$k" "$k" --lport 36412 --count 900 --interval-ms 100 --echo-wait-ms 8000 \
+	dpt_client "live-$k" "$k" --lport 36412 --count 900 --interval 100 --echo-wait 8000 \
 		--primary "$DP_VIP_B" --primary-after 20
 done
 for k in 1 2; do tl_wait_echoes "live-$k" 4 10 || tl_fail "a: live-$k: fewer than 4 echoes"; done
@@ -154,7 +154,7 @@ dpt_lb_start_one 201 &
 starter=$!
 dpt_lb_start_one 202
 wait $starter
-dpt_client new-3 3 --lport 36412 --count 80 --interval-ms 100 --echo-wait-ms 8000
+dpt_client new-3 3 --lport 36412 --count 80 --interval 100 --echo-wait 8000
 ts3=none
 if tl_wait_echoes new-3 5 15 && tl_until 5 fp_in_map 3 201; then
 	ts3=$(fp_assoc 3 ts 201)
@@ -229,7 +229,7 @@ tl_say "d: a client restart re-keys the elements"
 ts_old=$(fp_assoc 2 ts 201)
 kill -KILL "${tl_client_pid[live-2]}"
 tl_wait live-2 5 2>/dev/null || true
-dpt_client restart-2 2 --lport 36412 --count 600 --interval-ms 100 --echo-wait-ms 8000  # (until killed)
+dpt_client restart-2 2 --lport 36412 --count 600 --interval 100 --echo-wait 8000  # (until killed)
 tl_wait_echoes restart-2 4 15 || tl_fail "d: the restarted client: fewer than 4 echoes"
 # rekeyed: vm-201 lists the new Ts, both maps hold the new elements and neither the old ones
 # (vm-202 learns the restart through the sync; each fast path replaces elements in its next pass).

@@ -46,7 +46,7 @@ check_one_server() {
 # --- a. one association on both paths --------------------------------------------------------
 tl_say "a: a multihomed association through the LB; DATA moves to path B after 3 messages"
 before=$(lbt_counters)
-lbt_client a1 1 --count 8 --interval-ms 150 --primary 10.0.0.2 --primary-after 3
+lbt_client a1 1 --count 8 --interval 150 --primary 10.0.0.2 --primary-after 3
 tl_wait_echoes a1 5 || true
 assoc=$(lbt_sctplb assoc --json)
 status=0
@@ -77,7 +77,7 @@ declare -A used=()
 for batch in 1 2 3; do
 	before=$(lbt_counters)
 	for k in 1 2 3 4; do
-		lbt_client "spread$batch-$k" "$k" --count 3 --interval-ms 100 --primary 10.0.0.2 --primary-after 1
+		lbt_client "spread$batch-$k" "$k" --count 3 --interval 100 --primary 10.0.0.2 --primary-after 1
 	done
 	for k in 1 2 3 4; do
 		status=0
@@ -100,7 +100,7 @@ fi
 
 # --- b. deactivate (drain) ---------------------------------------------------------------------
 tl_say "b: deactivate the target of a live association"
-lbt_client b-live 1 --count 20 --interval-ms 200
+lbt_client b-live 1 --count 20 --interval 200
 if ! tl_wait_echoes b-live 1; then
 	tl_fail "b: no echo for b-live"
 fi
@@ -110,7 +110,7 @@ lbt_sctplb deactivate "$drained_mark" >/dev/null
 state=$(tl_json "$(lbt_sctplb show --json)" "[t['state'] for t in d['targets'] if t['fwmark'] == $drained_mark][0]")
 [ "$state" = draining ] && tl_pass "b: fwmark $drained_mark is draining" || tl_fail "b: fwmark $drained_mark is '$state'"
 before=$(lbt_counters)
-for k in 2 3 4; do lbt_client "b-new-$k" "$k" --count 3 --interval-ms 100 --primary 10.0.0.2 --primary-after 1; done
+for k in 2 3 4; do lbt_client "b-new-$k" "$k" --count 3 --interval 100 --primary 10.0.0.2 --primary-after 1; done
 for k in 2 3 4; do
 	status=0
 	tl_wait "b-new-$k" || status=$?
@@ -138,13 +138,13 @@ lbt_sctplb activate "$drained_mark" >/dev/null
 
 # --- c. down ----------------------------------------------------------------------------------
 tl_say "c: down the target of one live association while another continues elsewhere"
-lbt_client c-victim 1 --count 40 --interval-ms 200 --echo-wait-ms 1000
+lbt_client c-victim 1 --count 40 --interval 200 --echo-wait 1000
 tl_wait_echoes c-victim 1 || tl_fail "c: no echo for c-victim"
 victim=$(tl_echo_servers c-victim | head -n 1)
 victim_mark=${victim#server-}
 # Drain the victim's target first, so the second association surely lands elsewhere.
 lbt_sctplb deactivate "$victim_mark" >/dev/null
-lbt_client c-other 2 --count 20 --interval-ms 200
+lbt_client c-other 2 --count 20 --interval 200
 tl_wait_echoes c-other 1 || tl_fail "c: no echo for c-other"
 other=$(tl_echo_servers c-other | head -n 1)
 [ "$other" != "$victim" ] || tl_fail "c: c-other went to the draining $victim"
@@ -153,7 +153,7 @@ down_output=$(lbt_sctplb down "$victim_mark")
 # Every message the victim sends from here on meets a forgotten association. The client logs
 # "sent" just after handing a message to its stack, so one more may have passed the LB before
 # `down` returned than the log shows.
-sent_at_down=$(grep -c 'client: sent message' "$tl_work/c-victim.log" || true)
+sent_at_down=$(grep -c '] sent message' "$tl_work/c-victim.log" || true)
 tl_say "c: down $victim_mark after $sent_at_down messages sent: $(echo "$down_output" | grep forgotten)"
 status=0
 tl_wait c-other || status=$?
@@ -167,7 +167,7 @@ fi
 # `down` may have been echoed (its retransmissions of earlier ones are dropped too).
 status=0
 tl_wait c-victim 30 || status=$?
-last_echoed=$(sed -n 's/.*client: echo via [^ ]*: server-[0-9]*: message \([0-9]*\)$/\1/p' "$tl_work/c-victim.log" |
+last_echoed=$(sed -n 's/.*] echo via [^ ]*: server-[0-9]*: message \([0-9]*\)$/\1/p' "$tl_work/c-victim.log" |
 	sort -n | tail -n 1)
 if [ "${last_echoed:-0}" -le $((sent_at_down + 1)) ]; then
 	tl_pass "c: no message the client sent after 'down' was echoed (last echo: message ${last_echoed:-none}; $sent_at_down sent before)"

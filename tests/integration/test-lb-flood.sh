@@ -43,7 +43,7 @@ pinned() { # pinned: how many of the 20 are in the table, established, with thei
 
 # Port 5000: outside every flood's ports (an INIT from a live association's address and ports is a
 # restart attempt, RFC 9260 §5.2.2, which the server decides on: not what this test is about).
-lbt_client live 1 --lport 5000 --count 40 --interval-ms 150 --echo-wait-ms 10000
+lbt_client live 1 --lport 5000 --count 40 --interval 150 --echo-wait 10000
 tl_wait_echoes live 2 10 || tl_fail "the real association did not start"
 daemon_pid=$(tl_json "$(lbt_sctplb show --json)" "d['daemon_pid']")
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$daemon_pid/status"; }

@@ -32,7 +32,7 @@ lbt_lb_start --mark-mask 0xff
 lbt_sctplb trace --on --address 192.168.2.221 >/dev/null
 tl_say "four multihomed associations at once, DATA moving to path B after 3 messages"
 for k in 1 2 3 4; do
-	lbt_client "q$k" "$k" --count 8 --interval-ms 150 --primary 10.0.0.2 --primary-after 3
+	lbt_client "q$k" "$k" --count 8 --interval 150 --primary 10.0.0.2 --primary-after 3
 done
 for k in 1 2 3 4; do
 	status=0

@@ -30,7 +30,7 @@ lbt_lb_start
 read -r a2 a6 <<<"$(echo "$LB_CLIENT1_ADDRS" | tr , ' ')"
 
 # check_completed NAME COUNT STATUS WHAT: the client got COUNT echoes from one server and ended
-# with SHUTDOWN COMPLETE (usctp exits 0 only then), never saw an ABORT or a lost association.
+# with SHUTDOWN COMPLETE (sctpt client exits 0 only then), never saw an ABORT or a lost association.
 check_completed() {
 	local name=$1 count=$2 status=$3 what=$4 servers
 	servers=$(tl_echo_servers "$name" | tr '\n' ' ')
@@ -104,7 +104,7 @@ pid_line=$("$LBT_TOPOLOGY" pids "$tl_prefix" | grep ' lb$' || true)
 
 # --- d. kill -9 and restart ---------------------------------------------------------------------
 tl_say "d: kill -9 sctplb lb after 3 echoes, restart it"
-lbt_client d1 1 --count 15 --interval-ms 150 --primary 10.0.0.2 --primary-after 5
+lbt_client d1 1 --count 15 --interval 150 --primary 10.0.0.2 --primary-after 5
 tl_wait_echoes d1 3 || tl_fail "d: no 3 echoes before the kill"
 lbt_lb_stop KILL
 # Not a wait for a condition: lb-stop returns once the daemon is gone (its queue released), and
@@ -128,7 +128,7 @@ grep -q "running: .* [1-9][0-9]* associations in the table" "$LB_STATE/lb.log" &
 
 # --- e. export, delete, init, activate, import, restart -----------------------------------------
 tl_say "e: export the table, recreate the segment, import, restart"
-lbt_client e1 1 --count 15 --interval-ms 150 --primary 10.0.0.2 --primary-after 5
+lbt_client e1 1 --count 15 --interval 150 --primary 10.0.0.2 --primary-after 5
 tl_wait_echoes e1 3 || tl_fail "e: no 3 echoes before the export"
 server=$(tl_echo_servers e1 | head -n 1)
 mark=${server#server-}
@@ -162,7 +162,7 @@ tl_say "g: sctplb lb --copy 128"
 lbt_lb_stop TERM
 stats_before=$(lbt_sctplb stats --json)
 lbt_lb_start --copy 128
-lbt_client g1 1 --count 5 --interval-ms 100
+lbt_client g1 1 --count 5 --interval 100
 status=0
 tl_wait g1 || status=$?
 check_completed g1 5 "$status" "g (--copy 128)"

@@ -40,7 +40,7 @@ client_a=$(echo "$LB_CLIENT1_ADDRS" | cut -d, -f1)
 vip_a=$(echo "$LB_VIPS" | cut -d, -f1)
 
 # 9 s of traffic: (a) and (d) need the association alive a few process starts later.
-lbt_client live 1 --count 60 --interval-ms 150 --echo-wait-ms 8000
+lbt_client live 1 --count 60 --interval 150 --echo-wait 8000
 tl_wait_echoes live 2 10 || tl_fail "the live association did not start"
 assoc=$(lbt_sctplb assoc --json)
 field() { tl_json "$assoc" "d['associations'][0]['$1']"; }

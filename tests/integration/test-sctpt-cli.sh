@@ -47,8 +47,9 @@ stack_options="--stack --hb-interval --rto-min --rto-max --rto-initial --path-ma
   --init-max-retrans --sack-delay --udp-encap --debug"
 declare -A command_options=(
 	[server]="--addr --port --name --verbose --log $stack_options"
-	[client]="--addr --laddr --port --lport --primary --primary-after --echo-wait
-	  --connect-timeout --size --log $stack_options"
+	[client]="--addr --laddr --port --lport --count --interval --primary --primary-after
+	  --add-laddr --add-laddr-after --del-laddr --del-laddr-after --echo-wait --connect-timeout
+	  --size --abort --verbose --log $stack_options"
 	[ctraffic]="--addr --laddr --port --lport-fixed --clients --rate --duration --size --primary
 	  --primary-after --echo-wait --connect-timeout --stats-file --shm --log $stack_options"
 	[stats]="--stats-file --shm --buckets --interval --log"
@@ -134,6 +135,11 @@ expect_error 2 "buckets must be 1..4096" stats --shm "$shm" --buckets 0 init
 expect_error 2 "interval must be" stats --shm "$shm" --interval 0 clear
 expect_error 2 "stats-file does not go with" stats --stats-file /dev/null --shm "$shm"
 expect_error 2 "size: at most 65000" client --addr 127.0.0.1 --laddr 127.0.0.1 --size 70000
+expect_error 2 "size and --count exclude each other" client --addr 127.0.0.1 --laddr 127.0.0.1 \
+	--size 10 --count 2
+expect_error 2 "add-laddr: 'x' is not an address" client --addr 127.0.0.1 --laddr 127.0.0.1 \
+	--add-laddr x --add-laddr-after 1
+expect_error 2 "count: '-1' is not a valid number" client --addr 127.0.0.1 --laddr 127.0.0.1 --count -1
 printf 'not a histogram' >"/dev/shm/$shm"
 expect_error 1 "is not an sctpt histogram" stats --shm "$shm" json
 

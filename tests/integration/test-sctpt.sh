@@ -12,7 +12,8 @@
 #  2. ctraffic, 2 clients with --lport-fixed 36412 and disjoint local address sets;
 #  3. ctraffic with path A cut for a while: a failover is reported, nothing is lost, echoes come
 #     over path B;
-#  4. sctpt client echoes its stdin lines;
+#  4. sctpt client echoes its stdin lines; 4a. client --count --verbose --abort sends N messages
+#     without stdin, notes each, ends with ABORT (the server reports the association lost);
 #  4b. Xcluster ovl/sctp's options: ctraffic --shm fills the RTT histogram that
 #     `sctpt stats --shm` reads while it runs (counts match the JSON result), --log 3 silences
 #     the notes; client --size N sends one N-byte message and checks its echo;
@@ -323,6 +324,28 @@ else
 	fail "client: exit $status, output: $(cat "$work_dir/client.out")"
 	cat "$work_dir/client.err" >&2
 fi
+
+# 4a. Counted client (what the namespace tests run): --count messages without stdin, --verbose
+# notes per message, then ABORT instead of SHUTDOWN; the server sees the association lost.
+lost_before=$(grep -c COMM_LOST "$work_dir/server.log" || true)
+status=0
+in_ns "$ns_client" timeout 20 "$SCTPT" client --stack usrsctp --addr "$servers" --laddr "$set_1" \
+	--port 6000 --count 3 --interval 100 --verbose --abort >"$work_dir/counted.out" \
+	2>"$work_dir/counted.err" || status=$?
+expected_echoes=$(printf 'srv-%s: message 1\nsrv-%s: message 2\nsrv-%s: message 3' $$ $$ $$)
+if [ "$status" = 0 ] && [ "$(cat "$work_dir/counted.out")" = "$expected_echoes" ] &&
+	[ "$(grep -c '] echo via 192.168.[26].1: srv-[0-9]*: message [123]$' "$work_dir/counted.err")" = 3 ] &&
+	[ "$(grep -c '] sent message [123]$' "$work_dir/counted.err")" = 3 ] &&
+	grep -q '] aborting$' "$work_dir/counted.err" && ! grep -q SHUTDOWN_COMP "$work_dir/counted.err"; then
+	pass "client --count 3 --verbose --abort: 3 messages echoed and noted, then ABORT"
+else
+	fail "client --count 3 --verbose --abort: exit $status, output: $(cat "$work_dir/counted.out")"
+	cat "$work_dir/counted.err" >&2
+fi
+server_saw_abort() { [ "$(grep -c COMM_LOST "$work_dir/server.log" || true)" -gt "$lost_before" ]; }
+tries=100
+until server_saw_abort || [ $tries -eq 0 ]; do tries=$((tries - 1)); sleep 0.1; done
+server_saw_abort || fail "the server did not report the ABORTed association lost (COMM_LOST)"
 
 # 4b. ovl/sctp's histogram: 'stats init' with 8 buckets of 2 ms, then ctraffic --shm.
 "$SCTPT" stats --shm "$shm" --buckets 8 --interval 2000 init || fail "stats --shm init failed"

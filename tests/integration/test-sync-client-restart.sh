@@ -37,7 +37,7 @@ tags() {
 
 tl_say "e: the first association (36412 -> 36412, DATA on path A, heartbeats on path B)"
 first_before=$(dpt_counters)
-dpt_client old 1 --lport 36412 --count 400 --interval-ms 250
+dpt_client old 1 --lport 36412 --count 400 --interval 250
 tl_wait_echoes old 3 10 || tl_fail "e: the first association: fewer than 3 echoes"
 server=$(tl_echo_servers old | head -n 1)
 mark=${server#server-}
@@ -62,7 +62,7 @@ restarts_before=$(grep -c 'association [0-9]*: RESTART' "$DP_STATE/$server.log" 
 before=$(dpt_counters)
 count=30  # long enough that both tables are read while it lives, even on a loaded machine
 to_b_after=4
-dpt_client new 1 --lport 36412 --count $count --interval-ms 250 --echo-wait-ms 8000 \
+dpt_client new 1 --lport 36412 --count $count --interval 250 --echo-wait 8000 \
 	--primary "$DP_VIP_B" --primary-after $to_b_after
 # While the restarted association lives (its DATA now on path B): both LBs' entries.
 tl_wait_echoes new $((to_b_after + 3)) 15 || true

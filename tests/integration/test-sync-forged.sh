@@ -38,8 +38,8 @@ capture_listening() { grep -q "listening on" "$tl_work/capture.log"; }
 tl_until 10 capture_listening || tl_fail "d: tcpdump did not start: $(tl_log capture)"
 count=80  # 20 s: the injections are checked while both associations live, even when loaded
 before=$(dpt_counters)
-dpt_client via-a 1 --lport 36412 --count $count --interval-ms 250 --primary "$DP_VIP_B" --primary-after 2
-dpt_client via-b 2 --addr "$DP_VIP_B,$DP_VIP_A" --lport 36412 --count $count --interval-ms 250 \
+dpt_client via-a 1 --lport 36412 --count $count --interval 250 --primary "$DP_VIP_B" --primary-after 2
+dpt_client via-b 2 --addr "$DP_VIP_B,$DP_VIP_A" --lport 36412 --count $count --interval 250 \
 	--primary "$DP_VIP_A" --primary-after 2
 for name in via-a via-b; do tl_wait_echoes "$name" 4 10 || tl_fail "d: $name: fewer than 4 echoes"; done
 # Stop the capture once it holds a records message with a body from vm-202 to vm-201 (tcpdump -U

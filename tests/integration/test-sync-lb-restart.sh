@@ -36,7 +36,7 @@ new_count=40
 new_to_a_after=16
 before=$(dpt_counters)
 for k in 1 2; do
-	dpt_client "live-$k" "$k" --lport 36412 --count $live_count --interval-ms 250 --echo-wait-ms 8000 \
+	dpt_client "live-$k" "$k" --lport 36412 --count $live_count --interval 250 --echo-wait 8000 \
 		--primary "$DP_VIP_B" --primary-after 3
 done
 for k in 1 2; do tl_wait_echoes "live-$k" 4 10 || tl_fail "c: live-$k: fewer than 4 echoes before the kill"; done
@@ -66,8 +66,8 @@ done
 
 tl_say "c: two new clients while vm-201 is dead (INIT to VIP B, through vm-202)"
 for k in 3 4; do
-	dpt_client "new-$k" "$k" --addr "$DP_VIP_B,$DP_VIP_A" --lport 36412 --count $new_count --interval-ms 250 \
-		--echo-wait-ms 8000 --primary "$DP_VIP_A" --primary-after $new_to_a_after
+	dpt_client "new-$k" "$k" --addr "$DP_VIP_B,$DP_VIP_A" --lport 36412 --count $new_count --interval 250 \
+		--echo-wait 8000 --primary "$DP_VIP_A" --primary-after $new_to_a_after
 done
 for k in 3 4; do tl_wait_echoes "new-$k" 2 10 || tl_fail "c: new-$k: no 2 echoes through vm-202 alone"; done
 

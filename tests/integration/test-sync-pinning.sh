@@ -32,7 +32,7 @@ tl_say "a: $clients clients, 36412 -> 36412, DATA on path A (vm-201) then on pat
 count=10
 before=$(dpt_counters)
 for k in $(seq 1 $clients); do
-	dpt_client "fixed-$k" "$k" --lport 36412 --count $count --interval-ms 300 --primary "$DP_VIP_B" --primary-after 2
+	dpt_client "fixed-$k" "$k" --lport 36412 --count $count --interval 300 --primary "$DP_VIP_B" --primary-after 2
 done
 # While they run: look at both LBs' tables until every association was seen established on both
 # (what each look saw adds up: an association that ended before the last look keeps its entry).

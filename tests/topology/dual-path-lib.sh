@@ -6,7 +6,7 @@
 # started here and brings the topology down.
 #
 # Provides: dpt_check_requirements, dpt_setup NAME [up options], dpt_lb_start [lb options],
-# dpt_sctplb 201|202 COMMAND ARGS, dpt_client NAME K [usctp client options], dpt_counters,
+# dpt_sctplb 201|202 COMMAND ARGS, dpt_client NAME K [sctpt client options], dpt_counters,
 # dpt_counter COUNTERS SERVER ADDRESS, dpt_client_address K A|B, dpt_check_one_server ...,
 # dpt_assoc_fwmark ..., dpt_lb_pinned ..., dpt_failover_check ...; for association sync (up
 # --sync): dpt_sync_address, dpt_lb_start_one, dpt_lb_stop_one, dpt_assoc_summary, dpt_pinned,
@@ -46,8 +46,9 @@ dpt_client_address() {
 	if [ "$2" = A ]; then echo "${!v}" | cut -d, -f1; else echo "${!v}" | cut -d, -f2; fi
 }
 
-# dpt_client NAME K [usctp client options]: multihomed client K (both local addresses, both VIPs)
-# in the background; output in $tl_work/NAME.log.
+# dpt_client NAME K [sctpt client options]: multihomed sctpt client K (usrsctp, --verbose; both
+# local addresses, both VIPs; up to 30 s to come up) in the background; output in
+# $tl_work/NAME.log.
 dpt_client() {
 	local name=$1 k=$2 ns addrs
 	local -a encap=()
@@ -55,8 +56,8 @@ dpt_client() {
 	ns=DP_CLIENT${k}_NS
 	addrs=DP_CLIENT${k}_ADDRS
 	[ -z "$DP_ENCAP_PORT" ] || encap=(--udp-encap "$DP_ENCAP_PORT")
-	tl_spawn "$name" "${!ns}" "$USCTP" client --addr "$DP_VIPS" --laddr "${!addrs}" --port "$DP_PORT" \
-		"${encap[@]}" "$@"
+	tl_spawn "$name" "${!ns}" "$SCTPT" client --stack usrsctp --verbose --connect-timeout 30000 \
+		--addr "$DP_VIPS" --laddr "${!addrs}" --port "$DP_PORT" "${encap[@]}" "$@"
 }
 
 # dpt_check_one_server NAME K COUNT BEFORE AFTER STATUS: the client succeeded with COUNT echoes,
@@ -93,7 +94,7 @@ dpt_failover_check() {
 	a=$(dpt_client_address "$k" A)
 	b=$(dpt_client_address "$k" B)
 	before=$(dpt_counters)
-	dpt_client "$name" "$k" --count $count --interval-ms $interval --echo-wait-ms 8000 "$@"
+	dpt_client "$name" "$k" --count $count --interval $interval --echo-wait 8000 "$@"
 	if ! tl_wait_echoes "$name" 4 10; then
 		tl_fail "$name: fewer than 4 echoes in 10 s before the cut: $(tail -n 3 "$tl_work/$name.log")"
 		tl_wait "$name" 1 || true

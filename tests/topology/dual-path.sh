@@ -59,7 +59,7 @@ commands:
         s); --mark-mask: of the rules and of every lb-start (default 0xffffffff).
   down PREFIX          stop every recorded process, delete the PREFIX-* namespaces and segments
   env PREFIX           shell variables describing the topology (eval "\$($0 env P)")
-  servers PREFIX       start usctp servers server-1..3 in PREFIX-vm001..003 on both VIPs
+  servers PREFIX       start sctpt (usrsctp) servers server-1..3 in PREFIX-vm001..003 on both VIPs
   lb-start PREFIX [--only 201|202] [sctplb lb options]
                        start 'sctplb lb' in each LB namespace (or only that one), wait until each
                        has bound its queue; after 'up --sync' with --sync-listen 192.168.3.K:7400,
@@ -74,7 +74,7 @@ commands:
   pids PREFIX          recorded processes still running
   help                 this text
 environment:
-  SCTPLB_BIN, USCTP, SCTPLB_BUILD_DIR (default $source_dir/build), DUAL_PATH_STATE_DIR,
+  SCTPLB_BIN, SCTPT, SCTPLB_BUILD_DIR (default $source_dir/build), DUAL_PATH_STATE_DIR,
   DUAL_PATH_PORT (server port, default 36412)
 needs: root, iproute2, nftables, iptables, ip6tables
 EOF
@@ -359,12 +359,12 @@ encap_args() {
 
 cmd_servers() {
 	local s pid
-	[ -x "$USCTP" ] || die "no usctp at $USCTP (set USCTP or SCTPLB_BUILD_DIR)"
+	[ -x "$SCTPT" ] || die "no sctpt at $SCTPT (set SCTPT or SCTPLB_BUILD_DIR)"
 	for s in "${servers[@]}"; do
 		# shellcheck disable=SC2046
 		# ip netns exec directly (not the in_ns function): $! is then the server's own PID.
-		ip netns exec "$(server_ns "$s")" "$USCTP" server --addr "$(vips_for_family)" --port "$port" \
-			--name "server-$s" $(encap_args) >"$state/server-$s.log" 2>&1 &
+		ip netns exec "$(server_ns "$s")" "$SCTPT" server --stack usrsctp --verbose \
+			--addr "$(vips_for_family)" --port "$port" --name "server-$s" $(encap_args) >"$state/server-$s.log" 2>&1 &
 		pid=$!
 		record "server-$s" "$pid"
 	done

@@ -5,7 +5,7 @@
 # EXIT trap that stops every client started here and brings the topology down.
 #
 # Provides: lbt_check_requirements, lbt_setup PREFIX_BASE [up options], lbt_lb_start/lbt_lb_stop,
-# lbt_sctplb ARGS (with --shm), lbt_client NAME K [usctp client options], lbt_stat,
+# lbt_sctplb ARGS (with --shm), lbt_client NAME K [sctpt client options], lbt_stat,
 # lbt_stats_reached BEFORE GOAL... and lbt_stats_settled (for tl_until), lbt_counters, lbt_counter COUNTERS SERVER
 # ADDRESS; lbt_python. LBT_KEEP_LOGS=1 keeps the logs.
 
@@ -37,8 +37,10 @@ lbt_sctplb() {
 	ip netns exec "$LB_NS" "$SCTPLB_BIN" "$command" --shm "$tl_prefix" "$@"
 }
 
-# lbt_client NAME K [usctp client options]: starts a multihomed client in client K's namespace
-# (both local addresses, both VIPs) in the background; output in $tl_work/NAME.log.
+# lbt_client NAME K [sctpt client options]: starts a multihomed sctpt client (usrsctp, --verbose:
+# a line per message sent and echo received, which tl_echo_* read) in client K's namespace (both
+# local addresses, both VIPs) in the background; output in $tl_work/NAME.log. It waits up to 30 s
+# for the association to come up.
 lbt_client() {
 	local name=$1 k=$2 ns addrs
 	shift 2
@@ -47,7 +49,8 @@ lbt_client() {
 	# The log exists before the background job opens it: tl_echo_count on a missing file prints
 	# nothing, and tl_wait_echoes then returned at once, as if the echoes had come.
 	: >"$tl_work/$name.log"
-	tl_spawn "$name" "${!ns}" "$USCTP" client --addr "$LB_VIPS" --laddr "${!addrs}" --port "$LB_PORT" "$@"
+	tl_spawn "$name" "${!ns}" "$SCTPT" client --stack usrsctp --verbose --connect-timeout 30000 \
+		--addr "$LB_VIPS" --laddr "${!addrs}" --port "$LB_PORT" "$@"
 }
 
 # "server-N ADDRESS COUNT" lines: SCTP packets each server received per client address.

@@ -43,7 +43,7 @@ commands:
         and 'sctplb activate 1 2 3' unless --no-targets. N clients (1..8, default 1).
   down PREFIX        stop every recorded process, delete the PREFIX-* namespaces and the segment
   env PREFIX         print shell variables describing the topology (eval "\$($0 env P)")
-  servers PREFIX     start usctp servers server-1..3 in PREFIX-s1..s3 (port \$LB_PORT, 36412)
+  servers PREFIX     start sctpt (usrsctp) servers server-1..3 in PREFIX-s1..s3 (port \$LB_PORT, 36412)
   lb-start PREFIX [sctplb lb options]   start 'sctplb lb --shm PREFIX --queue 2 ...' in PREFIX-lb
                      and wait until the queue is bound (log: STATE/lb.log, appended)
   lb-stop PREFIX [SIGNAL]               stop it (default TERM; KILL for a crash)
@@ -52,7 +52,7 @@ commands:
   help               this text
 environment:
   SCTPLB_BIN  the sctplb binary (default: \$SCTPLB_BUILD_DIR/lb/cli/sctplb, else build/)
-  USCTP       the usctp binary (default: \$SCTPLB_BUILD_DIR/test-apps/usrsctp/usctp)
+  SCTPT       the sctpt binary (default: \$SCTPLB_BUILD_DIR/test-apps/sctpt/sctpt)
   SCTPLB_BUILD_DIR   the build directory (default $source_dir/build)
   LB_TOPOLOGY_STATE_DIR  where state goes (default /tmp/lb-topology)
 needs: root, iproute2, nftables, iptables (for sctplb rules)
@@ -215,11 +215,11 @@ cmd_up() {
 
 cmd_servers() {
 	local s ns pid
-	[ -x "$USCTP" ] || die "no usctp at $USCTP (set USCTP or SCTPLB_BUILD_DIR)"
+	[ -x "$SCTPT" ] || die "no sctpt at $SCTPT (set SCTPT or SCTPLB_BUILD_DIR)"
 	for s in "${servers[@]}"; do
 		ns=$prefix-s$s
-		ip netns exec "$ns" "$USCTP" server --addr 10.0.0.1,10.0.0.2 --port "$LB_PORT" \
-			--name "server-$s" >"$state/server-$s.log" 2>&1 &
+		ip netns exec "$ns" "$SCTPT" server --stack usrsctp --verbose --addr 10.0.0.1,10.0.0.2 \
+			--port "$LB_PORT" --name "server-$s" >"$state/server-$s.log" 2>&1 &
 		pid=$!
 		record "server-$s" "$pid"
 	done

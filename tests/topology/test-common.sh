@@ -17,8 +17,8 @@ tl_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 tl_source_dir=$(cd "$tl_lib_dir/../.." && pwd)
 : "${SCTPLB_BUILD_DIR:=$tl_source_dir/build}"
 : "${SCTPLB_BIN:=$SCTPLB_BUILD_DIR/lb/cli/sctplb}"
-: "${USCTP:=$SCTPLB_BUILD_DIR/test-apps/usrsctp/usctp}"
-export SCTPLB_BUILD_DIR SCTPLB_BIN USCTP
+: "${SCTPT:=$SCTPLB_BUILD_DIR/test-apps/sctpt/sctpt}"
+export SCTPLB_BUILD_DIR SCTPLB_BIN SCTPT
 
 tl_failures=0
 tl_client_pids=()
@@ -49,7 +49,9 @@ tl_check_requirements() {
 		command -v "$tool" >/dev/null || tl_skip "$tool is not installed"
 	done
 	[ -x "$SCTPLB_BIN" ] || tl_skip "sctplb not built at $SCTPLB_BIN"
-	[ -x "$USCTP" ] || tl_skip "usctp not built at $USCTP (needs libusrsctp-dev)"
+	[ -x "$SCTPT" ] || tl_skip "sctpt not built at $SCTPT"
+	"$SCTPT" help | grep -q "^stacks built in:.* usrsctp" ||
+		tl_skip "sctpt at $SCTPT has no usrsctp stack (needs libusrsctp-dev)"
 	ip netns add "$check" 2>/dev/null || tl_skip "cannot create network namespaces"
 	if ! ip netns exec "$check" iptables -t mangle -A PREROUTING -p sctp -j NFQUEUE --queue-num 2 \
 		2>/dev/null; then
@@ -129,11 +131,12 @@ tl_wait() {
 . "$tl_lib_dir/until.sh"
 
 tl_log() { cat "$tl_work/$1.log"; }
-# The servers that echoed the client's messages, one per line, sorted, unique.
+# The servers that echoed the client's messages, one per line, sorted, unique (the client runs
+# with --verbose: "echo via ADDRESS: server-N: message K" per echo).
 tl_echo_servers() {
-	sed -n 's/.*client: echo via [^ ]*: \(server-[0-9]*\): .*/\1/p' "$tl_work/$1.log" | sort -u
+	sed -n 's/.*] echo via [^ ]*: \(server-[0-9]*\): .*/\1/p' "$tl_work/$1.log" | sort -u
 }
-tl_echo_count() { grep -c 'client: echo via' "$tl_work/$1.log" || true; }
+tl_echo_count() { grep -c '] echo via' "$tl_work/$1.log" || true; }
 # tl_has_echoes NAME N: the client has N echoes or more (for tl_until).
 tl_has_echoes() { [ "$(tl_echo_count "$1")" -ge "$2" ]; }
 # tl_wait_echoes NAME N [SECONDS]: until the client has N echoes (returns 1 after SECONDS, 10).
@@ -146,9 +149,10 @@ tl_wait_echoes() {
 	done
 }
 
-# tl_server_messages SERVER: "ADDRESS message N" for every message the server received.
+# tl_server_messages SERVER: "ADDRESS message N" for every message the server received (its log:
+# sctpt server --verbose, "association A: from ADDRESS: message N").
 tl_server_messages() {
-	sed -n "s/.*$1: association [0-9]*: from \([0-9a-f.:]*\): \(message [0-9]*\)$/\1 \2/p" \
+	sed -n "s/.*] association [0-9]*: from \([0-9a-f.:]*\): \(message [0-9]*\)$/\1 \2/p" \
 		"$tl_state/$1.log"
 }
 

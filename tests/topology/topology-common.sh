@@ -10,7 +10,7 @@ die() { log "error: $*"; exit 1; }
 
 build_dir=${SCTPLB_BUILD_DIR:-$source_dir/build}
 SCTPLB_BIN=${SCTPLB_BIN:-$build_dir/lb/cli/sctplb}
-USCTP=${USCTP:-$build_dir/test-apps/usrsctp/usctp}
+SCTPT=${SCTPT:-$build_dir/test-apps/sctpt/sctpt}
 
 in_ns() {
 	local ns=$1

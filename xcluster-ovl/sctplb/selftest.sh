@@ -213,13 +213,12 @@ check "ctraffic: failovers counted" ctwait --min-failovers=2
 check_not "ctraffic: failovers wanted" "only 2 failovers" ctwait --min-failovers=3
 
 # --- the ctraffic checks on real 'sctpt ctraffic' output: usrsctp endpoints through the
-# namespace dual-path topology (tests/topology/dual-path.sh), when usctp and a usrsctp sctpt exist
-usctp=${USCTP:-$build_dir/test-apps/usrsctp/usctp}
-sctpt_usr=$build_dir/test-apps/sctpt/sctpt
+# namespace dual-path topology (tests/topology/dual-path.sh), when sctpt has its usrsctp stack
+sctpt_usr=${SCTPT:-$build_dir/test-apps/sctpt/sctpt}
 dual=$repo/tests/topology/dual-path.sh
-if [ -x "$usctp" ] && [ -x "$sctpt_usr" ] && [ -x "$dual" ]; then
+if [ -x "$sctpt_usr" ] && "$sctpt_usr" help | grep -q "^stacks built in:.* usrsctp" && [ -x "$dual" ]; then
 	dp=${prefix}dp
-	dp_env=(env "SCTPLB_BIN=$work/root/bin/sctplb" "USCTP=$usctp" "DUAL_PATH_STATE_DIR=$work/dual")
+	dp_env=(env "SCTPLB_BIN=$work/root/bin/sctplb" "SCTPT=$sctpt_usr" "DUAL_PATH_STATE_DIR=$work/dual")
 	dual_down() { "${dp_env[@]}" "$dual" lb-stop "$dp" >/dev/null 2>&1; "${dp_env[@]}" "$dual" down "$dp" >/dev/null 2>&1; }
 	trap 'dual_down; cleanup' EXIT
 	if "${dp_env[@]}" "$dual" up "$dp" --mode ports >"$work/dual.log" 2>&1 &&
@@ -241,7 +240,7 @@ assert len(d["totals"]["servers"]) >= 2' "$work/ct.json"
 	fi
 	dual_down
 else
-	echo "SKIP: ctraffic on real output (no usctp or usrsctp sctpt in $build_dir)"
+	echo "SKIP: ctraffic on real output (no sctpt with usrsctp in $build_dir)"
 fi
 
 echo "shell: ${shell[*]}"
