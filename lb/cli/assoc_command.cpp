@@ -131,9 +131,8 @@ int run_assoc(std::span<const std::string> args) {
     for (const char* name : {"export", "import"})
         if (options.has(name) && options.value(name)->empty())
             return usage_error(kCommand, std::string("--") + name + " needs a FILE");
-    std::string error;
-    auto state = SharedState::open(parsed.shm, error);
-    if (!state) return failure(kCommand, error);
+    auto state = open_segment(kCommand, parsed.shm);
+    if (!state) return kExitFailure;
     if (const auto path = options.value("export")) return assoc_export(kCommand, *state, *path);
     if (const auto path = options.value("import")) return assoc_import(kCommand, *state, *path);
 

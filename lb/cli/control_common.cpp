@@ -15,6 +15,13 @@ int failure(std::string_view command, std::string_view message) {
 
 void print(const std::string& text) { std::fputs(text.c_str(), stdout); }
 
+std::optional<SharedState> open_segment(std::string_view command, const std::string& shm) {
+    std::string error;
+    auto state = SharedState::open(shm, error);
+    if (!state) failure(command, error);
+    return state;
+}
+
 std::int64_t monotonic_ns() { return monotonic_now().count(); }
 
 Parsed parse_command(std::string_view command, std::span<const OptionSpec> specs,

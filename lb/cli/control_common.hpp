@@ -26,6 +26,9 @@ int failure(std::string_view command, std::string_view message);
 
 void print(const std::string& text);
 
+// The segment of --shm; nullopt after printing why not (return kExitFailure then).
+std::optional<SharedState> open_segment(std::string_view command, const std::string& shm);
+
 std::int64_t monotonic_ns();  // the daemon's `now`
 
 // The parsed command line of one command, or the exit status to return now

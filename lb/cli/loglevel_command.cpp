@@ -26,9 +26,8 @@ int run_loglevel(std::span<const std::string> args) {
         if (!value) return usage_error(kCommand, "'" + words.front() + "' is not a level in 0..7");
         level = static_cast<std::int32_t>(*value);
     }
-    std::string error;
-    auto state = SharedState::open(parsed.shm, error);
-    if (!state) return failure(kCommand, error);
+    auto state = open_segment(kCommand, parsed.shm);
+    if (!state) return kExitFailure;
     if (level) state->header().log_level.store(*level, std::memory_order_relaxed);
     print("log level " + std::to_string(state->header().log_level.load()) + "\n");
     return 0;

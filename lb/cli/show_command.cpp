@@ -32,9 +32,8 @@ int run_show(std::span<const std::string> args) {
     constexpr std::string_view kCommand = "show";
     auto parsed = parse_command(kCommand, kShowSpecs, args, kShowUsage, kShowDescription, false);
     if (!parsed.options) return parsed.exit_status;
-    std::string error;
-    auto state = SharedState::open(parsed.shm, error);
-    if (!state) return failure(kCommand, error);
+    auto state = open_segment(kCommand, parsed.shm);
+    if (!state) return kExitFailure;
     const SharedHeader& h = state->header();
 
     // A consistent snapshot: writers hold the config lock.

@@ -59,9 +59,8 @@ int run_stats(std::span<const std::string> args) {
     constexpr std::string_view kCommand = "stats";
     auto parsed = parse_command(kCommand, kStatsSpecs, args, kStatsUsage, kStatsDescription, false);
     if (!parsed.options) return parsed.exit_status;
-    std::string error;
-    auto state = SharedState::open(parsed.shm, error);
-    if (!state) return failure(kCommand, error);
+    auto state = open_segment(kCommand, parsed.shm);
+    if (!state) return kExitFailure;
     const SharedHeader& h = state->header();
     const Totals totals = sum_counters(h);
     const TargetSnapshot all_targets = read_targets(state->header());  // consistent, without the config lock

@@ -68,8 +68,8 @@ int set_target_state(std::string_view command, std::span<const std::string> args
     std::string error;
     const auto fwmarks = parse_fwmarks(parsed.options->positional(), error);
     if (!fwmarks) return usage_error(command, error);
-    auto state = SharedState::open(parsed.shm, error);
-    if (!state) return failure(command, error);
+    auto state = open_segment(command, parsed.shm);
+    if (!state) return kExitFailure;
     SharedHeader& h = state->header();
     std::size_t forgotten = 0;
     std::string digest;
@@ -126,8 +126,8 @@ int run_activate(std::span<const std::string> args) {
         if (fwmarks->size() != 1) return usage_error(kCommand, "--index goes with exactly one FWMARK");
         index = static_cast<std::uint32_t>(*value);
     }
-    auto state = SharedState::open(parsed.shm, error);
-    if (!state) return failure(kCommand, error);
+    auto state = open_segment(kCommand, parsed.shm);
+    if (!state) return kExitFailure;
     SharedHeader& h = state->header();
     std::string out;
     {

@@ -50,9 +50,8 @@ int run_trace(std::span<const std::string> args) {
         if (!value) return usage_error(kCommand, "--port: '" + *text + "' is not a port in 0..65535");
         port = static_cast<std::uint16_t>(*value);
     }
-    std::string error;
-    auto state = SharedState::open(parsed.shm, error);
-    if (!state) return failure(kCommand, error);
+    auto state = open_segment(kCommand, parsed.shm);
+    if (!state) return kExitFailure;
     SharedHeader& h = state->header();
     const bool changes = options.has("on") || options.has("off") || address || port;
     TraceSettings trace;
