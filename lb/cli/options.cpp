@@ -138,6 +138,23 @@ std::vector<std::string_view> split_list(std::string_view text, char separator) 
     return items;
 }
 
+std::optional<Options> parse_or_help(std::string_view command, std::span<const OptionSpec> specs,
+                                     std::span<const std::string> args, std::string_view usage,
+                                     std::string_view description, int& status) {
+    std::string error;
+    auto options = parse_options(specs, args, error);
+    if (!options) {
+        status = usage_error(command, error);
+        return std::nullopt;
+    }
+    if (options->help_requested()) {
+        std::fputs(format_help(usage, description, specs).c_str(), stdout);
+        status = 0;
+        return std::nullopt;
+    }
+    return options;
+}
+
 int usage_error(std::string_view command, std::string_view message) {
     std::string line = "sctplb";
     if (!command.empty()) {

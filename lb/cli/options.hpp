@@ -52,6 +52,12 @@ private:
     bool help_ = false;
 };
 
+// parse_options, then --help: the options, or nullopt with `status` the exit status to
+// return now (0 after printing the help, kExitUsage after "sctplb COMMAND: ERROR").
+[[nodiscard]] std::optional<Options> parse_or_help(std::string_view command, std::span<const OptionSpec> specs,
+                                                   std::span<const std::string> args, std::string_view usage,
+                                                   std::string_view description, int& status);
+
 // "Usage: ...\n\nOptions:\n  --name VALUE   help\n..." for `--help`.
 [[nodiscard]] std::string format_help(std::string_view usage, std::string_view description,
                                       std::span<const OptionSpec> specs);

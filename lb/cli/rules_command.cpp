@@ -192,13 +192,10 @@ void print_line(std::string_view line) {
 }  // namespace
 
 int run_rules(std::span<const std::string> args) {
+    int parse_status = 0;
+    const auto options = parse_or_help(kCommand, kSpecs, args, kUsage, kDescription, parse_status);
+    if (!options) return parse_status;
     std::string error;
-    const auto options = parse_options(kSpecs, args, error);
-    if (!options) return usage_error(kCommand, error);
-    if (options->help_requested()) {
-        std::fputs(format_help(kUsage, kDescription, kSpecs).c_str(), stdout);
-        return 0;
-    }
     const auto config = make_config(*options, error);
     if (!config) return usage_error(kCommand, error);
     auto plan = make_rule_plan(*config, error);

@@ -1,0 +1,179 @@
+// `sctplb activate | deactivate | down`: change the state of targets (one small
+// option table each, one shared run) and republish the Maglev table.
+#include "control.hpp"
+
+#include <algorithm>
+
+#include "control_common.hpp"
+#include "shared_state.hpp"
+
+namespace sctplb::cli {
+
+namespace {
+std::optional<std::vector<std::uint32_t>> parse_fwmarks(const std::vector<std::string>& words, std::string& error) {
+    if (words.empty()) {
+        error = "no FWMARK given";
+        return std::nullopt;
+    }
+    std::vector<std::uint32_t> fwmarks;
+    for (const std::string& word : words) {
+        const auto value = parse_unsigned(word, 1, 0xffffffffu);
+        if (!value) {
+            error = "'" + word + "' is not a fwmark in 1..4294967295 (decimal or 0x-hex)";
+            return std::nullopt;
+        }
+        const auto fwmark = static_cast<std::uint32_t>(*value);
+        if (std::find(fwmarks.begin(), fwmarks.end(), fwmark) != fwmarks.end()) {
+            error = "fwmark " + word + " given twice";
+            return std::nullopt;
+        }
+        fwmarks.push_back(fwmark);
+    }
+    return fwmarks;
+}
+
+std::optional<std::uint32_t> slot_of(const TargetSnapshot& targets, std::uint32_t max_targets, std::uint32_t fwmark) {
+    for (std::uint32_t i = 0; i < max_targets; ++i)
+        if (targets[i].state != TargetState::Unused && targets[i].fwmark == fwmark) return i;
+    return std::nullopt;
+}
+constexpr OptionSpec kActivateSpecs[] = {
+    kShmSpec,
+    {"index", "I", "slot for the one FWMARK (0..N-1): display only, as nfqlb's --index"},
+};
+constexpr std::string_view kActivateUsage = "sctplb activate [--shm=NAME] [--index=I] FWMARK...";
+constexpr std::string_view kActivateDescription =
+    "Adds targets (or makes draining/down ones active again): new associations are\n"
+    "balanced over every active target with Maglev. The Maglev table depends on the set of\n"
+    "active fwmarks only, never on the order or slot of activation; --index only chooses\n"
+    "the slot shown by show and stats.";
+
+constexpr OptionSpec kTargetSpecs[] = {kShmSpec};
+constexpr std::string_view kDeactivateUsage = "sctplb deactivate [--shm=NAME] FWMARK...";
+constexpr std::string_view kDeactivateDescription =
+    "Drains targets: no new associations go there; their live associations stay pinned\n"
+    "until they end. Takes effect in a running sctplb lb at once.";
+constexpr std::string_view kDownUsage = "sctplb down [--shm=NAME] FWMARK...";
+constexpr std::string_view kDownDescription =
+    "Takes dead targets out: no new associations go there and their associations are\n"
+    "forgotten, so their packets are dropped as unknown and the clients re-establish\n"
+    "elsewhere (a packet sent to another server would be answered with an ABORT).";
+
+// Changes the state of existing targets, then republishes. `down` also
+// forgets their associations.
+int set_target_state(std::string_view command, std::span<const std::string> args, TargetState new_state,
+                     std::string_view usage, std::string_view description) {
+    auto parsed = parse_command(command, kTargetSpecs, args, usage, description, true);
+    if (!parsed.options) return parsed.exit_status;
+    std::string error;
+    const auto fwmarks = parse_fwmarks(parsed.options->positional(), error);
+    if (!fwmarks) return usage_error(command, error);
+    auto state = open_segment(command, parsed.shm);
+    if (!state) return kExitFailure;
+    SharedHeader& h = state->header();
+    std::size_t forgotten = 0;
+    std::string digest;
+    {
+        const ConfigLock config(*state);
+        TargetSnapshot targets = read_targets(h);
+        std::vector<std::uint32_t> slots;
+        for (const std::uint32_t fwmark : *fwmarks) {
+            const auto slot = slot_of(targets, h.max_targets, fwmark);
+            if (!slot) return failure(command, "fwmark " + std::to_string(fwmark) + " is not a target (see sctplb show)");
+            slots.push_back(*slot);
+        }
+        for (const std::uint32_t slot : slots) targets[slot].state = new_state;
+        write_targets(h, targets);
+        if (!state->publish_targets(error)) return failure(command, error);
+        digest = h.config_digest;  // under the lock: another CLI may publish right after
+        if (new_state == TargetState::Down) {
+            // After the publish: no new association can pick these targets any more.
+            // In pieces, so the data path is never held up for the whole table.
+            const std::uint32_t capacity = state->table().capacity();
+            for (std::uint32_t begin = 0; begin < capacity; begin += kSlotsPerLock) {
+                const TableLock lock(*state);
+                std::vector<AssociationId> doomed;
+                state->table().for_each_in(begin, begin + kSlotsPerLock, [&](AssociationId id, const Association& a) {
+                    if (std::find(fwmarks->begin(), fwmarks->end(), a.fwmark) != fwmarks->end()) doomed.push_back(id);
+                });
+                for (const AssociationId id : doomed) state->table().remove(id);
+                forgotten += doomed.size();
+            }
+        }
+    }
+    std::string out;
+    for (const std::uint32_t fwmark : *fwmarks)
+        out += "fwmark " + std::to_string(fwmark) + ": " + std::string(target_state_name(new_state)) + "\n";
+    if (new_state == TargetState::Down) out += std::to_string(forgotten) + " associations forgotten\n";
+    out += "config digest " + digest + "\n";
+    print(out);
+    return 0;
+}
+
+}  // namespace
+
+int run_activate(std::span<const std::string> args) {
+    constexpr std::string_view kCommand = "activate";
+    auto parsed = parse_command(kCommand, kActivateSpecs, args, kActivateUsage, kActivateDescription, true);
+    if (!parsed.options) return parsed.exit_status;
+    std::string error;
+    const auto fwmarks = parse_fwmarks(parsed.options->positional(), error);
+    if (!fwmarks) return usage_error(kCommand, error);
+    std::optional<std::uint32_t> index;
+    if (const auto text = parsed.options->value("index")) {
+        const auto value = parse_unsigned(*text, 0, kMaxTargets - 1);
+        if (!value) return usage_error(kCommand, "--index: '" + *text + "' is not a slot in 0.." + std::to_string(kMaxTargets - 1));
+        if (fwmarks->size() != 1) return usage_error(kCommand, "--index goes with exactly one FWMARK");
+        index = static_cast<std::uint32_t>(*value);
+    }
+    auto state = open_segment(kCommand, parsed.shm);
+    if (!state) return kExitFailure;
+    SharedHeader& h = state->header();
+    std::string out;
+    {
+        const ConfigLock config(*state);
+        if (index && *index >= h.max_targets)
+            return failure(kCommand, "--index " + std::to_string(*index) + ": this segment has slots 0.." +
+                                         std::to_string(h.max_targets - 1));
+        // Plan on a copy, so a failure leaves the targets as they were.
+        TargetSnapshot plan = read_targets(h);
+        for (const std::uint32_t fwmark : *fwmarks) {
+            std::optional<std::uint32_t> slot;
+            for (std::uint32_t i = 0; i < h.max_targets; ++i)
+                if (plan[i].state != TargetState::Unused && plan[i].fwmark == fwmark) slot = i;
+            if (slot && index && *slot != *index)
+                return failure(kCommand, "fwmark " + std::to_string(fwmark) + " is already in slot " + std::to_string(*slot));
+            if (!slot && index) {
+                // A down target's associations are gone: its slot may be reused.
+                if (plan[*index].state != TargetState::Unused && plan[*index].state != TargetState::Down)
+                    return failure(kCommand, "slot " + std::to_string(*index) + " holds fwmark " +
+                                                 std::to_string(plan[*index].fwmark) + " (" +
+                                                 std::string(target_state_name(plan[*index].state)) + ")");
+                slot = index;
+            }
+            for (std::uint32_t i = 0; !slot && i < h.max_targets; ++i)
+                if (plan[i].state == TargetState::Unused) slot = i;
+            for (std::uint32_t i = 0; !slot && i < h.max_targets; ++i)
+                if (plan[i].state == TargetState::Down) slot = i;
+            if (!slot)
+                return failure(kCommand, "all " + std::to_string(h.max_targets) +
+                                             " target slots are in use (sctplb init --N sets the number)");
+            plan[*slot] = TargetSlot{fwmark, TargetState::Active};
+            out += "fwmark " + std::to_string(fwmark) + ": active in slot " + std::to_string(*slot) + "\n";
+        }
+        write_targets(h, plan);
+        if (!state->publish_targets(error)) return failure(kCommand, error);
+        out += "config digest " + std::string(h.config_digest) + "\n";  // under the lock: ours, not a later one
+    }
+    print(out);
+    return 0;
+}
+
+int run_deactivate(std::span<const std::string> args) {
+    return set_target_state("deactivate", args, TargetState::Draining, kDeactivateUsage, kDeactivateDescription);
+}
+
+int run_down(std::span<const std::string> args) {
+    return set_target_state("down", args, TargetState::Down, kDownUsage, kDownDescription);
+}
+}  // namespace sctplb::cli
