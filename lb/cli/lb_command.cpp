@@ -15,6 +15,7 @@
 #include "admission.hpp"
 #include "data_path.hpp"
 #include "fast_path_service.hpp"
+#include "log.hpp"
 #include "nft_fastpath.hpp"
 #include "number_text.hpp"
 #include "options.hpp"
@@ -125,7 +126,7 @@ int run_lb(std::span<const std::string> args) {
     }
     std::optional<std::int32_t> log_level;
     if (auto v = options->value("log")) {
-        auto n = parse_unsigned(*v, 0, 7);
+        auto n = parse_unsigned(*v, 0, kLogDebug);
         if (!n) return usage_error(kCommand, "--log wants a level 0..7, not '" + *v + "'");
         log_level = static_cast<std::int32_t>(*n);
     }

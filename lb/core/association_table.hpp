@@ -5,7 +5,7 @@
 // the same table can live in heap memory (replay, tests) or in shared memory
 // (the daemon), and survive the daemon's restart. The table never allocates.
 //
-// Indexes (sctp.md "Rules that shape the design"): one entry per client
+// Indexes (Ts and Tc chosen at random and independently, RFC 9260 §5.3.1): one entry per client
 // address of an association in each of
 //   by_ts:   (client address, sport, dport, Ts)  every client -> server packet
 //   by_tc:   (client address, sport, dport, Tc)  INIT retransmissions, T-bit packets

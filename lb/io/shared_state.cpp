@@ -1,5 +1,6 @@
 #include "shared_state.hpp"
 #include "file_descriptor.hpp"
+#include "log.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -336,7 +337,7 @@ std::optional<SharedState> SharedState::create(const std::string& name, const Cr
     h.hash_mode = options.hash_mode;
     h.hash = options.hash;
     write_targets(h, TargetSnapshot{});
-    h.log_level.store(5);  // notice
+    h.log_level.store(kLogNotice);
     std::string lock_error;
     if (!init_shared_mutex(h.config_mutex, lock_error) || !init_shared_mutex(h.table_mutex, lock_error))
         return fail(lock_error);
