@@ -26,6 +26,7 @@
 #include "config_digest.hpp"
 #include "decider.hpp"
 #include "keyed_hash.hpp"
+#include "log.hpp"
 #include "maglev.hpp"
 #include "nft_fastpath.hpp"
 #include "options.hpp"
@@ -42,7 +43,6 @@ using nlohmann::ordered_json;
 
 constexpr std::string_view kDefaultShm = "sctplb";
 constexpr int kExitFailure = 1;
-constexpr std::uint64_t kMaxCapacity = 1u << 26;      // AssociationTable's limit
 constexpr std::uint64_t kMaxTimeoutSeconds = 7 * 86400;
 constexpr std::size_t kLookupExcerpt = 20;
 constexpr const char* kKernelQueueFile = "/proc/net/netfilter/nfnetlink_queue";
@@ -204,8 +204,8 @@ int run_init(std::span<const std::string> args) {
         create.maglev_m = static_cast<std::uint32_t>(*m);
     }
     if (const auto text = options.value("N")) {
-        const auto n = parse_unsigned(*text, 1, kMaxTargets);
-        if (!n) return usage_error(kCommand, "--N: '" + *text + "' is not a number in 1.." + std::to_string(kMaxTargets));
+        const auto n = parse_unsigned(*text, 1, kMaxTargetSlots);
+        if (!n) return usage_error(kCommand, "--N: '" + *text + "' is not a number in 1.." + std::to_string(kMaxTargetSlots));
         create.max_targets = static_cast<std::uint32_t>(*n);
     }
     if (create.maglev_m < create.max_targets)
@@ -217,9 +217,9 @@ int run_init(std::span<const std::string> args) {
         create.hash_mode = *mode;
     }
     if (const auto text = options.value("capacity")) {
-        const auto capacity = parse_unsigned(*text, 1, kMaxCapacity);
+        const auto capacity = parse_unsigned(*text, 1, AssociationTable::kMaxCapacity);
         if (!capacity)
-            return usage_error(kCommand, "--capacity: '" + *text + "' is not a number in 1.." + std::to_string(kMaxCapacity));
+            return usage_error(kCommand, "--capacity: '" + *text + "' is not a number in 1.." + std::to_string(AssociationTable::kMaxCapacity));
         create.table_limits.capacity = static_cast<std::uint32_t>(*capacity);
     }
     for (const auto& [name, timeout] : {std::pair{"idle-timeout", &create.timeouts.idle},
@@ -379,8 +379,8 @@ int run_activate(std::span<const std::string> args) {
     if (!fwmarks) return usage_error(kCommand, error);
     std::optional<std::uint32_t> index;
     if (const auto text = parsed.options->value("index")) {
-        const auto value = parse_unsigned(*text, 0, kMaxTargets - 1);
-        if (!value) return usage_error(kCommand, "--index: '" + *text + "' is not a slot in 0.." + std::to_string(kMaxTargets - 1));
+        const auto value = parse_unsigned(*text, 0, kMaxTargetSlots - 1);
+        if (!value) return usage_error(kCommand, "--index: '" + *text + "' is not a slot in 0.." + std::to_string(kMaxTargetSlots - 1));
         if (fwmarks->size() != 1) return usage_error(kCommand, "--index goes with exactly one FWMARK");
         index = static_cast<std::uint32_t>(*value);
     }
@@ -747,7 +747,7 @@ constexpr std::string_view kStatsDescription =
 struct Totals {
     std::array<std::uint64_t, kReasonCount> reasons{};
     std::array<std::uint64_t, kEventCount> events{};
-    std::array<std::uint64_t, kMaxTargets> per_target{};
+    std::array<std::uint64_t, kMaxTargetSlots> per_target{};
     std::uint64_t packets = 0, batches = 0, enobufs = 0;
 };
 
@@ -851,7 +851,7 @@ Totals sum_counters(const SharedHeader& h) {
         const ThreadCounters& slot = *slot_pointer;
         for (std::size_t i = 0; i < kReasonCount; ++i) t.reasons[i] += slot.reasons[i].load(std::memory_order_relaxed);
         for (std::size_t i = 0; i < kEventCount; ++i) t.events[i] += slot.events[i].load(std::memory_order_relaxed);
-        for (std::size_t i = 0; i < kMaxTargets; ++i)
+        for (std::size_t i = 0; i < kMaxTargetSlots; ++i)
             t.per_target[i] += slot.per_target_packets[i].load(std::memory_order_relaxed);
         t.packets += slot.packets.load(std::memory_order_relaxed);
         t.batches += slot.batches.load(std::memory_order_relaxed);
@@ -1180,7 +1180,7 @@ int run_loglevel(std::span<const std::string> args) {
     if (words.size() > 1) return usage_error(kCommand, "one LEVEL please");
     std::optional<std::int32_t> level;
     if (!words.empty()) {
-        const auto value = parse_unsigned(words.front(), 0, 7);
+        const auto value = parse_unsigned(words.front(), 0, kLogDebug);
         if (!value) return usage_error(kCommand, "'" + words.front() + "' is not a level in 0..7");
         level = static_cast<std::int32_t>(*value);
     }

@@ -17,7 +17,6 @@ static_assert(offsetof(Association, addresses) + 2 * sizeof(IpAddress) <= 64);
 namespace {
 
 constexpr std::uint64_t kMagic = 0x5343'5450'4c42'4153ull;  // "SCTPLBAS"
-constexpr std::uint32_t kMaxCapacity = 1u << 26;
 // Index load is kept at or below 3/4 so linear probing stays short.
 constexpr std::uint32_t kIndexEntriesPerAssociation = 4;
 

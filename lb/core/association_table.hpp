@@ -197,6 +197,8 @@ class AssociationTable {
 public:
     // 3: learned_from and cookie_by share Origin's encoding (learned_from was 0 here, k peer k-1).
     static constexpr std::uint32_t kLayoutVersion = 3;
+    // The most associations a table holds (TableLimits::capacity); `sctplb create --capacity` too.
+    static constexpr std::uint32_t kMaxCapacity = 1u << 26;
     static constexpr std::string_view kOtherLayout = "association table layout version differs from this build";
 
     // Bytes of memory a table with these limits needs.

@@ -26,6 +26,8 @@
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 
+#include "packet.hpp"  // ChunkType
+
 namespace sctplb {
 namespace {
 
@@ -84,14 +86,10 @@ constexpr std::uint8_t kUdataConcatSubData = 1;
 // Chunks that change an association's state go to the daemon (RFC 9260 §3.2
 // chunk types; ASCONF: RFC 5061 §4.1).
 constexpr std::array<std::uint8_t, 8> kControlChunkTypes = {
-    1,     // INIT
-    2,     // INIT ACK
-    10,    // COOKIE ECHO
-    0xc1,  // ASCONF
-    6,     // ABORT
-    7,     // SHUTDOWN
-    8,     // SHUTDOWN ACK
-    14,    // SHUTDOWN COMPLETE
+    chunk_type_value(ChunkType::Init),        chunk_type_value(ChunkType::InitAck),
+    chunk_type_value(ChunkType::CookieEcho),  chunk_type_value(ChunkType::Asconf),
+    chunk_type_value(ChunkType::Abort),       chunk_type_value(ChunkType::Shutdown),
+    chunk_type_value(ChunkType::ShutdownAck), chunk_type_value(ChunkType::ShutdownComplete),
 };
 constexpr std::uint8_t kIpv6FragmentHeader = 44;  // RFC 8200 §4.5
 
