@@ -14,6 +14,8 @@
 #include "decider.hpp"
 #include "maglev.hpp"
 #include "pcap_input.hpp"
+#include "support/address.hpp"
+#include "support/table_fixture.hpp"
 
 using namespace sctplb;
 
@@ -32,10 +34,6 @@ struct Replay {
     std::vector<Association> associations;  // the table at the end
 };
 
-struct AlignedDelete {
-    void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{64}); }
-};
-
 Replay replay(const std::string& file, const std::vector<IpAddress>& vips, HashMode mode,
               std::uint16_t encap_port = 0) {
     Replay out;
@@ -44,10 +42,8 @@ Replay replay(const std::string& file, const std::vector<IpAddress>& vips, HashM
     EXPECT_TRUE(input) << error;
     if (!input) return out;
     const TableLimits limits{.capacity = 1024};
-    std::unique_ptr<std::byte[], AlignedDelete> memory(
-        new (std::align_val_t{64}) std::byte[AssociationTable::bytes_needed(limits)]);
-    auto table = *AssociationTable::create(std::span(memory.get(), AssociationTable::bytes_needed(limits)),
-                                           limits, Timeouts{});
+    test::HeapTable heap(limits, Timeouts{});
+    AssociationTable& table = *heap;
     KeyedHash hash;
     std::vector<std::uint32_t> maglev(997);
     const std::vector<std::uint32_t> fwmarks{1, 2, 3};
@@ -90,7 +86,7 @@ struct CaptureCase {
     std::size_t associations;  // distinct Ts values (a restart makes two)
 };
 
-IpAddress ip(const char* text) { return *IpAddress::parse(text); }
+using test::ip;  // tests/support/address.hpp
 
 std::vector<CaptureCase> capture_cases() {
     const std::vector<IpAddress> v4{ip("10.0.0.1"), ip("10.0.0.2")};

@@ -14,12 +14,14 @@
 #include "decider.hpp"
 #include "maglev.hpp"
 #include "pcap_input.hpp"
+#include "support/address.hpp"
+#include "support/table_fixture.hpp"
 
 using namespace sctplb;
 
 namespace {
 
-IpAddress ip(const char* text) { return *IpAddress::parse(text); }
+using test::ip;  // tests/support/address.hpp
 
 const std::vector<IpAddress>& vips() {
     static const std::vector<IpAddress> all{ip("10.0.0.1"), ip("10.0.0.2"), ip("fd00::1:1"), ip("fd00::1:2")};
@@ -38,10 +40,6 @@ struct ReplayRun {
     Counters counters;
 };
 
-struct AlignedFree {
-    void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{64}); }
-};
-
 // Every packet of FILE through one decider (fwmarks 1..3, M = 997), the capture's clock.
 ReplayRun replay_capture(const std::string& file, HashMode mode) {
     ReplayRun out;
@@ -50,9 +48,8 @@ ReplayRun replay_capture(const std::string& file, HashMode mode) {
     EXPECT_TRUE(input) << file << ": " << error;
     if (!input) return out;
     const TableLimits limits{.capacity = 1024};
-    const std::size_t bytes = AssociationTable::bytes_needed(limits);
-    std::unique_ptr<std::byte[], AlignedFree> memory(new (std::align_val_t{64}) std::byte[bytes]);
-    auto table = *AssociationTable::create(std::span(memory.get(), bytes), limits, Timeouts{});
+    test::HeapTable heap(limits, Timeouts{});
+    AssociationTable& table = *heap;
     KeyedHash hash;
     std::vector<std::uint32_t> maglev(997);
     EXPECT_TRUE(maglev_populate(hash, std::vector<std::uint32_t>{1, 2, 3}, maglev));

@@ -17,13 +17,15 @@
 #include "sync_key.hpp"
 #include "sync_merge.hpp"
 #include "sync_wire.hpp"
+#include "support/address.hpp"
+#include "support/table_fixture.hpp"
 
 using namespace sctplb;
 using namespace std::chrono_literals;
 
 namespace {
 
-IpAddress ip(const char* text) { return *IpAddress::parse(text); }
+using test::ip;  // tests/support/address.hpp
 
 const IpAddress kClientA = ip("192.168.2.221");
 const IpAddress kClientB = ip("192.168.6.221");
@@ -38,17 +40,8 @@ SyncKeyring keyring(std::string_view text) {
 }
 
 // A table in heap memory.
-struct Table {
-    explicit Table(Timeouts timeouts = {}) {
-        const TableLimits limits{.capacity = 256};
-        memory.resize(AssociationTable::bytes_needed(limits) + 64);
-        auto* base = reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(memory.data()) + 63) & ~std::uintptr_t{63});
-        table.emplace(*AssociationTable::create(std::span(base, AssociationTable::bytes_needed(limits)), limits, timeouts));
-    }
-    AssociationTable& operator*() { return *table; }
-    AssociationTable* operator->() { return &*table; }
-    std::vector<std::byte> memory;
-    std::optional<AssociationTable> table;
+struct Table : test::HeapTable {
+    explicit Table(Timeouts timeouts = {}) : HeapTable(TableLimits{.capacity = 256}, timeouts) {}
 };
 
 // An established two-address association, created as the decider would.
