@@ -85,7 +85,7 @@ Bytes ten_v4_params() {
     for (int i = 1; i <= 10; ++i) b = b + v4_param(("192.0.2." + std::to_string(i)).c_str());
     return b;
 }
-Bytes n_chunks(std::size_t n) { return repeat(chunk(4, 0, {}), n); }  // bare HEARTBEAT headers
+Bytes n_chunks(std::size_t n) { return repeat(chunk(ChunkType::Heartbeat, 0, {}), n); }  // bare HEARTBEAT headers
 
 using S = ParseStatus;
 using Names = std::vector<std::string>;
@@ -127,7 +127,7 @@ std::vector<Case> cases() {
          .truncated = true, .chunks = Names{"INIT"}, .initiate_tag = kInitiateTag,
          .init_addresses = Names{"192.0.2.10"}},
         {.description = "ethernet trailer ignored",
-         .packet = ipv4(sctp(chunk(11, 0, {}))) + zeros(14), .status = S::Ok, .truncated = false,
+         .packet = ipv4(sctp(chunk(ChunkType::CookieAck, 0, {}))) + zeros(14), .status = S::Ok, .truncated = false,
          .chunks = Names{"COOKIE_ACK"}},
 
         // --- IPv6 ---------------------------------------------------------------------------
@@ -241,7 +241,7 @@ std::vector<Case> cases() {
          .status = S::InitBundled},
         {.description = "DATA then INIT", .packet = ipv4(sctp(kData + kInit3, 0)), .status = S::InitBundled},
         {.description = "INIT initiate tag 0", .packet = ipv4(sctp(init_chunk(0, {}), 0)), .status = S::BadInit},
-        {.description = "INIT fixed part short", .packet = ipv4(sctp(chunk(1, 0, zeros(12)), 0)),
+        {.description = "INIT fixed part short", .packet = ipv4(sctp(chunk(ChunkType::Init, 0, zeros(12)), 0)),
          .status = S::BadInit},
         {.description = "INIT ACK with an address",
          .packet = ipv4(sctp(init_chunk(0x5EED5EED, v4_param("198.51.100.1") + param(kParamStateCookie, zeros(32)), ChunkType::InitAck),
@@ -249,22 +249,22 @@ std::vector<Case> cases() {
                         {.src = kVip4, .dst = kClient4}),
          .status = S::Ok, .vtag = kInitiateTag, .chunks = Names{"INIT_ACK"}, .initiate_tag = 0x5EED5EED,
          .init_addresses = Names{"198.51.100.1"}},
-        {.description = "ABORT with T bit", .packet = ipv4(sctp(chunk(6, 0x01, {}))), .status = S::Ok,
+        {.description = "ABORT with T bit", .packet = ipv4(sctp(chunk(ChunkType::Abort, 0x01, {}))), .status = S::Ok,
          .chunks = Names{"ABORT"}, .first_chunk_flags = 0x01, .t_bit = true},
-        {.description = "ABORT without T bit", .packet = ipv4(sctp(chunk(6, 0x00, be32(0x00010004)))),
+        {.description = "ABORT without T bit", .packet = ipv4(sctp(chunk(ChunkType::Abort, 0x00, be32(0x00010004)))),
          .status = S::Ok, .chunks = Names{"ABORT"}, .t_bit = false},
-        {.description = "SHUTDOWN COMPLETE with T bit", .packet = ipv4(sctp(chunk(14, 0x01, {}))),
+        {.description = "SHUTDOWN COMPLETE with T bit", .packet = ipv4(sctp(chunk(ChunkType::ShutdownComplete, 0x01, {}))),
          .status = S::Ok, .chunks = Names{"SHUTDOWN_COMPLETE"}, .t_bit = true},
         {.description = "T flag on DATA is not the T bit", .packet = ipv4(sctp(data_chunk(8, 0x01))),
          .status = S::Ok, .first_chunk_flags = 0x01, .t_bit = false},
         {.description = "COOKIE ECHO and DATA",
-         .packet = ipv4(sctp(chunk(10, 0, zeros(37)) + kData)), .status = S::Ok,
+         .packet = ipv4(sctp(chunk(ChunkType::CookieEcho, 0, zeros(37)) + kData)), .status = S::Ok,
          .chunks = Names{"COOKIE_ECHO", "DATA"}, .first_chunk_flags = 0},
         {.description = "SACK HEARTBEAT SHUTDOWN ACK",
-         .packet = ipv4(sctp(chunk(3, 0, zeros(12)) + chunk(4, 0, param(1, zeros(8))) + chunk(8, 0, {}))),
+         .packet = ipv4(sctp(chunk(ChunkType::Sack, 0, zeros(12)) + chunk(ChunkType::Heartbeat, 0, param(1, zeros(8))) + chunk(ChunkType::ShutdownAck, 0, {}))),
          .status = S::Ok, .chunks = Names{"SACK", "HEARTBEAT", "SHUTDOWN_ACK"}},
         {.description = "last chunk padding missing",
-         .packet = ipv4(sctp(chunk(4, 0, zeros(4)) + data_chunk(5, 0x03, false))), .status = S::Ok,
+         .packet = ipv4(sctp(chunk(ChunkType::Heartbeat, 0, zeros(4)) + data_chunk(5, 0x03, false))), .status = S::Ok,
          .chunks = Names{"HEARTBEAT", "DATA"}},
         {.description = "unknown chunk type", .packet = ipv4(sctp(chunk(0x99, 0, zeros(4)))), .status = S::Ok,
          .chunks = Names{"UNKNOWN"}},
@@ -332,7 +332,7 @@ std::vector<Case> cases() {
         {.description = "DATA cut mid chunk", .packet = cut(ipv4(sctp(data_chunk(100))), ip4 + common + 20),
          .status = S::Ok, .truncated = true, .vtag = kVtag, .chunks = Names{"DATA"}},
         {.description = "SACK then DATA cut in chunk header",
-         .packet = cut(ipv4(sctp(chunk(3, 0, zeros(12)) + kData)), ip4 + common + 16 + 2), .status = S::Ok,
+         .packet = cut(ipv4(sctp(chunk(ChunkType::Sack, 0, zeros(12)) + kData)), ip4 + common + 16 + 2), .status = S::Ok,
          .truncated = true, .chunks = Names{"SACK"}},
         {.description = "INIT cut inside parameters", .packet = cut(kIpv4Init3, ip4 + common + 20 + 8 + 8 + 6),
          .status = S::Ok, .truncated = true, .vtag = 0, .chunks = Names{"INIT"}, .initiate_tag = kInitiateTag,
