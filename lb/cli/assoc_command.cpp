@@ -140,10 +140,10 @@ int run_assoc(std::span<const std::string> args) {
     const std::int64_t now = monotonic_ns();
     // Which instance taught us the association: "local", or the sync peer's address.
     const auto learned = [&](const Association& a) -> std::string {
-        if (a.learned_from == 0) return "local";
-        const SyncPeerShared& peer = state->header().sync.peers[(a.learned_from - 1) % kMaxSyncPeers];
+        if (!a.learned_from.is_peer()) return "local";
+        const SyncPeerShared& peer = state->header().sync.peers[a.learned_from.peer_index() % kMaxSyncPeers];
         const std::string address(peer.address, strnlen(peer.address, sizeof peer.address));
-        return address.empty() ? "peer " + std::to_string(a.learned_from) : address;
+        return address.empty() ? "peer " + std::to_string(a.learned_from.peer_index() + 1) : address;
     };
     if (options.has("json")) {
         ordered_json list = ordered_json::array();

@@ -21,7 +21,6 @@ namespace sctplb::cli {
 
 namespace {
 
-constexpr std::uint64_t kMaxCapacity = 1u << 26;      // AssociationTable's limit
 constexpr std::uint64_t kMaxTimeoutSeconds = 7 * 86400;
 
 constexpr OptionSpec kInitSpecs[] = {
@@ -87,8 +86,8 @@ int run_init(std::span<const std::string> args) {
         create.maglev_m = static_cast<std::uint32_t>(*m);
     }
     if (const auto text = options.value("N")) {
-        const auto n = parse_unsigned(*text, 1, kMaxTargets);
-        if (!n) return usage_error(kCommand, "--N: '" + *text + "' is not a number in 1.." + std::to_string(kMaxTargets));
+        const auto n = parse_unsigned(*text, 1, kMaxTargetSlots);
+        if (!n) return usage_error(kCommand, "--N: '" + *text + "' is not a number in 1.." + std::to_string(kMaxTargetSlots));
         create.max_targets = static_cast<std::uint32_t>(*n);
     }
     if (create.maglev_m < create.max_targets)
@@ -100,9 +99,9 @@ int run_init(std::span<const std::string> args) {
         create.hash_mode = *mode;
     }
     if (const auto text = options.value("capacity")) {
-        const auto capacity = parse_unsigned(*text, 1, kMaxCapacity);
+        const auto capacity = parse_unsigned(*text, 1, AssociationTable::kMaxCapacity);
         if (!capacity)
-            return usage_error(kCommand, "--capacity: '" + *text + "' is not a number in 1.." + std::to_string(kMaxCapacity));
+            return usage_error(kCommand, "--capacity: '" + *text + "' is not a number in 1.." + std::to_string(AssociationTable::kMaxCapacity));
         create.table_limits.capacity = static_cast<std::uint32_t>(*capacity);
     }
     for (const auto& [name, timeout] : {std::pair{"idle-timeout", &create.timeouts.idle},

@@ -83,9 +83,9 @@ struct NumberOption {
 };
 
 constexpr std::uint64_t kMaxQueueLength = 1u << 20;
-constexpr std::uint64_t kMaxCopyRange = 65531;   // the kernel's cap (nfqueue.hpp)
-constexpr std::uint64_t kMaxBatch = 1024;        // as NfQueue checks it (nfqueue.cpp)
-constexpr std::uint64_t kMaxLogLevel = 7;        // debug
+constexpr std::uint64_t kMaxCopyRange = kMaxNfQueueCopyRange;
+constexpr std::uint64_t kMaxBatch = kMaxNfQueueBatch;
+constexpr std::uint64_t kMaxLogLevel = kLogDebug;
 constexpr std::uint64_t kMaxSyncWaitMs = 600'000;
 constexpr std::uint64_t kMaxHoldMs = 1000;
 constexpr std::uint64_t kMaxHold = 65536;        // each held packet keeps up to --copy bytes: bounded memory

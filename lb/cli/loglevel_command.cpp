@@ -2,6 +2,7 @@
 #include "control.hpp"
 
 #include "control_common.hpp"
+#include "log.hpp"
 #include "shared_state.hpp"
 
 namespace sctplb::cli {
@@ -22,7 +23,7 @@ int run_loglevel(std::span<const std::string> args) {
     if (words.size() > 1) return usage_error(kCommand, "one LEVEL please");
     std::optional<std::int32_t> level;
     if (!words.empty()) {
-        const auto value = parse_unsigned(words.front(), 0, 7);
+        const auto value = parse_unsigned(words.front(), 0, kLogDebug);
         if (!value) return usage_error(kCommand, "'" + words.front() + "' is not a level in 0..7");
         level = static_cast<std::int32_t>(*value);
     }

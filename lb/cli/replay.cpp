@@ -29,7 +29,7 @@ namespace {
 
 constexpr std::string_view kCommand = "replay";
 constexpr std::uint64_t kDefaultTargets = 3;
-constexpr std::uint64_t kMaxTargets = 65536;
+constexpr std::uint64_t kMaxReplayFwmarks = 65536;  // --targets N: fwmarks 1..N (no shared target slots here)
 constexpr std::uint32_t kReplayTableCapacity = 65536;
 constexpr std::size_t kExpireBudget = 64;  // slots swept per packet, as the daemon does per batch
 
@@ -106,9 +106,9 @@ std::optional<ReplayConfig> make_config(const Options& options, std::string& err
     } else {
         std::uint64_t targets = kDefaultTargets;
         if (const auto text = options.value("targets")) {
-            const auto parsed = parse_unsigned(*text, 1, kMaxTargets);
+            const auto parsed = parse_unsigned(*text, 1, kMaxReplayFwmarks);
             if (!parsed) {
-                error = "--targets: '" + *text + "' is not a number in 1.." + std::to_string(kMaxTargets);
+                error = "--targets: '" + *text + "' is not a number in 1.." + std::to_string(kMaxReplayFwmarks);
                 return std::nullopt;
             }
             targets = *parsed;

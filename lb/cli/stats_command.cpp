@@ -29,7 +29,7 @@ constexpr std::string_view kStatsDescription =
 struct Totals {
     std::array<std::uint64_t, kReasonCount> reasons{};
     std::array<std::uint64_t, kEventCount> events{};
-    std::array<std::uint64_t, kMaxTargets> per_target{};
+    std::array<std::uint64_t, kMaxTargetSlots> per_target{};
     std::uint64_t packets = 0, batches = 0, enobufs = 0;
 };
 
@@ -45,7 +45,7 @@ Totals sum_counters(const SharedHeader& h) {
         const ThreadCounters& slot = *slot_pointer;
         for (std::size_t i = 0; i < kReasonCount; ++i) t.reasons[i] += slot.reasons[i].load(std::memory_order_relaxed);
         for (std::size_t i = 0; i < kEventCount; ++i) t.events[i] += slot.events[i].load(std::memory_order_relaxed);
-        for (std::size_t i = 0; i < kMaxTargets; ++i)
+        for (std::size_t i = 0; i < kMaxTargetSlots; ++i)
             t.per_target[i] += slot.per_target_packets[i].load(std::memory_order_relaxed);
         t.packets += slot.packets.load(std::memory_order_relaxed);
         t.batches += slot.batches.load(std::memory_order_relaxed);

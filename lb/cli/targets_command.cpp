@@ -121,8 +121,8 @@ int run_activate(std::span<const std::string> args) {
     if (!fwmarks) return usage_error(kCommand, error);
     std::optional<std::uint32_t> index;
     if (const auto text = parsed.options->value("index")) {
-        const auto value = parse_unsigned(*text, 0, kMaxTargets - 1);
-        if (!value) return usage_error(kCommand, "--index: '" + *text + "' is not a slot in 0.." + std::to_string(kMaxTargets - 1));
+        const auto value = parse_unsigned(*text, 0, kMaxTargetSlots - 1);
+        if (!value) return usage_error(kCommand, "--index: '" + *text + "' is not a slot in 0.." + std::to_string(kMaxTargetSlots - 1));
         if (fwmarks->size() != 1) return usage_error(kCommand, "--index goes with exactly one FWMARK");
         index = static_cast<std::uint32_t>(*value);
     }

@@ -17,7 +17,6 @@ static_assert(offsetof(Association, addresses) + 2 * sizeof(IpAddress) <= 64);
 namespace {
 
 constexpr std::uint64_t kMagic = 0x5343'5450'4c42'4153ull;  // "SCTPLBAS"
-constexpr std::uint32_t kMaxCapacity = 1u << 26;
 // Index load is kept at or below 3/4 so linear probing stays short.
 constexpr std::uint32_t kIndexEntriesPerAssociation = 4;
 
@@ -629,7 +628,7 @@ void AssociationTable::set_ts(AssociationId id, std::uint32_t ts) {
 void AssociationTable::establish(AssociationId id, Nanos now) {
     // Only a COOKIE ECHO establishes: this instance forwarded it, so its
     // target is the one the server knows (sync conflicts resolve to it).
-    records_[id].cookie_by = kCookieHere;
+    records_[id].cookie_by = Origin::local();
     set_state(id, AssociationState::Established, now);  // journaled there
 }
 
@@ -644,7 +643,7 @@ void AssociationTable::replace_half_open(AssociationId id, std::uint32_t tc, std
     a.tc = tc;
     a.ts = 0;
     a.fwmark = fwmark;
-    a.cookie_by = kCookieNone;
+    a.cookie_by = Origin::none();
     a.last_seen_ns = a.state_since_ns = ns(now);
     note_change(id);
 }
@@ -690,7 +689,7 @@ void AssociationTable::complete_restart(AssociationId id, std::uint32_t new_ts, 
         index_insert(IndexKind::Tc, a.addresses[i], a.sport, a.dport, a.tc, id);
         index_insert(IndexKind::Ts, a.addresses[i], a.sport, a.dport, a.ts, id);
     }
-    a.cookie_by = kCookieHere;  // the restart's COOKIE ECHO went through here
+    a.cookie_by = Origin::local();  // the restart's COOKIE ECHO went through here
     if (a.state == AssociationState::Established) note_change(id);  // re-keyed without a state change
     set_state(id, AssociationState::Established, now);
 }
@@ -758,7 +757,7 @@ void AssociationTable::mark_synced(AssociationId id) {
     a.synced_seen_ns = a.last_seen_ns;
 }
 
-void AssociationTable::set_sync_origin(AssociationId id, std::uint8_t learned_from, std::uint8_t cookie_by,
+void AssociationTable::set_sync_origin(AssociationId id, Origin learned_from, Origin cookie_by,
                                        std::uint32_t sync_version) {
     Association& a = records_[id];
     a.learned_from = learned_from;

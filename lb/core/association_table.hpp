@@ -5,7 +5,7 @@
 // the same table can live in heap memory (replay, tests) or in shared memory
 // (the daemon), and survive the daemon's restart. The table never allocates.
 //
-// Indexes (sctp.md "Rules that shape the design"): one entry per client
+// Indexes (Ts and Tc chosen at random and independently, RFC 9260 §5.3.1): one entry per client
 // address of an association in each of
 //   by_ts:   (client address, sport, dport, Ts)  every client -> server packet
 //   by_tc:   (client address, sport, dport, Tc)  INIT retransmissions, T-bit packets
@@ -49,8 +49,24 @@ inline constexpr std::size_t kMaxServerAddresses = 4;
 using AssociationId = std::uint32_t;
 inline constexpr AssociationId kNoAssociation = 0xffffffffu;
 
-inline constexpr std::uint8_t kCookieNone = 0;
-inline constexpr std::uint8_t kCookieHere = 1;  // peers: 2 + peer index
+// Who taught this instance something about an association (the entry itself, or the COOKIE
+// ECHO that fixed its server): nobody yet, this instance, or sync peer k (its index in the
+// peer list). One byte in the table: 0 nobody, 1 this instance, 2 + k peer k.
+class Origin {
+public:
+    static constexpr Origin none() { return Origin(0); }
+    static constexpr Origin local() { return Origin(1); }
+    static constexpr Origin peer(std::size_t index) { return Origin(static_cast<std::uint8_t>(2 + index)); }
+    [[nodiscard]] constexpr bool is_none() const { return code_ == 0; }
+    [[nodiscard]] constexpr bool is_local() const { return code_ == 1; }
+    [[nodiscard]] constexpr bool is_peer() const { return code_ >= 2; }
+    [[nodiscard]] constexpr std::size_t peer_index() const { return code_ - 2u; }  // when is_peer()
+    friend constexpr bool operator==(Origin, Origin) = default;
+
+private:
+    constexpr explicit Origin(std::uint8_t code) : code_(code) {}
+    std::uint8_t code_;
+};
 
 // Associations changed by the data path since the sync last looked: a bounded
 // ring of (id, generation), process-local. When it overflows, the sync walks
@@ -120,8 +136,8 @@ struct alignas(64) Association {
     std::uint32_t sync_version = 0;
     std::uint32_t synced_version = 0;
     std::int64_t synced_seen_ns = 0;
-    std::uint8_t learned_from = 0;  // 0: seen here; k: learned from sync peer k-1
-    std::uint8_t cookie_by = 0;     // who forwarded the COOKIE ECHO: kCookieNone/kCookieHere/peer k-1 + 2
+    Origin learned_from = Origin::local();  // who taught us the entry (never none)
+    Origin cookie_by = Origin::none();      // who forwarded the COOKIE ECHO
     // The kernel forwards this association (the fast path, docs/design.md): its
     // packets no longer reach us, so the kernel's element timeout decides when
     // it is idle and the sweep leaves it alone (the fast-path thread expires it).
@@ -179,7 +195,10 @@ private:
 
 class AssociationTable {
 public:
-    static constexpr std::uint32_t kLayoutVersion = 2;
+    // 3: learned_from and cookie_by share Origin's encoding (learned_from was 0 here, k peer k-1).
+    static constexpr std::uint32_t kLayoutVersion = 3;
+    // The most associations a table holds (TableLimits::capacity); `sctplb create --capacity` too.
+    static constexpr std::uint32_t kMaxCapacity = 1u << 26;
     static constexpr std::string_view kOtherLayout = "association table layout version differs from this build";
 
     // Bytes of memory a table with these limits needs.
@@ -242,8 +261,7 @@ public:
     void touch_at_least(AssociationId id, std::int64_t seen_ns);
     // Sync bookkeeping (not journaled): the record is known to peers as it is now.
     void mark_synced(AssociationId id);
-    void set_sync_origin(AssociationId id, std::uint8_t learned_from, std::uint8_t cookie_by,
-                         std::uint32_t sync_version);
+    void set_sync_origin(AssociationId id, Origin learned_from, Origin cookie_by, std::uint32_t sync_version);
 
     // Fast path (not journaled): whether the kernel forwards the association,
     // and the kernel's last packet time, last_seen_ns = max(last_seen_ns, seen_ns)

@@ -16,32 +16,36 @@
 
 namespace sctplb {
 
-// RFC 9260 §3.2 chunk types, plus RFC 5061 (ASCONF) and RFC 4895 (AUTH).
+// Chunk types in hex, as in the table of RFC 9260 §3.2, and from the RFCs that add types:
+// I-DATA / I-FORWARD-TSN RFC 8260 §2.1 / §2.3.1, ASCONF / ASCONF-ACK RFC 5061 §4.1, AUTH RFC 4895
+// §4.1, RE-CONFIG RFC 6525 §3.1, PAD RFC 4820 §3, FORWARD-TSN RFC 3758 §3.2.
 enum class ChunkType : std::uint8_t {
-    Data = 0,
-    Init = 1,
-    InitAck = 2,
-    Sack = 3,
-    Heartbeat = 4,
-    HeartbeatAck = 5,
-    Abort = 6,
-    Shutdown = 7,
-    ShutdownAck = 8,
-    Error = 9,
-    CookieEcho = 10,
-    CookieAck = 11,
-    Ecne = 12,
-    Cwr = 13,
-    ShutdownComplete = 14,
-    Auth = 15,
-    IData = 64,
+    Data = 0x00,
+    Init = 0x01,
+    InitAck = 0x02,
+    Sack = 0x03,
+    Heartbeat = 0x04,
+    HeartbeatAck = 0x05,
+    Abort = 0x06,
+    Shutdown = 0x07,
+    ShutdownAck = 0x08,
+    Error = 0x09,
+    CookieEcho = 0x0A,
+    CookieAck = 0x0B,
+    Ecne = 0x0C,
+    Cwr = 0x0D,
+    ShutdownComplete = 0x0E,
+    Auth = 0x0F,
+    IData = 0x40,
     AsconfAck = 0x80,
-    ReConfig = 130,
-    Pad = 132,
-    ForwardTsn = 192,
+    ReConfig = 0x82,
+    Pad = 0x84,
+    ForwardTsn = 0xC0,
     Asconf = 0xC1,
-    IForwardTsn = 194,
+    IForwardTsn = 0xC2,
 };
+// The chunk type as it stands on the wire.
+constexpr std::uint8_t chunk_type_value(ChunkType type) { return static_cast<std::uint8_t>(type); }
 // "INIT", "COOKIE_ECHO", ... ; "0xNN" style names are not produced here: unknown types give "UNKNOWN".
 std::string_view chunk_type_name(std::uint8_t type);
 

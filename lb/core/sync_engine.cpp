@@ -247,7 +247,7 @@ void SyncEngine::apply_records(std::size_t peer, const SyncMessage& m, Nanos now
     }
     Peer& p = peers_[peer];
     p.acks_due.push_back(m.header.sequence);
-    const MergeContext context{static_cast<std::uint8_t>(peer + 1), p.status.instance < options_.instance,
+    const MergeContext context{Origin::peer(peer), p.status.instance < options_.instance,
                                down_fwmarks_};
     const bool dump = (m.header.flags & kSyncFlagDump) != 0;
     for_each_sync_record(m.body, now, [&](const SyncRecord& record) {

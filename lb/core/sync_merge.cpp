@@ -71,13 +71,12 @@ MergeOutcome merge_sync_record(AssociationTable& table, const SyncRecord& record
         remote.pending_tc = 0;
         remote.state_since_ns = now.count();
     }
-    const std::uint8_t remote_cookie = record.cookie_authority ? static_cast<std::uint8_t>(context.peer_slot + 1)
-                                                               : kCookieNone;
+    const Origin remote_cookie = record.cookie_authority ? context.peer : Origin::none();
 
     // The peer's view as a record of ours: learned from that peer, and known
     // to it as it is (never echoed back).
     Association learned = remote;
-    learned.learned_from = context.peer_slot;
+    learned.learned_from = context.peer;
     learned.cookie_by = remote_cookie;
     learned.synced_version = learned.sync_version;
     learned.synced_seen_ns = learned.last_seen_ns;
@@ -112,18 +111,18 @@ MergeOutcome merge_sync_record(AssociationTable& table, const SyncRecord& record
 
     // The target: one association, one server.
     std::uint32_t fwmark = local.fwmark;
-    std::uint8_t cookie_by = local.cookie_by;
+    Origin cookie_by = local.cookie_by;
     if (remote.fwmark != local.fwmark) {
         counters.count(Event::SyncConflict);
-        const bool remote_authority = remote_cookie != kCookieNone;
-        const bool local_authority = local.cookie_by != kCookieNone;
+        const bool remote_authority = !remote_cookie.is_none();
+        const bool local_authority = !local.cookie_by.is_none();
         const bool take_remote =
             remote_authority != local_authority ? remote_authority : context.peer_wins_ties;
         if (take_remote) {
             fwmark = remote.fwmark;
             cookie_by = remote_cookie;
         }
-    } else if (cookie_by == kCookieNone) {
+    } else if (cookie_by.is_none()) {
         cookie_by = remote_cookie;
     }
 

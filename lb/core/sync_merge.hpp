@@ -40,7 +40,7 @@ enum class MergeOutcome : std::uint8_t {
 };
 
 struct MergeContext {
-    std::uint8_t peer_slot = 1;        // learned_from value for this peer (index + 1)
+    Origin peer = Origin::peer(0);     // the sync peer the record came from
     bool peer_wins_ties = false;       // the peer's instance id is lower than ours
     // Targets that are down here (`sctplb down`): their records are ignored.
     std::span<const std::uint32_t> down_fwmarks{};

@@ -133,7 +133,7 @@ bool put_sync_record(SyncMessageWriter& w, const Association& a, Nanos now) {
     if (w.room() < sync_record_size(a)) return false;
     const std::int64_t now_ns = now.count();
     w.put_u8(static_cast<std::uint8_t>(a.state));
-    w.put_u8(static_cast<std::uint8_t>((a.cookie_by == kCookieHere ? kRecordFlagCookie : 0) |
+    w.put_u8(static_cast<std::uint8_t>((a.cookie_by.is_local() ? kRecordFlagCookie : 0) |
                                        (a.old_tags_linger ? kRecordFlagOldTags : 0)));
     w.put_u8(a.address_count);
     w.put_u8(a.server_address_count);

@@ -38,7 +38,7 @@ std::string_view action_name(Action action);  // "accept" / "accept" / "drop"
     X(NotForVip, "not-for-vip")                /* neither to nor from a VIP */                 \
     X(NotSctp, "not-sctp")                     /* not SCTP (nor SCTP over the encap port) */   \
     /* dropped */                                                                            \
-    X(UnknownAssociation, "unknown-association") /* vtag mode: never guess (sctp.md) */        \
+    X(UnknownAssociation, "unknown-association") /* vtag mode: never guess (RFC 9260 §8.4) */ \
     X(CookieEchoUnknown, "cookie-echo-unknown")                                              \
     X(InitBadVtag, "init-bad-vtag")            /* INIT with a non-zero vtag, §8.5.1 */        \
     X(NoTarget, "no-target")                   /* no active target */                          \

@@ -94,7 +94,7 @@ class TargetSlots {
 public:
     void refresh(const TargetSnapshot& targets) {
         entries_.clear();
-        for (std::uint32_t i = 0; i < kMaxTargets; ++i)
+        for (std::uint32_t i = 0; i < kMaxTargetSlots; ++i)
             if (targets[i].state != TargetState::Unused) entries_.emplace_back(targets[i].fwmark, i);
         std::sort(entries_.begin(), entries_.end());
     }
@@ -284,7 +284,7 @@ struct Worker {
                 // Read after the generation (acquire): at least the targets it was published with.
                 const TargetSnapshot snapshot = read_targets(header);
                 targets.refresh(snapshot);
-                for (std::uint32_t i = 0; i < kMaxTargets; ++i)
+                for (std::uint32_t i = 0; i < kMaxTargetSlots; ++i)
                     if (snapshot[i].state == TargetState::Active && (snapshot[i].fwmark & ~options.mark_mask))
                         log_line(header, kLogWarning, "fwmark %u has bits outside --mark-mask 0x%x",
                                  snapshot[i].fwmark, options.mark_mask);

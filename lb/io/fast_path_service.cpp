@@ -25,7 +25,7 @@ std::int64_t ns_of(std::chrono::nanoseconds n) { return n.count(); }
 // (a draining target keeps its associations), not down or unused. On a
 // consistent snapshot only: "does not serve" removes the kernel's elements.
 bool target_serves(const TargetSnapshot& targets, std::uint32_t max_targets, std::uint32_t fwmark) {
-    for (std::uint32_t i = 0; i < max_targets && i < kMaxTargets; ++i)
+    for (std::uint32_t i = 0; i < max_targets && i < kMaxTargetSlots; ++i)
         if (targets[i].fwmark == fwmark)
             return targets[i].state == TargetState::Active || targets[i].state == TargetState::Draining;
     return false;

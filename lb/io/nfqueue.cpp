@@ -27,14 +27,14 @@ namespace {
 
 // The kernel caps the copy range at 0xffff minus one attribute header
 // (NFQNL_MAX_COPY_RANGE in net/netfilter/nfnetlink_queue.c); 0 also means "all".
-constexpr std::uint32_t kMaxCopyRange = 0xffff - 4;
+constexpr std::uint32_t kMaxCopyRange = kMaxNfQueueCopyRange;
 // Netlink header, nfgenmsg and the attributes around the payload (packet
 // header, mark, timestamp, interfaces, hardware header, lengths, ...) stay far
 // below this.
 constexpr std::size_t kMessageOverhead = 1024;
 // One verdict message: nlmsghdr 16 + nfgenmsg 4 + verdict header 12 + mark 8.
 constexpr std::size_t kVerdictMessageBytes = 64;
-constexpr std::size_t kMaxBatch = 1024;
+constexpr std::size_t kMaxBatch = kMaxNfQueueBatch;
 constexpr std::uint16_t kPacketMessageType = (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET;
 
 static_assert(apply_mark(0x00000100, 0x01, 0xff) == 0x00000101);

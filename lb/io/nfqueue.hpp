@@ -28,6 +28,11 @@ struct mnl_socket;
 
 namespace sctplb {
 
+// The most packets one receive call takes (and one verdict batch answers).
+inline constexpr std::size_t kMaxNfQueueBatch = 1024;
+// The kernel caps the copy range at 65531 (NFQNL_MAX_COPY_RANGE).
+inline constexpr std::uint32_t kMaxNfQueueCopyRange = 0xffff - 4;
+
 struct NfQueueOptions {
     std::uint16_t queue = 0;
     // Bytes of each packet copied to user space (NFQA_CFG_PARAMS, copy mode

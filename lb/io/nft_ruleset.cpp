@@ -20,6 +20,7 @@
 #include "nft_messages.hpp"
 #include "nft_rule_builder.hpp"
 #include "nft_table_layout.hpp"
+#include "packet.hpp"  // ChunkType
 
 namespace sctplb::nft {
 namespace {
@@ -27,14 +28,10 @@ namespace {
 // Chunks that change an association's state go to the daemon (RFC 9260 §3.2
 // chunk types; ASCONF: RFC 5061 §4.1).
 constexpr std::array<std::uint8_t, 8> kControlChunkTypes = {
-    1,     // INIT
-    2,     // INIT ACK
-    10,    // COOKIE ECHO
-    0xc1,  // ASCONF
-    6,     // ABORT
-    7,     // SHUTDOWN
-    8,     // SHUTDOWN ACK
-    14,    // SHUTDOWN COMPLETE
+    chunk_type_value(ChunkType::Init),        chunk_type_value(ChunkType::InitAck),
+    chunk_type_value(ChunkType::CookieEcho),  chunk_type_value(ChunkType::Asconf),
+    chunk_type_value(ChunkType::Abort),       chunk_type_value(ChunkType::Shutdown),
+    chunk_type_value(ChunkType::ShutdownAck), chunk_type_value(ChunkType::ShutdownComplete),
 };
 constexpr std::uint8_t kIpv6FragmentHeader = 44;  // RFC 8200 §4.5
 

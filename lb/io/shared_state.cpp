@@ -1,5 +1,6 @@
 #include "shared_state.hpp"
 #include "file_descriptor.hpp"
+#include "log.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -159,7 +160,7 @@ void repair_config_seqlocks(SharedHeader& header) {
 
 void write_targets(SharedHeader& header, const TargetSnapshot& targets) {
     seqlock_write(header.targets.sequence, [&] {
-        for (std::size_t i = 0; i < kMaxTargets; ++i) {
+        for (std::size_t i = 0; i < kMaxTargetSlots; ++i) {
             header.targets.slots[i].fwmark.store(targets[i].fwmark, std::memory_order_relaxed);
             header.targets.slots[i].state.store(targets[i].state, std::memory_order_relaxed);
         }
@@ -169,7 +170,7 @@ void write_targets(SharedHeader& header, const TargetSnapshot& targets) {
 TargetSnapshot read_targets(SharedHeader& header) {
     TargetSnapshot snapshot{};
     const auto copy_slots = [&] {
-        for (std::size_t i = 0; i < kMaxTargets; ++i)
+        for (std::size_t i = 0; i < kMaxTargetSlots; ++i)
             snapshot[i] = TargetSlot{header.targets.slots[i].fwmark.load(std::memory_order_relaxed),
                                      header.targets.slots[i].state.load(std::memory_order_relaxed)};
     };
@@ -260,8 +261,8 @@ std::optional<SharedState> SharedState::create(const std::string& name, const Cr
         error = "M " + std::to_string(options.maglev_m) + " is not a prime in 2.." + std::to_string(kMaglevMaxM);
         return std::nullopt;
     }
-    if (options.max_targets < 1 || options.max_targets > kMaxTargets) {
-        error = "N " + std::to_string(options.max_targets) + " is not in 1.." + std::to_string(kMaxTargets);
+    if (options.max_targets < 1 || options.max_targets > kMaxTargetSlots) {
+        error = "N " + std::to_string(options.max_targets) + " is not in 1.." + std::to_string(kMaxTargetSlots);
         return std::nullopt;
     }
     if (options.maglev_m < options.max_targets) {
@@ -336,7 +337,7 @@ std::optional<SharedState> SharedState::create(const std::string& name, const Cr
     h.hash_mode = options.hash_mode;
     h.hash = options.hash;
     write_targets(h, TargetSnapshot{});
-    h.log_level.store(5);  // notice
+    h.log_level.store(kLogNotice);
     std::string lock_error;
     if (!init_shared_mutex(h.config_mutex, lock_error) || !init_shared_mutex(h.table_mutex, lock_error))
         return fail(lock_error);
@@ -434,7 +435,7 @@ std::optional<SharedState> SharedState::open(const std::string& name, std::strin
     const std::uint64_t maglev_end = h.maglev_offset + 2 * std::uint64_t{h.maglev_m} * sizeof(std::uint32_t);
     if (h.segment_size != file_size || h.maglev_m == 0 || h.maglev_offset < sizeof(SharedHeader) ||
         maglev_end > h.table_offset || h.table_offset % 64 != 0 || h.table_offset + h.table_size > file_size ||
-        h.max_targets == 0 || h.max_targets > kMaxTargets) {
+        h.max_targets == 0 || h.max_targets > kMaxTargetSlots) {
         error = "shared memory '" + name + "' is damaged or truncated (header says " +
                 std::to_string(h.segment_size) + " bytes, the segment has " + std::to_string(file_size) +
                 "): delete and init it";

@@ -32,7 +32,7 @@ namespace sctplb {
 
 inline constexpr std::uint64_t kSharedMagic = 0x5343'5450'4c42'5348ull;  // "SCTPLBSH"
 inline constexpr std::uint32_t kSharedLayoutVersion = 4;  // 4: seqlocks on the targets and the trace filter
-inline constexpr std::uint32_t kMaxTargets = 256;       // N upper bound
+inline constexpr std::uint32_t kMaxTargetSlots = 256;   // target slots in the segment: N upper bound
 inline constexpr std::uint32_t kMaxDataPathThreads = 16;
 
 // The one rule for a --shm NAME, applied by every command: it names the
@@ -56,7 +56,7 @@ struct TargetSlot {
     TargetState state = TargetState::Unused;
     friend bool operator==(const TargetSlot&, const TargetSlot&) = default;
 };
-using TargetSnapshot = std::array<TargetSlot, kMaxTargets>;
+using TargetSnapshot = std::array<TargetSlot, kMaxTargetSlots>;
 
 // Counters of one data-path thread. Single writer (that thread), relaxed
 // stores; readers sum the slots.
@@ -66,7 +66,7 @@ struct alignas(64) ThreadCounters {
     std::atomic<std::uint64_t> packets;
     std::atomic<std::uint64_t> batches;
     std::atomic<std::uint64_t> enobufs;
-    std::atomic<std::uint64_t> per_target_packets[kMaxTargets];  // by target slot
+    std::atomic<std::uint64_t> per_target_packets[kMaxTargetSlots];  // by target slot
     std::atomic<std::uint32_t> queue;       // NFQUEUE number served
     std::atomic<std::uint32_t> in_use;      // 1 while a thread owns the slot
 };
@@ -92,7 +92,7 @@ struct SharedTargets {
         std::atomic<TargetState> state;
     };
     std::atomic<std::uint64_t> sequence;
-    Slot slots[kMaxTargets];
+    Slot slots[kMaxTargetSlots];
 };
 
 struct SharedHeader;

@@ -192,7 +192,7 @@ void SyncService::run(const std::atomic<bool>& stop, std::atomic<bool>& ready,
         engine.set_config_digest(digest);
         std::vector<std::uint32_t> down;
         const TargetSnapshot targets = read_targets(header);  // (no writer: we hold config_mutex)
-        for (std::uint32_t i = 0; i < header.max_targets && i < kMaxTargets; ++i)
+        for (std::uint32_t i = 0; i < header.max_targets && i < kMaxTargetSlots; ++i)
             if (targets[i].state == TargetState::Down) down.push_back(targets[i].fwmark);
         engine.set_down_targets(down);
         return digest;

@@ -12,6 +12,7 @@
 #include "sync_key.hpp"
 #include "sync_merge.hpp"
 #include "sync_wire.hpp"
+#include "support/table_fixture.hpp"
 
 using namespace sctplb;
 
@@ -21,13 +22,7 @@ constexpr std::uint32_t kCapacity = 1u << 18;  // 262144 associations: far beyon
 constexpr std::size_t kRecordsPerMessage = 15;  // as many as fit, two addresses each (dual-path clients)
 
 struct Table {
-    Table() : memory(AssociationTable::bytes_needed(limits) + 64) {
-        auto* base = reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(memory.data()) + 63) & ~std::uintptr_t{63});
-        table.emplace(*AssociationTable::create(std::span(base, AssociationTable::bytes_needed(limits)), limits, Timeouts{}));
-    }
-    TableLimits limits{.capacity = kCapacity, .half_open_capacity = kCapacity};
-    std::vector<std::byte> memory;
-    std::optional<AssociationTable> table;
+    test::HeapTable table{TableLimits{.capacity = kCapacity, .half_open_capacity = kCapacity}};
 };
 
 SyncKeyring keys() {

@@ -40,8 +40,7 @@ constexpr std::size_t kTargets = 8;
 constexpr std::size_t kBatch = 8;
 
 // The VIPs of the captures (tests/data/README.md).
-const std::array<IpAddress, 4> kVips{*IpAddress::parse("10.0.0.1"), *IpAddress::parse("10.0.0.2"),
-                                     *IpAddress::parse("fd00::1:1"), *IpAddress::parse("fd00::1:2")};
+using fuzz::kVips;
 
 Direction direction_by_vip(const ParsedPacket& p) {
     for (const IpAddress& vip : kVips)

@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "association_table.hpp"
+#include "support/address.hpp"
+#include "support/table_fixture.hpp"
 #include "verdict.hpp"
 
 namespace sctplb::fuzz {
@@ -69,26 +71,12 @@ inline constexpr std::chrono::nanoseconds kStartTime = std::chrono::seconds(1'79
 inline constexpr std::string_view kSyncKeyText =
     "f022f022f022f022f022f022f022f022f022f022f022f022f022f022f022f022\n";
 
-// An association table in (64-byte aligned) heap memory, as replay and tests use.
-class HeapTable {
-public:
-    HeapTable(const TableLimits& limits, const Timeouts& timeouts)
-        : size_(AssociationTable::bytes_needed(limits)),
-          memory_(new (std::align_val_t{64}) std::byte[size_]),
-          table_(AssociationTable::create(std::span(memory_.get(), size_), limits, timeouts)) {
-        if (!table_) invariant_failed("AssociationTable::create failed for valid limits");
-    }
-    AssociationTable& operator*() { return *table_; }
-    AssociationTable* operator->() { return &*table_; }
+// The VIPs of the decide and pcap targets and of their seeds (the captures' VIPs).
+inline const std::array<IpAddress, 4> kVips{test::ip("10.0.0.1"), test::ip("10.0.0.2"), test::ip("fd00::1:1"),
+                                            test::ip("fd00::1:2")};
 
-private:
-    struct AlignedDelete {
-        void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{64}); }
-    };
-    std::size_t size_;
-    std::unique_ptr<std::byte[], AlignedDelete> memory_;
-    std::optional<AssociationTable> table_;
-};
+// An association table in (64-byte aligned) heap memory, as replay and tests use.
+using HeapTable = test::HeapTable;
 
 // Counts and bounds that must hold after any sequence of operations.
 inline void check_table(const AssociationTable& table) {

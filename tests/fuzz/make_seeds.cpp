@@ -203,8 +203,7 @@ std::vector<Association> associations_of(const std::vector<Frame>& frames, std::
     maglev_populate(hash, fwmarks, maglev);
     Decider decider(DeciderConfig{}, hash, *table);
     Counters counters;
-    const IpAddress vips[] = {*IpAddress::parse("10.0.0.1"), *IpAddress::parse("10.0.0.2"),
-                              *IpAddress::parse("fd00::1:1"), *IpAddress::parse("fd00::1:2")};
+    const auto& vips = fuzz::kVips;
     for (const Frame& f : frames) {
         ParsedPacket p;
         parse_packet(std::as_bytes(std::span(f.ip)), ParseOptions{.encapsulation_port = 9899}, p);

@@ -51,8 +51,7 @@ private:
 };
 
 Direction direction_of(const ParsedPacket& p) {
-    static const std::array<IpAddress, 4> vips{*IpAddress::parse("10.0.0.1"), *IpAddress::parse("10.0.0.2"),
-                                               *IpAddress::parse("fd00::1:1"), *IpAddress::parse("fd00::1:2")};
+    const auto& vips = fuzz::kVips;
     for (const IpAddress& vip : vips)
         if (p.dst == vip) return Direction::In;
     for (const IpAddress& vip : vips)

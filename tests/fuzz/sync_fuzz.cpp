@@ -71,7 +71,7 @@ void check_round_trip(ByteView body, Nanos now) {
         if (!decode_sync_record(body, offset, now, record)) return;
         SCTPLB_FUZZ_CHECK(offset > start && offset <= body.size());
         Association a = record.fields;
-        a.cookie_by = record.cookie_authority ? kCookieHere : kCookieNone;
+        a.cookie_by = record.cookie_authority ? Origin::local() : Origin::none();
         SyncMessageWriter writer;
         writer.begin(SyncHeader{});
         SCTPLB_FUZZ_CHECK(put_sync_record(writer, a, now));
@@ -121,7 +121,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             SCTPLB_FUZZ_CHECK(message.body.size() + kSyncHeaderSize + kSyncMacSize == datagram.size());
             if (message.header.type == SyncType::Records) {
                 check_round_trip(message.body, now);
-                const MergeContext context{.peer_slot = static_cast<std::uint8_t>(((control >> 4) & 3) + 1),
+                const MergeContext context{.peer = Origin::peer((control >> 4) & 3),
                                            .peer_wins_ties = (setup & 1) != 0};
                 for_each_sync_record(message.body, now, [&](const SyncRecord& record) {
                     const MergeOutcome outcome = merge_sync_record(*table, record, context, now, counters);

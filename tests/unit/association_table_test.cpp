@@ -8,25 +8,19 @@
 #include <vector>
 
 #include "association_table.hpp"
+#include "support/table_fixture.hpp"
 
 using namespace sctplb;
 using namespace std::chrono_literals;
 
 namespace {
 
-struct Memory {
-    explicit Memory(std::size_t n)
-        : size(n), bytes(static_cast<std::byte*>(::operator new[](n, std::align_val_t{64}))) {}
-    ~Memory() { ::operator delete[](bytes, std::align_val_t{64}); }
-    std::span<std::byte> span() { return {bytes, size}; }
-    std::size_t size;
-    std::byte* bytes;
-};
+using Memory = test::AlignedBytes;  // tests/support/table_fixture.hpp
 
 TEST(AssociationTable, RejectsBadLimitsAndShortMemory) {
     TableLimits limits{.capacity = 16};
     Memory m(AssociationTable::bytes_needed(limits));
-    EXPECT_FALSE(AssociationTable::create(m.span().first(m.size - 64), limits, {}));
+    EXPECT_FALSE(AssociationTable::create(m.span().first(m.size() - 64), limits, {}));
     EXPECT_FALSE(AssociationTable::create(m.span(), TableLimits{.capacity = 0}, {}));
     EXPECT_FALSE(AssociationTable::create(m.span(), TableLimits{.capacity = 16, .half_open_capacity = 17}, {}));
     EXPECT_FALSE(AssociationTable::create(m.span().subspan(8), limits, {}));  // misaligned
@@ -53,7 +47,7 @@ TEST(AssociationTable, AttachFindsWhatAnotherInstanceWroteAndRefusesForeignMemor
     EXPECT_EQ(t->at(id).fwmark, 7u);
     EXPECT_EQ(t->size(), 1u);
 
-    m.bytes[0] = std::byte{0};
+    m[0] = std::byte{0};
     EXPECT_FALSE(AssociationTable::attach(m.span(), &why));
     EXPECT_NE(std::string(why).find("magic"), std::string::npos);
 }
@@ -92,7 +86,7 @@ TEST(AssociationTable, AttachRefusesDamagedHeaders) {
     for (const Case& c : cases) {
         Memory m(bytes);
         ASSERT_TRUE(AssociationTable::create(m.span(), limits, {}));
-        c.damage(*reinterpret_cast<Header*>(m.bytes));
+        c.damage(*reinterpret_cast<Header*>(m.data()));
         const char* why = nullptr;
         EXPECT_FALSE(AssociationTable::attach(m.span(), &why)) << c.what;
         ASSERT_NE(why, nullptr) << c.what;
@@ -103,11 +97,11 @@ TEST(AssociationTable, AttachRefusesDamagedHeaders) {
     // writer that died mid-update left one apart (recovery rebuilds them).
     Memory m(bytes);
     ASSERT_TRUE(AssociationTable::create(m.span(), limits, {}));
-    reinterpret_cast<Header*>(m.bytes)->half_open = 1;
+    reinterpret_cast<Header*>(m.data())->half_open = 1;
     const char* why = nullptr;
     EXPECT_TRUE(AssociationTable::attach(m.span(), &why)) << why;
     // Another build's layout is told apart from damage.
-    reinterpret_cast<Header*>(m.bytes)->layout_version = AssociationTable::kLayoutVersion + 1;
+    reinterpret_cast<Header*>(m.data())->layout_version = AssociationTable::kLayoutVersion + 1;
     EXPECT_FALSE(AssociationTable::attach(m.span(), &why));
     EXPECT_EQ(std::string_view(why), AssociationTable::kOtherLayout);
 }

@@ -14,66 +14,23 @@
 #include "decider.hpp"
 #include "maglev.hpp"
 #include "pcap_input.hpp"
+#include "support/address.hpp"
+#include "support/capture_replay.hpp"
 
 using namespace sctplb;
 
 namespace {
 
-struct ReplayedPacket {
-    std::uint64_t n;
-    Direction direction;
-    ParsedPacket parsed;
-    Verdict verdict;
-};
-
-struct Replay {
-    std::vector<ReplayedPacket> packets;
-    Counters counters;
-    std::vector<Association> associations;  // the table at the end
-};
-
-struct AlignedDelete {
-    void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{64}); }
-};
+using test::ReplayedPacket;
+using test::ts_by_tc;
+using Replay = test::CaptureReplay;
 
 Replay replay(const std::string& file, const std::vector<IpAddress>& vips, HashMode mode,
               std::uint16_t encap_port = 0) {
-    Replay out;
     std::string error;
-    auto input = PcapInput::open(std::string(SCTPLB_TEST_DATA_DIR) + "/" + file, error);
-    EXPECT_TRUE(input) << error;
-    if (!input) return out;
-    const TableLimits limits{.capacity = 1024};
-    std::unique_ptr<std::byte[], AlignedDelete> memory(
-        new (std::align_val_t{64}) std::byte[AssociationTable::bytes_needed(limits)]);
-    auto table = *AssociationTable::create(std::span(memory.get(), AssociationTable::bytes_needed(limits)),
-                                           limits, Timeouts{});
-    KeyedHash hash;
-    std::vector<std::uint32_t> maglev(997);
-    const std::vector<std::uint32_t> fwmarks{1, 2, 3};
-    EXPECT_TRUE(maglev_populate(hash, fwmarks, maglev));
-    Decider decider(DeciderConfig{mode}, hash, table);
-    CapturedPacket captured;
-    while (input->next(captured, error) == PcapInput::ReadStatus::Packet) {
-        ReplayedPacket r{captured.number, Direction::Other, {}, {}};
-        parse_packet(captured.ip, ParseOptions{encap_port}, r.parsed);
-        for (const IpAddress& vip : vips) {
-            if (r.parsed.dst == vip) r.direction = Direction::In;
-            if (r.parsed.src == vip) r.direction = Direction::Out;
-        }
-        r.verdict = decider.decide(r.parsed, r.direction, maglev, captured.timestamp, out.counters);
-        out.packets.push_back(r);
-    }
-    table.for_each([&](AssociationId, const Association& a) { out.associations.push_back(a); });
-    return out;
-}
-
-// Ts of each association, learned from the INIT ACKs in the capture.
-std::map<std::uint32_t, std::uint32_t> ts_by_tc(const Replay& r) {
-    std::map<std::uint32_t, std::uint32_t> map;
-    for (const auto& p : r.packets)
-        if (p.parsed.ok() && p.parsed.has_init_ack) map[p.parsed.vtag] = p.parsed.init.initiate_tag;
-    return map;
+    auto out = test::replay_capture(std::string(SCTPLB_TEST_DATA_DIR) + "/" + file, vips, mode, encap_port, error);
+    EXPECT_TRUE(out) << error;
+    return out.value_or(Replay{});
 }
 
 // The association (its Ts) of a client -> server packet, from the capture alone.
@@ -90,7 +47,7 @@ struct CaptureCase {
     std::size_t associations;  // distinct Ts values (a restart makes two)
 };
 
-IpAddress ip(const char* text) { return *IpAddress::parse(text); }
+using test::ip;  // tests/support/address.hpp
 
 std::vector<CaptureCase> capture_cases() {
     const std::vector<IpAddress> v4{ip("10.0.0.1"), ip("10.0.0.2")};
@@ -124,7 +81,7 @@ TEST(CaptureReplay, EveryPacketOfEachAssociationOnEveryPathKeepsOneTarget) {
                 if (p.direction != Direction::In || !p.parsed.ok()) continue;
                 ++in_packets;
                 EXPECT_EQ(p.verdict.action, Action::AcceptMarked)
-                    << "frame " << p.n << " " << reason_name(p.verdict.reason);
+                    << "frame " << p.frame << " " << reason_name(p.verdict.reason);
                 fwmarks_by_association[association_of(p, tc_to_ts)].insert(p.verdict.fwmark);
             }
             EXPECT_GT(in_packets, 5u);
@@ -138,7 +95,7 @@ TEST(CaptureReplay, EveryPacketOfEachAssociationOnEveryPathKeepsOneTarget) {
             // Server -> client packets are never marked.
             for (const auto& p : r.packets)
                 if (p.direction == Direction::Out) {
-                    EXPECT_NE(p.verdict.action, Action::AcceptMarked) << "frame " << p.n;
+                    EXPECT_NE(p.verdict.action, Action::AcceptMarked) << "frame " << p.frame;
                 }
         }
     }
@@ -169,7 +126,7 @@ TEST(CaptureReplay, AsconfAddedAddressIsPinnedAndDeleteIsIgnored) {
     for (const auto& p : r.packets)
         if (p.direction == Direction::In && p.parsed.src == ip("192.168.2.222")) {
             saw_new_address = true;
-            EXPECT_EQ(p.verdict.fwmark, r.associations[0].fwmark) << "frame " << p.n;
+            EXPECT_EQ(p.verdict.fwmark, r.associations[0].fwmark) << "frame " << p.frame;
         }
     EXPECT_TRUE(saw_new_address);
 }

@@ -9,13 +9,15 @@
 
 #include "decider.hpp"
 #include "maglev.hpp"
+#include "support/address.hpp"
+#include "support/table_fixture.hpp"
 
 using namespace sctplb;
 using namespace std::chrono_literals;
 
 namespace {
 
-IpAddress ip(const char* text) { return *IpAddress::parse(text); }
+using test::ip;  // tests/support/address.hpp
 
 const IpAddress kVip1 = ip("10.0.0.1");
 const IpAddress kVip2 = ip("10.0.0.2");
@@ -74,9 +76,7 @@ ParsedPacket data(const IpAddress& src, std::uint16_t sport, std::uint16_t dport
 struct Harness {
     explicit Harness(HashMode mode = HashMode::Vtag, TableLimits limits = {.capacity = 4096}, Timeouts timeouts = {},
                      std::vector<std::uint32_t> fwmarks = {1, 2, 3})
-        : memory(new (std::align_val_t{64}) std::byte[AssociationTable::bytes_needed(limits)]),
-          table(*AssociationTable::create(
-              std::span(memory.get(), AssociationTable::bytes_needed(limits)), limits, timeouts)),
+        : heap(limits, timeouts),
           decider(DeciderConfig{mode}, hash, table) {
         set_targets(std::move(fwmarks));
     }
@@ -98,12 +98,9 @@ struct Harness {
         return vi.fwmark;
     }
 
-    struct AlignedDelete {
-        void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{64}); }
-    };
     KeyedHash hash;
-    std::unique_ptr<std::byte[], AlignedDelete> memory;
-    AssociationTable table;
+    test::HeapTable heap;
+    AssociationTable& table = *heap;
     std::vector<std::uint32_t> maglev;
     Decider decider;
     Counters counters;

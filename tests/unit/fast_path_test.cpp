@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "association_table.hpp"
+#include "support/table_fixture.hpp"
 
 namespace sctplb {
 namespace {
@@ -239,10 +240,7 @@ TEST(FastPath, SweepDoesNotExpireAnAssociationInTheFastPath) {
     timeouts.idle = std::chrono::seconds(10);
     TableLimits limits;
     limits.capacity = 64;
-    std::vector<std::byte> memory(AssociationTable::bytes_needed(limits) + 64);
-    auto* aligned = reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(memory.data()) + 63) & ~std::uintptr_t{63});
-    auto table = AssociationTable::create({aligned, AssociationTable::bytes_needed(limits)}, limits, timeouts);
-    ASSERT_TRUE(table);
+    test::HeapTable table(limits, timeouts);  // aborts if the table cannot be created
     Counters counters;
     const AssociationId fast = table->insert_established(kA, 1, 2, 0xaaaa, 1, Nanos{0});
     const AssociationId slow = table->insert_established(kB, 1, 2, 0xbbbb, 1, Nanos{0});
@@ -259,20 +257,6 @@ TEST(FastPath, SweepDoesNotExpireAnAssociationInTheFastPath) {
 }
 
 
-// A table of `capacity` slots in aligned heap memory.
-struct TestTable {
-    std::vector<std::byte> memory;
-    std::optional<AssociationTable> table;
-    TestTable(std::uint32_t capacity, const Timeouts& timeouts) {
-        TableLimits limits;
-        limits.capacity = capacity;
-        memory.resize(AssociationTable::bytes_needed(limits) + 64);
-        auto* aligned =
-            reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(memory.data()) + 63) & ~std::uintptr_t{63});
-        table = AssociationTable::create({aligned, AssociationTable::bytes_needed(limits)}, limits, timeouts);
-    }
-};
-
 // The fast-path thread's cycle for one slot: plan, (kernel applies), commit, flags.
 void plan_apply_commit(FastPathLedger& ledger, AssociationTable& table, AssociationId id) {
     FastPathBatch batch;
@@ -288,9 +272,8 @@ void plan_apply_commit(FastPathLedger& ledger, AssociationTable& table, Associat
 TEST(FastPath, ClosedAssociationLeavesTheFastPathAndThenExpires) {
     Timeouts timeouts;
     timeouts.closed_linger = std::chrono::seconds(10);
-    TestTable t(64, timeouts);
-    ASSERT_TRUE(t.table);
-    AssociationTable& table = *t.table;
+    test::HeapTable t(TableLimits{.capacity = 64}, timeouts);
+    AssociationTable& table = *t;
     FastPathLedger ledger;
     Counters counters;
     const AssociationId id = table.insert_established(kA, 1, 2, 0xaaaa, 1, Nanos{0});
@@ -313,9 +296,8 @@ TEST(FastPath, ClosedAssociationLeavesTheFastPathAndThenExpires) {
 // A live record flagged in_fast_path that this ledger never installed (a flag
 // left behind by an earlier daemon) loses the flag on the walk's next plan.
 TEST(FastPath, StaleFlagWithoutLedgerEntryIsCleared) {
-    TestTable t(64, Timeouts{.idle = std::chrono::seconds(10)});
-    ASSERT_TRUE(t.table);
-    AssociationTable& table = *t.table;
+    test::HeapTable t(TableLimits{.capacity = 64}, Timeouts{.idle = std::chrono::seconds(10)});
+    AssociationTable& table = *t;
     FastPathLedger ledger;
     Counters counters;
     const AssociationId id = table.insert_established(kA, 1, 2, 0xaaaa, 1, Nanos{0});
@@ -329,9 +311,8 @@ TEST(FastPath, StaleFlagWithoutLedgerEntryIsCleared) {
 
 // A removal planned for an earlier occupant of the slot leaves the new one's flag alone.
 TEST(FastPath, FlagsOfAnotherGenerationAreLeftAlone) {
-    TestTable t(64, Timeouts{});
-    ASSERT_TRUE(t.table);
-    AssociationTable& table = *t.table;
+    test::HeapTable t(TableLimits{.capacity = 64}, Timeouts{});
+    AssociationTable& table = *t;
     FastPathLedger ledger;
     const AssociationId id = table.insert_established(kA, 1, 2, 0xaaaa, 1, Nanos{0});
     FastPathBatch batch;

@@ -14,74 +14,36 @@
 #include "decider.hpp"
 #include "maglev.hpp"
 #include "pcap_input.hpp"
+#include "support/address.hpp"
+#include "support/capture_replay.hpp"
 
 using namespace sctplb;
 
 namespace {
 
-IpAddress ip(const char* text) { return *IpAddress::parse(text); }
+using test::ip;  // tests/support/address.hpp
 
 const std::vector<IpAddress>& vips() {
     static const std::vector<IpAddress> all{ip("10.0.0.1"), ip("10.0.0.2"), ip("fd00::1:1"), ip("fd00::1:2")};
     return all;
 }
 
-struct Packet {
-    std::uint64_t frame;
-    Direction direction;
-    ParsedPacket parsed;
-    Verdict verdict;
-};
-
-struct ReplayRun {
-    std::vector<Packet> packets;
-    Counters counters;
-};
-
-struct AlignedFree {
-    void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{64}); }
-};
+using Packet = test::ReplayedPacket;
+using ReplayRun = test::CaptureReplay;
 
 // Every packet of FILE through one decider (fwmarks 1..3, M = 997), the capture's clock.
 ReplayRun replay_capture(const std::string& file, HashMode mode) {
-    ReplayRun out;
     std::string error;
-    auto input = PcapInput::open(std::string(SCTPLB_TEST_DATA_DIR) + "/" + file, error);
-    EXPECT_TRUE(input) << file << ": " << error;
-    if (!input) return out;
-    const TableLimits limits{.capacity = 1024};
-    const std::size_t bytes = AssociationTable::bytes_needed(limits);
-    std::unique_ptr<std::byte[], AlignedFree> memory(new (std::align_val_t{64}) std::byte[bytes]);
-    auto table = *AssociationTable::create(std::span(memory.get(), bytes), limits, Timeouts{});
-    KeyedHash hash;
-    std::vector<std::uint32_t> maglev(997);
-    EXPECT_TRUE(maglev_populate(hash, std::vector<std::uint32_t>{1, 2, 3}, maglev));
-    Decider decider(DeciderConfig{mode}, hash, table);
-    CapturedPacket captured;
-    while (input->next(captured, error) == PcapInput::ReadStatus::Packet) {
-        Packet p{captured.number, Direction::Other, {}, {}};
-        parse_packet(captured.ip, ParseOptions{}, p.parsed);
-        for (const IpAddress& vip : vips()) {
-            if (p.parsed.dst == vip) p.direction = Direction::In;
-            if (p.parsed.src == vip) p.direction = Direction::Out;
-        }
-        p.verdict = decider.decide(p.parsed, p.direction, maglev, captured.timestamp, out.counters);
-        out.packets.push_back(p);
-    }
-    return out;
+    auto out = test::replay_capture(std::string(SCTPLB_TEST_DATA_DIR) + "/" + file, vips(), mode, 0, error);
+    EXPECT_TRUE(out) << file << ": " << error;
+    return out.value_or(ReplayRun{});
 }
 
 bool first_chunk_is(const Packet& p, ChunkType type) {
     return p.parsed.ok() && p.parsed.chunk_count > 0 && p.parsed.chunk_types[0] == static_cast<std::uint8_t>(type);
 }
 
-// Tc -> Ts from the INIT ACKs (an INIT ACK carries Tc as its verification tag).
-std::map<std::uint32_t, std::uint32_t> ts_by_tc(const ReplayRun& r) {
-    std::map<std::uint32_t, std::uint32_t> map;
-    for (const auto& p : r.packets)
-        if (p.parsed.ok() && p.parsed.has_init_ack) map[p.parsed.vtag] = p.parsed.init.initiate_tag;
-    return map;
-}
+using test::ts_by_tc;
 
 // Ts of a client -> server packet (0 when the capture does not say).
 std::uint32_t association_of(const Packet& p, const std::map<std::uint32_t, std::uint32_t>& tc_to_ts) {

@@ -22,15 +22,12 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include "support/address.hpp"
 
 namespace sctplb {
 namespace {
 
-IpAddress address(const char* text) {
-    auto parsed = IpAddress::parse(text);
-    EXPECT_TRUE(parsed.has_value()) << text;
-    return parsed.value_or(IpAddress{});
-}
+using test::ip;  // tests/support/address.hpp
 
 // --- pure -----------------------------------------------------------------------
 
@@ -49,13 +46,13 @@ struct KeyCase {
 TEST(FastPathKeyEncoding, MatchesTheKernelRegisterLayout) {
     const std::vector<KeyCase> cases = {
         {"ipv4: address . sport+pad . dport+pad . vtag, network order",
-         {address("192.0.2.10"), 0x1234, 36412, 0xdeadbeef},
+         {ip("192.0.2.10"), 0x1234, 36412, 0xdeadbeef},
          {192, 0, 2, 10, 0x12, 0x34, 0, 0, 0x8e, 0x3c, 0, 0, 0xde, 0xad, 0xbe, 0xef}},
         {"ipv4: zero fields",
-         {address("0.0.0.0"), 0, 0, 0},
+         {ip("0.0.0.0"), 0, 0, 0},
          std::vector<std::uint8_t>(16, 0)},
         {"ipv6: 16 address bytes first",
-         {address("2001:db8::1"), 1, 0xffff, 1},
+         {ip("2001:db8::1"), 1, 0xffff, 1},
          {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 1}},
     };
     for (const auto& c : cases) {
@@ -72,7 +69,7 @@ TEST(FastPathKeyEncoding, MatchesTheKernelRegisterLayout) {
 
 TEST(FastPathKeyEncoding, RejectsOtherLengthsAndNonZeroPadding) {
     FastPathKeyBytes out{};
-    const std::size_t length = encode_fastpath_key({address("10.0.0.1"), 1, 2, 3}, out);
+    const std::size_t length = encode_fastpath_key({ip("10.0.0.1"), 1, 2, 3}, out);
     ASSERT_EQ(length, 16u);
     EXPECT_FALSE(decode_fastpath_key(std::span(out.data(), 15)).has_value());
     EXPECT_FALSE(decode_fastpath_key(std::span(out.data(), 20)).has_value());
@@ -151,7 +148,7 @@ constexpr const char* kTable = "sctplb-t";
 FastPathRuleset test_ruleset() {
     FastPathRuleset ruleset;
     ruleset.table = kTable;
-    ruleset.vips = {address("10.200.0.1"), address("fd00:200::1")};
+    ruleset.vips = {ip("10.200.0.1"), ip("fd00:200::1")};
     ruleset.fwmarks = {1, 2, 3};
     ruleset.mark_mask = 0xff;
     ruleset.map_size = 64;
@@ -170,7 +167,7 @@ NftSession open_session() {
 FastPathElement element(const char* client, std::uint16_t sport, std::uint16_t dport, std::uint32_t vtag,
                         std::uint32_t fwmark, std::uint64_t timeout_ms = 0) {
     FastPathElement e;
-    e.key = {address(client), sport, dport, vtag};
+    e.key = {ip(client), sport, dport, vtag};
     e.fwmark = fwmark;
     e.timeout_ms = timeout_ms;
     return e;
@@ -295,7 +292,7 @@ TEST(NftSessionKernel, ChangeAddsDumpsAndReinstallKeepsElements) {
     // A second install (other VIPs, another target) keeps the elements.
     auto ruleset = test_ruleset();
     ruleset.fwmarks = {1, 2, 3, 4};
-    ruleset.vips = {address("10.200.0.9")};
+    ruleset.vips = {ip("10.200.0.9")};
     ruleset.mark_mask = 0x0f;
     ASSERT_TRUE(session.install(ruleset, error)) << error;
     EXPECT_EQ(dump_sorted(session).size(), 3u);
@@ -366,7 +363,7 @@ TEST(NftSessionKernel, AbsentRemovalIsCountedAndTheRestStillApplies) {
 
     const std::vector<FastPathKey> removes = {
         adds[0].key,
-        {address("192.0.2.99"), 1, 2, 99},  // never there
+        {ip("192.0.2.99"), 1, 2, 99},  // never there
         adds[2].key,
     };
     const std::vector<FastPathElement> more = {element("192.0.2.5", 5, 6, 13, 3)};
@@ -535,11 +532,11 @@ std::uint64_t packets_of(NftSession& session, std::uint32_t fwmark) {
 }
 
 // The kernel counts a sent packet when it processes it: a raw send to a local address queues it
-// on the loopback backlog, which a loaded machine may drain later (ksoftirqd). Wait up to 5 s for
+// on the loopback backlog, which a loaded machine may drain later (ksoftirqd). Wait up to 20 s for
 // the count the test expects, then return what is there. (An unchanged count returns at once: a
 // later packet that must be counted shows the earlier ones were processed.)
 std::uint64_t marked_packets(NftSession& session, std::uint32_t fwmark, std::uint64_t expected) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     for (;;) {
         const std::uint64_t packets = packets_of(session, fwmark);
         if (packets == expected || std::chrono::steady_clock::now() >= deadline) return packets;

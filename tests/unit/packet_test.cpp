@@ -14,214 +14,13 @@
 #include <vector>
 
 #include "ip_address.hpp"
+#include "support/packet_builder.hpp"
 
 namespace sctplb {
 namespace {
 
-// ---------------------------------------------------------------------------------------------
-// Packet builder: every header assembled field by field, in network byte order.
-
-using Bytes = std::vector<std::byte>;
-
-void put8(Bytes& b, unsigned v) { b.push_back(static_cast<std::byte>(v & 0xFF)); }
-void put16(Bytes& b, unsigned v) {
-    put8(b, v >> 8);
-    put8(b, v);
-}
-void put32(Bytes& b, std::uint32_t v) {
-    put16(b, v >> 16);
-    put16(b, v & 0xFFFF);
-}
-void set16(Bytes& b, std::size_t offset, unsigned v) {
-    b[offset] = static_cast<std::byte>((v >> 8) & 0xFF);
-    b[offset + 1] = static_cast<std::byte>(v & 0xFF);
-}
-Bytes operator+(Bytes a, const Bytes& b) {
-    a.insert(a.end(), b.begin(), b.end());
-    return a;
-}
-Bytes zeros(std::size_t n) { return Bytes(n, std::byte{0}); }
-Bytes be32(std::uint32_t v) {
-    Bytes b;
-    put32(b, v);
-    return b;
-}
-Bytes cut(Bytes b, std::size_t size) {
-    b.resize(size);
-    return b;
-}
-Bytes repeat(const Bytes& unit, std::size_t times) {
-    Bytes b;
-    for (std::size_t i = 0; i < times; ++i) b = b + unit;
-    return b;
-}
-
-IpAddress addr(const char* text) {
-    const std::optional<IpAddress> a = IpAddress::parse(text);
-    if (!a) ADD_FAILURE() << "bad address in test: " << text;
-    return a.value_or(IpAddress{});
-}
-Bytes addr_bytes(const char* text) {
-    const IpAddress a = addr(text);
-    Bytes b;
-    for (std::size_t i = a.is_v4() ? 12 : 0; i < 16; ++i) put8(b, a.bytes()[i]);
-    return b;
-}
-
-constexpr std::uint16_t kClientPort = 5000;
-constexpr std::uint16_t kServerPort = 36412;
-constexpr std::uint32_t kVtag = 0x11223344;
-constexpr std::uint32_t kInitiateTag = 0xCAFEF00D;
-constexpr std::uint16_t kUdpEncapsulationPort = 9899;
-const char* const kClient4 = "192.0.2.10";
-const char* const kVip4 = "198.51.100.1";
-const char* const kClient6 = "2001:db8::10";
-const char* const kVip6 = "2001:db8:100::1";
-
-// RFC 9260 §3.2: type, flags, length (excluding padding), value, padding to 4.
-Bytes chunk(std::uint8_t type, std::uint8_t flags, const Bytes& body, bool pad = true) {
-    Bytes b;
-    put8(b, type);
-    put8(b, flags);
-    put16(b, 4 + body.size());
-    b = b + body;
-    while (pad && b.size() % 4 != 0) put8(b, 0);
-    return b;
-}
-// RFC 9260 §3.3.1: TSN, stream id, stream sequence, PPID, user data.
-Bytes data_chunk(std::size_t payload = 8, std::uint8_t flags = 0x03, bool pad = true) {
-    Bytes body = be32(1000) + Bytes{std::byte{0}, std::byte{1}, std::byte{0}, std::byte{0}} + be32(18);
-    for (std::size_t i = 0; i < payload; ++i) put8(body, 0xA0 + (i & 0x0F));
-    return chunk(0, flags, body, pad);
-}
-// RFC 9260 §3.2.1: type, length (excluding padding), value, padding to 4.
-Bytes param(std::uint16_t type, const Bytes& value) {
-    Bytes b;
-    put16(b, type);
-    put16(b, 4 + value.size());
-    b = b + value;
-    while (b.size() % 4 != 0) put8(b, 0);
-    return b;
-}
-Bytes raw_param(std::uint16_t type, std::uint16_t length, const Bytes& value) {
-    Bytes b;
-    put16(b, type);
-    put16(b, length);
-    return b + value;
-}
-Bytes v4_param(const char* a) { return param(5, addr_bytes(a)); }
-Bytes v6_param(const char* a) { return param(6, addr_bytes(a)); }
-// RFC 9260 §3.3.2: initiate tag, a_rwnd, outbound streams, inbound streams, initial TSN.
-Bytes init_chunk(std::uint32_t initiate_tag, const Bytes& params, std::uint8_t type = 1) {
-    Bytes body = be32(initiate_tag) + be32(65536);
-    put16(body, 10);
-    put16(body, 10);
-    body = body + be32(4242) + params;
-    return chunk(type, 0, body);
-}
-// RFC 4895 §4.1: shared key id, HMAC id (1 = SHA-1), HMAC.
-Bytes auth_chunk() {
-    Bytes body;
-    put16(body, 0);
-    put16(body, 1);
-    return chunk(15, 0, body + zeros(20));
-}
-// RFC 5061 §3.1.1 / §4.2: serial number, address parameter, ASCONF parameters.
-Bytes asconf_param(std::uint16_t type, std::uint32_t correlation, const Bytes& address_param) {
-    return param(type, be32(correlation) + address_param);
-}
-Bytes asconf_chunk(const Bytes& lookup, const Bytes& params) {
-    return chunk(0xC1, 0, be32(7) + lookup + params);
-}
-
-// RFC 9260 §3.1 common header; the CRC32c is left zero (the parser does not check it).
-Bytes sctp(const Bytes& chunks, std::uint32_t vtag = kVtag, std::uint16_t sport = kClientPort,
-           std::uint16_t dport = kServerPort) {
-    Bytes b;
-    put16(b, sport);
-    put16(b, dport);
-    put32(b, vtag);
-    put32(b, 0);
-    return b + chunks;
-}
-// RFC 768.
-Bytes udp(std::uint16_t sport, std::uint16_t dport, const Bytes& payload,
-          std::optional<std::uint16_t> length = std::nullopt) {
-    Bytes b;
-    put16(b, sport);
-    put16(b, dport);
-    put16(b, length.value_or(static_cast<std::uint16_t>(8 + payload.size())));
-    put16(b, 0);
-    return b + payload;
-}
-
-struct Ipv4Fields {
-    const char* src = kClient4;
-    const char* dst = kVip4;
-    std::uint8_t protocol = 132;
-    Bytes options{};                      // appended after the 20 fixed bytes; a multiple of 4
-    std::uint16_t fragment = 0;           // flags (MF = 0x2000) and offset in 8-byte units
-    std::optional<unsigned> ihl{};        // default: from the options
-    std::optional<unsigned> total_length{};  // default: header + payload
-};
-// RFC 791 §3.1, with a correct header checksum.
-Bytes ipv4(const Bytes& payload, const Ipv4Fields& f = {}) {
-    const unsigned header_length = 20 + static_cast<unsigned>(f.options.size());
-    Bytes b;
-    put8(b, 0x40 | (f.ihl.value_or(header_length / 4) & 0x0F));
-    put8(b, 0);
-    put16(b, f.total_length.value_or(header_length + payload.size()));
-    put16(b, 0x1234);
-    put16(b, f.fragment);
-    put8(b, 64);
-    put8(b, f.protocol);
-    put16(b, 0);
-    b = b + addr_bytes(f.src) + addr_bytes(f.dst) + f.options;
-    std::uint32_t sum = 0;
-    for (std::size_t i = 0; i + 1 < b.size(); i += 2)
-        sum += (std::to_integer<unsigned>(b[i]) << 8) | std::to_integer<unsigned>(b[i + 1]);
-    while (sum > 0xFFFF) sum = (sum & 0xFFFF) + (sum >> 16);
-    set16(b, 10, ~sum & 0xFFFF);
-    return b + payload;
-}
-
-struct Ipv6Fields {
-    const char* src = kClient6;
-    const char* dst = kVip6;
-    std::optional<unsigned> payload_length{};  // default: the payload's size
-};
-// RFC 8200 §3; `payload` holds the extension headers and the transport.
-Bytes ipv6(std::uint8_t next_header, const Bytes& payload, const Ipv6Fields& f = {}) {
-    Bytes b;
-    put32(b, 0x60000000);
-    put16(b, f.payload_length.value_or(payload.size()));
-    put8(b, next_header);
-    put8(b, 64);
-    return b + addr_bytes(f.src) + addr_bytes(f.dst) + payload;
-}
-// RFC 8200 §4.3 style (Hop-by-Hop, Routing, Destination Options): length in 8-octet units minus 1.
-Bytes ext_header(std::uint8_t next_header, std::size_t total_length) {
-    Bytes b;
-    put8(b, next_header);
-    put8(b, total_length / 8 - 1);
-    for (std::size_t i = 2; i < total_length; ++i) put8(b, i == 2 ? 1 : 0);  // PadN-ish filler
-    return b;
-}
-// RFC 4302 §2.2: AH length in 4-octet units minus 2.
-Bytes ah_header(std::uint8_t next_header, std::size_t total_length) {
-    Bytes b;
-    put8(b, next_header);
-    put8(b, total_length / 4 - 2);
-    return b + zeros(total_length - 2);
-}
-// RFC 8200 §4.5.
-Bytes fragment_header(std::uint8_t next_header, unsigned offset_units, bool more) {
-    Bytes b;
-    put8(b, next_header);
-    put8(b, 0);
-    put16(b, (offset_units << 3) | (more ? 1 : 0));
-    return b + be32(0xABCD);
-}
+// The packet builder (kClient4, sctp(), ipv4(), ...) is tests/support/packet_builder.hpp.
+using namespace test;
 
 // ---------------------------------------------------------------------------------------------
 // The table.
@@ -286,7 +85,7 @@ Bytes ten_v4_params() {
     for (int i = 1; i <= 10; ++i) b = b + v4_param(("192.0.2." + std::to_string(i)).c_str());
     return b;
 }
-Bytes n_chunks(std::size_t n) { return repeat(chunk(4, 0, {}), n); }  // bare HEARTBEAT headers
+Bytes n_chunks(std::size_t n) { return repeat(chunk(ChunkType::Heartbeat, 0, {}), n); }  // bare HEARTBEAT headers
 
 using S = ParseStatus;
 using Names = std::vector<std::string>;
@@ -328,7 +127,7 @@ std::vector<Case> cases() {
          .truncated = true, .chunks = Names{"INIT"}, .initiate_tag = kInitiateTag,
          .init_addresses = Names{"192.0.2.10"}},
         {.description = "ethernet trailer ignored",
-         .packet = ipv4(sctp(chunk(11, 0, {}))) + zeros(14), .status = S::Ok, .truncated = false,
+         .packet = ipv4(sctp(chunk(ChunkType::CookieAck, 0, {}))) + zeros(14), .status = S::Ok, .truncated = false,
          .chunks = Names{"COOKIE_ACK"}},
 
         // --- IPv6 ---------------------------------------------------------------------------
@@ -442,30 +241,30 @@ std::vector<Case> cases() {
          .status = S::InitBundled},
         {.description = "DATA then INIT", .packet = ipv4(sctp(kData + kInit3, 0)), .status = S::InitBundled},
         {.description = "INIT initiate tag 0", .packet = ipv4(sctp(init_chunk(0, {}), 0)), .status = S::BadInit},
-        {.description = "INIT fixed part short", .packet = ipv4(sctp(chunk(1, 0, zeros(12)), 0)),
+        {.description = "INIT fixed part short", .packet = ipv4(sctp(chunk(ChunkType::Init, 0, zeros(12)), 0)),
          .status = S::BadInit},
         {.description = "INIT ACK with an address",
-         .packet = ipv4(sctp(init_chunk(0x5EED5EED, v4_param("198.51.100.1") + param(7, zeros(32)), 2),
+         .packet = ipv4(sctp(init_chunk(0x5EED5EED, v4_param("198.51.100.1") + param(kParamStateCookie, zeros(32)), ChunkType::InitAck),
                              kInitiateTag),
                         {.src = kVip4, .dst = kClient4}),
          .status = S::Ok, .vtag = kInitiateTag, .chunks = Names{"INIT_ACK"}, .initiate_tag = 0x5EED5EED,
          .init_addresses = Names{"198.51.100.1"}},
-        {.description = "ABORT with T bit", .packet = ipv4(sctp(chunk(6, 0x01, {}))), .status = S::Ok,
+        {.description = "ABORT with T bit", .packet = ipv4(sctp(chunk(ChunkType::Abort, 0x01, {}))), .status = S::Ok,
          .chunks = Names{"ABORT"}, .first_chunk_flags = 0x01, .t_bit = true},
-        {.description = "ABORT without T bit", .packet = ipv4(sctp(chunk(6, 0x00, be32(0x00010004)))),
+        {.description = "ABORT without T bit", .packet = ipv4(sctp(chunk(ChunkType::Abort, 0x00, be32(0x00010004)))),
          .status = S::Ok, .chunks = Names{"ABORT"}, .t_bit = false},
-        {.description = "SHUTDOWN COMPLETE with T bit", .packet = ipv4(sctp(chunk(14, 0x01, {}))),
+        {.description = "SHUTDOWN COMPLETE with T bit", .packet = ipv4(sctp(chunk(ChunkType::ShutdownComplete, 0x01, {}))),
          .status = S::Ok, .chunks = Names{"SHUTDOWN_COMPLETE"}, .t_bit = true},
         {.description = "T flag on DATA is not the T bit", .packet = ipv4(sctp(data_chunk(8, 0x01))),
          .status = S::Ok, .first_chunk_flags = 0x01, .t_bit = false},
         {.description = "COOKIE ECHO and DATA",
-         .packet = ipv4(sctp(chunk(10, 0, zeros(37)) + kData)), .status = S::Ok,
+         .packet = ipv4(sctp(chunk(ChunkType::CookieEcho, 0, zeros(37)) + kData)), .status = S::Ok,
          .chunks = Names{"COOKIE_ECHO", "DATA"}, .first_chunk_flags = 0},
         {.description = "SACK HEARTBEAT SHUTDOWN ACK",
-         .packet = ipv4(sctp(chunk(3, 0, zeros(12)) + chunk(4, 0, param(1, zeros(8))) + chunk(8, 0, {}))),
+         .packet = ipv4(sctp(chunk(ChunkType::Sack, 0, zeros(12)) + chunk(ChunkType::Heartbeat, 0, param(1, zeros(8))) + chunk(ChunkType::ShutdownAck, 0, {}))),
          .status = S::Ok, .chunks = Names{"SACK", "HEARTBEAT", "SHUTDOWN_ACK"}},
         {.description = "last chunk padding missing",
-         .packet = ipv4(sctp(chunk(4, 0, zeros(4)) + data_chunk(5, 0x03, false))), .status = S::Ok,
+         .packet = ipv4(sctp(chunk(ChunkType::Heartbeat, 0, zeros(4)) + data_chunk(5, 0x03, false))), .status = S::Ok,
          .chunks = Names{"HEARTBEAT", "DATA"}},
         {.description = "unknown chunk type", .packet = ipv4(sctp(chunk(0x99, 0, zeros(4)))), .status = S::Ok,
          .chunks = Names{"UNKNOWN"}},
@@ -533,7 +332,7 @@ std::vector<Case> cases() {
         {.description = "DATA cut mid chunk", .packet = cut(ipv4(sctp(data_chunk(100))), ip4 + common + 20),
          .status = S::Ok, .truncated = true, .vtag = kVtag, .chunks = Names{"DATA"}},
         {.description = "SACK then DATA cut in chunk header",
-         .packet = cut(ipv4(sctp(chunk(3, 0, zeros(12)) + kData)), ip4 + common + 16 + 2), .status = S::Ok,
+         .packet = cut(ipv4(sctp(chunk(ChunkType::Sack, 0, zeros(12)) + kData)), ip4 + common + 16 + 2), .status = S::Ok,
          .truncated = true, .chunks = Names{"SACK"}},
         {.description = "INIT cut inside parameters", .packet = cut(kIpv4Init3, ip4 + common + 20 + 8 + 8 + 6),
          .status = S::Ok, .truncated = true, .vtag = 0, .chunks = Names{"INIT"}, .initiate_tag = kInitiateTag,
@@ -745,7 +544,7 @@ TEST(PacketFragments, FirstAndLaterFragmentsCarryTheirKey) {
     EXPECT_TRUE(p.fragment.present);
     EXPECT_FALSE(p.fragment.first);
     EXPECT_EQ(p.fragment.id, 0x1234u);
-    EXPECT_EQ(p.src, addr(kClient4));
+    EXPECT_EQ(p.src, ip(kClient4));
     parse_packet(kIpv4Data, {}, p);
     EXPECT_FALSE(p.fragment.present);
     parse_packet(ipv6(44, fragment_header(132, 0, true) + kSctpData), {}, p);
@@ -798,8 +597,8 @@ TEST(PacketIcmp, ErrorsQuotingSctpAreParsedOthersAreNotSctp) {
         EXPECT_EQ(p.icmp.vtag, 0xC11E47u);
         EXPECT_EQ(p.icmp.sport, kServerPort);
         EXPECT_EQ(p.icmp.dport, kClientPort);
-        EXPECT_EQ(p.icmp.dst, addr(p.ip_version == 4 ? kClient4 : kClient6));
-        EXPECT_EQ(p.icmp.src, addr(p.ip_version == 4 ? kVip4 : kVip6));
+        EXPECT_EQ(p.icmp.dst, ip(p.ip_version == 4 ? kClient4 : kClient6));
+        EXPECT_EQ(p.icmp.src, ip(p.ip_version == 4 ? kVip4 : kVip6));
         EXPECT_EQ(p.chunk_count, 0);
     }
 }

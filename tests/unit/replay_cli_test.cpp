@@ -15,109 +15,29 @@
 #include <string>
 #include <vector>
 
+#include "support/packet_builder.hpp"
+
 namespace {
 
-using Bytes = std::vector<std::uint8_t>;
+using namespace sctplb::test;
 using json = nlohmann::ordered_json;  // keeps key order, which is part of the output format
 
 // ---------------------------------------------------------------- packets
+// (the builders are tests/support/packet_builder.hpp)
 
-void put16(Bytes& out, std::uint16_t v) {
-    out.push_back(static_cast<std::uint8_t>(v >> 8));
-    out.push_back(static_cast<std::uint8_t>(v));
-}
-void put32(Bytes& out, std::uint32_t v) {
-    put16(out, static_cast<std::uint16_t>(v >> 16));
-    put16(out, static_cast<std::uint16_t>(v));
-}
+// DATA with TSN `tsn` on stream 0 and 4 bytes of user data.
+Bytes data_tsn(std::uint32_t tsn) { return data_chunk(4, 0x03, true, {.tsn = tsn, .stream = 0}); }
 
-constexpr std::uint32_t ipv4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
-    return (std::uint32_t{a} << 24) | (std::uint32_t{b} << 16) | (std::uint32_t{c} << 8) | d;
-}
-
-// One chunk (RFC 9260 §3.2), padded to 4 bytes.
-Bytes chunk(std::uint8_t type, std::uint8_t flags, const Bytes& value) {
-    Bytes out{type, flags};
-    put16(out, static_cast<std::uint16_t>(4 + value.size()));
-    out.insert(out.end(), value.begin(), value.end());
-    while (out.size() % 4 != 0) out.push_back(0);
-    return out;
-}
-
-// INIT / INIT ACK (§3.3.2, §3.3.3) with IPv4 Address parameters (type 5).
-Bytes init_chunk(std::uint8_t type, std::uint32_t initiate_tag, const std::vector<std::uint32_t>& addresses,
-                 const Bytes& extra_parameters = {}) {
-    Bytes value;
-    put32(value, initiate_tag);
-    put32(value, 65536);  // a_rwnd
-    put16(value, 10);     // outbound streams
-    put16(value, 10);     // inbound streams
-    put32(value, 1000);   // initial TSN
-    for (std::uint32_t address : addresses) {
-        put16(value, 5);
-        put16(value, 8);
-        put32(value, address);
-    }
-    value.insert(value.end(), extra_parameters.begin(), extra_parameters.end());
-    return chunk(type, 0, value);
-}
-
-Bytes data_chunk(std::uint32_t tsn) {
-    Bytes value;
-    put32(value, tsn);
-    put16(value, 0);   // stream
-    put16(value, 0);   // stream sequence
-    put32(value, 18);  // PPID
-    put32(value, 0xfeedf00d);
-    return chunk(0, 0x03, value);
-}
-
-Bytes heartbeat_chunk() {
-    Bytes info;
-    put16(info, 1);  // Heartbeat Info parameter
-    put16(info, 8);
-    put32(info, 0x01020304);
-    return chunk(4, 0, info);
-}
-
-Bytes sack_chunk(std::uint32_t cumulative_tsn) {
-    Bytes value;
-    put32(value, cumulative_tsn);
-    put32(value, 65536);
-    put16(value, 0);
-    put16(value, 0);
-    return chunk(3, 0, value);
-}
-
-// Ethernet + IPv4 + SCTP common header (§3.1) + chunks. The checksum is left
+// Ethernet + IPv4 (DF) + SCTP common header (§3.1) + chunks. The checksum is left
 // zero: the LB never checks it (the servers do).
-Bytes sctp_frame(std::uint32_t src, std::uint32_t dst, std::uint16_t sport, std::uint16_t dport,
+Bytes sctp_frame(const char* src, const char* dst, std::uint16_t sport, std::uint16_t dport,
                  std::uint32_t vtag, const Bytes& chunks) {
-    Bytes sctp;
-    put16(sctp, sport);
-    put16(sctp, dport);
-    put32(sctp, vtag);
-    put32(sctp, 0);
-    sctp.insert(sctp.end(), chunks.begin(), chunks.end());
-
-    Bytes frame = {0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00};
-    frame.push_back(0x45);
-    frame.push_back(0);
-    put16(frame, static_cast<std::uint16_t>(20 + sctp.size()));
-    put16(frame, 0x1234);
-    put16(frame, 0x4000);  // DF
-    frame.push_back(64);
-    frame.push_back(132);  // SCTP
-    put16(frame, 0);
-    put32(frame, src);
-    put32(frame, dst);
-    frame.insert(frame.end(), sctp.begin(), sctp.end());
-    return frame;
+    return ethernet(kEtherTypeIpv4, ipv4(sctp(chunks, vtag, sport, dport), {.src = src, .dst = dst, .fragment = 0x4000}));
 }
 
 Bytes arp_frame() {
-    return {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1, 0x08, 0x06,
-            0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01};
+    return bytes({0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1, 0x08, 0x06,
+                  0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01});
 }
 
 struct TimedFrame {
@@ -137,7 +57,7 @@ void write_pcap(const std::string& path, const std::vector<TimedFrame>& frames, 
         header.ts.tv_sec = t / 1'000'000'000;
         header.ts.tv_usec = t % 1'000'000'000;
         header.caplen = header.len = static_cast<bpf_u_int32>(f.frame.size());
-        pcap_dump(reinterpret_cast<u_char*>(dumper), &header, f.frame.data());
+        pcap_dump(reinterpret_cast<u_char*>(dumper), &header, reinterpret_cast<const u_char*>(f.frame.data()));
     }
     pcap_dump_close(dumper);
     pcap_close(dead);
@@ -145,10 +65,10 @@ void write_pcap(const std::string& path, const std::vector<TimedFrame>& frames, 
 
 // ------------------------------------------------------------- the scenario
 
-constexpr std::uint32_t kClientA = ipv4(192, 168, 2, 221);
-constexpr std::uint32_t kClientB = ipv4(192, 168, 3, 221);
-constexpr std::uint32_t kVip1 = ipv4(10, 0, 0, 1);
-constexpr std::uint32_t kVip2 = ipv4(10, 0, 0, 2);
+constexpr const char* kClientA = "192.168.2.221";
+constexpr const char* kClientB = "192.168.3.221";
+constexpr const char* kVip1 = "10.0.0.1";
+constexpr const char* kVip2 = "10.0.0.2";
 constexpr std::uint16_t kPort = 36412;  // S1AP: the same port on both sides
 constexpr std::uint32_t kTc = 0x11223344;
 constexpr std::uint32_t kTs = 0x55667788;
@@ -161,18 +81,18 @@ constexpr std::int64_t kMs = 1'000'000;
 std::vector<TimedFrame> multihomed_association(bool with_init_ack) {
     std::vector<TimedFrame> frames;
     frames.push_back({0, sctp_frame(kClientA, kVip1, kPort, kPort, 0,
-                                    init_chunk(1, kTc, {kClientA, kClientB}))});
+                                    init_chunk(kTc, v4_param(kClientA) + v4_param(kClientB)))});
     if (with_init_ack) {
-        const Bytes cookie = {0x00, 0x07, 0x00, 0x08, 0xc0, 0x01, 0xc0, 0x01};  // State Cookie
+        const Bytes cookie = param(kParamStateCookie, bytes({0xc0, 0x01, 0xc0, 0x01}));
         frames.push_back({1 * kMs, sctp_frame(kVip1, kClientA, kPort, kPort, kTc,
-                                              init_chunk(2, kTs, {kVip1, kVip2}, cookie))});
+                                              init_chunk(kTs, v4_param(kVip1) + v4_param(kVip2) + cookie, sctplb::ChunkType::InitAck))});
     }
     frames.push_back({1 * kMs + 500, arp_frame()});
     frames.push_back({2 * kMs, sctp_frame(kClientA, kVip1, kPort, kPort, kTs,
-                                          chunk(10, 0, {0xc0, 0x01, 0xc0, 0x01}))});
-    frames.push_back({3 * kMs, sctp_frame(kClientA, kVip1, kPort, kPort, kTs, data_chunk(1000))});
+                                          cookie_echo_chunk(bytes({0xc0, 0x01, 0xc0, 0x01})))});
+    frames.push_back({3 * kMs, sctp_frame(kClientA, kVip1, kPort, kPort, kTs, data_tsn(1000))});
     frames.push_back({4 * kMs, sctp_frame(kClientB, kVip2, kPort, kPort, kTs, heartbeat_chunk())});
-    frames.push_back({5 * kMs, sctp_frame(kClientB, kVip2, kPort, kPort, kTs, data_chunk(1001))});
+    frames.push_back({5 * kMs, sctp_frame(kClientB, kVip2, kPort, kPort, kTs, data_tsn(1001))});
     if (with_init_ack)
         frames.push_back({6 * kMs, sctp_frame(kVip2, kClientB, kPort, kPort, kTc, sack_chunk(1001))});
     return frames;
@@ -370,8 +290,8 @@ TEST_F(ReplayCliTest, OptionEqualsValueFormGivesTheSameOutput) {
 
 TEST_F(ReplayCliTest, UnknownMidAssociationPacketIsDroppedInVtagModeAndPinnedInPortsMode) {
     const std::string pcap = file("unknown.pcap");
-    write_pcap(pcap, {{0, sctp_frame(kClientA, kVip1, kPort, kPort, 0x0badcafe, data_chunk(7))},
-                      {kMs, sctp_frame(kClientB, kVip1, kPort, kPort, 0x0badcafe, data_chunk(8))}});
+    write_pcap(pcap, {{0, sctp_frame(kClientA, kVip1, kPort, kPort, 0x0badcafe, data_tsn(7))},
+                      {kMs, sctp_frame(kClientB, kVip1, kPort, kPort, 0x0badcafe, data_tsn(8))}});
     const RunResult vtag = run({"replay", "--pcap", pcap, "--vip", "10.0.0.1", "--json"});
     ASSERT_EQ(vtag.exit_code, 0) << vtag.err;
     auto objects = parse_json_lines(vtag);
@@ -395,7 +315,7 @@ TEST_F(ReplayCliTest, TimeoutsRunOnCaptureTime) {
     // the next DATA finds nothing (vtag mode never guesses).
     auto frames = multihomed_association(false);
     const std::int64_t eleven_minutes = 11LL * 60 * 1000 * kMs;
-    frames.push_back({eleven_minutes, sctp_frame(kClientA, kVip1, kPort, kPort, kTs, data_chunk(1002))});
+    frames.push_back({eleven_minutes, sctp_frame(kClientA, kVip1, kPort, kPort, kTs, data_tsn(1002))});
     const std::string pcap = file("idle.pcap");
     write_pcap(pcap, frames);
     const RunResult r = run({"replay", "--pcap", pcap, "--vip", "10.0.0.1,10.0.0.2", "--json"});
@@ -464,7 +384,7 @@ TEST_F(ReplayCliTest, UsageErrorsAreOneLineAndExitTwo) {
 
 TEST_F(ReplayCliTest, UnsupportedLinkTypeIsAUsageError) {
     const std::string pcap = file("wifi.pcap");
-    write_pcap(pcap, {{0, Bytes(40, 0)}}, DLT_IEEE802_11);
+    write_pcap(pcap, {{0, zeros(40)}}, DLT_IEEE802_11);
     expect_usage_error({"replay", "--pcap", pcap, "--vip", "10.0.0.1"}, "not supported");
 }
 

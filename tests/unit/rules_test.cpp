@@ -12,15 +12,12 @@
 #include <set>
 #include <string>
 #include <vector>
+#include "support/address.hpp"
 
 namespace sctplb {
 namespace {
 
-IpAddress ip(const char* text) {
-    auto address = IpAddress::parse(text);
-    EXPECT_TRUE(address.has_value()) << text;
-    return address.value_or(IpAddress{});
-}
+using test::ip;  // tests/support/address.hpp
 
 RuleTarget target(std::uint32_t fwmark, const char* nexthop, std::string device = {}) {
     return RuleTarget{.fwmark = fwmark, .nexthop = ip(nexthop), .device = std::move(device)};

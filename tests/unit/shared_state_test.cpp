@@ -117,7 +117,7 @@ TEST_F(SharedStateTest, CreateRejectsBadGeometry) {
         {"M not prime", 100, 8, "not a prime"},
         {"M above the maximum", 1'000'033, 8, "not a prime"},
         {"N zero", 97, 0, "not in 1..256"},
-        {"N above kMaxTargets", 1009, kMaxTargets + 1, "not in 1..256"},
+        {"N above kMaxTargetSlots", 1009, kMaxTargetSlots + 1, "not in 1..256"},
         {"M smaller than N", 7, 8, "smaller than N"},
     };
     for (const Case& c : cases) {
@@ -418,7 +418,7 @@ TEST_F(SharedStateTest, TargetReadersSeeOnlyWholeWrites) {
     // Version k: every slot k * 1000 + slot, all Active (k odd) or all Draining (k even).
     const auto version = [](std::uint32_t k) {
         TargetSnapshot targets{};
-        for (std::uint32_t i = 0; i < kMaxTargets; ++i)
+        for (std::uint32_t i = 0; i < kMaxTargetSlots; ++i)
             targets[i] = TargetSlot{k * 1000 + i, k % 2 ? TargetState::Active : TargetState::Draining};
         return targets;
     };

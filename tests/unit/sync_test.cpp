@@ -17,13 +17,15 @@
 #include "sync_key.hpp"
 #include "sync_merge.hpp"
 #include "sync_wire.hpp"
+#include "support/address.hpp"
+#include "support/table_fixture.hpp"
 
 using namespace sctplb;
 using namespace std::chrono_literals;
 
 namespace {
 
-IpAddress ip(const char* text) { return *IpAddress::parse(text); }
+using test::ip;  // tests/support/address.hpp
 
 const IpAddress kClientA = ip("192.168.2.221");
 const IpAddress kClientB = ip("192.168.6.221");
@@ -38,17 +40,8 @@ SyncKeyring keyring(std::string_view text) {
 }
 
 // A table in heap memory.
-struct Table {
-    explicit Table(Timeouts timeouts = {}) {
-        const TableLimits limits{.capacity = 256};
-        memory.resize(AssociationTable::bytes_needed(limits) + 64);
-        auto* base = reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(memory.data()) + 63) & ~std::uintptr_t{63});
-        table.emplace(*AssociationTable::create(std::span(base, AssociationTable::bytes_needed(limits)), limits, timeouts));
-    }
-    AssociationTable& operator*() { return *table; }
-    AssociationTable* operator->() { return &*table; }
-    std::vector<std::byte> memory;
-    std::optional<AssociationTable> table;
+struct Table : test::HeapTable {
+    explicit Table(Timeouts timeouts = {}) : HeapTable(TableLimits{.capacity = 256}, timeouts) {}
 };
 
 // An established two-address association, created as the decider would.
@@ -229,12 +222,12 @@ TEST(SyncMerge, InsertsUnknownAndIgnoresUnknownClosed) {
     Table source, t;
     Association a = source->at(establish(*source, 0x10, 0x20, 2, Nanos{1s}));
     Counters c;
-    EXPECT_EQ(merge_sync_record(*t, record_of(a, true), {2, false}, Nanos{1s}, c), MergeOutcome::Inserted);
+    EXPECT_EQ(merge_sync_record(*t, record_of(a, true), {Origin::peer(1), false}, Nanos{1s}, c), MergeOutcome::Inserted);
     const AssociationId id = find(*t, kClientB, 0x20, Nanos{1s});
     ASSERT_NE(id, kNoAssociation);
     EXPECT_EQ(t->at(id).fwmark, 2u);
-    EXPECT_EQ(t->at(id).learned_from, 2);
-    EXPECT_EQ(t->at(id).cookie_by, 3);  // peer slot 2 + 1
+    EXPECT_EQ(t->at(id).learned_from, Origin::peer(1));
+    EXPECT_EQ(t->at(id).cookie_by, Origin::peer(1));
     EXPECT_EQ(t->at(id).sync_version, t->at(id).synced_version) << "learned records are not sent back";
 
     a.tc = 0x11;
@@ -242,7 +235,7 @@ TEST(SyncMerge, InsertsUnknownAndIgnoresUnknownClosed) {
     a.addresses[0] = ip("192.168.2.222");
     a.addresses[1] = ip("192.168.6.222");
     a.state = AssociationState::Closed;
-    EXPECT_EQ(merge_sync_record(*t, record_of(a, true), {2, false}, Nanos{1s}, c), MergeOutcome::Ignored);
+    EXPECT_EQ(merge_sync_record(*t, record_of(a, true), {Origin::peer(1), false}, Nanos{1s}, c), MergeOutcome::Ignored);
     EXPECT_EQ(t->size(), 1u);
 }
 
@@ -254,7 +247,7 @@ TEST(SyncMerge, NewerViewWinsAndAddressesOnlyGrow) {
     view.addresses[2] = ip("192.168.9.221");
     view.address_count = 3;
     view.last_seen_ns = Nanos{5s}.count();
-    EXPECT_EQ(merge_sync_record(*u, record_of(view, false), {1, false}, Nanos{6s}, c), MergeOutcome::Refreshed);
+    EXPECT_EQ(merge_sync_record(*u, record_of(view, false), {Origin::peer(0), false}, Nanos{6s}, c), MergeOutcome::Refreshed);
     EXPECT_EQ(u->at(uid).address_count, 3);
     EXPECT_EQ(u->at(uid).last_seen_ns, Nanos{5s}.count());
     EXPECT_NE(find(*u, ip("192.168.9.221"), 0x20, Nanos{6s}), kNoAssociation);
@@ -262,7 +255,7 @@ TEST(SyncMerge, NewerViewWinsAndAddressesOnlyGrow) {
     view.state = AssociationState::Closed;
     view.address_count = 1;
     view.sync_version += 5;
-    EXPECT_EQ(merge_sync_record(*u, record_of(view, false), {1, false}, Nanos{6s}, c), MergeOutcome::Updated);
+    EXPECT_EQ(merge_sync_record(*u, record_of(view, false), {Origin::peer(0), false}, Nanos{6s}, c), MergeOutcome::Updated);
     EXPECT_EQ(u->at(uid).state, AssociationState::Closed);
     EXPECT_EQ(u->at(uid).address_count, 3);
 }
@@ -279,7 +272,7 @@ TEST(SyncMerge, RestartSupersedesOldTagsWhateverTheVersions) {
     restarted.ts = 0x40;
     restarted.sync_version = 1;  // lower than ours: the re-key still wins
     Counters c;
-    EXPECT_EQ(merge_sync_record(*t, record_of(restarted, true), {1, false}, Nanos{2s}, c), MergeOutcome::Updated);
+    EXPECT_EQ(merge_sync_record(*t, record_of(restarted, true), {Origin::peer(0), false}, Nanos{2s}, c), MergeOutcome::Updated);
     EXPECT_EQ(find(*t, kClientA, 0x40, Nanos{2s}), id);
     EXPECT_EQ(find(*t, kClientB, 0x40, Nanos{2s}), id);
     EXPECT_EQ(find(*t, kClientB, 0x20, Nanos{2s}), id) << "old keys linger";
@@ -290,7 +283,7 @@ TEST(SyncMerge, RestartSupersedesOldTagsWhateverTheVersions) {
     stale.ts = 0x20;
     stale.old_tags_linger = false;
     stale.sync_version = 99;
-    EXPECT_EQ(merge_sync_record(*t, record_of(stale, true), {1, false}, Nanos{3s}, c), MergeOutcome::Refreshed);
+    EXPECT_EQ(merge_sync_record(*t, record_of(stale, true), {Origin::peer(0), false}, Nanos{3s}, c), MergeOutcome::Refreshed);
     EXPECT_EQ(t->at(id).ts, 0x40u);
 }
 
@@ -315,8 +308,8 @@ TEST(SyncMerge, ConflictGoesToWhoForwardedTheCookieEcho) {
         else t->set_state(id, AssociationState::Established, Nanos{1s});
         Association remote = t->at(id);
         remote.fwmark = 2;
-        remote.cookie_by = kCookieNone;
-        merge_sync_record(*t, record_of(remote, k.remote_cookie), {1, k.peer_wins_ties}, Nanos{2s}, c);
+        remote.cookie_by = Origin::none();
+        merge_sync_record(*t, record_of(remote, k.remote_cookie), {Origin::peer(0), k.peer_wins_ties}, Nanos{2s}, c);
         EXPECT_EQ(t->at(id).fwmark, k.expected) << k.local_cookie << k.remote_cookie << k.peer_wins_ties;
         EXPECT_EQ(c.of(Event::SyncConflict), 1u);
     }
@@ -331,10 +324,10 @@ TEST(SyncMerge, AnotherAssociationOfThePeerReplacesOnlyAnOlderOne) {
     other.fwmark = 3;
     other.created_ns = Nanos{1s}.count();  // older than ours: stale news
     Counters c;
-    EXPECT_EQ(merge_sync_record(*t, record_of(other, true), {1, false}, Nanos{6s}, c), MergeOutcome::Ignored);
+    EXPECT_EQ(merge_sync_record(*t, record_of(other, true), {Origin::peer(0), false}, Nanos{6s}, c), MergeOutcome::Ignored);
     EXPECT_EQ(t->at(id).ts, 0x20u);
     other.created_ns = Nanos{6s}.count();  // younger: the peer saw a new association replace ours
-    EXPECT_EQ(merge_sync_record(*t, record_of(other, true), {1, false}, Nanos{6s}, c), MergeOutcome::Updated);
+    EXPECT_EQ(merge_sync_record(*t, record_of(other, true), {Origin::peer(0), false}, Nanos{6s}, c), MergeOutcome::Updated);
     EXPECT_EQ(find(*t, kClientA, 0x60, Nanos{6s}), id);
     EXPECT_EQ(find(*t, kClientA, 0x20, Nanos{6s}), kNoAssociation);
     EXPECT_EQ(t->at(id).fwmark, 3u);
@@ -441,7 +434,7 @@ TEST(SyncEngine, EveryLifecycleEventReachesThePeerWithinMilliseconds) {
     AssociationId peer = b.find_by_tc(kClientB, 36412, 36412, 0x10, tier.now, c);
     ASSERT_NE(peer, kNoAssociation);
     EXPECT_EQ(b.at(peer).state, AssociationState::HalfOpen);
-    EXPECT_EQ(b.at(peer).learned_from, 1);
+    EXPECT_EQ(b.at(peer).learned_from, Origin::peer(0));
     // Established with Ts.
     a.set_ts(id, 0x20);
     a.establish(id, tier.now);

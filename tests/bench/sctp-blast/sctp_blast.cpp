@@ -37,6 +37,9 @@
 #include <string_view>
 #include <vector>
 
+#include "support/bytes.hpp"
+#include "support/crc32c.hpp"
+
 namespace {
 
 constexpr std::size_t kIpHeaderBytes = 20;
@@ -47,7 +50,8 @@ constexpr std::size_t kMaxPacketBytes = 1500;
 constexpr std::size_t kInitChunkBytes = 20;  // RFC 9260 §3.3.2, no parameters
 constexpr std::size_t kInitPacketBytes = kIpHeaderBytes + kCommonHeaderBytes + kInitChunkBytes;
 constexpr std::uint8_t kIpProtocolSctp = 132;
-constexpr std::uint8_t kChunkData = 0;
+constexpr std::uint8_t kChunkData = 0x00;  // RFC 9260 §3.2
+constexpr std::uint8_t kChunkInit = 0x01;
 constexpr std::uint8_t kDataFlagsBeginEnd = 0x03;  // one unfragmented user message (§3.3.1)
 
 struct Options {
@@ -309,82 +313,36 @@ bool export_associations(const Options& o, const std::vector<AssociationSpec>& a
 
 // ---- packets -----------------------------------------------------------------
 
-void put16(std::byte* at, std::uint16_t v) {
-    at[0] = std::byte(v >> 8);
-    at[1] = std::byte(v);
-}
-void put32(std::byte* at, std::uint32_t v) {
-    put16(at, static_cast<std::uint16_t>(v >> 16));
-    put16(at + 2, static_cast<std::uint16_t>(v));
-}
-
-// CRC32c (Castagnoli, reflected polynomial 0x82F63B78), RFC 9260 Appendix A.
-class Crc32c {
-public:
-    Crc32c() {
-        for (std::uint32_t i = 0; i < 256; ++i) {
-            std::uint32_t crc = i;
-            for (int bit = 0; bit < 8; ++bit) crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
-            table_[i] = crc;
-        }
-#if defined(__x86_64__)
-        hardware_ = __builtin_cpu_supports("sse4.2");
-#endif
-    }
-    [[nodiscard]] std::uint32_t operator()(const std::byte* data, std::size_t size) const {
-#if defined(__x86_64__)
-        if (hardware_) return hardware(data, size);
-#endif
-        std::uint32_t crc = 0xffffffffu;
-        for (std::size_t i = 0; i < size; ++i) crc = table_[(crc ^ std::to_integer<std::uint32_t>(data[i])) & 0xff] ^ (crc >> 8);
-        return ~crc;
-    }
-
-private:
-#if defined(__x86_64__)
-    __attribute__((target("sse4.2"))) static std::uint32_t hardware(const std::byte* data, std::size_t size) {
-        std::uint64_t crc = 0xffffffffu;
-        std::size_t i = 0;
-        for (; i + 8 <= size; i += 8) {
-            std::uint64_t word;
-            std::memcpy(&word, data + i, 8);  // little-endian load, as the reflected CRC wants
-            crc = __builtin_ia32_crc32di(crc, word);
-        }
-        auto crc32 = static_cast<std::uint32_t>(crc);
-        for (; i < size; ++i) crc32 = __builtin_ia32_crc32qi(crc32, std::to_integer<unsigned char>(data[i]));
-        return ~crc32;
-    }
-    bool hardware_ = false;
-#endif
-    std::array<std::uint32_t, 256> table_{};
-};
+using sctplb::test::Crc32c;
+using sctplb::test::store16;
+using sctplb::test::store32;
 
 // Fills the fixed parts once; write_variable() sets what changes per packet.
 void write_template(std::byte* p, const Options& o) {
     std::memset(p, 0, o.packet_bytes);
     p[0] = std::byte{0x45};                                        // IPv4, 20-byte header
-    put16(p + 2, static_cast<std::uint16_t>(o.packet_bytes));       // total length
-    put16(p + 6, 0x4000);                                          // DF; id 0: the kernel fills it
+    store16(p + 2, static_cast<std::uint16_t>(o.packet_bytes));       // total length
+    store16(p + 6, 0x4000);                                          // DF; id 0: the kernel fills it
     p[8] = std::byte{64};                                          // TTL
     p[9] = std::byte{kIpProtocolSctp};
     std::memcpy(p + 16, &o.destination, 4);                        // network order already
     std::byte* sctp = p + kIpHeaderBytes;
-    put16(sctp + 2, o.dport);
+    store16(sctp + 2, o.dport);
     std::byte* chunk = sctp + kCommonHeaderBytes;
     if (o.init) {
-        chunk[0] = std::byte{1};  // INIT
-        put16(chunk + 2, static_cast<std::uint16_t>(kInitChunkBytes));
-        put32(chunk + 8, 65536);  // a_rwnd
-        put16(chunk + 12, 10);    // outbound streams
-        put16(chunk + 14, 10);    // inbound streams
-        put32(chunk + 16, 1);     // initial TSN
+        chunk[0] = std::byte{kChunkInit};
+        store16(chunk + 2, static_cast<std::uint16_t>(kInitChunkBytes));
+        store32(chunk + 8, 65536);  // a_rwnd
+        store16(chunk + 12, 10);    // outbound streams
+        store16(chunk + 14, 10);    // inbound streams
+        store32(chunk + 16, 1);     // initial TSN
         return;
     }
     chunk[0] = std::byte{kChunkData};
     chunk[1] = std::byte{kDataFlagsBeginEnd};
     // Chunk length excludes padding (§3.2); the user data is whatever fits.
     const std::size_t user_data = o.packet_bytes - kMinPacketBytes;
-    put16(chunk + 2, static_cast<std::uint16_t>(kDataChunkHeaderBytes + user_data));
+    store16(chunk + 2, static_cast<std::uint16_t>(kDataChunkHeaderBytes + user_data));
     // The IP total length may not be a multiple of 4 when --size is odd: the
     // chunk is then unpadded, which receivers tolerate only as the last chunk.
 }
@@ -393,25 +351,18 @@ void write_variable(std::byte* p, const Options& o, const AssociationSpec& a, in
                     std::uint16_t ssn, const Crc32c& crc) {
     std::memcpy(p + 12, &source, 4);
     std::byte* sctp = p + kIpHeaderBytes;
-    put16(sctp, a.sport);
-    put32(sctp + 4, o.init ? 0 : a.ts);  // an INIT's vtag is 0 (§8.5.1)
-    put32(sctp + 8, 0);
+    store16(sctp, a.sport);
+    store32(sctp + 4, o.init ? 0 : a.ts);  // an INIT's vtag is 0 (§8.5.1)
+    store32(sctp + 8, 0);
     std::byte* chunk = sctp + kCommonHeaderBytes;
     if (o.init) {
-        put32(chunk + 4, nonzero_tag(a.tc ^ (std::uint64_t{tsn} << 32) ^ ssn));  // a fresh Initiate Tag
+        store32(chunk + 4, nonzero_tag(a.tc ^ (std::uint64_t{tsn} << 32) ^ ssn));  // a fresh Initiate Tag
     } else {
-        put32(chunk + 4, tsn);
-        put16(chunk + 8, 0);     // stream 0
-        put16(chunk + 10, ssn);  // stream sequence number
+        store32(chunk + 4, tsn);
+        store16(chunk + 8, 0);     // stream 0
+        store16(chunk + 10, ssn);  // stream sequence number
     }
-    if (o.crc) {
-        // Stored in network byte order of the little-endian CRC register value (Appendix A).
-        const std::uint32_t value = crc(sctp, o.packet_bytes - kIpHeaderBytes);
-        sctp[8] = std::byte(value);
-        sctp[9] = std::byte(value >> 8);
-        sctp[10] = std::byte(value >> 16);
-        sctp[11] = std::byte(value >> 24);
-    }
+    if (o.crc) crc.store(sctp, o.packet_bytes - kIpHeaderBytes);
 }
 
 void sleep_until(std::int64_t deadline_ns) {
