@@ -23,6 +23,7 @@
 
 #include "association_export.hpp"
 #include "association_table.hpp"
+#include "clock.hpp"
 #include "config_digest.hpp"
 #include "decider.hpp"
 #include "keyed_hash.hpp"
@@ -30,7 +31,6 @@
 #include "nft_fastpath.hpp"
 #include "options.hpp"
 #include "seed_file.hpp"
-#include "data_path.hpp"
 #include "shared_state.hpp"
 #include "verdict.hpp"
 

@@ -27,11 +27,10 @@
 #include <utility>
 
 #include "ip_address.hpp"
+#include "nanos.hpp"
 #include "verdict.hpp"
 
 namespace sctplb {
-
-using Nanos = std::chrono::nanoseconds;  // an injected clock's reading
 
 enum class AssociationState : std::uint8_t {
     Free = 0,

@@ -8,22 +8,16 @@
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
-#include <ctime>
 #include <mutex>
 #include <thread>
 
+#include "clock.hpp"
 #include "decider.hpp"
 #include "fragment_table.hpp"
 #include "hold_queue.hpp"
 #include "packet.hpp"
 
 namespace sctplb {
-
-Nanos monotonic_now() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return Nanos{std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec};
-}
 
 namespace {
 

@@ -1,6 +1,5 @@
 #include "fast_path_service.hpp"
 
-#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,7 +9,7 @@
 #include <tuple>
 #include <vector>
 
-#include "data_path.hpp"
+#include "clock.hpp"
 #include "fast_path.hpp"
 #include "log.hpp"
 #include "nft_fastpath.hpp"

@@ -6,7 +6,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "clock.hpp"
 #include "shared_state.hpp"
 
 namespace sctplb {
@@ -34,12 +34,6 @@ SharedState::CreateOptions small_options() {
     options.max_targets = 8;
     options.table_limits.capacity = 1024;
     return options;
-}
-
-Nanos monotonic_now() {
-    timespec now{};
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return Nanos{std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec};
 }
 
 IpAddress v4(std::uint32_t last_octet) { return IpAddress::v4(0xc0000200u | last_octet); }  // 192.0.2.x
