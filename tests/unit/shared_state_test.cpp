@@ -322,7 +322,7 @@ TEST_F(SharedStateTest, TwoMappingsShareOneTable) {
         ASSERT_NE(writer.table().insert_established(address, 5000, 36412, 0xabcdef01, 7, now), kNoAssociation);
     }
     const TableLock lock(*reader);
-    const AssociationId id = reader->table().find_by_ts(address, 5000, 36412, 0xabcdef01, now, counters);
+    const AssociationId id = reader->table().find_by_ts(address, 5000, 36412, 0xabcdef01, now).id;
     ASSERT_NE(id, kNoAssociation);
     EXPECT_EQ(reader->table().at(id).fwmark, 7u);
 }
@@ -372,8 +372,8 @@ TEST_F(SharedStateTest, TableLockRecoversFromADeadHolder) {
         const TableLock lock(state);
         EXPECT_TRUE(lock.recovered());
         EXPECT_EQ(state.table().size(), 2u);
-        EXPECT_NE(state.table().find_by_ts(v4(1), 5000, 36412, 0x11111111, now, counters), kNoAssociation);
-        EXPECT_NE(state.table().find_by_ts(v4(2), 5001, 36412, 0x22222222, now, counters), kNoAssociation);
+        EXPECT_NE(state.table().find_by_ts(v4(1), 5000, 36412, 0x11111111, now).id, kNoAssociation);
+        EXPECT_NE(state.table().find_by_ts(v4(2), 5001, 36412, 0x22222222, now).id, kNoAssociation);
     }
     {
         const TableLock lock(state);
