@@ -87,11 +87,12 @@ int assoc_import(std::string_view command, SharedState& state, const std::string
             return failure(command, message + "; nothing imported");
         }
         const std::int64_t now = monotonic_ns();
-        Counters ignored;  // lookups below may expire entries: not the data path's counts
         for (Association a : exported->associations) {
             rebase_times(a, exported->exported_monotonic_ns, now);
             // One association per peer address and port pair: importing twice adds nothing.
-            if (table.find_by_peer(a.addresses[0], a.sport, a.dport, Nanos{now}, ignored) != kNoAssociation) {
+            const AssociationTable::Found found = table.find_by_peer(a.addresses[0], a.sport, a.dport, Nanos{now});
+            table.settle(found, Nanos{now});  // an expired entry goes (not the data path's counts)
+            if (found.id != kNoAssociation) {
                 ++skipped["already in the table"];
                 continue;
             }

@@ -4,7 +4,7 @@
 #include <cinttypes>
 #include <cstdio>
 
-#include "data_path.hpp"
+#include "clock.hpp"
 
 namespace sctplb::cli {
 

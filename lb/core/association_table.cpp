@@ -196,14 +196,15 @@ std::uint32_t AssociationTable::key_hash(IndexKind kind, const IpAddress& addr, 
 }
 
 bool AssociationTable::matches(IndexKind kind, const Association& a, const IpAddress& addr,
-                               std::uint16_t sport, std::uint16_t dport, std::uint32_t tag) {
+                               std::uint16_t sport, std::uint16_t dport, std::uint32_t tag, bool old_tags) {
     if (a.state == AssociationState::Free || a.sport != sport || a.dport != dport) return false;
+    const bool lingering = old_tags && a.old_tags_linger;
     switch (kind) {
         case IndexKind::Ts:
-            if (a.ts != tag && !(a.old_tags_linger && a.old_ts == tag)) return false;
+            if (a.ts != tag && !(lingering && a.old_ts == tag)) return false;
             break;
         case IndexKind::Tc:
-            if (a.tc != tag && !(a.old_tags_linger && a.old_tc == tag)) return false;
+            if (a.tc != tag && !(lingering && a.old_tc == tag)) return false;
             break;
         case IndexKind::Peer:
             if (a.state == AssociationState::Closed) return false;
@@ -301,25 +302,29 @@ void AssociationTable::unindex_all(AssociationId id) {
 
 // ---- lookups ----------------------------------------------------------------
 
-AssociationId AssociationTable::find(IndexKind kind, const IpAddress& addr, std::uint16_t sport,
-                                     std::uint16_t dport, std::uint32_t tag, Nanos now,
-                                     Counters& counters) {
+AssociationTable::Found AssociationTable::find(IndexKind kind, const IpAddress& addr, std::uint16_t sport,
+                                               std::uint16_t dport, std::uint32_t tag, Nanos now) const {
     const IndexSlot* slots = indexes_[static_cast<std::size_t>(kind)];
     const std::uint32_t mask = header_->index_slots - 1;
     const std::uint32_t h = key_hash(kind, addr, sport, dport, tag);
     for (std::uint32_t i = h & mask; slots[i].record_plus_one != 0; i = (i + 1) & mask) {
         if (slots[i].hash != h) continue;
         const AssociationId id = slots[i].record_plus_one - 1;
-        if (!matches(kind, records_[id], addr, sport, dport, tag)) continue;
-        if (maintain(id, now, counters)) {
-            remove(id);
-            return kNoAssociation;
-        }
-        // maintain() may have ended a restart linger: the old tag no longer routes.
-        if (!matches(kind, records_[id], addr, sport, dport, tag)) return kNoAssociation;
-        return id;
+        const Association& a = records_[id];
+        if (!matches(kind, a, addr, sport, dport, tag)) continue;
+        // What maintain() would do to it, without doing it: the caller that
+        // changes the table settles it; the sweep does otherwise.
+        const std::int64_t now_ns = ns(now);
+        const bool linger_over = a.old_tags_linger && now_ns > a.old_tags_until_ns;
+        const bool restart_over = a.state == AssociationState::RestartPending &&
+                                  now_ns - a.state_since_ns > ns(header_->timeouts.half_open);
+        if (expiry_due(a, now)) return Found{kNoAssociation, id};
+        if (!linger_over && !restart_over) return Found{id, kNoAssociation};
+        // An old tag whose linger ended no longer routes.
+        const bool live = !linger_over || matches(kind, a, addr, sport, dport, tag, false);
+        return Found{live ? id : kNoAssociation, id};
     }
-    return kNoAssociation;
+    return Found{};
 }
 
 std::uint32_t AssociationTable::prefetch_ts_slot(const IpAddress& addr, std::uint16_t sport,
@@ -335,69 +340,69 @@ void AssociationTable::prefetch_ts_record(std::uint32_t slot_hash) const {
         __builtin_prefetch(&records_[slot.record_plus_one - 1], 1);
 }
 
-AssociationId AssociationTable::find_by_ts(const IpAddress& addr, std::uint16_t sport,
-                                           std::uint16_t dport, std::uint32_t ts, Nanos now,
-                                           Counters& counters) {
-    if (ts == 0) return kNoAssociation;
-    return find(IndexKind::Ts, addr, sport, dport, ts, now, counters);
+AssociationTable::Found AssociationTable::find_by_ts(const IpAddress& addr, std::uint16_t sport,
+                                                     std::uint16_t dport, std::uint32_t ts, Nanos now) const {
+    if (ts == 0) return Found{};
+    return find(IndexKind::Ts, addr, sport, dport, ts, now);
 }
 
-AssociationId AssociationTable::find_by_tc(const IpAddress& addr, std::uint16_t sport,
-                                           std::uint16_t dport, std::uint32_t tc, Nanos now,
-                                           Counters& counters) {
-    if (tc == 0) return kNoAssociation;
-    return find(IndexKind::Tc, addr, sport, dport, tc, now, counters);
+AssociationTable::Found AssociationTable::find_by_tc(const IpAddress& addr, std::uint16_t sport,
+                                                     std::uint16_t dport, std::uint32_t tc, Nanos now) const {
+    if (tc == 0) return Found{};
+    return find(IndexKind::Tc, addr, sport, dport, tc, now);
 }
 
-AssociationId AssociationTable::find_by_peer(const IpAddress& addr, std::uint16_t sport,
-                                             std::uint16_t dport, Nanos now, Counters& counters) {
-    return find(IndexKind::Peer, addr, sport, dport, 0, now, counters);
+AssociationTable::Found AssociationTable::find_by_peer(const IpAddress& addr, std::uint16_t sport,
+                                                       std::uint16_t dport, Nanos now) const {
+    return find(IndexKind::Peer, addr, sport, dport, 0, now);
 }
 
 // ---- time -------------------------------------------------------------------
 
-bool AssociationTable::maintain(AssociationId id, Nanos now, Counters& counters) {
-    Association& a = records_[id];
+std::optional<Event> AssociationTable::expiry_due(const Association& a, Nanos now) const {
     const Timeouts& t = header_->timeouts;
     const std::int64_t now_ns = ns(now);
-    if (a.old_tags_linger && now_ns > a.old_tags_until_ns) drop_old_tags(id);
     switch (a.state) {
         case AssociationState::Free:
-            return false;
+            return std::nullopt;
         case AssociationState::HalfOpen:
-            if (now_ns - a.last_seen_ns > ns(t.half_open)) {
-                counters.count(Event::ExpiredHalfOpen);
-                return true;
-            }
-            return false;
-        case AssociationState::RestartPending:
-            // A restart that never completed: the association goes on as it was.
-            // Not journaled: every sync peer holds the same deadline (state_since
-            // travels as an age) and reverts by its own clock; a peer's stale
-            // restart-pending view is applied as reverted (sync_merge.cpp).
-            if (now_ns - a.state_since_ns > ns(t.half_open)) {
-                a.pending_tc = 0;
-                set_state_counted(a, AssociationState::Established);
-                a.state_since_ns = now_ns;
-            }
-            [[fallthrough]];
+            if (now_ns - a.last_seen_ns > ns(t.half_open)) return Event::ExpiredHalfOpen;
+            return std::nullopt;
+        case AssociationState::RestartPending:  // reverts to established (maintain), then as that
         case AssociationState::Established:
         case AssociationState::Closing:
             // The kernel forwards it: idle is what the kernel's element timeout says.
-            if (a.in_fast_path) return false;
-            if (now_ns - a.last_seen_ns > ns(t.idle)) {
-                counters.count(Event::ExpiredIdle);
-                return true;
-            }
-            return false;
+            if (a.in_fast_path) return std::nullopt;
+            if (now_ns - a.last_seen_ns > ns(t.idle)) return Event::ExpiredIdle;
+            return std::nullopt;
         case AssociationState::Closed:
-            if (now_ns - a.state_since_ns > ns(t.closed_linger)) {
-                counters.count(Event::ExpiredClosed);
-                return true;
-            }
-            return false;
+            if (now_ns - a.state_since_ns > ns(t.closed_linger)) return Event::ExpiredClosed;
+            return std::nullopt;
     }
-    return false;
+    return std::nullopt;
+}
+
+std::optional<Event> AssociationTable::maintain(AssociationId id, Nanos now) {
+    Association& a = records_[id];
+    const std::int64_t now_ns = ns(now);
+    if (a.old_tags_linger && now_ns > a.old_tags_until_ns) drop_old_tags(id);
+    // A restart that never completed: the association goes on as it was.
+    // Not journaled: every sync peer holds the same deadline (state_since
+    // travels as an age) and reverts by its own clock; a peer's stale
+    // restart-pending view is applied as reverted (sync_merge.cpp).
+    if (a.state == AssociationState::RestartPending && now_ns - a.state_since_ns > ns(header_->timeouts.half_open)) {
+        a.pending_tc = 0;
+        set_state_counted(a, AssociationState::Established);
+        a.state_since_ns = now_ns;
+    }
+    return expiry_due(a, now);
+}
+
+std::optional<Event> AssociationTable::settle(const Found& found, Nanos now) {
+    if (found.due == kNoAssociation) return std::nullopt;
+    const std::optional<Event> expired = maintain(found.due, now);
+    if (expired) remove(found.due);
+    return expired;
 }
 
 SweepPacer::SweepPacer(std::uint32_t capacity, Nanos full_pass, std::size_t max_per_call)
@@ -432,7 +437,8 @@ std::size_t AssociationTable::expire(Nanos now, std::size_t budget, Counters& co
         const AssociationId id = header_->sweep_cursor;
         header_->sweep_cursor = (id + 1) % capacity;
         if (records_[id].state == AssociationState::Free) continue;
-        if (maintain(id, now, counters)) {
+        if (const auto expired = maintain(id, now)) {
+            counters.count(*expired);
             remove(id);
             ++removed;
         }
@@ -496,12 +502,11 @@ void AssociationTable::push_half_open(AssociationId id) {
     half_open_ring_[header_->ring_tail++ % header_->ring_slots] = entry;
 }
 
-bool AssociationTable::evict_oldest_half_open(Counters& counters) {
+bool AssociationTable::evict_oldest_half_open() {
     while (header_->ring_head != header_->ring_tail) {
         const std::uint64_t entry = half_open_ring_[header_->ring_head++ % header_->ring_slots];
         if (!ring_entry_live(entry)) continue;
         remove(static_cast<AssociationId>(entry & 0xffffffffu));
-        counters.count(Event::HalfOpenEvicted);
         return true;
     }
     return false;
@@ -513,8 +518,10 @@ AssociationId AssociationTable::insert_half_open(std::span<const IpAddress> addr
                                                  Counters& counters) {
     // Half-open entries have a share of their own: an INIT flood evicts its own
     // oldest entries, never an established association.
-    if (header_->half_open >= header_->half_open_capacity && !evict_oldest_half_open(counters))
-        return kNoAssociation;
+    if (header_->half_open >= header_->half_open_capacity) {
+        if (!evict_oldest_half_open()) return kNoAssociation;
+        counters.count(Event::HalfOpenEvicted);
+    }
     if (!index_room_for_new()) return kNoAssociation;
     const AssociationId id = allocate(now);
     if (id == kNoAssociation) return kNoAssociation;
@@ -551,12 +558,19 @@ AssociationId AssociationTable::insert_established(const IpAddress& address, std
     return id;
 }
 
-AssociationId AssociationTable::insert_restored(const Association& fields) {
-    Counters ignored;
-    return insert_restored(fields, ignored);
+AssociationId AssociationTable::insert_restored(const Association& fields, Counters& counters) {
+    bool evicted = false;
+    const AssociationId id = restore(fields, evicted);
+    if (evicted) counters.count(Event::HalfOpenEvicted);
+    return id;
 }
 
-AssociationId AssociationTable::insert_restored(const Association& fields, Counters& counters) {
+AssociationId AssociationTable::insert_restored(const Association& fields) {
+    bool evicted = false;
+    return restore(fields, evicted);
+}
+
+AssociationId AssociationTable::restore(const Association& fields, bool& evicted) {
     if (fields.state == AssociationState::Free || fields.address_count == 0 ||
         fields.address_count > kMaxClientAddresses || fields.server_address_count > kMaxServerAddresses)
         return kNoAssociation;
@@ -564,7 +578,7 @@ AssociationId AssociationTable::insert_restored(const Association& fields, Count
     // half-open share like a local INIT: a flood seen by a peer evicts only
     // half-open entries here too.
     if (fields.state == AssociationState::HalfOpen &&
-        ((header_->half_open >= header_->half_open_capacity && !evict_oldest_half_open(counters)) ||
+        ((header_->half_open >= header_->half_open_capacity && !(evicted = evict_oldest_half_open())) ||
          !index_room_for_new()))
         return kNoAssociation;
     const AssociationId id = allocate(Nanos{fields.created_ns});
@@ -708,39 +722,6 @@ void AssociationTable::note_change(AssociationId id) {
     if (journal_) journal_->push(id, a.generation);
 }
 
-bool AssociationTable::replace_restored(AssociationId id, const Association& fields) {
-    if (fields.state == AssociationState::Free || fields.address_count == 0 ||
-        fields.address_count > kMaxClientAddresses || fields.server_address_count > kMaxServerAddresses)
-        return false;
-    if (records_[id].state == AssociationState::Free) return false;
-    if (fields.state == AssociationState::HalfOpen && records_[id].state != AssociationState::HalfOpen &&
-        header_->half_open >= header_->half_open_capacity) {
-        Counters ignored;
-        if (!evict_oldest_half_open(ignored)) return false;
-    }
-    Association& a = records_[id];
-    unindex_all(id);
-    const std::uint32_t generation = a.generation;
-    const AssociationState before = a.state;
-    const bool in_fast_path = a.in_fast_path;  // ours, not the peer's
-    a = fields;
-    a.generation = generation;
-    a.in_fast_path = in_fast_path;
-    a.next_free = 0;
-    a.state = before;  // counted by set_state_counted below
-    set_state_counted(a, fields.state);
-    for (std::size_t i = 0; i < a.address_count; ++i) index_address(id, a.addresses[i]);
-    if (a.state == AssociationState::HalfOpen && before != AssociationState::HalfOpen) push_half_open(id);
-    return true;
-}
-
-void AssociationTable::touch_at_least(AssociationId id, std::int64_t seen_ns) {
-    Association& a = records_[id];
-    if (seen_ns > a.last_seen_ns) a.last_seen_ns = seen_ns;
-    // The peer that told us knows it already: report only what we see later.
-    if (seen_ns > a.synced_seen_ns) a.synced_seen_ns = seen_ns;
-}
-
 std::size_t AssociationTable::clear_fast_path_flags() {
     std::size_t cleared = 0;
     for (std::uint32_t i = 0; i < header_->capacity; ++i)
@@ -749,21 +730,6 @@ std::size_t AssociationTable::clear_fast_path_flags() {
             ++cleared;
         }
     return cleared;
-}
-
-void AssociationTable::mark_synced(AssociationId id) {
-    Association& a = records_[id];
-    a.synced_version = a.sync_version;
-    a.synced_seen_ns = a.last_seen_ns;
-}
-
-void AssociationTable::set_sync_origin(AssociationId id, Origin learned_from, Origin cookie_by,
-                                       std::uint32_t sync_version) {
-    Association& a = records_[id];
-    a.learned_from = learned_from;
-    a.cookie_by = cookie_by;
-    a.sync_version = a.synced_version = sync_version;
-    a.synced_seen_ns = a.last_seen_ns;
 }
 
 void AssociationTable::rebuild_indexes() {

@@ -27,11 +27,10 @@
 #include <utility>
 
 #include "ip_address.hpp"
+#include "nanos.hpp"
 #include "verdict.hpp"
 
 namespace sctplb {
-
-using Nanos = std::chrono::nanoseconds;  // an injected clock's reading
 
 enum class AssociationState : std::uint8_t {
     Free = 0,
@@ -216,16 +215,28 @@ public:
     [[nodiscard]] static std::optional<AssociationTable> attach(std::span<std::byte> memory,
                                                                 const char** why = nullptr);
 
-    // Lookups; an entry whose time is up is removed first and not returned.
-    [[nodiscard]] AssociationId find_by_ts(const IpAddress& addr, std::uint16_t sport,
-                                           std::uint16_t dport, std::uint32_t ts, Nanos now,
-                                           Counters& counters);
-    [[nodiscard]] AssociationId find_by_tc(const IpAddress& addr, std::uint16_t sport,
-                                           std::uint16_t dport, std::uint32_t tc, Nanos now,
-                                           Counters& counters);
+    // What a lookup found. Lookups do not write: an entry whose time is up
+    // (expired, or matched only by an old tag whose restart linger ended) is
+    // not `id`, and a time-driven change the entry awaits (that, or a restart
+    // that never completed) is named in `due`. The sweep (expire) applies such
+    // changes; a caller about to change the table (the decider, the sync
+    // merge, an import) applies them first with settle(), so that it neither
+    // reads a stale state nor inserts beside an expired entry.
+    struct Found {
+        AssociationId id = kNoAssociation;   // the live association, or kNoAssociation
+        AssociationId due = kNoAssociation;  // the matching entry awaiting maintenance, or kNoAssociation
+    };
+    [[nodiscard]] Found find_by_ts(const IpAddress& addr, std::uint16_t sport, std::uint16_t dport,
+                                   std::uint32_t ts, Nanos now) const;
+    [[nodiscard]] Found find_by_tc(const IpAddress& addr, std::uint16_t sport, std::uint16_t dport,
+                                   std::uint32_t tc, Nanos now) const;
     // Any live association of this peer address and port pair.
-    [[nodiscard]] AssociationId find_by_peer(const IpAddress& addr, std::uint16_t sport,
-                                             std::uint16_t dport, Nanos now, Counters& counters);
+    [[nodiscard]] Found find_by_peer(const IpAddress& addr, std::uint16_t sport, std::uint16_t dport,
+                                     Nanos now) const;
+    // Applies what `found.due` awaits (the maintenance a sweep would do to that
+    // entry). Returns the expiry event when the entry went, for the caller
+    // to count (or not: an import's removals are not the data path's counts).
+    std::optional<Event> settle(const Found& found, Nanos now);
 
     // Batching: a data path that has several packets at hand hides memory
     // latency by prefetching every packet's index slot, then its record, before
@@ -244,14 +255,15 @@ public:
                                      std::uint16_t dport, std::uint32_t ts, std::uint32_t fwmark,
                                      Nanos now);
 
-    // Re-creates an association from an export (`sctplb assoc --import`): state,
-    // tags, target, addresses and times as given. kNoAssociation when full or
-    // when the record is not a live association.
+    // Re-creates an association from an export (`sctplb assoc --import`) or a
+    // sync peer: state, tags, target, addresses and times as given.
+    // kNoAssociation when full or when the record is not a live association.
     AssociationId insert_restored(const Association& fields);
     // The same, counting evictions of half-open entries (a half-open record
     // respects the half-open share, evicting the oldest).
     AssociationId insert_restored(const Association& fields, Counters& counters);
 
+    // Sync only (association_table_sync.cpp).
     // Replaces a live association's fields with `fields` (a sync peer's newer
     // view): tags, state, addresses, target, times; the slot keeps its
     // generation. Not journaled. False when `fields` is not a live association.
@@ -359,12 +371,16 @@ private:
     [[nodiscard]] std::uint32_t key_hash(IndexKind kind, const IpAddress& addr,
                                                 std::uint16_t sport, std::uint16_t dport,
                                                 std::uint32_t tag) const;
+    // `old_tags`: whether a lingering old tag still routes.
     [[nodiscard]] static bool matches(IndexKind kind, const Association& a, const IpAddress& addr,
-                                      std::uint16_t sport, std::uint16_t dport, std::uint32_t tag);
-    // Applies time-driven changes to one entry; true when it must go.
-    bool maintain(AssociationId id, Nanos now, Counters& counters);
-    AssociationId find(IndexKind kind, const IpAddress& addr, std::uint16_t sport,
-                       std::uint16_t dport, std::uint32_t tag, Nanos now, Counters& counters);
+                                      std::uint16_t sport, std::uint16_t dport, std::uint32_t tag,
+                                      bool old_tags = true);
+    // The expiry event when the entry's time is up (it must go), else nullopt. Pure.
+    [[nodiscard]] std::optional<Event> expiry_due(const Association& a, Nanos now) const;
+    // Applies time-driven changes to one entry; the expiry event when it must go.
+    std::optional<Event> maintain(AssociationId id, Nanos now);
+    [[nodiscard]] Found find(IndexKind kind, const IpAddress& addr, std::uint16_t sport,
+                             std::uint16_t dport, std::uint32_t tag, Nanos now) const;
     bool index_insert(IndexKind kind, const IpAddress& addr, std::uint16_t sport,
                       std::uint16_t dport, std::uint32_t tag, AssociationId id);
     void index_erase(IndexKind kind, const IpAddress& addr, std::uint16_t sport,
@@ -378,7 +394,9 @@ private:
     void push_half_open(AssociationId id);
     [[nodiscard]] bool ring_entry_live(std::uint64_t entry) const;
     void compact_half_open_ring();
-    bool evict_oldest_half_open(Counters& counters);
+    bool evict_oldest_half_open();  // the caller counts Event::HalfOpenEvicted
+    // insert_restored(); `evicted`: the oldest half-open entry went to make room.
+    AssociationId restore(const Association& fields, bool& evicted);
     void set_state_counted(Association& a, AssociationState state);
     // add_address() without journaling (the caller journals the whole change).
     bool append_address(AssociationId id, const IpAddress& addr);

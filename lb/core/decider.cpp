@@ -137,6 +137,12 @@ std::optional<Verdict> Decider::refuse_new_association(const ParsedPacket& init,
     return std::nullopt;
 }
 
+AssociationId Decider::settled(const AssociationTable::Found& found, Nanos now, Counters& counters) {
+    if (found.due != kNoAssociation) [[unlikely]]
+        if (const auto expired = table_.settle(found, now)) counters.count(*expired);
+    return found.id;
+}
+
 Verdict Decider::decide_fragment(const ParsedPacket& p, Nanos now) {
     const auto first = fragments_->find(p, now);
     if (!first) return drop(Reason::IpFragment);  // not seen (yet): the data path holds it a while
@@ -152,7 +158,7 @@ Verdict Decider::decide_icmp_error(const ParsedPacket& p, std::span<const std::u
     // the server that sent the packet, and path MTU discovery works through
     // DSR (RFC 1191, RFC 8201).
     const IcmpQuote& q = p.icmp;
-    const AssociationId id = table_.find_by_tc(q.dst, q.dport, q.sport, q.vtag, now, counters);
+    const AssociationId id = settled(table_.find_by_tc(q.dst, q.dport, q.sport, q.vtag, now), now, counters);
     if (id != kNoAssociation) return forward(id, Reason::IcmpError);
     if (config_.mode == HashMode::Ports) {
         // nfqlb's stateless promise: the ports hash, not pinned (an error creates nothing).
@@ -195,7 +201,7 @@ Verdict Decider::decide_in(const ParsedPacket& p, std::span<const std::uint32_t>
     // RFC 9260 §8.5.1: ABORT and SHUTDOWN COMPLETE with the T bit carry the
     // receiver's own tag reflected: for client -> server that is Tc.
     if (p.t_bit) {
-        const AssociationId id = table_.find_by_tc(p.src, p.sport, p.dport, p.vtag, now, counters);
+        const AssociationId id = settled(table_.find_by_tc(p.src, p.sport, p.dport, p.vtag, now), now, counters);
         if (id == kNoAssociation) return unknown(p, maglev, now, counters, Reason::UnknownAssociation);
         table_.touch(id, now);
         if (p.has_abort || p.has_shutdown_complete) {
@@ -205,11 +211,11 @@ Verdict Decider::decide_in(const ParsedPacket& p, std::span<const std::uint32_t>
         return forward(id, Reason::TBit);
     }
 
-    AssociationId id = table_.find_by_ts(p.src, p.sport, p.dport, p.vtag, now, counters);
+    AssociationId id = settled(table_.find_by_ts(p.src, p.sport, p.dport, p.vtag, now), now, counters);
     // RFC 5061 §4.1.1: an ASCONF may come from the address it adds; its Address
     // Parameter names an address the association already has.
     if (id == kNoAssociation && p.has_asconf && p.asconf.has_lookup_address)
-        id = table_.find_by_ts(p.asconf.lookup_address, p.sport, p.dport, p.vtag, now, counters);
+        id = settled(table_.find_by_ts(p.asconf.lookup_address, p.sport, p.dport, p.vtag, now), now, counters);
     if (id == kNoAssociation) return unknown(p, maglev, now, counters, Reason::UnknownAssociation);
     table_.touch(id, now);
 
@@ -251,7 +257,7 @@ Verdict Decider::decide_init(const ParsedPacket& p, std::span<const std::uint32_
     if (p.truncated) counters.count(Event::InitTruncated);
 
     // An INIT retransmission carries the same Tc, maybe on another path.
-    AssociationId id = table_.find_by_tc(p.src, p.sport, p.dport, tc, now, counters);
+    AssociationId id = settled(table_.find_by_tc(p.src, p.sport, p.dport, tc, now), now, counters);
     if (id != kNoAssociation && table_.at(id).state == AssociationState::HalfOpen) {
         table_.touch(id, now);
         for (std::size_t i = 0; i < p.init.address_count; ++i)
@@ -261,7 +267,7 @@ Verdict Decider::decide_init(const ParsedPacket& p, std::span<const std::uint32_
 
     // An INIT from the peer of a live association (same address and ports):
     // RFC 9260 §5.2.2 restart. The association keeps its server.
-    id = table_.find_by_peer(p.src, p.sport, p.dport, now, counters);
+    id = settled(table_.find_by_peer(p.src, p.sport, p.dport, now), now, counters);
     if (id != kNoAssociation) {
         const AssociationState state = table_.at(id).state;
         if (state == AssociationState::HalfOpen) {
@@ -283,7 +289,7 @@ Verdict Decider::decide_init(const ParsedPacket& p, std::span<const std::uint32_
     // refused, §5.2.2). Routed like a restart of that association, and no
     // second entry is made under the same keys.
     for (std::size_t i = 0; i < p.init.address_count; ++i) {
-        id = table_.find_by_peer(p.init.addresses[i], p.sport, p.dport, now, counters);
+        id = settled(table_.find_by_peer(p.init.addresses[i], p.sport, p.dport, now), now, counters);
         if (id == kNoAssociation) continue;
         if (table_.at(id).state != AssociationState::HalfOpen) table_.mark_restart_pending(id, tc, now);
         return forward(id, Reason::InitRestart);
@@ -309,7 +315,7 @@ Verdict Decider::decide_cookie_echo(const ParsedPacket& p, std::span<const std::
     // The COOKIE ECHO is the first packet with Ts; it may come on another path
     // than the INIT. By (address, ports, Ts) first: an INIT ACK seen, or a
     // retransmitted COOKIE ECHO.
-    AssociationId id = table_.find_by_ts(p.src, p.sport, p.dport, p.vtag, now, counters);
+    AssociationId id = settled(table_.find_by_ts(p.src, p.sport, p.dport, p.vtag, now), now, counters);
     if (id != kNoAssociation) {
         table_.touch(id, now);
         const AssociationState state = table_.at(id).state;
@@ -325,7 +331,7 @@ Verdict Decider::decide_cookie_echo(const ParsedPacket& p, std::span<const std::
         return forward(id, Reason::CookieEcho);
     }
     // Else the half-open or restart-pending entry of this peer.
-    id = table_.find_by_peer(p.src, p.sport, p.dport, now, counters);
+    id = settled(table_.find_by_peer(p.src, p.sport, p.dport, now), now, counters);
     if (id != kNoAssociation) {
         const AssociationState state = table_.at(id).state;
         if (state == AssociationState::HalfOpen) {
@@ -348,7 +354,7 @@ Verdict Decider::decide_cookie_echo(const ParsedPacket& p, std::span<const std::
 
 Verdict Decider::learn_init_ack(const ParsedPacket& p, Nanos now, Counters& counters) {
     // INIT ACK, server -> client: vtag = Tc, initiate tag = Ts. The client is the destination.
-    const AssociationId id = table_.find_by_tc(p.dst, p.dport, p.sport, p.vtag, now, counters);
+    const AssociationId id = settled(table_.find_by_tc(p.dst, p.dport, p.sport, p.vtag, now), now, counters);
     if (id == kNoAssociation) return accept_unmarked(Reason::InitAckUnknown);
     const Association& a = table_.at(id);
     if (a.state == AssociationState::HalfOpen) {

@@ -81,6 +81,10 @@ private:
     Verdict unknown(const ParsedPacket& p, std::span<const std::uint32_t> maglev, Nanos now,
                     Counters& counters, Reason drop_reason);
     Verdict forward(AssociationId id, Reason reason);
+    // The live association a lookup found, after applying the time-driven
+    // change it saw due (an expired entry goes now, counted, so that what the
+    // decision inserts next never sits beside it).
+    AssociationId settled(const AssociationTable::Found& found, Nanos now, Counters& counters);
     Verdict decide_fragment(const ParsedPacket& p, Nanos now);
     // nullopt: admitted; else the drop verdict.
     std::optional<Verdict> refuse_new_association(const ParsedPacket& init, Nanos now);

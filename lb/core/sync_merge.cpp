@@ -82,8 +82,11 @@ MergeOutcome merge_sync_record(AssociationTable& table, const SyncRecord& record
     learned.synced_seen_ns = learned.last_seen_ns;
 
     AssociationId id = kNoAssociation;
-    for (std::size_t i = 0; i < remote.address_count && id == kNoAssociation; ++i)
-        id = table.find_by_peer(remote.addresses[i], remote.sport, remote.dport, now, counters);
+    for (std::size_t i = 0; i < remote.address_count && id == kNoAssociation; ++i) {
+        const AssociationTable::Found found = table.find_by_peer(remote.addresses[i], remote.sport, remote.dport, now);
+        if (const auto expired = table.settle(found, now)) counters.count(*expired);  // before inserting beside it
+        id = found.id;
+    }
     if (id == kNoAssociation) {
         if (remote.state == AssociationState::Closed) return MergeOutcome::Ignored;
         return table.insert_restored(learned, counters) == kNoAssociation ? MergeOutcome::TableFull

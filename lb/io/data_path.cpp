@@ -8,22 +8,16 @@
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
-#include <ctime>
 #include <mutex>
 #include <thread>
 
+#include "clock.hpp"
 #include "decider.hpp"
 #include "fragment_table.hpp"
 #include "hold_queue.hpp"
 #include "packet.hpp"
 
 namespace sctplb {
-
-Nanos monotonic_now() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return Nanos{std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec};
-}
 
 namespace {
 
@@ -108,15 +102,268 @@ private:
     std::vector<std::pair<std::uint32_t, std::uint32_t>> entries_;
 };
 
-void publish(ThreadCounters& slot, const Counters& counters, std::uint64_t packets, std::uint64_t batches,
-             std::uint64_t enobufs) {
-    for (std::size_t i = 0; i < kReasonCount; ++i) slot.reasons[i].store(counters.reasons[i], std::memory_order_relaxed);
-    for (std::size_t i = 0; i < kEventCount; ++i) slot.events[i].store(counters.events[i], std::memory_order_relaxed);
-    slot.packets.store(packets, std::memory_order_relaxed);
-    slot.batches.store(batches, std::memory_order_relaxed);
-    slot.enobufs.store(enobufs, std::memory_order_relaxed);
-}
+// A queue thread's counts: the decisions' counters plus the batch tallies.
+// They carry on the counts of an earlier run of the slot (daemon restart).
+struct WorkerCounts {
+    Counters counters;
+    std::uint64_t packets = 0;
+    std::uint64_t batches = 0;
+    std::uint64_t enobufs = 0;
 
+    explicit WorkerCounts(const ThreadCounters& slot)
+        : packets(slot.packets.load()), batches(slot.batches.load()), enobufs(slot.enobufs.load()) {
+        for (std::size_t i = 0; i < kReasonCount; ++i) counters.reasons[i] = slot.reasons[i].load();
+        for (std::size_t i = 0; i < kEventCount; ++i) counters.events[i] = slot.events[i].load();
+    }
+    void publish(ThreadCounters& slot) const {
+        for (std::size_t i = 0; i < kReasonCount; ++i)
+            slot.reasons[i].store(counters.reasons[i], std::memory_order_relaxed);
+        for (std::size_t i = 0; i < kEventCount; ++i) slot.events[i].store(counters.events[i], std::memory_order_relaxed);
+        slot.packets.store(packets, std::memory_order_relaxed);
+        slot.batches.store(batches, std::memory_order_relaxed);
+        slot.enobufs.store(enobufs, std::memory_order_relaxed);
+    }
+};
+
+// Trace lines and warnings of a round: formatted as they happen (some under
+// the table lock), written by flush() once the lock is released.
+class TraceRecorder {
+public:
+    TraceRecorder(const SharedHeader& header, std::uint16_t queue, ParseOptions parse_options)
+        : header_(header), queue_(queue), parse_options_(parse_options), log_(header) {}
+
+    [[nodiscard]] DeferredLog& log() { return log_; }
+    // A packet of the batch, parsed already. `note`: what the hold did with it.
+    void record(std::uint32_t id, std::size_t copied, std::uint32_t wire_length, const ParsedPacket& p,
+                const Verdict& v, const char* note) {
+        if (trace_matches(header_.trace, p)) trace_packet(log_, queue_, id, copied, wire_length, p, v, note);
+    }
+    // A held packet leaving the hold: parsed again only while tracing is on.
+    void record_held(const HeldPacket& h, const Verdict& v, const char* note) {
+        if (!header_.trace.enabled.load(std::memory_order_relaxed)) return;
+        parse_packet(h.bytes(), parse_options_, parsed_);
+        record(h.id, h.bytes().size(), h.wire_length, parsed_, v, note);
+    }
+    void flush() { log_.flush(); }
+
+private:
+    const SharedHeader& header_;
+    std::uint16_t queue_;
+    ParseOptions parse_options_;
+    DeferredLog log_;
+    ParsedPacket parsed_;
+};
+
+// Turns a decision into the kernel's verdict: accept with our fwmark bits
+// (counted per target), accept unmarked, or drop. Follows the configuration
+// for the targets' fwmarks.
+class VerdictWriter {
+public:
+    VerdictWriter(std::uint32_t mark_mask, ThreadCounters& slot) : mark_mask_(mark_mask), slot_(slot) {}
+
+    // Once per round: on a new configuration generation, the targets' fwmarks
+    // (and a warning for mark bits that --mark-mask would lose).
+    void follow_config(SharedHeader& header) {
+        const std::uint64_t current = header.config_generation.load(std::memory_order_acquire);
+        if (current == generation_) return;
+        generation_ = current;
+        // Read after the generation (acquire): at least the targets it was published with.
+        const TargetSnapshot snapshot = read_targets(header);
+        targets_.refresh(snapshot);
+        for (std::uint32_t i = 0; i < kMaxTargetSlots; ++i)
+            if (snapshot[i].state == TargetState::Active && (snapshot[i].fwmark & ~mark_mask_))
+                log_line(header, kLogWarning, "fwmark %u has bits outside --mark-mask 0x%x", snapshot[i].fwmark,
+                         mark_mask_);
+    }
+    // `kernel_mark`: the mark the packet arrived with (bits outside the mask stay).
+    void write(PacketVerdict& pv, std::uint32_t id, std::uint32_t kernel_mark, const Verdict& v) {
+        pv.id = id;
+        switch (v.action) {
+            case Action::AcceptMarked:
+                pv.action = PacketVerdict::Action::Accept;
+                pv.mark = apply_mark(kernel_mark, v.fwmark, mark_mask_);
+                count_target(v.fwmark);
+                break;
+            case Action::AcceptUnmarked:
+                pv.action = PacketVerdict::Action::Accept;
+                pv.mark.reset();
+                break;
+            case Action::Drop:
+                pv.action = PacketVerdict::Action::Drop;
+                pv.mark.reset();
+                break;
+        }
+    }
+
+private:
+    void count_target(std::uint32_t fwmark) {
+        if (auto s = targets_.slot_of(fwmark))
+            slot_.per_target_packets[*s].store(slot_.per_target_packets[*s].load(std::memory_order_relaxed) + 1,
+                                               std::memory_order_relaxed);
+    }
+
+    std::uint32_t mark_mask_;
+    ThreadCounters& slot_;
+    TargetSlots targets_;
+    std::uint64_t generation_ = ~std::uint64_t{0};
+};
+
+// When this thread sweeps the association table. The sweep walks records in
+// order and costs a cache line each. How many is the shared pacer's call (a
+// full pass of the table every SweepPacer::kFullPass whatever the traffic);
+// this thread asks at most every 10 ms, and at least every receive timeout
+// (200 ms) when idle.
+class SweepTimer {
+public:
+    [[nodiscard]] bool due(Nanos now) const { return now - last_ >= kInterval; }
+    // Under the table lock.
+    void sweep(AssociationTable& table, SweepPacer& pacer, Nanos now, Counters& counters) {
+        table.expire(now, pacer.budget(now), counters);
+        last_ = now;
+    }
+
+private:
+    static constexpr Nanos kInterval = std::chrono::milliseconds(10);
+    Nanos last_{0};
+};
+
+// Packets that get no verdict yet (worth_holding): decided again when the
+// sync applied records or a first fragment came, released with their verdict
+// (one message each, never a batch verdict: other packets may still be held),
+// or dropped when their hold is up. Sized once: hold_max entries with a copy
+// of up to the copy range each, and room for every held packet's verdict.
+class HeldPackets {
+public:
+    HeldPackets(const DataPathOptions& options, std::size_t copy_range, bool with_sync, ParseOptions parse_options,
+                Counters& counters, VerdictWriter& verdicts, TraceRecorder& trace)
+        : enabled_(options.hold_ms > 0),
+          with_sync_(with_sync),
+          parse_options_(parse_options),
+          held_(enabled_ ? options.hold_max : 0, enabled_ ? copy_range : 0, std::chrono::milliseconds(options.hold_ms)),
+          released_(enabled_ ? options.hold_max : 0),
+          counters_(counters),
+          verdicts_(verdicts),
+          trace_(trace) {}
+
+    // Holding: early fragments always; unknown associations only with a sync
+    // thread (without one nothing would ever resolve them).
+    [[nodiscard]] bool enabled() const { return enabled_; }
+    [[nodiscard]] bool empty() const { return held_.empty(); }
+    [[nodiscard]] bool worth_holding(const Verdict& v) const { return sctplb::worth_holding(v, with_sync_); }
+    // While packets are held, wake every millisecond: nothing signals the
+    // socket when the sync applies records or a deadline passes.
+    [[nodiscard]] std::uint32_t receive_timeout_ms(std::uint32_t idle_timeout_ms) const {
+        return held_.empty() ? idle_timeout_ms : 1;
+    }
+    // `sync_generation`: the sync's applied records plus first fragments
+    // recorded (both only grow). A change may resolve held packets.
+    [[nodiscard]] bool retry_due(std::uint64_t sync_generation) const {
+        return !held_.empty() && sync_generation != retried_generation_;
+    }
+
+    // Under the table lock: decides every held packet again. A scratch
+    // Counters keeps a still-unknown packet from counting its reason twice.
+    void retry(Decider& decider, std::span<const std::uint32_t> maglev, Nanos now, std::uint64_t sync_generation) {
+        held_.retry([&](const HeldPacket& h) {
+            parse_packet(h.bytes(), parse_options_, parsed_);
+            Counters scratch;
+            const Verdict v = decider.decide(parsed_, Direction::In, maglev, now, scratch);
+            if (worth_holding(v)) {
+                merge_redecision(counters_, scratch, false);
+                return HoldOutcome::Keep;
+            }
+            merge_redecision(counters_, scratch, true);
+            if (v.action != Action::Drop) counters_.count(Event::HoldResolved);
+            release(h, v, " (hold-resolved)");
+            return HoldOutcome::Resolved;
+        });
+        retried_generation_ = sync_generation;
+    }
+
+    // A packet of the batch whose verdict is worth waiting for. True when held
+    // (its reason, counted by the decider, taken back: not a verdict yet);
+    // false when the hold is full (hold-overflow: dropped now).
+    bool try_hold(const QueuedPacket& packet, const Verdict& v, Nanos now, std::uint64_t sync_generation) {
+        if (held_.empty()) retried_generation_ = sync_generation;
+        if (!held_.try_hold(packet.id, packet.mark, packet.payload, packet.wire_length, v.reason, now)) {
+            counters_.count(Event::HoldOverflow);  // its reason already counted
+            return false;
+        }
+        --counters_.reasons[static_cast<std::size_t>(v.reason)];
+        counters_.count(Event::Held);
+        return true;
+    }
+
+    // Drops what waited its full hold: counted once, by the reason it was
+    // first dropped for, plus hold-expired.
+    void expire(Nanos now) {
+        held_.pop_expired(now, [&](const HeldPacket& h) {
+            counters_.count(h.reason);
+            counters_.count(Event::HoldExpired);
+            release(h, Verdict{Action::Drop, h.reason, 0}, " (hold-expired)");
+        });
+    }
+    // Stop (or a fatal receive error): held packets get an explicit drop
+    // verdict while the socket is still open, counted by their reason.
+    // (Closing the socket would also drop them, in the kernel's queue flush,
+    // but then nothing would count them.)
+    void drop_all() {
+        held_.drain([&](const HeldPacket& h) {
+            counters_.count(h.reason);
+            release(h, Verdict{Action::Drop, h.reason, 0}, " (hold-stopped)");
+        });
+    }
+    // Writes the round's trace lines, then the released packets' verdicts
+    // (before the batch's).
+    void send_released(NfQueue& queue) {
+        trace_.flush();
+        if (released_count_ == 0) return;
+        queue.send_verdicts(std::span(released_.data(), released_count_), false);
+        released_count_ = 0;
+    }
+
+private:
+    void release(const HeldPacket& h, const Verdict& v, const char* note) {
+        verdicts_.write(released_[released_count_++], h.id, h.mark, v);
+        trace_.record_held(h, v, note);
+    }
+
+    bool enabled_;
+    bool with_sync_;
+    ParseOptions parse_options_;
+    HoldQueue held_;
+    std::vector<PacketVerdict> released_;
+    std::size_t released_count_ = 0;
+    ParsedPacket parsed_;
+    // The sync generation every held packet has been decided at (or after).
+    std::uint64_t retried_generation_ = 0;
+    Counters& counters_;
+    VerdictWriter& verdicts_;
+    TraceRecorder& trace_;
+};
+
+// A batch's per-packet arrays, sized for a batch; a datagram that held more
+// grows them once.
+struct BatchArrays {
+    std::vector<ParsedPacket> parsed;
+    std::vector<const ParsedPacket*> pointers;
+    // Everything queued to us is addressed to a VIP; an INIT ACK is still
+    // recognised as server -> client by its chunk type.
+    std::vector<Direction> directions;
+    std::vector<Verdict> decided;
+
+    explicit BatchArrays(std::size_t n) { fit(n); }
+    void fit(std::size_t n) {
+        if (n <= parsed.size()) return;
+        parsed.resize(n);
+        pointers.resize(n);
+        for (std::size_t i = 0; i < n; ++i) pointers[i] = &parsed[i];
+        directions.resize(n, Direction::In);
+        decided.resize(n);
+    }
+};
+
+// The resources a queue thread is given; run() builds its pieces and loops.
 struct Worker {
     SharedState& state;
     const DataPathOptions& options;
@@ -129,17 +376,6 @@ struct Worker {
     ThreadCounters& slot;
     std::uint16_t queue_number;
     int status = 0;
-
-    // Holding: early fragments always; unknown associations only with a sync
-    // thread (without one nothing would ever resolve them).
-    [[nodiscard]] bool hold_enabled() const { return options.hold_ms > 0; }
-    [[nodiscard]] bool worth_holding(const Verdict& v) const { return sctplb::worth_holding(v, sync != nullptr); }
-
-    void count_target(const TargetSlots& targets, std::uint32_t fwmark) {
-        if (auto s = targets.slot_of(fwmark))
-            slot.per_target_packets[*s].store(slot.per_target_packets[*s].load(std::memory_order_relaxed) + 1,
-                                              std::memory_order_relaxed);
-    }
 
     // Blocks until the sync thread finished the startup resync (or stop):
     // until then the table may lack associations the peers know, and their
@@ -155,251 +391,153 @@ struct Worker {
             log_line(header, kLogNotice, "queue %u: startup sync done, reading packets", queue_number);
     }
 
-    void run() {
-        SharedHeader& header = state.header();
-        Decider decider(DeciderConfig{.mode = header.hash_mode, .unknown_may_resolve = hold_enabled() && sync != nullptr},
-                        header.hash, state.table());
-        decider.set_fragment_table(&fragments);
-        decider.set_admission(admission);
-        const ParseOptions parse_options{options.encapsulation_port};
-        const std::size_t batch = options.batch;
-        std::vector<ParsedPacket> parsed(batch);
-        std::vector<const ParsedPacket*> pointers(batch);
-        for (std::size_t i = 0; i < batch; ++i) pointers[i] = &parsed[i];
-        // Everything queued to us is addressed to a VIP; an INIT ACK is still
-        // recognised as server -> client by its chunk type.
-        std::vector<Direction> directions(batch, Direction::In);
-        std::vector<Verdict> decided(batch);
-        Counters counters;
-        // Carry on the counts of an earlier run of this slot (daemon restart).
-        for (std::size_t i = 0; i < kReasonCount; ++i) counters.reasons[i] = slot.reasons[i].load();
-        for (std::size_t i = 0; i < kEventCount; ++i) counters.events[i] = slot.events[i].load();
-        std::uint64_t packets = slot.packets.load(), batches = slot.batches.load(), enobufs = slot.enobufs.load();
-        std::uint64_t generation = ~std::uint64_t{0};
-        // The sweep walks records in order and costs a cache line each. How
-        // many is the shared pacer's call (a full pass of the table every
-        // SweepPacer::kFullPass whatever the traffic); this thread asks at most
-        // every 10 ms, and at least every receive timeout (200 ms) when idle.
-        constexpr Nanos kSweepInterval = std::chrono::milliseconds(10);
-        Nanos last_sweep{0};
-        auto sweep = [&](Nanos now) {  // under the table lock
-            state.table().expire(now, sweep_pacer.budget(now), counters);
-            last_sweep = now;
-        };
-        TargetSlots targets;
+    void run();
+};
 
-        // Hold for sync, sized once: entries with a copy of up to the copy
-        // range each, and room for every held packet's verdict.
-        const bool hold = hold_enabled();
-        HoldQueue held(hold ? options.hold_max : 0, hold ? queue.options().copy_range : 0,
-                       std::chrono::milliseconds(options.hold_ms));
-        std::vector<PacketVerdict> released(hold ? options.hold_max : 0);
-        std::size_t released_count = 0;
-        // Trace lines and warnings of this round, written after the table
-        // lock is released (in send_released, once per round).
-        DeferredLog pending_log(header);
-        ParsedPacket held_parsed;
-        // The sync generation every held packet has been decided at (or after).
-        std::uint64_t retried_generation = 0;
-        const std::uint32_t idle_timeout_ms = queue.receive_timeout_ms();
-        // While packets are held, wake every millisecond: nothing signals the
-        // socket when the sync applies records or a deadline passes.
-        constexpr std::uint32_t kHoldWakeMs = 1;
+// One queue thread's loop: receive, decide under the table lock, answer.
+class QueueLoop {
+public:
+    explicit QueueLoop(Worker& w)
+        : w_(w),
+          header_(w.state.header()),
+          parse_options_{w.options.encapsulation_port},
+          decider_(DeciderConfig{.mode = header_.hash_mode,
+                                 .unknown_may_resolve = w.options.hold_ms > 0 && w.sync != nullptr},
+                   header_.hash, w.state.table()),
+          counts_(w.slot),
+          trace_(header_, w.queue_number, parse_options_),
+          verdicts_(w.options.mark_mask, w.slot),
+          held_(w.options, w.queue.options().copy_range, w.sync != nullptr, parse_options_, counts_.counters,
+                verdicts_, trace_),
+          batch_(w.options.batch),
+          idle_timeout_ms_(w.queue.receive_timeout_ms()) {
+        decider_.set_fragment_table(&w.fragments);
+        decider_.set_admission(w.admission);
+    }
 
-        auto release = [&](const HeldPacket& h, const Verdict& v, const char* note) {
-            PacketVerdict& pv = released[released_count++];
-            pv.id = h.id;
-            if (v.action == Action::Drop) {
-                pv.action = PacketVerdict::Action::Drop;
-                pv.mark.reset();
-            } else {
-                pv.action = PacketVerdict::Action::Accept;
-                if (v.action == Action::AcceptMarked) {
-                    pv.mark = apply_mark(h.mark, v.fwmark, options.mark_mask);
-                    count_target(targets, v.fwmark);
-                } else {
-                    pv.mark.reset();
-                }
-            }
-            if (header.trace.enabled.load(std::memory_order_relaxed)) {
-                parse_packet(h.bytes(), parse_options, held_parsed);
-                if (trace_matches(header.trace, held_parsed))
-                    trace_packet(pending_log, queue_number, h.id, h.bytes().size(), h.wire_length, held_parsed, v, note);
-            }
-        };
-        // Under the table lock: decides every held packet again. A scratch
-        // Counters keeps a still-unknown packet from counting its reason twice.
-        auto retry_held = [&](Nanos now, std::span<const std::uint32_t> maglev) {
-            held.retry([&](const HeldPacket& h) {
-                parse_packet(h.bytes(), parse_options, held_parsed);
-                Counters scratch;
-                const Verdict v = decider.decide(held_parsed, Direction::In, maglev, now, scratch);
-                if (worth_holding(v)) {
-                    merge_redecision(counters, scratch, false);
-                    return HoldOutcome::Keep;
-                }
-                merge_redecision(counters, scratch, true);
-                if (v.action != Action::Drop) counters.count(Event::HoldResolved);
-                release(h, v, " (hold-resolved)");
-                return HoldOutcome::Resolved;
-            });
-        };
-        // Drops what waited its full hold: counted once, by the reason it was
-        // first dropped for, plus hold-expired.
-        auto expire_held = [&](Nanos now) {
-            held.pop_expired(now, [&](const HeldPacket& h) {
-                counters.count(h.reason);
-                counters.count(Event::HoldExpired);
-                release(h, Verdict{Action::Drop, h.reason, 0}, " (hold-expired)");
-            });
-        };
-        // Released packets' verdicts go out one message each (never a batch
-        // verdict: other packets may still be held), before the batch's.
-        auto send_released = [&] {
-            pending_log.flush();
-            if (released_count == 0) return;
-            queue.send_verdicts(std::span(released.data(), released_count), false);
-            released_count = 0;
-        };
-
-        wait_for_sync(header);
-        while (!stop.load(std::memory_order_relaxed)) {
-            if (hold) queue.set_receive_timeout_ms(held.empty() ? idle_timeout_ms : kHoldWakeMs);
-            const NfQueue::ReceiveStatus received = queue.receive();
-            // NfQueue counts the datagrams it had to drop; this thread publishes them.
-            counters.events[static_cast<std::size_t>(Event::QueueDatagramTruncated)] = queue.stats().truncated_datagrams;
-            const Nanos now = monotonic_now();
-            if (received == NfQueue::ReceiveStatus::Error) {
-                log_line(header, kLogError, "queue %u: %s", queue_number, queue.last_error().c_str());
+    // Until stop, or a receive error (returns 1).
+    int run() {
+        w_.wait_for_sync(header_);
+        int status = 0;
+        while (!w_.stop.load(std::memory_order_relaxed))
+            if (!round()) {
                 status = 1;
                 break;
             }
-            if (received == NfQueue::ReceiveStatus::Overrun) {
-                ++enobufs;
-                log_line(header, kLogWarning, "queue %u: ENOBUFS, the kernel dropped packets", queue_number);
-            }
-            const std::uint64_t current = header.config_generation.load(std::memory_order_acquire);
-            if (current != generation) {
-                generation = current;
-                // Read after the generation (acquire): at least the targets it was published with.
-                const TargetSnapshot snapshot = read_targets(header);
-                targets.refresh(snapshot);
-                for (std::uint32_t i = 0; i < kMaxTargetSlots; ++i)
-                    if (snapshot[i].state == TargetState::Active && (snapshot[i].fwmark & ~options.mark_mask))
-                        log_line(header, kLogWarning, "fwmark %u has bits outside --mark-mask 0x%x",
-                                 snapshot[i].fwmark, options.mark_mask);
-            }
-            // Read before the lock: whatever the sync applied up to this
-            // generation is in the table the decisions below see.
-            // (Plus first fragments recorded: both counters only grow, so their sum changes with either.)
-            const std::uint64_t sync_generation =
-                (sync != nullptr ? sync->applied_generation.load(std::memory_order_acquire) : 0) + fragments.generation();
-            const bool retry_now = !held.empty() && sync_generation != retried_generation;
-
-            if (received != NfQueue::ReceiveStatus::Packets) {
-                const bool sweep_now = now - last_sweep >= kSweepInterval;
-                if (sweep_now || retry_now) {
-                    const TableLock lock(state);
-                    if (retry_now) {
-                        retry_held(now, state.active_maglev());
-                        retried_generation = sync_generation;
-                    }
-                    if (sweep_now) sweep(now);
-                }
-                if (hold) {
-                    expire_held(now);
-                    send_released();
-                }
-                publish(slot, counters, packets, batches, enobufs);
-                continue;
-            }
-
-            const auto in = queue.packets();
-            const auto out = queue.verdicts();
-            const std::size_t n = in.size();
-            if (n > parsed.size()) {  // a datagram held more than a batch: grow once
-                parsed.resize(n);
-                pointers.resize(n);
-                for (std::size_t i = 0; i < n; ++i) pointers[i] = &parsed[i];
-                directions.resize(n, Direction::In);
-                decided.resize(n);
-            }
-            for (std::size_t i = 0; i < n; ++i) parse_packet(in[i].payload, parse_options, parsed[i]);
-            {
-                const TableLock lock(state);
-                if (lock.recovered())
-                    pending_log.add(kLogWarning, "table lock recovered from a dead holder: indexes rebuilt");
-                // Held packets first: they are older than this batch.
-                if (retry_now) {
-                    retry_held(now, state.active_maglev());
-                    retried_generation = sync_generation;
-                }
-                decider.decide_batch(std::span(pointers.data(), n), std::span(directions.data(), n),
-                                     state.active_maglev(), now, counters, std::span(decided.data(), n));
-                if (now - last_sweep >= kSweepInterval) sweep(now);
-            }
-            if (hold) expire_held(now);
-            // Verdicts for this batch, compacted: a held packet gets none now.
-            std::size_t answered = 0;
-            for (std::size_t i = 0; i < n; ++i) {
-                const Verdict& v = decided[i];
-                const char* note = "";
-                if (hold && worth_holding(v)) {
-                    if (held.empty()) retried_generation = sync_generation;
-                    if (held.try_hold(in[i].id, in[i].mark, in[i].payload, in[i].wire_length, v.reason, now)) {
-                        // Not a verdict yet: take back the reason the decider counted.
-                        --counters.reasons[static_cast<std::size_t>(v.reason)];
-                        counters.count(Event::Held);
-                        if (trace_matches(header.trace, parsed[i]))
-                            trace_packet(pending_log, queue_number, in[i].id, in[i].payload.size(), in[i].wire_length,
-                                         parsed[i], v, " (held)");
-                        continue;
-                    }
-                    counters.count(Event::HoldOverflow);  // dropped now, its reason already counted
-                    note = " (hold-overflow)";
-                }
-                PacketVerdict& pv = out[answered++];
-                pv.id = in[i].id;
-                switch (v.action) {
-                    case Action::AcceptMarked:
-                        pv.action = PacketVerdict::Action::Accept;
-                        pv.mark = apply_mark(in[i].mark, v.fwmark, options.mark_mask);
-                        count_target(targets, v.fwmark);
-                        break;
-                    case Action::AcceptUnmarked:
-                        pv.action = PacketVerdict::Action::Accept;
-                        pv.mark.reset();
-                        break;
-                    case Action::Drop:
-                        pv.action = PacketVerdict::Action::Drop;
-                        pv.mark.reset();
-                        break;
-                }
-                if (trace_matches(header.trace, parsed[i]))
-                    trace_packet(pending_log, queue_number, in[i].id, in[i].payload.size(), in[i].wire_length, parsed[i],
-                                 v, note);
-            }
-            packets += in.size();
-            ++batches;
-            send_released();
-            // A batch verdict answers every queued id up to its last: only
-            // when no packet is held.
-            queue.send_verdicts(out.first(answered), held.empty());
-            publish(slot, counters, packets, batches, enobufs);
-        }
-        // Stop (or a fatal receive error): held packets get an explicit drop
-        // verdict while the socket is still open, counted by their reason.
-        // (Closing the socket would also drop them, in the kernel's queue
-        // flush, but then nothing would count them.)
-        held.drain([&](const HeldPacket& h) {
-            counters.count(h.reason);
-            release(h, Verdict{Action::Drop, h.reason, 0}, " (hold-stopped)");
-        });
-        send_released();
-        publish(slot, counters, packets, batches, enobufs);
-        slot.in_use.store(0, std::memory_order_release);
+        held_.drop_all();
+        held_.send_released(w_.queue);
+        counts_.publish(w_.slot);
+        return status;
     }
+
+private:
+    // One receive and what follows. False on a receive error (logged).
+    bool round() {
+        NfQueue& queue = w_.queue;
+        if (held_.enabled()) queue.set_receive_timeout_ms(held_.receive_timeout_ms(idle_timeout_ms_));
+        const NfQueue::ReceiveStatus received = queue.receive();
+        // NfQueue counts the datagrams it had to drop; this thread publishes them.
+        counts_.counters.events[static_cast<std::size_t>(Event::QueueDatagramTruncated)] =
+            queue.stats().truncated_datagrams;
+        const Nanos now = monotonic_now();
+        if (received == NfQueue::ReceiveStatus::Error) {
+            log_line(header_, kLogError, "queue %u: %s", w_.queue_number, queue.last_error().c_str());
+            return false;
+        }
+        if (received == NfQueue::ReceiveStatus::Overrun) {
+            ++counts_.enobufs;
+            log_line(header_, kLogWarning, "queue %u: ENOBUFS, the kernel dropped packets", w_.queue_number);
+        }
+        verdicts_.follow_config(header_);
+        if (received == NfQueue::ReceiveStatus::Packets)
+            answer_batch(now, sync_generation());
+        else
+            maintain(now, sync_generation());
+        counts_.publish(w_.slot);
+        return true;
+    }
+
+    // Read before the table lock: whatever the sync applied up to this
+    // generation is in the table the decisions see. (Plus first fragments
+    // recorded: both counters only grow, so their sum changes with either.)
+    [[nodiscard]] std::uint64_t sync_generation() const {
+        return (w_.sync != nullptr ? w_.sync->applied_generation.load(std::memory_order_acquire) : 0) +
+               w_.fragments.generation();
+    }
+
+    // No packets this round: held packets and the sweep, if due.
+    void maintain(Nanos now, std::uint64_t sync_generation) {
+        const bool retry_now = held_.retry_due(sync_generation);
+        const bool sweep_now = sweep_.due(now);
+        if (sweep_now || retry_now) {
+            const TableLock lock(w_.state);
+            if (retry_now) held_.retry(decider_, w_.state.active_maglev(), now, sync_generation);
+            if (sweep_now) sweep_.sweep(w_.state.table(), w_.sweep_pacer, now, counts_.counters);
+        }
+        if (held_.enabled()) {
+            held_.expire(now);
+            held_.send_released(w_.queue);
+        }
+    }
+
+    void answer_batch(Nanos now, std::uint64_t sync_generation) {
+        NfQueue& queue = w_.queue;
+        const bool retry_now = held_.retry_due(sync_generation);
+        const auto in = queue.packets();
+        const auto out = queue.verdicts();
+        const std::size_t n = in.size();
+        batch_.fit(n);
+        for (std::size_t i = 0; i < n; ++i) parse_packet(in[i].payload, parse_options_, batch_.parsed[i]);
+        {
+            const TableLock lock(w_.state);
+            if (lock.recovered())
+                trace_.log().add(kLogWarning, "table lock recovered from a dead holder: indexes rebuilt");
+            // Held packets first: they are older than this batch.
+            if (retry_now) held_.retry(decider_, w_.state.active_maglev(), now, sync_generation);
+            decider_.decide_batch(std::span(batch_.pointers.data(), n), std::span(batch_.directions.data(), n),
+                                  w_.state.active_maglev(), now, counts_.counters, std::span(batch_.decided.data(), n));
+            if (sweep_.due(now)) sweep_.sweep(w_.state.table(), w_.sweep_pacer, now, counts_.counters);
+        }
+        if (held_.enabled()) held_.expire(now);
+        // Verdicts for this batch, compacted: a held packet gets none now.
+        std::size_t answered = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const Verdict& v = batch_.decided[i];
+            const char* note = "";
+            if (held_.enabled() && held_.worth_holding(v)) {
+                if (held_.try_hold(in[i], v, now, sync_generation)) {
+                    trace_.record(in[i].id, in[i].payload.size(), in[i].wire_length, batch_.parsed[i], v, " (held)");
+                    continue;
+                }
+                note = " (hold-overflow)";
+            }
+            verdicts_.write(out[answered++], in[i].id, in[i].mark, v);
+            trace_.record(in[i].id, in[i].payload.size(), in[i].wire_length, batch_.parsed[i], v, note);
+        }
+        counts_.packets += in.size();
+        ++counts_.batches;
+        held_.send_released(queue);
+        // A batch verdict answers every queued id up to its last: only when no packet is held.
+        queue.send_verdicts(out.first(answered), held_.empty());
+    }
+
+    Worker& w_;
+    SharedHeader& header_;
+    const ParseOptions parse_options_;
+    Decider decider_;
+    WorkerCounts counts_;
+    TraceRecorder trace_;
+    VerdictWriter verdicts_;
+    HeldPackets held_;
+    SweepTimer sweep_;
+    BatchArrays batch_;
+    const std::uint32_t idle_timeout_ms_;
 };
+
+void Worker::run() {
+    status = QueueLoop(*this).run();
+    slot.in_use.store(0, std::memory_order_release);
+}
 
 }  // namespace
 

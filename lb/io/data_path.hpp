@@ -71,8 +71,4 @@ std::vector<CounterSlotChoice> assign_counter_slots(std::span<const CounterSlotH
 int run_data_path(SharedState& state, const DataPathOptions& options, const std::atomic<bool>& stop,
                   DataPathSync* sync = nullptr);
 
-// Monotonic clock reading: the `now` of every decision, and what `sctplb
-// assoc` compares timestamps with.
-Nanos monotonic_now();
-
 }  // namespace sctplb

@@ -1,6 +1,5 @@
 #include "fast_path_service.hpp"
 
-#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,7 +9,7 @@
 #include <tuple>
 #include <vector>
 
-#include "data_path.hpp"
+#include "clock.hpp"
 #include "fast_path.hpp"
 #include "log.hpp"
 #include "nft_fastpath.hpp"
@@ -183,10 +182,14 @@ struct FastPathService::Impl {
             DeferredLog log(header());  // destroyed after the lock: writes then
             const TableLock lock(state);
             AssociationTable& table = state.table();
-            Counters ignored;
             for (const FastPathElement& e : dump) {
-                const AssociationId id = table.find_by_ts(e.key.client, e.key.sport, e.key.dport, e.key.vtag,
-                                                          monotonic_now(), ignored);
+                const Nanos now_here = monotonic_now();
+                const AssociationTable::Found found =
+                    table.find_by_ts(e.key.client, e.key.sport, e.key.dport, e.key.vtag, now_here);
+                // An expired entry goes before an import could add its keys again (uncounted, as
+                // the data path did not see it go).
+                table.settle(found, now_here);
+                const AssociationId id = found.id;
                 if (id == kNoAssociation) {
                     unknown[{e.key.sport, e.key.dport, e.key.vtag, e.fwmark}].push_back(&e);
                     continue;

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <ctime>
 
-#include "data_path.hpp"  // monotonic_now(): the clock of every decision
+#include "clock.hpp"
 #include "log.hpp"
 #include "number_text.hpp"
 

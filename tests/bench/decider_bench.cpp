@@ -211,13 +211,12 @@ void BM_AssociationSetup(benchmark::State& state) {
     const std::uint32_t live = 100'000;
     World w(live + live / 2);
     std::uint32_t i = 0;
-    Counters scratch;
     for (auto _ : state) {
         w.setup(i);
         if (i >= live) {
             const std::uint32_t old = i - live;
             const AssociationId id =
-                w.table.find_by_ts(World::path_a(old), 36412, 36412, 2 * old + 2, w.now, scratch);
+                w.table.find_by_ts(World::path_a(old), 36412, 36412, 2 * old + 2, w.now).id;
             if (id != kNoAssociation) w.table.remove(id);
         }
         ++i;

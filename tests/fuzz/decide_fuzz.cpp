@@ -118,8 +118,8 @@ public:
 
     void check_rebuild() {
         flush();
-        fuzz::check_rebuild_keeps_lookups(*lane_.table, now_, lane_.counters);
-        if (twin_) fuzz::check_rebuild_keeps_lookups(*twin_->table, now_, twin_->counters);
+        fuzz::check_rebuild_keeps_lookups(*lane_.table, now_);
+        if (twin_) fuzz::check_rebuild_keeps_lookups(*twin_->table, now_);
     }
 
     void toggle_target(std::size_t index) {

@@ -537,9 +537,9 @@ TEST_F(ControlTest, ExportDeleteInitImportLosesNothing) {
         Counters counters;
         const TableLock lock(after_state);
         const Nanos now{monotonic_ns()};
-        EXPECT_NE(after_state.table().find_by_ts(*IpAddress::parse("2001:db8:1::1"), 36412, 36412, 0xa0b0c0d0, now, counters),
+        EXPECT_NE(after_state.table().find_by_ts(*IpAddress::parse("2001:db8:1::1"), 36412, 36412, 0xa0b0c0d0, now).id,
                   kNoAssociation);
-        EXPECT_NE(after_state.table().find_by_tc(*IpAddress::parse("198.51.100.1"), 40000, 36412, 0xdeadbeef, now, counters),
+        EXPECT_NE(after_state.table().find_by_tc(*IpAddress::parse("198.51.100.1"), 40000, 36412, 0xdeadbeef, now).id,
                   kNoAssociation);
     }
 

@@ -182,7 +182,7 @@ TEST(Decider, EveryPacketOfATwoPathAssociationKeepsItsTarget) {
             }
             h.now += 1s;
         }
-        const auto id = h.table.find_by_ts(kClientB, 40000, 36412, 0x22222222, h.now, h.counters);
+        const auto id = h.table.find_by_ts(kClientB, 40000, 36412, 0x22222222, h.now).id;
         ASSERT_NE(id, kNoAssociation);
         EXPECT_EQ(h.table.at(id).state, AssociationState::Established);
         EXPECT_EQ(h.table.at(id).tc, 0x11111111u);
@@ -273,7 +273,7 @@ TEST(Decider, RestartThatNeverCompletesFallsBackToEstablished) {
         h.now += 1min;
         EXPECT_EQ(h.in(data(kClientB, 36412, 36412, 0xB1)).fwmark, fwmark);
     }
-    const auto id = h.table.find_by_ts(kClientA, 36412, 36412, 0xB1, h.now, h.counters);
+    const auto id = h.table.find_by_ts(kClientA, 36412, 36412, 0xB1, h.now).id;
     ASSERT_NE(id, kNoAssociation);
     EXPECT_EQ(h.table.at(id).state, AssociationState::Established);
 }
@@ -295,7 +295,7 @@ TEST(Decider, ShutdownAndAbortCloseThenLinger) {
     // Server-initiated shutdown: the LB sees the client's SHUTDOWN ACK, then
     // SHUTDOWN COMPLETE (Ts, no T bit).
     EXPECT_EQ(h.in(sctp(kClientA, kVip1, 5000, 36412, 0x51, {ChunkType::ShutdownAck})).fwmark, fwmark);
-    auto id = h.table.find_by_ts(kClientA, 5000, 36412, 0x51, h.now, h.counters);
+    auto id = h.table.find_by_ts(kClientA, 5000, 36412, 0x51, h.now).id;
     EXPECT_EQ(h.table.at(id).state, AssociationState::Closing);
     EXPECT_EQ(h.in(sctp(kClientA, kVip1, 5000, 36412, 0x51, {ChunkType::ShutdownComplete})).fwmark, fwmark);
     EXPECT_EQ(h.table.at(id).state, AssociationState::Closed);

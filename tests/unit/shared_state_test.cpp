@@ -6,7 +6,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "clock.hpp"
 #include "shared_state.hpp"
 
 namespace sctplb {
@@ -34,12 +34,6 @@ SharedState::CreateOptions small_options() {
     options.max_targets = 8;
     options.table_limits.capacity = 1024;
     return options;
-}
-
-Nanos monotonic_now() {
-    timespec now{};
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return Nanos{std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec};
 }
 
 IpAddress v4(std::uint32_t last_octet) { return IpAddress::v4(0xc0000200u | last_octet); }  // 192.0.2.x
@@ -328,7 +322,7 @@ TEST_F(SharedStateTest, TwoMappingsShareOneTable) {
         ASSERT_NE(writer.table().insert_established(address, 5000, 36412, 0xabcdef01, 7, now), kNoAssociation);
     }
     const TableLock lock(*reader);
-    const AssociationId id = reader->table().find_by_ts(address, 5000, 36412, 0xabcdef01, now, counters);
+    const AssociationId id = reader->table().find_by_ts(address, 5000, 36412, 0xabcdef01, now).id;
     ASSERT_NE(id, kNoAssociation);
     EXPECT_EQ(reader->table().at(id).fwmark, 7u);
 }
@@ -378,8 +372,8 @@ TEST_F(SharedStateTest, TableLockRecoversFromADeadHolder) {
         const TableLock lock(state);
         EXPECT_TRUE(lock.recovered());
         EXPECT_EQ(state.table().size(), 2u);
-        EXPECT_NE(state.table().find_by_ts(v4(1), 5000, 36412, 0x11111111, now, counters), kNoAssociation);
-        EXPECT_NE(state.table().find_by_ts(v4(2), 5001, 36412, 0x22222222, now, counters), kNoAssociation);
+        EXPECT_NE(state.table().find_by_ts(v4(1), 5000, 36412, 0x11111111, now).id, kNoAssociation);
+        EXPECT_NE(state.table().find_by_ts(v4(2), 5001, 36412, 0x22222222, now).id, kNoAssociation);
     }
     {
         const TableLock lock(state);

@@ -55,9 +55,12 @@ AssociationId establish(AssociationTable& t, std::uint32_t tc, std::uint32_t ts,
     return id;
 }
 
+// As the decider looks up: what is due (an expiry, a restart that never
+// completed) is applied first.
 AssociationId find(AssociationTable& t, const IpAddress& a, std::uint32_t ts, Nanos now, std::uint16_t port = 36412) {
-    Counters c;
-    return t.find_by_ts(a, port, port, ts, now, c);
+    const AssociationTable::Found found = t.find_by_ts(a, port, port, ts, now);
+    t.settle(found, now);
+    return found.id;
 }
 
 // ---- key file -------------------------------------------------------------------
@@ -431,7 +434,7 @@ TEST(SyncEngine, EveryLifecycleEventReachesThePeerWithinMilliseconds) {
     // Created half-open.
     const AssociationId id = a.insert_half_open(addresses, 36412, 36412, 0x10, 2, tier.now, c);
     tier.run_for(5ms);
-    AssociationId peer = b.find_by_tc(kClientB, 36412, 36412, 0x10, tier.now, c);
+    AssociationId peer = b.find_by_tc(kClientB, 36412, 36412, 0x10, tier.now).id;
     ASSERT_NE(peer, kNoAssociation);
     EXPECT_EQ(b.at(peer).state, AssociationState::HalfOpen);
     EXPECT_EQ(b.at(peer).learned_from, Origin::peer(0));
