@@ -267,7 +267,7 @@ capture_start() { # capture_start NAME
 		[ $k = 201 ] || dev=eth6
 		: >"$state/tcpdump-$k.log"
 		ip netns exec "$(lb_ns_of $k)" tcpdump -n -i "$dev" -U -s 0 \
-			-w "$capture_dir/$(printf %02d $capture_n)-$name-lb$k.pcap" sctp 2>"$state/tcpdump-$k.log" &
+			-w "$capture_dir/$(printf %02d $capture_n)-$name-lb$k.pcap" 'sctp or udp port 9899' 2>"$state/tcpdump-$k.log" &
 		pid=$!
 		record "tcpdump-$k" "$pid"
 		cap_pids+=("$pid")
@@ -675,13 +675,19 @@ if [ "$s10_oob" -gt 0 ]; then
 else
 	fail "S10 the servers counted no out-of-the-blue packet"
 fi
+# The servers' halves of the broken associations end when the client ABORTs their heartbeats,
+# through the ECMP routes still in place (the path of the INIT hashes to that server): wait for
+# none left, so nothing of S10 reaches S11's LBs.
+no_server_assoc() { [ "$(snmp_sum SctpCurrEstab)" = 0 ]; }
+t_s10=$(date +%s%N)
+if vm_until 40 no_server_assoc; then
+	say "S10 the servers dropped their halves of the broken associations in $(ms_since "$t_s10") ms"
+else
+	fail "S10 the servers still hold associations after 40 s ($(snmp_sum SctpCurrEstab))"
+fi
 capture_stop
 lb_tcase 201 tcase_ecmp_teardown --vip=10.0.0.1,fd00::1:1 || fail "S10 tcase_ecmp_teardown on vm-201"
 lb_tcase 202 tcase_ecmp_teardown --vip=10.0.0.2,fd00::1:2 || fail "S10 tcase_ecmp_teardown on vm-202"
-# The servers' halves of the broken associations end when the client ABORTs their heartbeats
-# (on the path that hashed to them): wait for none left, so nothing of S10 reaches S11's LBs.
-no_server_assoc() { [ "$(snmp_sum SctpCurrEstab)" = 0 ]; }
-vm_until 40 no_server_assoc || fail "S10 the servers still hold associations after 40 s ($(snmp_sum SctpCurrEstab))"
 
 # S11. SCTP over UDP (RFC 6951) through sctplb. The LBs come back, set up as on Xcluster by the
 # overlay's tcase_lb_setup --encap-port=9899 (passed to 'sctplb rules' and 'sctplb lb') and
