@@ -184,8 +184,9 @@ expect "ecmp: lb_teardown, then ecmp_setup with every server of the path (and th
 	 grep -A1 -P '^vm-202\tsctplb_test tcase_lb_teardown$' '$calls' | grep -qP '^vm-202\tsctplb_test tcase_ecmp_setup --vip=10.0.0.2,fd00::1:2 --target=1=192.168.4.1,'"
 expect "ecmp: the client expects the breakage with 16 associations, path B primary" \
 	grep -qP '^vm-221\tsctplb_test tcase_ctraffic_broken --addr 10.0.0.1,10.0.0.2 .*--clients 16 .*--primary 10.0.0.2' "$calls"
-expect "ecmp: the servers' SCTP counters, then the routes removed and the LBs set up again" sh -c \
-	"for v in 1 2 3; do grep -qP \"^vm-\$v\tsctplb_test tcase_snmp$\" '$calls' || exit 1; done
+expect "ecmp: the servers' SCTP counters, no association left before the routes go, the LBs set up again" sh -c \
+	"for v in 1 2 3; do grep -A1 -P \"^vm-\$v\tsctplb_test tcase_snmp$\" '$calls' | grep -qP \"^vm-\$v\tsctplb_test tcase_no_assoc --timeout=120$\" || exit 1; done
+	 [ \$(grep -n tcase_no_assoc '$calls' | tail -n 1 | cut -d: -f1) -lt \$(grep -n tcase_ecmp_teardown '$calls' | head -n 1 | cut -d: -f1) ] &&
 	 grep -qP '^vm-201\tsctplb_test tcase_ecmp_teardown --vip=10.0.0.1,fd00::1:1$' '$calls' &&
 	 test \$(grep -cP '^vm-20[12]\tsctplb_test tcase_lb_setup ' '$calls') = 4 &&
 	 grep -qP '^vm-221\tsctplb_test tcase_ctraffic --min-servers=2 ' '$calls'"

@@ -322,11 +322,12 @@ test_ecmp() {
 	# Each path is hashed on its own 5-tuple: the two paths of an association reach the same
 	# server with probability 1/N; all 16 associations keep together with (1/N)^16.
 	otc 221 "ctraffic_broken --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 16 --rate 10 --primary 10.0.0.2 --primary-after 5 --duration 2 --port $__port"
-	for n in $(servers); do otc "$n" snmp; done
+	# The servers' halves of the broken associations end on the client's ABORTs, which reach
+	# them through the ECMP routes (the INIT's path hashes to that server): before the teardown.
+	for n in $(servers); do otc "$n" snmp "no_assoc --timeout=$__traffic_timeout"; done
 	results ecmp
 	otc 201 "ecmp_teardown --vip=10.0.0.1,fd00::1:1"
 	otc 202 "ecmp_teardown --vip=10.0.0.2,fd00::1:2"
-	# The servers' halves of the broken associations end on the client's ABORTs (seconds).
 	lbs_start "$__hash"
 	check_pinning
 	xcluster_stop
