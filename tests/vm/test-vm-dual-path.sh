@@ -11,8 +11,11 @@
 # LBs in PREFIX-vm201 / PREFIX-vm202 (veths are created straight into them: the root namespace
 # gets no interface, address or route). The guests boot once (in parallel) and every scenario
 # runs in that topology: ports mode (S1 pinning on both paths, S2 failover A->B, S3 deactivate a
-# target, S4 IPv4/IPv6 mixed multihoming), then vtag mode with the two LBs syncing (S5 fixed-port
-# clients 36412<->36412, S6 a client restart), and S7 Xcluster ovl/sctp's README basic example.
+# target, S4 IPv4/IPv6 mixed multihoming, S8 IPv6 on both paths with a failover), then vtag mode
+# with the two LBs syncing (S5 fixed-port clients 36412<->36412, S6 a client restart), S7 Xcluster
+# ovl/sctp's README basic example, S9 plain multihoming (no VIP, no LB) with a failover, S10 the
+# ECMP baseline (the LBs replaced by L4-hashed multipath routes: pinning must break), and S11
+# SCTP over UDP (RFC 6951) through sctplb set up by the overlay's lb_setup --encap-port.
 # Guests run the overlay's `sctplb_test tcase_*` (xcluster-ovl/sctplb) through a serial control
 # channel. Exit 0 all passed, 1 a failure, 77 the machine cannot run it (and says why).
 # Environment: SCTPLB_BIN, SCTPT_BIN (static sctpt), SCTPLB_VM_DIR (image, cache and run logs;
@@ -192,6 +195,33 @@ lb_rules() { # lb_rules K
 		"${targets[@]}" --fastpath --apply >>"$state/rules-$1.log" 2>&1 || die "sctplb rules in vm-$1: $(tail -n 3 "$state/rules-$1.log")"
 }
 
+# lb_rules_delete K: everything lb_rules applied (iptables, ip rules and routes, the nft table).
+lb_rules_delete() {
+	local vips=10.0.0.1,fd00::1:1
+	local -a targets=("${targets_a[@]}")
+	[ "$1" = 201 ] || { vips=10.0.0.2,fd00::1:2; targets=("${targets_b[@]}"); }
+	in_ns "$(lb_ns_of "$1")" "$SCTPLB_BIN" rules --shm "$prefix-$1" --vip "$vips" --queue $queue \
+		"${targets[@]}" --fastpath --delete >>"$state/rules-$1.log" 2>&1
+}
+# targets_csv NET: the servers on NET as the overlay's --target=FWMARK=NEXTHOP,... list.
+targets_csv() {
+	local s list=''
+	for s in 1 2 3; do list+="${list:+,}$s=192.168.$1.$s,$s=fd00:$1::$s"; done
+	echo "$list"
+}
+# lb_tcase K TCASE [options...]: the overlay's sctplb_test (the Xcluster test cases) in LB K's
+# namespace, as on Xcluster's vm-201/vm-202; output indented into the test log.
+ovl_test=$source_dir/xcluster-ovl/sctplb/default/bin/sctplb_test
+lb_tcase() {
+	local k=$1 status=0
+	shift
+	mkdir -p "$state/run-$k"
+	in_ns "$(lb_ns_of "$k")" env SCTPLB_BIN="$SCTPLB_BIN" SCTPLB_RUN_DIR="$state/run-$k" \
+		SCTPLB_CONF_DIR="$state" sh "$ovl_test" "$@" >"$state/last.out" 2>&1 || status=$?
+	sed "s/^/    | vm-$k: /" "$state/last.out"
+	return $status
+}
+
 lb_ns_of() { if [ "$1" = 201 ]; then echo "$lb_a"; else echo "$lb_b"; fi; }
 lb_up() { # lb_up MODE [sync]: (re)initialise both segments and start both LBs
 	local mode=$1 sync=${2:-} k other pids=()
@@ -237,7 +267,7 @@ capture_start() { # capture_start NAME
 		[ $k = 201 ] || dev=eth6
 		: >"$state/tcpdump-$k.log"
 		ip netns exec "$(lb_ns_of $k)" tcpdump -n -i "$dev" -U -s 0 \
-			-w "$capture_dir/$(printf %02d $capture_n)-$name-lb$k.pcap" sctp 2>"$state/tcpdump-$k.log" &
+			-w "$capture_dir/$(printf %02d $capture_n)-$name-lb$k.pcap" 'sctp or udp port 9899' 2>"$state/tcpdump-$k.log" &
 		pid=$!
 		record "tcpdump-$k" "$pid"
 		cap_pids+=("$pid")
@@ -421,9 +451,53 @@ if [ "$s4_marked" -gt 0 ]; then
 else
 	fail "S4: vm-202's kernel fast path forwarded no IPv6 packet"
 fi
-# S1-S4 (ports mode): neither LB met a packet it could not place.
+# failover_run SCENARIO OUT CUT-OPTIONS CTRAFFIC-ARGS: ctraffic in the background on vm-221 (OUT),
+# path A cut at vm-201 by the overlay's tcase_path_cut CUT-OPTIONS once every association sends,
+# healed after. Returns 0 when every message came back, each association from one server, with
+# at least one failover (the client JSON then in $state/ct.json); otherwise says why.
+failover_run() {
+	local scn=$1 out=$2 cut_options=$3 cut=no status=1
+	if ! guest vm-221 "sctplb_test tcase_ctraffic_start --out=$out $4"; then
+		fail "$scn could not start ctraffic"
+		return 1
+	fi
+	if guest vm-221 "sctplb_test tcase_ctraffic_running --out=$out --timeout=60"; then
+		# shellcheck disable=SC2086 # options, words without spaces
+		if lb_tcase 201 tcase_path_cut $cut_options; then cut=yes; else fail "$scn tcase_path_cut on vm-201"; fi
+	else
+		fail "$scn the associations were not up and sending: no cut"
+	fi
+	if guest vm-221 "sctplb_test tcase_ctraffic_wait --out=$out --min-failovers=1 --timeout=60"; then
+		client_json "$out"
+		status=0
+	fi
+	[ $cut = no ] || lb_tcase 201 tcase_path_heal || fail "$scn tcase_path_heal on vm-201"
+	return $status
+}
+
+# S8. IPv6 on both paths (fd00::1:1 via vm-201, fd00::1:2 via vm-202): DATA on path A, path B
+# carries heartbeats (a wrong server there would ABORT); then path A is cut at vm-201 by the
+# overlay's tcase_path_cut (ip6tables too) and DATA moves to path B: the same server, no loss.
+say "S8 IPv6 on both paths: pinning and failover"
+capture_start ipv6
+s8_args="--addr fd00::1:1,fd00::1:2 --laddr fd00:2::221,fd00:6::221"
+s8_marked_before=$(kernel_marked 202)
+if failover_run S8 /var/log/ct-s8.json '' "$s8_args --clients 4 --duration 8 ${ct_common[*]}"; then
+	pass "S8 4 IPv6 associations, each answered by one server ($(servers_in)), survived the cut of path A without losing a message ($(failovers_in) failovers)"
+else
+	fail "S8 IPv6 pinning and failover"
+fi
+capture_stop
+s8_marked=$(($(kernel_marked 202) - s8_marked_before))
+if [ "$s8_marked" -gt 0 ]; then
+	pass "S8: vm-202's kernel fast path forwarded $s8_marked IPv6 packets (path B)"
+else
+	fail "S8: vm-202's kernel fast path forwarded no IPv6 packet"
+fi
+
+# S1-S4, S8 (ports mode): neither LB met a packet it could not place.
 for k in 201 202; do
-	lb_check S1-S4 $k '.reasons["unknown-association"] == 0 and .reasons["no-target"] == 0 and .reasons["cookie-echo-unknown"] == 0' \
+	lb_check S1-S4,S8 $k '.reasons["unknown-association"] == 0 and .reasons["no-target"] == 0 and .reasons["cookie-echo-unknown"] == 0' \
 		"placed every packet (no unknown association, no missing target)"
 done
 
@@ -547,6 +621,117 @@ if guest vm-001 "$s7_server </dev/null >/var/log/s7-server.log 2>&1 & echo \$! >
 else
 	fail "S7 the README server did not start"
 fi
+
+# S9. Plain multihoming, no VIP and no LB: a server on vm-001's own two addresses (port 6001),
+# the client's association over both paths (routed by the LB namespaces as routers), path A cut
+# at vm-201 by tcase_path_cut during traffic: the association fails over, nothing lost.
+say "S9 plain multihoming: vm-001's own addresses, no VIP, no LB"
+s9_port=6001
+if guest vm-001 "sctplb_test tcase_server_start --port=$s9_port --vip=192.168.1.1,192.168.4.1 --name=plain-001 --log=/var/log/s9-server.log" &&
+	guest vm-221 "sctplb_test tcase_route 192.168.1.0/24 192.168.2.201 && sctplb_test tcase_route 192.168.4.0/24 192.168.6.202"; then
+	if failover_run S9 /var/log/ct-s9.json '' "--addr 192.168.1.1,192.168.4.1 --laddr 192.168.2.221,192.168.6.221 --clients 4 --duration 8 --port $s9_port --rate 10 --echo-wait 3000 --connect-timeout 5000"; then
+		pass "S9 4 associations to 192.168.1.1,192.168.4.1 ($(servers_in)) failed over from path A without losing a message ($(failovers_in) failovers)"
+	else
+		fail "S9 plain multihoming failover"
+	fi
+	guest vm-001 "sctplb_test tcase_server_stop --port=$s9_port" || fail "S9 tcase_server_stop"
+else
+	fail "S9 could not start the server or the client routes"
+fi
+
+# S10. The ECMP baseline: what happens without sctplb. The LBs are stopped and their rules
+# removed; each LB namespace routes its VIPs over the three servers with an ECMP route hashed on
+# L4 (the overlay's tcase_ecmp_setup: fib_multipath_hash_policy=1). Each path of an association
+# is hashed on its own 5-tuple (client address, VIP, ports) by a keyed hash: path A and path B
+# land on independent, uniformly chosen servers, the same one with probability 1/3. With 16
+# associations (16 ephemeral ports) every one of them keeps its paths together with probability
+# 3^-16 (about 2e-8): the breakage is certain. It shows as ABORTs at the client (a server
+# without the association answers path B's heartbeat or DATA, RFC 9260 section 8.4) and as
+# out-of-the-blue packets counted by the servers' stacks.
+say "S10 ECMP baseline: LBs replaced by L4-hashed multipath routes"
+lb_down
+for k in 201 202; do lb_rules_delete $k || fail "S10 sctplb rules --delete on vm-$k"; done
+lb_tcase 201 tcase_ecmp_setup --vip=10.0.0.1,fd00::1:1 --target="$(targets_csv 1)" || fail "S10 tcase_ecmp_setup on vm-201"
+lb_tcase 202 tcase_ecmp_setup --vip=10.0.0.2,fd00::1:2 --target="$(targets_csv 4)" || fail "S10 tcase_ecmp_setup on vm-202"
+# snmp_sum NAME: a counter of /proc/net/sctp/snmp summed over the three servers.
+snmp_sum() {
+	local s n total=0
+	for s in 1 2 3; do
+		n=$(vm_run "vm-00$s" --timeout 20 "sctplb_test tcase_snmp" 2>/dev/null | awk -v n="$1" '$1 == n { print $2 }')
+		total=$((total + ${n:-0}))
+	done
+	echo "$total"
+}
+capture_start ecmp
+s10_oob_before=$(snmp_sum SctpOutOfBlues)
+if guest vm-221 "sctplb_test tcase_ctraffic_broken --out=/var/log/ct-s10.json --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 16 --duration 2 --primary 10.0.0.2 --primary-after 5 ${ct_common[*]}"; then
+	pass "S10 without sctplb pinning broke: $(grep -o 'ABORTs received here during it: [0-9]*; associations [0-9]*, not closed cleanly: [0-9]*' "$state/last.out")"
+else
+	fail "S10 the ECMP baseline did not show the breakage"
+fi
+s10_oob=$(($(snmp_sum SctpOutOfBlues) - s10_oob_before))
+if [ "$s10_oob" -gt 0 ]; then
+	pass "S10 the servers met $s10_oob out-of-the-blue packets (a path reached a server without its association)"
+else
+	fail "S10 the servers counted no out-of-the-blue packet"
+fi
+# The servers' halves of the broken associations end when the client ABORTs their heartbeats,
+# through the ECMP routes still in place (the path of the INIT hashes to that server): wait for
+# none left (tcase_no_assoc), so nothing of S10 reaches S11's LBs.
+t_s10=$(date +%s%N)
+for s in 1 2 3; do
+	guest "vm-00$s" "sctplb_test tcase_no_assoc --timeout=40" || fail "S10 vm-00$s still holds associations after 40 s"
+done
+say "S10 the servers dropped their halves of the broken associations in $(ms_since "$t_s10") ms"
+capture_stop
+lb_tcase 201 tcase_ecmp_teardown --vip=10.0.0.1,fd00::1:1 || fail "S10 tcase_ecmp_teardown on vm-201"
+lb_tcase 202 tcase_ecmp_teardown --vip=10.0.0.2,fd00::1:2 || fail "S10 tcase_ecmp_teardown on vm-202"
+
+# S11. SCTP over UDP (RFC 6951) through sctplb. The LBs come back, set up as on Xcluster by the
+# overlay's tcase_lb_setup --encap-port=9899 (passed to 'sctplb rules' and 'sctplb lb') and
+# tcase_lb_start, ports mode; every guest turns encapsulation on (tcase_sctp_udp: net.sctp
+# udp_port and encap_port) and the servers restart (sockets copy encap_port). DATA on path A,
+# heartbeats on path B, then tcase_path_cut at vm-201 (SCTP and UDP 9899): the associations
+# fail over to the same server. The LBs' iptables counters show the traffic came as UDP only.
+say "S11 SCTP over UDP (RFC 6951) through sctplb"
+encap=9899
+for k in 201 202; do
+	vips=10.0.0.1,fd00::1:1 net=1
+	[ $k = 201 ] || { vips=10.0.0.2,fd00::1:2 net=4; }
+	if lb_tcase $k tcase_lb_setup --shm="$prefix-$k" --hash=ports --vip=$vips --target="$(targets_csv $net)" \
+		--queue=$queue --seed-file="$state/seed" --encap-port=$encap &&
+		lb_tcase $k tcase_lb_start --shm="$prefix-$k" --log="$state/lb-$k.log"; then
+		record "lb-$k" "$(cat "$state/run-$k/$prefix-$k.pid")"
+	else
+		fail "S11 tcase_lb_setup/lb_start --encap-port=$encap on vm-$k"
+	fi
+done
+for s in 1 2 3; do
+	guest "vm-00$s" "sctplb_test tcase_sctp_udp --encap-port=$encap && sctplb_test tcase_server_start --name=server-$s" ||
+		fail "S11 encapsulation and server restart on vm-00$s"
+done
+guest vm-221 "sctplb_test tcase_sctp_udp --encap-port=$encap" || fail "S11 encapsulation on vm-221"
+# queued K PROTO: packets LB K's NFQUEUE rules (IPv4 and IPv6) took for PROTO (sctp, udp).
+queued() {
+	{ in_ns "$(lb_ns_of "$1")" iptables-save -c -t mangle; in_ns "$(lb_ns_of "$1")" ip6tables-save -c -t mangle; } |
+		awk -v p="-p $2 " '/NFQUEUE/ && index($0, p) { split(substr($1, 2), c, ":"); n += c[1] } END { print n + 0 }'
+}
+capture_start udp
+if failover_run S11 /var/log/ct-s11.json "--encap-port=$encap" "--addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 4 --duration 8 ${ct_common[*]}"; then
+	pass "S11 4 associations over UDP, each answered by one server ($(servers_in)) on both paths, survived the cut of path A (SCTP and UDP $encap dropped) without losing a message ($(failovers_in) failovers)"
+else
+	fail "S11 SCTP over UDP pinning and failover"
+fi
+capture_stop
+for k in 201 202; do
+	s11_udp=$(queued $k udp) s11_sctp=$(queued $k sctp)
+	if [ "$s11_udp" -gt 0 ] && [ "$s11_sctp" = 0 ]; then
+		pass "S11 vm-$k queued $s11_udp UDP-encapsulated packets and no plain SCTP one"
+	else
+		fail "S11 vm-$k queued $s11_udp UDP and $s11_sctp plain SCTP packets (want UDP only)"
+	fi
+	lb_check S11 $k '([.targets[].packets] | add) > 0 and .reasons["no-target"] == 0' "placed the SCTP over UDP on servers"
+done
 
 # The guests are still alive (no panic, no death marker) after all of it.
 for g in vm-001 vm-002 vm-003 vm-221; do vm_alive "$g" || fail "guest $g died"; done

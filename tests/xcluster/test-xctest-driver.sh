@@ -112,8 +112,8 @@ expect "env: --nvm=5 wins" sh -c "'$sctplb_sh' env --nvm=5 | grep -qx \"__nvm='5
 expect "env: __nvm=2 from the environment wins" sh -c "__nvm=2 '$sctplb_sh' env | grep -qx \"__nvm='2'\""
 expect "env: no __mode, no __timeout=10 shown as ours" sh -c "! grep -q '^__mode=' '$work/env'"
 "$sctplb_sh" test --list >"$work/list" 2>&1
-expect "test --list: start_empty start default ports vtag_sync failover lb_crash" sh -c \
-	"for t in start_empty start default ports vtag_sync failover lb_crash; do grep -qx \$t '$work/list' || exit 1; done"
+expect "test --list: start_empty start default ports vtag_sync failover lb_crash ecmp multihoming udp ipv6" sh -c \
+	"for t in start_empty start default ports vtag_sync failover lb_crash ecmp multihoming udp ipv6; do grep -qx \$t '$work/list' || exit 1; done"
 expect "--hash=bogus is refused" sh -c "! '$sctplb_sh' test --hash=bogus start >/dev/null 2>&1"
 
 # --- test --hash=vtag start with extra ovls
@@ -174,6 +174,54 @@ expect "--nvm=2: servers vm-001..002 only" sh -c "grep -qP '^vm-2\tsctplb_test t
 "$sctplb_sh" test >"$work/default.log" 2>"$work/default.err"
 expect "test (default) exits 0" test $? -eq 0
 expect "default: three clusters (ports, vtag_sync, failover)" test "$(grep -cP '^xc\tmkcdrom' "$calls")" = 3
+
+# --- ecmp: the LBs replaced by ECMP routes, the breakage expected, then the LBs back
+: >"$calls"
+"$sctplb_sh" test ecmp >"$work/ecmp.log" 2>"$work/ecmp.err"
+expect "test ecmp exits 0" test $? -eq 0
+expect "ecmp: lb_teardown, then ecmp_setup with every server of the path (and the PREFIX) on both LBs" sh -c \
+	"grep -A1 -P '^vm-201\tsctplb_test tcase_lb_teardown$' '$calls' | grep -qP '^vm-201\tsctplb_test tcase_ecmp_setup --vip=10.0.0.1,fd00::1:1 --target=1=192.168.1.1,1=fd00::192.168.1.1,2=192.168.1.2,2=fd00::192.168.1.2,3=192.168.1.3,3=fd00::192.168.1.3$' &&
+	 grep -A1 -P '^vm-202\tsctplb_test tcase_lb_teardown$' '$calls' | grep -qP '^vm-202\tsctplb_test tcase_ecmp_setup --vip=10.0.0.2,fd00::1:2 --target=1=192.168.4.1,'"
+expect "ecmp: the client expects the breakage with 16 associations, path B primary" \
+	grep -qP '^vm-221\tsctplb_test tcase_ctraffic_broken --addr 10.0.0.1,10.0.0.2 .*--clients 16 .*--primary 10.0.0.2' "$calls"
+expect "ecmp: the servers' SCTP counters, no association left before the routes go, the LBs set up again" sh -c \
+	"for v in 1 2 3; do grep -A1 -P \"^vm-\$v\tsctplb_test tcase_snmp$\" '$calls' | grep -qP \"^vm-\$v\tsctplb_test tcase_no_assoc --timeout=120$\" || exit 1; done
+	 [ \$(grep -n tcase_no_assoc '$calls' | tail -n 1 | cut -d: -f1) -lt \$(grep -n tcase_ecmp_teardown '$calls' | head -n 1 | cut -d: -f1) ] &&
+	 grep -qP '^vm-201\tsctplb_test tcase_ecmp_teardown --vip=10.0.0.1,fd00::1:1$' '$calls' &&
+	 test \$(grep -cP '^vm-20[12]\tsctplb_test tcase_lb_setup ' '$calls') = 4 &&
+	 grep -qP '^vm-221\tsctplb_test tcase_ctraffic --min-servers=2 ' '$calls'"
+
+# --- multihoming: no VIP, no LB
+: >"$calls"
+"$sctplb_sh" test multihoming >"$work/mh.log" 2>"$work/mh.err"
+expect "test multihoming exits 0" test $? -eq 0
+expect "multihoming: a server on vm-001's own addresses, no LB set up, path A cut on vm-201" sh -c \
+	"grep -qP '^vm-1\tsctplb_test tcase_server_start --port=36412 --vip=192.168.1.1,192.168.4.1$' '$calls' &&
+	 ! grep -q 'tcase_lb_setup' '$calls' && ! grep -qP '^vm-2\tsctplb_test tcase_server_start' '$calls' &&
+	 grep -qP '^vm-221\tsctplb_test tcase_ctraffic_start --addr 192.168.1.1,192.168.4.1 --laddr 192.168.2.221,192.168.6.221 ' '$calls' &&
+	 grep -qP '^vm-201\tsctplb_test tcase_path_cut$' '$calls' &&
+	 grep -qP '^vm-221\tsctplb_test tcase_ctraffic_wait --min-failovers=1 ' '$calls'"
+
+# --- udp: encapsulation sysctls before the servers, --encap-port to the LBs and the cut
+: >"$calls"
+"$sctplb_sh" test --encap-port=9900 udp >"$work/udp.log" 2>"$work/udp.err"
+expect "test udp exits 0" test $? -eq 0
+expect "udp: sctp_udp --encap-port=9900 on every server before its server_start, and on the client" sh -c \
+	"for v in 1 2 3; do grep -P \"^vm-\$v\t\" '$calls' | grep -A2 'tcase_sctp_udp --encap-port=9900$' | grep -q 'tcase_server_start' || exit 1; done
+	 grep -qP '^vm-221\tsctplb_test tcase_sctp_udp --encap-port=9900$' '$calls'"
+expect "udp: lb_setup --encap-port=9900 on both LBs" sh -c \
+	"grep -P '^vm-201\tsctplb_test tcase_lb_setup ' '$calls' | grep -q -- '--encap-port=9900' &&
+	 grep -P '^vm-202\tsctplb_test tcase_lb_setup ' '$calls' | grep -q -- '--encap-port=9900'"
+expect "udp: the cut on vm-201 drops the UDP port too" grep -qP '^vm-201\tsctplb_test tcase_path_cut --encap-port=9900$' "$calls"
+
+# --- ipv6: both paths IPv6, with the PREFIX on the client
+: >"$calls"
+"$sctplb_sh" test ipv6 >"$work/ipv6.log" 2>"$work/ipv6.err"
+expect "test ipv6 exits 0" test $? -eq 0
+expect "ipv6: traffic to fd00::1:1,fd00::1:2 from fd00::192.168.2.221,fd00::192.168.6.221, then a cut" sh -c \
+	"grep -qP '^vm-221\tsctplb_test tcase_ctraffic --min-servers=2 --timeout=120 --addr fd00::1:1,fd00::1:2 --laddr fd00::192.168.2.221,fd00::192.168.6.221 ' '$calls' &&
+	 grep -qP '^vm-221\tsctplb_test tcase_ctraffic_start --addr fd00::1:1,fd00::1:2 ' '$calls' &&
+	 grep -qP '^vm-201\tsctplb_test tcase_path_cut$' '$calls'"
 
 # --- the sync net 0 without Xcluster's netns: a clear refusal
 if ip link show xcbr1 >/dev/null 2>&1; then

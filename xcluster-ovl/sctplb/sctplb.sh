@@ -37,6 +37,7 @@
 ##       --traffic-timeout=120  longest wait for a ctraffic run (xctest's __timeout is 10)
 ##       --results=DIR          where rcp brings the ctraffic JSON and the logs
 ##                              ($XCLUSTER_TMP/sctplb-results)
+##       --encap-port=9899      the udp test's SCTP over UDP port (RFC 6951)
 ##
 ## Tests;
 ##   start_empty   the cluster: dual-path topology, the sync net on the LBs, no setup
@@ -49,6 +50,15 @@
 ##                 (through vm-202) and lose nothing; vtag with sync unless --hash=ports
 ##   lb_crash      'kill -9' of the LB on vm-201 during traffic and a restart: the
 ##                 associations continue from the shared memory
+##   ecmp          the baseline without sctplb: the LBs replaced by ECMP routes over the
+##                 servers (L4 hash); 16 multihomed associations must break (ABORTs at the
+##                 client, out-of-the-blue packets at the servers); then the LBs come back
+##                 and the same traffic is pinned
+##   multihoming   plain multihoming, no VIP and no LB: a client to vm-001's own two
+##                 addresses, path A cut at vm-201 during traffic, failover without loss
+##   udp           SCTP over UDP (RFC 6951): encapsulation sysctls on every endpoint, LBs
+##                 with --encap-port; pinning on both paths, then path A cut (SCTP and UDP)
+##   ipv6          both paths IPv6 (fd00::1:1 and fd00::1:2): pinning, then path A cut
 ##
 ## Needs $XCLUSTER and the Xcluster ovls network-topology, iptools and test.
 ##
@@ -80,6 +90,7 @@ cmd_env() {
 	test -n "$__port" || __port=36412
 	test -n "$__sync_net" || __sync_net=7
 	test -n "$__traffic_timeout" || __traffic_timeout=120
+	test -n "$__encap_port" || __encap_port=9899
 	# The VMs' IPv6 addresses are $PREFIX:192.168.N.M; xcluster_start passes it to them.
 	test -n "$xcluster_PREFIX" || xcluster_PREFIX=${PREFIX:-fd00:}
 	export xcluster_PREFIX
@@ -188,15 +199,21 @@ test_start() {
 	otc 204 "route 10.0.0.2/32 192.168.5.202" "route fd00::1:2/128 $(v6 192.168.5.202)"
 	otc 221 sctp_sysctls rp_filter_off "route 10.0.0.2/32 192.168.6.204" \
 		"route fd00::1:2/128 $(v6 192.168.6.204)"
+	lbs_start "$hash"
+}
 
+# lbs_start HASH [lb_setup options...]: both LBs set up and started (sync when vtag).
+lbs_start() {
+	hash=$1
+	shift
 	sync_a='' sync_b=''
 	if test "$hash" = vtag; then
 		# With the vtag hash vm-202 never sees an INIT: the LBs tell each other every association.
 		sync_a="--sync-listen=192.168.$__sync_net.201:7400 --sync-peer=192.168.$__sync_net.202:7400"
 		sync_b="--sync-listen=192.168.$__sync_net.202:7400 --sync-peer=192.168.$__sync_net.201:7400"
 	fi
-	otc 201 "lb_setup --hash=$hash --vip=10.0.0.1,fd00::1:1 $(targets 1) $sync_a"
-	otc 202 "lb_setup --hash=$hash --vip=10.0.0.2,fd00::1:2 $(targets 4) $sync_b"
+	otc 201 "lb_setup --hash=$hash --vip=10.0.0.1,fd00::1:1 $(targets 1) $sync_a $*"
+	otc 202 "lb_setup --hash=$hash --vip=10.0.0.2,fd00::1:2 $(targets 4) $sync_b $*"
 	# Together: with sync, each waits up to 2 s for the other's table at start.
 	rsh 201 sctplb_test tcase_lb_start &
 	pid_a=$!
@@ -285,6 +302,93 @@ test_lb_crash() {
 	otc 201 lb_start
 	otc 221 "ctraffic_wait --timeout=$__traffic_timeout"
 	results lb_crash
+	xcluster_stop
+}
+
+# ecmp_targets NET: the servers on NET as one --target= list (tcase_ecmp_setup).
+ecmp_targets() {
+	et=''
+	for n in $(servers); do et="$et${et:+,}$n=192.168.$1.$n,$n=$(v6 "192.168.$1.$n")"; done
+	echo "--target=$et"
+}
+
+#   test ecmp [ovls...]
+test_ecmp() {
+	__hash=${hash_opt:-ports}
+	tlog "=== sctplb: ECMP baseline: pinning breaks without sctplb, holds with it"
+	test_start "$@"
+	otc 201 lb_teardown "ecmp_setup --vip=10.0.0.1,fd00::1:1 $(ecmp_targets 1)"
+	otc 202 lb_teardown "ecmp_setup --vip=10.0.0.2,fd00::1:2 $(ecmp_targets 4)"
+	# Each path is hashed on its own 5-tuple: the two paths of an association reach the same
+	# server with probability 1/N; all 16 associations keep together with (1/N)^16.
+	otc 221 "ctraffic_broken --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 16 --rate 10 --primary 10.0.0.2 --primary-after 5 --duration 2 --port $__port"
+	# The servers' halves of the broken associations end on the client's ABORTs, which reach
+	# them through the ECMP routes (the INIT's path hashes to that server): before the teardown.
+	for n in $(servers); do otc "$n" snmp "no_assoc --timeout=$__traffic_timeout"; done
+	results ecmp
+	otc 201 "ecmp_teardown --vip=10.0.0.1,fd00::1:1"
+	otc 202 "ecmp_teardown --vip=10.0.0.2,fd00::1:2"
+	lbs_start "$__hash"
+	check_pinning
+	xcluster_stop
+}
+
+#   test multihoming [ovls...]
+test_multihoming() {
+	tlog "=== sctplb: plain multihoming, no VIP and no LB, failover from path A to path B"
+	test_start_empty "$@"
+	otc 1 sctp_sysctls "server_start --port=$__port --vip=192.168.1.1,192.168.4.1"
+	otc 221 sctp_sysctls rp_filter_off
+	otc 221 "ctraffic_start --addr 192.168.1.1,192.168.4.1 --laddr 192.168.2.221,192.168.6.221 --clients 4 --rate 10 --duration 10 --port $__port"
+	otc 221 "ctraffic_running --timeout=$__traffic_timeout"
+	otc 201 path_cut
+	otc 221 "ctraffic_wait --min-failovers=1 --timeout=$__traffic_timeout"
+	otc 201 path_heal
+	results multihoming
+	xcluster_stop
+}
+
+#   test [--hash=ports|vtag] [--encap-port=9899] udp [ovls...]
+test_udp() {
+	__hash=${hash_opt:-ports}
+	tlog "=== sctplb: SCTP over UDP port $__encap_port (RFC 6951) through sctplb ($__hash hash)"
+	test_start_empty "$@"
+	# Encapsulation before the servers start: a socket copies net.sctp.encap_port when made.
+	for n in $(servers); do
+		otc "$n" sctp_sysctls "sctp_udp --encap-port=$__encap_port" vip_setup "server_start --port=$__port"
+	done
+	otc 203 "route 10.0.0.1/32 192.168.3.201" "route fd00::1:1/128 $(v6 192.168.3.201)"
+	otc 204 "route 10.0.0.2/32 192.168.5.202" "route fd00::1:2/128 $(v6 192.168.5.202)"
+	otc 221 sctp_sysctls "sctp_udp --encap-port=$__encap_port" rp_filter_off \
+		"route 10.0.0.2/32 192.168.6.204" "route fd00::1:2/128 $(v6 192.168.6.204)"
+	lbs_start "$__hash" "--encap-port=$__encap_port"
+	check_pinning
+	otc 221 "ctraffic_start $ctraffic_args --duration 10 --port $__port"
+	otc 221 "ctraffic_running --timeout=$__traffic_timeout"
+	otc 201 "path_cut --encap-port=$__encap_port"
+	otc 221 "ctraffic_wait --min-failovers=1 --timeout=$__traffic_timeout"
+	otc 201 path_heal
+	otc 201 "sctplb stats"
+	otc 202 "sctplb stats"
+	results udp
+	xcluster_stop
+}
+
+#   test [--hash=ports|vtag] ipv6 [ovls...]
+test_ipv6() {
+	__hash=${hash_opt:-ports}
+	tlog "=== sctplb: IPv6 on both paths ($__hash hash)"
+	test_start "$@"
+	v6_args="--addr fd00::1:1,fd00::1:2 --laddr $(v6 192.168.2.221),$(v6 192.168.6.221) --rate 10 --port $__port"
+	otc 221 "ctraffic --min-servers=2 --timeout=$__traffic_timeout $v6_args --clients 8 --primary fd00::1:2 --primary-after 20 --duration 4"
+	otc 221 "ctraffic_start $v6_args --clients 4 --duration 10"
+	otc 221 "ctraffic_running --timeout=$__traffic_timeout"
+	otc 201 path_cut
+	otc 221 "ctraffic_wait --min-failovers=1 --timeout=$__traffic_timeout"
+	otc 201 path_heal
+	otc 201 "sctplb stats"
+	otc 202 "sctplb stats"
+	results ipv6
 	xcluster_stop
 }
 

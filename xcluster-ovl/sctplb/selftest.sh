@@ -171,11 +171,38 @@ check "teardown left no rule, route or segment" sh -c "
 	! ip -n $ns_a rule | grep -q 'proto 132\|protocol 132' && ! $work/root/bin/sctplb show --shm $shm_a"
 check "lb_teardown on B" t "$ns_b" tcase_lb_teardown --shm="$shm_b"
 
+# --- SCTP over UDP: lb_setup --encap-port passes it to 'sctplb rules' and 'sctplb lb'
+# shellcheck disable=SC2086
+check "lb_setup --encap-port=9899 on A" t "$ns_a" tcase_lb_setup --vip=10.0.0.1,fd00::1:1 $targets --shm="$shm_a" --encap-port=9899
+check "UDP to the VIP's port 9899 is queued (IPv4, IPv6)" sh -c "
+	ip netns exec $ns_a iptables -t mangle -S PREROUTING | grep -q -- '-d 10.0.0.1/32 -p udp .*--dport 9899 .*NFQUEUE' &&
+	ip netns exec $ns_a ip6tables -t mangle -S PREROUTING | grep -q -- '-d fd00::1:1/128 -p udp .*--dport 9899 .*NFQUEUE'"
+check "the lb options keep --encap-port 9899" grep -q -- '--encap-port 9899' "$work/run-$ns_a/$shm_a.lb"
+check "lb_start with --encap-port" t "$ns_a" tcase_lb_start --shm="$shm_a" --log="$work/lb-a-udp.log"
+check "lb_teardown (encap)" t "$ns_a" tcase_lb_teardown --shm="$shm_a"
+check "no UDP rule left" sh -c "! ip netns exec $ns_a iptables-save | grep -q 9899 && ! ip netns exec $ns_a ip6tables-save | grep -q 9899"
+check_not "lb_setup --encap-port=x fails" "wants a port" t "$ns_a" tcase_lb_setup --vip=10.0.0.1 --target=1=192.168.1.1 --shm="$shm_a" --encap-port=x
+
+# --- ECMP instead of sctplb (the baseline)
+# shellcheck disable=SC2086
+check "ecmp_setup" t "$ns_a" tcase_ecmp_setup --vip=10.0.0.1,fd00::1:1 $targets
+check "the VIPs over the three servers, L4 hash" sh -c "
+	[ \$(ip -n $ns_a route show 10.0.0.1 | grep -c nexthop) = 3 ] && [ \$(ip -n $ns_a -6 route show fd00::1:1 | grep -c nexthop) = 3 ] &&
+	[ \$(ip netns exec $ns_a cat /proc/sys/net/ipv4/fib_multipath_hash_policy) = 1 ] &&
+	[ \$(ip netns exec $ns_a cat /proc/sys/net/ipv6/fib_multipath_hash_policy) = 1 ]"
+check "ecmp_teardown" t "$ns_a" tcase_ecmp_teardown --vip=10.0.0.1,fd00::1:1
+check "no VIP route left" sh -c "[ -z \"\$(ip -n $ns_a route show 10.0.0.1)\" ] && [ -z \"\$(ip -n $ns_a -6 route show fd00::1:1)\" ]"
+
 # --- path cut / heal on an LB
 check "path_cut" t "$ns_a" tcase_path_cut
-check "FORWARD drops SCTP, both families" sh -c "ip netns exec $ns_a iptables -S FORWARD | grep -q 'path-cut.*DROP' && ip netns exec $ns_a ip6tables -S FORWARD | grep -q 'path-cut.*DROP'"
+check "FORWARD drops SCTP, both families" sh -c "ip netns exec $ns_a iptables -S FORWARD | grep -q -- '-p sctp .*path-cut.*DROP' && ip netns exec $ns_a ip6tables -S FORWARD | grep -q -- '-p sctp .*path-cut.*DROP'"
+check "and UDP to and from 9899 (SCTP over UDP), both families" sh -c "for t in iptables ip6tables; do
+	ip netns exec $ns_a \$t -S FORWARD | grep -q -- '--dport 9899 .*path-cut.*DROP' &&
+	ip netns exec $ns_a \$t -S FORWARD | grep -q -- '--sport 9899 .*path-cut.*DROP' || exit 1; done"
 check "path_cut again" t "$ns_a" tcase_path_cut
-check "path_cut twice adds nothing" sh -c "[ \$(ip netns exec $ns_a iptables -S FORWARD | grep -c path-cut) = 1 ]"
+check "path_cut twice adds nothing" sh -c "[ \$(ip netns exec $ns_a iptables -S FORWARD | grep -c path-cut) = 3 ]"
+check "path_cut --encap-port=9900 adds that port" t "$ns_a" tcase_path_cut --encap-port=9900
+check "five drops" sh -c "[ \$(ip netns exec $ns_a ip6tables -S FORWARD | grep -c path-cut) = 5 ]"
 check "path_heal" t "$ns_a" tcase_path_heal
 check "no drop left" sh -c "! ip netns exec $ns_a iptables -S FORWARD | grep -q path-cut && ! ip netns exec $ns_a ip6tables -S FORWARD | grep -q path-cut"
 
