@@ -102,7 +102,9 @@ tl_spawn() {
 	# The log exists before the client starts: a reader racing the child's own redirection would
 	# find no file (and tl_echo_count no number).
 	: >"$tl_work/$name.log"
-	ip netns exec "$ns" "$@" >>"$tl_work/$name.log" 2>&1 &
+	# A background command's standard input is /dev/null unless redirected here: TL_SPAWN_INPUT
+	# names a file (e.g. a FIFO the test feeds) to read instead.
+	ip netns exec "$ns" "$@" <"${TL_SPAWN_INPUT:-/dev/null}" >>"$tl_work/$name.log" 2>&1 &
 	tl_client_pid[$name]=$!
 	tl_client_pids+=($!)
 }
