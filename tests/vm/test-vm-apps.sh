@@ -17,7 +17,8 @@
 # and prints one JSON line {application, associations, servers, aborts, ootb, reconnects}.
 # An application is a file tests/vm/apps/app-NAME.sh defining NAME_setup_server (in vm_setup
 # of each server), NAME_setup_client, NAME_start (the first clients), NAME_start_drain (the
-# clients started during the drain), NAME_port, NAME_reconnects and NAME_check (its own answers).
+# clients started during the drain), NAME_port, NAME_reconnects, NAME_check (its own answers),
+# NAME_stop (after the scenario was judged), and optionally NAME_prepare and NAME_ready.
 # Exit 0 all passed, 1 a failure, 77 the machine cannot run it (and says why).
 # Environment: as test-vm-dual-path.sh (SCTPLB_BIN, SCTPT_BIN, SCTPLB_VM_DIR, SCTPLB_VM_KEEP,
 # SCTPLB_VM_ACCEL); SCTPLB_VM_APPS="lksctp diameter" (the scenarios to run, in order).
@@ -29,7 +30,7 @@ source_dir=${SCTPLB_SOURCE_DIR:-$(cd "$here/../.." && pwd)}
 : "${SCTPLB_BIN:=$SCTPLB_BUILD_DIR/lb/cli/sctplb}"
 : "${SCTPT_BIN:=$SCTPLB_BUILD_DIR/tests/vm/sctpt-static}"
 vmdir=${SCTPLB_VM_DIR:-$SCTPLB_BUILD_DIR/vm}
-apps=${SCTPLB_VM_APPS:-lksctp}
+apps=${SCTPLB_VM_APPS:-lksctp diameter}
 t_start=$(date +%s%N)
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -186,17 +187,22 @@ all_guests=(vm-001 vm-002 vm-003 vm-221)
 # The association view: "server-S LPORT RPORT ST LADDRS|RADDRS" for every association of the
 # application's port on every server, and the client's own.
 server_assocs() { local s; for s in 1 2 3; do g "vm-00$s" "apps assocs $1" | sed "s/^/server-$s /"; done; }
-# client_keys PORT: "ADDR:PORT" of the client side of each association (its net-2 address).
-client_keys() { g vm-221 "apps assocs $1" | awk '{ split($4, a, "|"); n = split(a[1], l, ","); for (i = 1; i <= n; i++) if (l[i] ~ /^192\.168\.2\./) print l[i] ":" $1 }' | sort; }
-# placement PORT: "KEY server-S OK" for every client association: the server(s) holding an
-# association with that client address and port, OK = both client addresses in the server's view.
+# An association's key: its client port and the lowest of its client addresses on net 2 (one
+# per association for clients bound to an address pair; all of them for a client bound to none).
+# client_keys PORT: the client's associations' keys.
+client_keys() { g vm-221 "apps assocs $1" | awk '{ split($4, a, "|"); print $1, a[1] }' | assoc_key_of; }
+assoc_key_of() { # stdin "PORT ADDRS" -> "LOWEST-192.168.2-ADDR:PORT [FLAG]"
+	awk '{ n = split($2, l, ","); k = ""; six = 0
+		for (i = 1; i <= n; i++) { if (l[i] ~ /^192\.168\.2\./ && (k == "" || l[i] < k)) k = l[i]; if (l[i] ~ /^192\.168\.6\./) six = 1 }
+		print k ":" $1 ($3 == "" ? "" : " " $3 " " (six ? "both" : "one")) }' | sort
+}
+# placement PORT: "KEY server-S both|one" for every client association: the server(s) holding
+# it, "both" when the server knows client addresses of both networks.
 placement() {
 	server_assocs "$1" >"$state/server-assocs"
 	client_keys "$1" >"$state/client-keys"
-	awk 'NR == FNR { k[$0] = 1; next }
-		{ split($5, a, "|"); n = split(a[2], r, ","); two = 0; six = 0; key = ""
-		  for (i = 1; i <= n; i++) { if (r[i] ~ /^192\.168\.2\./) { two = 1; key = r[i] ":" $3 } if (r[i] ~ /^192\.168\.6\./) six = 1 }
-		  if (key in k) print key, $1, (two && six ? "both" : "one") }' "$state/client-keys" "$state/server-assocs" | sort
+	awk '{ split($5, a, "|"); print $3, a[2], $1 }' "$state/server-assocs" | assoc_key_of >"$state/server-keys"
+	awk 'NR == FNR { k[$0] = 1; next } $1 in k' "$state/client-keys" "$state/server-keys"
 }
 # paths_active PORT: every peer address of every association of PORT active (state 2) on every guest.
 paths_active() {
@@ -227,6 +233,7 @@ run_app() {
 	t_app=$(date +%s%N)
 	port=$("${app}_port")
 	say "$app: start (port $port)"
+	! declare -F "${app}_prepare" >/dev/null || "${app}_prepare"
 	declare -A base_aborts=() base_ootb=()
 	for s in "${all_guests[@]}"; do
 		before=$(snmp "$s")

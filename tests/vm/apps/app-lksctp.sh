@@ -4,8 +4,8 @@
 # address pair, RFC 9260 section 1.3), sctp_bindx-bound to both, sctp_connectx to both VIPs,
 # sending a line every 0.2 s; during the drain six more from 192.168.2.227/.6.227, ports
 # 40001-40006. The servers are the overlay's sctpt (tcase_server_start, bound to the VIPs).
-# sctp_darn never reads (the servers' echoes stay queued): closing it would ABORT (Linux SCTP
-# aborts an association closed with unread data), so the clients run until the guests stop.
+# sctp_darn never reads (the servers' echoes stay queued): closing it ABORTs (Linux SCTP aborts
+# an association closed with unread data), so the clients run until the scenario has been judged.
 lksctp_port() { echo 36412; }
 lksctp_setup_server() { echo "sctplb_test tcase_server_start --vip=10.0.0.1,10.0.0.2 --name=server-$1"; }
 lksctp_setup_client() { :; }
@@ -38,4 +38,8 @@ lksctp_check() { # the clients' own word: one connection each, no error
 		fail "lksctp $1: sctp_darn logs (id new gone errors): $(tr '\n' ';' <"$state/darn-count")"
 	fi
 }
-lksctp_stop() { :; }
+# After the scenario: the clients end (each ABORTs: unread data), their associations with them.
+lksctp_stop() {
+	g vm-221 'touch /tmp/darn-1.stop /tmp/darn-2.stop /tmp/darn-3.stop /tmp/darn-4.stop /tmp/darn-5.stop /tmp/darn-6.stop /tmp/darn-11.stop /tmp/darn-12.stop /tmp/darn-13.stop /tmp/darn-14.stop /tmp/darn-15.stop /tmp/darn-16.stop' >/dev/null
+	vm_until 30 g vm-221 '! pidof sctp_darn' >/dev/null || fail "lksctp: sctp_darn clients still running 30 s after their stop"
+}

@@ -111,6 +111,10 @@ if grep -q 'not found' <<<"$libs"; then die "unresolved libraries: $(grep 'not f
 while read -r soname path; do
 	cp -L "$path" "$root/lib/x86_64-linux-gnu/$soname"
 done < <(sed -n 's/^\s*\(\S*\) => \(\/\S*\) (.*/\1 \2/p' <<<"$libs" | sort -u)
+# dlopen()ed by glibc's pthread_cancel (freeDiameter's shutdown), so ldd never names it.
+gcc_s=$(ldconfig -p | sed -n 's/^\s*libgcc_s\.so\.1 (libc6,x86-64) => //p' | head -n 1)
+[ -n "$gcc_s" ] || die "no libgcc_s.so.1 on the host (Debian package libgcc-s1)"
+cp -L "$gcc_s" "$root/lib/x86_64-linux-gnu/libgcc_s.so.1"
 loader=$(sed -n 's/^\s*\(\/lib64\/ld-linux\S*\) (.*/\1/p' <<<"$libs" | sort -u | head -n 1)
 [ -n "$loader" ] || die "no program loader in ldd's output"
 cp -L "$loader" "$root$loader"
