@@ -229,7 +229,7 @@ indata_of_servers() { local s; for s in "${servers[@]}"; do field "$(snmp "$s")"
 
 # run_app APP: one application's scenario (see the header).
 run_app() {
-	local app=$1 port n used busiest s k before after grown t_app
+	local app=$1 port n used busiest s k before after t_app
 	t_app=$(date +%s%N)
 	port=$("${app}_port")
 	say "$app: start (port $port)"
