@@ -11,6 +11,8 @@
 #                                           fails at once when the guest is dead or stuck
 #   vm_alive NAME                           its qemu still runs and it printed no death marker
 #   vm_until SECONDS COMMAND...             until COMMAND succeeds, at most SECONDS of wall time
+# vm_start reads vm_initrd (default $vmdir/initramfs.gz) and vm_mem (MB, default 128): a test may
+# set them, e.g. for one call (`vm_mem=256 vm_start ...`).
 # Files per guest in $state/NAME.{console,cfg,qemu.log}, its control socket in $vm_sock_dir
 # (short: a unix socket path has at most 107 bytes); qemu's PID is recorded as vm-NAME.
 
@@ -46,8 +48,8 @@ vm_start() {
 	cp "$cfg" "$state/$name.cfg"
 	: >"$state/$name.console"
 	# Not through in_ns: $! is qemu itself, living in the switch namespace (its taps are there).
-	ip netns exec "$sw" qemu-system-x86_64 "${vm_accel[@]}" -nodefaults -no-user-config -display none -m 128 \
-		-no-reboot -kernel "$vmdir/vmlinuz" -initrd "$vmdir/initramfs.gz" \
+	ip netns exec "$sw" qemu-system-x86_64 "${vm_accel[@]}" -nodefaults -no-user-config -display none -m "${vm_mem:-128}" \
+		-no-reboot -kernel "$vmdir/vmlinuz" -initrd "${vm_initrd:-$vmdir/initramfs.gz}" \
 		-append "console=ttyS0 panic=-1 quiet" \
 		-serial "file:$state/$name.console" \
 		-chardev "socket,id=ctl,path=$vm_sock_dir/$name.ctl,server=on,wait=off" -serial chardev:ctl \
@@ -133,4 +135,22 @@ vm_run() {
 		echo "$*" >"$state/$name.stuck"
 	fi
 	return $status
+}
+
+# vm_suite_cleanup: the EXIT trap of a VM test (`trap vm_suite_cleanup EXIT`): every recorded
+# process stopped, the namespaces and the LB segments ($segments) removed, the control sockets'
+# directory too; the run directory kept when the test failed ($failures) or SCTPLB_VM_KEEP=1.
+vm_suite_cleanup() {
+	local status=$? s
+	trap - EXIT INT TERM
+	stop_recorded TERM 2
+	delete_namespaces
+	for s in "${segments[@]}"; do "$SCTPLB_BIN" delete --shm "$s" --force >/dev/null 2>&1 || true; done
+	rm -rf "$vm_sock_dir"
+	if [ "$status" -ne 0 ] || [ "$failures" -ne 0 ] || [ "${SCTPLB_VM_KEEP:-}" = 1 ]; then
+		echo "logs kept in $state"
+	else
+		rm -rf "$state"
+	fi
+	exit "$status"
 }

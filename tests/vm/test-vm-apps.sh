@@ -1,0 +1,383 @@
+#!/bin/bash
+# test-vm-apps.sh: real SCTP applications from Debian behind sctplb (ctest vm.apps, label vm;
+# docs/applications.md). The dual-path topology of test-vm-dual-path.sh, kernel SCTP in qemu
+# guests, both LBs in vtag mode with association sync and the kernel fast path; three DSR
+# servers (vm-001..003, VIPs 10.0.0.1 via vm-201 and 10.0.0.2 via vm-202 on lo) and one client
+# guest (vm-221, address pairs 192.168.2.22N/192.168.6.22N). The guests boot once; each
+# application is one scenario, run_app APP, with the same checks:
+#   spread    every association reaches exactly one server, with both client addresses, every
+#             path active at both ends; the associations use at least two servers
+#   path A    cut at vm-201 (FORWARD drop) until every client has declared VIP A's path dead
+#             (longer than the heartbeat failover), DATA still reaches the servers on path B,
+#             then healed: every path active again, no reconnect
+#   drain     `sctplb deactivate` of the busiest server on both LBs: its associations stay, the
+#             new associations avoid it
+#   lb kill   both LB daemons kill -9 for 5 s (the fast path carries the associations), restarted
+#   always    no ABORT and no out-of-the-blue packet on any guest, no reconnect in the app's logs
+# and prints one JSON line {application, associations, servers, aborts, ootb, reconnects}.
+# An application is a file tests/vm/apps/app-NAME.sh defining NAME_setup_server (in vm_setup
+# of each server), NAME_setup_client, NAME_start (the first clients), NAME_start_drain (the
+# clients started during the drain), NAME_port, NAME_reconnects, NAME_check (its own answers),
+# NAME_stop (after the scenario was judged), and optionally NAME_prepare and NAME_ready.
+# Exit 0 all passed, 1 a failure, 77 the machine cannot run it (and says why).
+# Environment: as test-vm-dual-path.sh (SCTPLB_BIN, SCTPT_BIN, SCTPLB_VM_DIR, SCTPLB_VM_KEEP,
+# SCTPLB_VM_ACCEL); SCTPLB_VM_APPS="lksctp diameter" (the scenarios to run, in order).
+set -eu
+[ -z "${SCTPLB_VM_TRACE_ERR:-}" ] || { set -E; trap 'echo "ERR ${BASH_SOURCE[0]}:$LINENO: $BASH_COMMAND" >&2' ERR; }
+here=$(cd "$(dirname "$0")" && pwd)
+source_dir=${SCTPLB_SOURCE_DIR:-$(cd "$here/../.." && pwd)}
+: "${SCTPLB_BUILD_DIR:=$source_dir/build}"
+: "${SCTPLB_BIN:=$SCTPLB_BUILD_DIR/lb/cli/sctplb}"
+: "${SCTPT_BIN:=$SCTPLB_BUILD_DIR/tests/vm/sctpt-static}"
+vmdir=${SCTPLB_VM_DIR:-$SCTPLB_BUILD_DIR/vm}
+apps=${SCTPLB_VM_APPS:-lksctp diameter}
+t_start=$(date +%s%N)
+
+skip() { echo "SKIP: $*"; exit 77; }
+[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, tap devices, iptables)"
+for tool in qemu-system-x86_64 python3 ip iptables ip6tables jq openssl; do
+	command -v "$tool" >/dev/null || skip "$tool is not installed (./run.sh installs the packages)"
+done
+[ -x "$SCTPLB_BIN" ] || skip "sctplb not built at $SCTPLB_BIN"
+[ -x "$SCTPT_BIN" ] || skip "no static sctpt (SCTPT_BIN='$SCTPT_BIN'; needs libsctp.a and libusrsctp.a)"
+[ -e /dev/net/tun ] || skip "no /dev/net/tun (tap devices)"
+
+topology_name=vm-apps
+prefix=va$$
+# shellcheck source=../topology/topology-common.sh
+. "$source_dir/tests/topology/topology-common.sh"
+# shellcheck source=vm-lib.sh
+. "$here/vm-lib.sh"
+for app in $apps; do
+	[ -f "$here/apps/app-$app.sh" ] || { echo "no application $app ($here/apps/app-$app.sh)"; exit 1; }
+	# shellcheck source=/dev/null
+	. "$here/apps/app-$app.sh"
+done
+
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+failures=0
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+say() { echo "--- [$(ms_since "$t_start") ms] $*"; }
+
+# 1. The image: the suite's initramfs (build-image.sh) and the applications appended (pack-apps.sh).
+say "image: $vmdir"
+t_image=$(date +%s%N)
+status=0
+SCTPLB_SOURCE_DIR=$source_dir SCTPT_BIN=$SCTPT_BIN SCTPLB_BIN=$SCTPLB_BIN \
+	bash "$here/build-image.sh" "$vmdir" || status=$?
+[ $status -eq 0 ] || exit $status
+bash "$here/apps/pack-apps.sh" "$vmdir" || exit $?
+image_ms=$(ms_since "$t_image")
+sed 's/^/    /' "$vmdir/image.info" "$vmdir/apps.info"
+vm_initrd=$vmdir/initramfs-apps.gz
+
+state=$vmdir/run-$prefix
+sw=$prefix-sw
+lb_a=$prefix-vm201
+lb_b=$prefix-vm202
+mkdir -p "$state"
+chmod 700 "$state"
+vm_sock_dir=$(mktemp -d /tmp/sctplb-va.XXXXXX)
+: >"$state/pids"
+: >"$state/namespaces"
+segments=("$prefix-201" "$prefix-202")
+trap vm_suite_cleanup EXIT
+trap 'exit 1' INT TERM
+
+# 2. Namespaces: the switch (bridges, taps, qemu) and the two LBs; nothing in the root namespace.
+mac() { printf '02:00:00:%02x:00:%02x' "$1" "$2"; }
+mk_ns() { # mk_ns NS SYSCTL...
+	ip netns add "$1"
+	echo "$1" >>"$state/namespaces"
+	ip netns exec "$1" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+		net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 "${@:2}"
+	ip -n "$1" link set lo up
+}
+mk_ns "$sw"
+ip netns exec "$sw" sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 2>/dev/null || true
+for net in 1 2 3 4 6; do ip -n "$sw" link add "br$net" type bridge && ip -n "$sw" link set "br$net" up; done
+veth_n=0
+for spec in "$lb_a 201 2 1 3" "$lb_b 202 6 4 3"; do
+	read -r ns host nets <<<"$spec"
+	mk_ns "$ns" net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+	for net in $nets; do
+		veth_n=$((veth_n + 1))
+		ip link add "eth$net" address "$(mac "$net" "$host")" netns "$ns" type veth peer name "v$veth_n" netns "$sw"
+		ip -n "$sw" link set "v$veth_n" master "br$net" up
+		ip -n "$ns" addr add "192.168.$net.$host/24" dev "eth$net"
+		ip -n "$ns" addr add "fd00:$net::$host/64" dev "eth$net" nodad
+		ip -n "$ns" link set "eth$net" up
+	done
+done
+
+# 3. Guests, booted in parallel: the guest helper (apps/guest-apps.sh) goes in through each
+# guest's config, so does each application's configuration (NAME_setup_server/_client).
+vm_choose_accel
+guest_helper=$(cat "$here/apps/guest-apps.sh")
+helper_install() { printf "cat >/usr/bin/apps <<'APPS_EOF'\n%s\nAPPS_EOF\nchmod 755 /usr/bin/apps\n" "$guest_helper"; }
+for s in 1 2 3; do
+	{
+		echo "VM_NAME=vm-00$s"
+		echo "VM_NICS=\"$(mac 1 "$s"),eth1,192.168.1.$s/24,fd00:1::$s/64 $(mac 4 "$s"),eth4,192.168.4.$s/24,fd00:4::$s/64\""
+		echo "vm_setup() {"
+		echo "set -e"
+		helper_install
+		echo "sctplb_test tcase_sctp_sysctls"
+		echo "sctplb_test tcase_vip_setup --vip=10.0.0.1,10.0.0.2"
+		echo "ip route add 192.168.2.0/24 via 192.168.1.201 dev eth1 src 10.0.0.1"
+		echo "ip route add 192.168.6.0/24 via 192.168.4.202 dev eth4 src 10.0.0.2"
+		for app in $apps; do "${app}_setup_server" "$s"; done
+		echo "}"
+	} >"$state/cfg-vm-00$s"
+	vm_mem=160 vm_start "vm-00$s" "$state/cfg-vm-00$s" "1:$(mac 1 "$s")" "4:$(mac 4 "$s")"
+done
+{
+	echo "VM_NAME=vm-221"
+	echo "VM_NICS=\"$(mac 2 221),eth2,192.168.2.221/24,fd00:2::221/64 $(mac 6 221),eth6,192.168.6.221/24,fd00:6::221/64\""
+	echo "vm_setup() {"
+	echo "set -e"
+	helper_install
+	echo "sctplb_test tcase_sctp_sysctls"
+	echo "sctplb_test tcase_route 10.0.0.1/32 192.168.2.201"
+	echo "sctplb_test tcase_route 10.0.0.2/32 192.168.6.202"
+	for h in 222 223 224 225 226 227 228; do echo "ip addr add 192.168.2.$h/24 dev eth2; ip addr add 192.168.6.$h/24 dev eth6"; done
+	for app in $apps; do "${app}_setup_client"; done
+	echo "}"
+} >"$state/cfg-vm-221"
+vm_mem=256 vm_start vm-221 "$state/cfg-vm-221" "2:$(mac 2 221)" "6:$(mac 6 221)"
+t_boot=$(date +%s%N)
+
+# 4. The LBs, while the guests boot: vtag mode, association sync over net 3, kernel fast path.
+queue=2
+(umask 077 && head -c 32 /dev/urandom >"$state/seed")
+(umask 077 && "$vm_python" -c 'import secrets; print(secrets.token_hex(32))' >"$state/sync.key")
+lb_ns_of() { if [ "$1" = 201 ]; then echo "$lb_a"; else echo "$lb_b"; fi; }
+lb_cmd() { local k=$1; shift; in_ns "$(lb_ns_of "$k")" "$SCTPLB_BIN" "$1" --shm "$prefix-$k" "${@:2}"; }
+lb_start() { # lb_start K: the daemon of LB K (its segment kept: a restart after kill -9 too)
+	local k=$1 other=201
+	[ "$k" = 202 ] || other=202
+	start_lb "lb-$k" "$(lb_ns_of "$k")" "$prefix-$k" "$state/lb-$k.log" " in vm-$k" \
+		--sync-listen "192.168.3.$k:7400" --sync-peer "192.168.3.$other:7400" --sync-key "$state/sync.key"
+}
+for k in 201 202; do
+	net=1 vip=10.0.0.1
+	[ $k = 201 ] || { net=4; vip=10.0.0.2; }
+	"$SCTPLB_BIN" init --shm "$prefix-$k" --hash vtag --seed-file "$state/seed" --M 997 --capacity 4096 >>"$state/init.log" ||
+		die "sctplb init $k"
+	"$SCTPLB_BIN" activate --shm "$prefix-$k" 1 2 3 >>"$state/init.log" || die "sctplb activate $k"
+	in_ns "$(lb_ns_of $k)" "$SCTPLB_BIN" rules --shm "$prefix-$k" --vip "$vip" --queue $queue \
+		--target "1=192.168.$net.1" --target "2=192.168.$net.2" --target "3=192.168.$net.3" \
+		--fastpath --apply >>"$state/rules-$k.log" 2>&1 || die "sctplb rules in vm-$k: $(tail -n 3 "$state/rules-$k.log")"
+done
+lb_start 201 & p1=$!
+lb_start 202 & p2=$!
+wait $p1 && wait $p2 || die "an LB did not start"
+
+say "guests booting (${vm_accel[*]})"
+vm_wait_ready vm-001 vm-002 vm-003 vm-221 --timeout 240
+boot_ms=$(ms_since "$t_boot")
+say "4 guests ready in $boot_ms ms (image $image_ms ms)"
+
+# g NAME COMMAND: one command in a guest, its output on stdout.
+g() { vm_run "$1" --timeout 60 "$2"; }
+servers=(vm-001 vm-002 vm-003)
+all_guests=(vm-001 vm-002 vm-003 vm-221)
+
+# The association view: "server-S LPORT RPORT ST LADDRS|RADDRS" for every association of the
+# application's port on every server, and the client's own.
+server_assocs() { local s; for s in 1 2 3; do g "vm-00$s" "apps assocs $1" | sed "s/^/server-$s /"; done; }
+# An association's key: its client port and the lowest of its client addresses on net 2 (one
+# per association for clients bound to an address pair; all of them for a client bound to none).
+# client_keys PORT: the client's associations' keys.
+client_keys() { g vm-221 "apps assocs $1" | awk '{ split($4, a, "|"); print $1, a[1] }' | assoc_key_of; }
+assoc_key_of() { # stdin "PORT ADDRS" -> "LOWEST-192.168.2-ADDR:PORT [FLAG]"
+	awk '{ n = split($2, l, ","); k = ""; six = 0
+		for (i = 1; i <= n; i++) { if (l[i] ~ /^192\.168\.2\./ && (k == "" || l[i] < k)) k = l[i]; if (l[i] ~ /^192\.168\.6\./) six = 1 }
+		print k ":" $1 ($3 == "" ? "" : " " $3 " " (six ? "both" : "one")) }' | sort
+}
+# placement PORT: "KEY server-S both|one" for every client association: the server(s) holding
+# it, "both" when the server knows client addresses of both networks.
+placement() {
+	server_assocs "$1" >"$state/server-assocs"
+	client_keys "$1" >"$state/client-keys"
+	awk '{ split($5, a, "|"); print $3, a[2], $1 }' "$state/server-assocs" | assoc_key_of >"$state/server-keys"
+	awk 'NR == FNR { k[$0] = 1; next } $1 in k' "$state/client-keys" "$state/server-keys"
+}
+# paths_active PORT: every peer address of every association of PORT active (state 2) on every guest.
+paths_active() {
+	local gname out
+	for gname in "${all_guests[@]}"; do
+		out=$(g "$gname" "apps paths $1") || return 1
+		! grep -qv ' 2$' <<<"$out" || return 1
+	done
+}
+# vip_a_dead PORT: on the client, the path to 10.0.0.1 of every association is inactive.
+vip_a_dead() { local out; out=$(g vm-221 "apps paths $1") && [ -n "$out" ] && ! grep -q '^10\.0\.0\.1 [^0]' <<<"$out"; }
+established() { [ "$(g vm-221 "apps assocs $1" | awk '$3 == 3' | wc -l)" -ge "$2" ]; }
+snmp() { g "$1" "apps snmp"; } # "aborts N estab N ootb N indata N"
+field() { awk -v f="$2" '{ for (i = 1; i < NF; i++) if ($i == f) print $(i + 1) }' <<<"$1"; }
+path_a() { # path_a -A|-D: path A (client side of vm-201) dropped in both directions, IPv4 and IPv6
+	local tool dir
+	for tool in iptables ip6tables; do
+		for dir in -i -o; do in_ns "$lb_a" "$tool" -w "$1" FORWARD "$dir" eth2 -p sctp -j DROP; done
+	done
+}
+# kernel_marked: "A B", the packets each LB's kernel fast path (nft map) has marked so far.
+kernel_marked() { local k; for k in 201 202; do lb_cmd $k stats --json 2>/dev/null | jq '[.fastpath.targets[]?.packets] | add // 0'; done | tr '\n' ' ' | sed 's/ $//'; }
+indata_of_servers() { local s; for s in "${servers[@]}"; do field "$(snmp "$s")" indata; done | tr '\n' ' '; }
+
+# run_app APP: one application's scenario (see the header).
+run_app() {
+	local app=$1 port n used busiest s k before after t_app
+	t_app=$(date +%s%N)
+	port=$("${app}_port")
+	say "$app: start (port $port)"
+	! declare -F "${app}_prepare" >/dev/null || "${app}_prepare"
+	declare -A base_aborts=() base_ootb=()
+	for s in "${all_guests[@]}"; do
+		before=$(snmp "$s")
+		base_aborts[$s]=$(field "$before" aborts)
+		base_ootb[$s]=$(field "$before" ootb)
+	done
+	n=$("${app}_start") || { fail "$app: the clients did not start"; return; }
+	if ! vm_until 120 established "$port" "$n"; then
+		fail "$app: $n associations not established in 120 s: $(g vm-221 "apps assocs $port" | tr '\n' ';')"
+		return
+	fi
+	if declare -F "${app}_ready" >/dev/null && ! vm_until 180 "${app}_ready"; then
+		fail "$app: not ready in 180 s"
+	fi
+	# Spread: one server per association, both client addresses known to it, every path active.
+	vm_until 60 paths_active "$port" || fail "$app: not every path active on every guest in 60 s"
+	placement "$port" >"$state/placement-$app"
+	local keys placed dup one
+	keys=$(wc -l <"$state/client-keys")
+	placed=$(awk '{ print $1 }' "$state/placement-$app" | sort -u | wc -l)
+	dup=$(awk '{ print $1 }' "$state/placement-$app" | sort | uniq -d | wc -l)
+	one=$(grep -c ' one$' "$state/placement-$app" || true)
+	used=$(awk '{ print $2 }' "$state/placement-$app" | sort -u | tr '\n' ' ')
+	if [ "$keys" -ge "$n" ] && [ "$placed" = "$keys" ] && [ "$dup" = 0 ] && [ "$one" = 0 ] &&
+		[ "$(wc -w <<<"$used")" -ge 2 ]; then
+		pass "$app: $keys associations, each on exactly one server with both paths ($used)"
+	else
+		fail "$app: spread: $keys client associations, $placed placed, $dup on two servers, $one with one path, servers '$used' ($state/placement-$app)"
+	fi
+	"${app}_check" spread
+
+	# Path A cut until every client declared VIP A's path dead; DATA still reaches the servers.
+	say "$app: path A cut"
+	before=$(indata_of_servers)
+	path_a -A
+	if vm_until 90 vip_a_dead "$port"; then
+		pass "$app: every association declared the path to 10.0.0.1 dead (failover to path B)"
+	else
+		fail "$app: the path to 10.0.0.1 was not declared dead everywhere in 90 s"
+	fi
+	# indata_grew: every server holding associations counted more DATA since the cut.
+	indata_grew() {
+		local now i=0 b
+		now=$(indata_of_servers)
+		for s in 1 2 3; do
+			b=$(cut -d' ' -f$s <<<"$before")
+			i=$(cut -d' ' -f$s <<<"$now")
+			if grep -q " server-$s " "$state/placement-$app"; then [ "$i" -gt "$b" ] || return 1; fi
+		done
+	}
+	if vm_until 60 indata_grew; then
+		pass "$app: DATA still reached every server holding associations (path B) during the cut"
+	else
+		fail "$app: no DATA reached the servers during the cut"
+	fi
+	path_a -D
+	if vm_until 90 paths_active "$port"; then pass "$app: path A healed, every path active again"; else fail "$app: path A did not come back in 90 s"; fi
+	"${app}_check" cut
+
+	# Drain: deactivate the busiest server; its associations stay, new ones avoid it.
+	busiest=$(awk '{ print $2 }' "$state/placement-$app" | sort | uniq -c | sort -rn | awk 'NR == 1 { sub("server-", "", $2); print $2 }')
+	say "$app: drain server-$busiest"
+	lb_cmd 201 deactivate "$busiest" >/dev/null && lb_cmd 202 deactivate "$busiest" >/dev/null || fail "$app: sctplb deactivate"
+	local n2
+	drained=$busiest
+	n2=$("${app}_start_drain") || fail "$app: the drain clients did not start"
+	vm_until 120 established "$port" $((n + n2)) || fail "$app: the drain clients did not connect in 120 s"
+	if declare -F "${app}_ready" >/dev/null && ! vm_until 180 "${app}_ready"; then
+		fail "$app: the drain clients not ready in 180 s"
+	fi
+	vm_until 60 paths_active "$port" || fail "$app: not every path active after the drain clients came"
+	placement "$port" >"$state/placement-$app-drain"
+	local old_kept new_on_drained new_total
+	old_kept=$(awk -v s="server-$busiest" '$2 == s { print $1 }' "$state/placement-$app" | while read -r key; do grep -c "^$key server-$busiest " "$state/placement-$app-drain"; done | grep -c '^1$' || true)
+	new_total=$(($(wc -l <"$state/placement-$app-drain") - $(wc -l <"$state/placement-$app")))
+	new_on_drained=$(comm -13 "$state/placement-$app" "$state/placement-$app-drain" | grep -c " server-$busiest " || true)
+	if [ "$old_kept" = "$(grep -c " server-$busiest " "$state/placement-$app")" ] && [ "$new_total" -ge "$n2" ] && [ "$new_on_drained" = 0 ]; then
+		pass "$app: drain: server-$busiest kept its $old_kept associations, $new_total new ones avoided it ($(comm -13 "$state/placement-$app" "$state/placement-$app-drain" | awk '{ print $2 }' | sort | uniq -c | tr '\n' ' '))"
+	else
+		fail "$app: drain: server-$busiest kept $old_kept, $new_total new, $new_on_drained of them on it"
+	fi
+	lb_cmd 201 activate "$busiest" >/dev/null && lb_cmd 202 activate "$busiest" >/dev/null || fail "$app: sctplb activate"
+	"${app}_check" drain
+
+	# Both LB daemons killed (kill -9) for 5 s: the kernel fast path carries the associations.
+	say "$app: both LBs kill -9 for 5 s"
+	local pid marked_before marked_after
+	marked_before=$(kernel_marked)
+	for k in 201 202; do
+		pid=$(awk -v n="lb-$k" '$2 == n { p = $1 } END { print p }' "$state/pids")
+		kill -9 "$pid" 2>/dev/null || fail "$app: cannot kill lb-$k ($pid)"
+	done
+	# The scenario is "5 s without LB daemons" (not a wait for a condition).
+	sleep 5
+	lb_start 201 & p1=$!
+	lb_start 202 & p2=$!
+	wait $p1 && wait $p2 || fail "$app: an LB did not restart"
+	marked_after=$(kernel_marked)
+	if [ "${marked_after% *}" -gt "${marked_before% *}" ] && [ "${marked_after#* }" -gt "${marked_before#* }" ]; then
+		pass "$app: both kernel fast paths kept forwarding (packets marked by vm-201 vm-202: $marked_before -> $marked_after)"
+	else
+		fail "$app: a fast path forwarded nothing while the LBs were down ($marked_before -> $marked_after)"
+	fi
+	placement "$port" >"$state/placement-$app-kill"
+	if cmp -s "$state/placement-$app-drain" "$state/placement-$app-kill"; then
+		pass "$app: every association ($(wc -l <"$state/placement-$app-kill")) kept its server through the LB kill"
+	else
+		fail "$app: associations changed through the LB kill: $(diff "$state/placement-$app-drain" "$state/placement-$app-kill" | tr '\n' ';')"
+	fi
+	vm_until 60 paths_active "$port" || fail "$app: not every path active after the LB restart"
+	"${app}_check" kill
+
+	# No ABORT, no out-of-the-blue packet anywhere; no reconnect in the application's logs.
+	local aborts=0 ootb=0 reconnects a o
+	for s in "${all_guests[@]}"; do
+		after=$(snmp "$s")
+		a=$(($(field "$after" aborts) - base_aborts[$s]))
+		o=$(($(field "$after" ootb) - base_ootb[$s]))
+		aborts=$((aborts + a))
+		ootb=$((ootb + o))
+		[ "$a" = 0 ] && [ "$o" = 0 ] || fail "$app: $s counted $a ABORTs and $o out-of-the-blue packets"
+	done
+	reconnects=$("${app}_reconnects")
+	[ "$reconnects" = 0 ] || fail "$app: $reconnects reconnects in the application's logs"
+	[ "$aborts" != 0 ] || [ "$ootb" != 0 ] || [ "$reconnects" != 0 ] || pass "$app: no ABORT, no out-of-the-blue packet, no reconnect"
+	jq -cn --arg app "$app" --argjson assocs "$(wc -l <"$state/placement-$app-kill")" \
+		--arg servers "$(awk '{ print $2 }' "$state/placement-$app-kill" | sort | uniq -c | awk '{ printf "%s%s=%s", (NR > 1 ? "," : ""), $2, $1 }')" \
+		--argjson aborts "$aborts" --argjson ootb "$ootb" --argjson reconnects "$reconnects" --argjson ms "$(ms_since "$t_app")" \
+		'{application: $app, associations: $assocs, servers: ($servers | split(",") | map(split("=") | {(.[0]): (.[1] | tonumber)}) | add), aborts: $aborts, out_of_the_blue: $ootb, reconnects: $reconnects, ms: $ms}'
+	"${app}_stop"
+}
+
+# guest_logs: the guests' logs (/var/log: the applications', vm-setup's) into the run directory.
+guest_logs() {
+	local gname
+	for gname in "${all_guests[@]}"; do
+		g "$gname" 'for f in /var/log/*.log; do echo "=== $f"; tail -n 200 "$f"; done' >"$state/$gname.logs" 2>&1 || true
+	done
+}
+for app in $apps; do
+	before=$failures
+	run_app "$app"
+	[ "$failures" = "$before" ] || guest_logs
+done
+for gname in "${all_guests[@]}"; do vm_alive "$gname" || fail "guest $gname died"; done
+say "done in $(ms_since "$t_start") ms (image $image_ms ms, boot $boot_ms ms); $failures failure(s)"
+[ "$failures" -eq 0 ]
