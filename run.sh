@@ -18,6 +18,7 @@ packages=(
   iproute2 iptables nftables tcpdump procps python3 jq
   clang libclang-rt-14-dev
   qemu-system-x86 busybox-static cpio kmod
+  pandoc lintian systemd man-db
 )
 
 log() { printf '\033[1m== [%ss] %s\033[0m\n' "$SECONDS" "$*"; }
@@ -104,6 +105,15 @@ cmd_test() {
   log "all tests passed"
 }
 
+# The Debian package (CPack): ./build/sctplb_VERSION_amd64.deb; tests/package checks it.
+cmd_package() {
+  install_deps
+  log "build ($build, $main_build_type)"
+  configure_and_build "$build" -DCMAKE_BUILD_TYPE=$main_build_type
+  log "package"
+  (cd "$build" && cpack -G DEB)
+}
+
 cmd_demo() {
   install_deps
   if [ ! -x "$build/lb/cli/sctplb" ]; then
@@ -119,6 +129,7 @@ usage: ./run.sh COMMAND
   demo    the main job: multihomed SCTP load balancing, shown step by step
   test    install missing Debian packages, build (normal and ASan/UBSan), run every test
   build   install missing packages and build into ./build
+  package build the Debian package (./build/sctplb_*.deb; docs/operations.md "Install from the package")
   help    this text
 EOF
 }
@@ -127,6 +138,7 @@ case "${1:-help}" in
   demo) cmd_demo ;;
   test) cmd_test ;;
   build) cmd_build ;;
+  package) cmd_package ;;
   help | -h | --help) usage ;;
   *)
     echo "run.sh: unknown command '$1'" >&2

@@ -20,5 +20,7 @@ struct Command {
 int run_replay(std::span<const std::string> args);
 // `sctplb lb`: the NFQUEUE data path (lb_command.cpp).
 int run_lb(std::span<const std::string> args);
+// `sctplb config check`: an instance's /etc/sctplb/NAME.conf (config_command.cpp).
+int run_config(std::span<const std::string> args);
 
 }  // namespace sctplb::cli

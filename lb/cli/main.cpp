@@ -35,6 +35,8 @@ constexpr std::array kCommands{
             sctplb::cli::run_lb},
     Command{"rules", "print, apply or delete the iptables rules, ip rules and routes of a DSR setup",
             sctplb::cli::run_rules},
+    Command{"config", "check an instance's /etc/sctplb/NAME.conf (what the systemd units read)",
+            sctplb::cli::run_config},
 };
 
 void print_help() {
