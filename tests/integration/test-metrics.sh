@@ -3,8 +3,8 @@
 # 1 2 3, lb in PREFIX-lb). Every scrape is parsed by python3-prometheus-client's exposition parser
 # (tests/tools/metrics-scrape.py). Shows:
 #  a. after one client's association: the families have the documented names, types and labels;
-#     every reason of `stats --json` is a sctplb_packets_total series with the same value; the
-#     three targets are active; queue LB_QUEUE is served;
+#     every reason of `stats --json` is a sctplb_packets_total series with the same value, the
+#     associations by state sum to its table size; the three targets are active; LB_QUEUE is served;
 #  b. a port in use and a bad ADDR:PORT: one-line errors (exit 1 and 2), the first exporter serves on;
 #  c. lb stopped: sctplb_daemon_up 0, still served; lb started again: sctplb_daemon_up 1;
 #  d. the segment deleted (sctplb_up 0) and made again (init, activate): read again, unrestarted.
@@ -71,13 +71,16 @@ reasons_match() {
 	[ "$before" = "$after" ] || return 1
 	mismatch=$(tl_json "$scraped" "' '.join(r for r, n in $(tl_json "$after" "d['reasons']").items() if next((s[2] for s in d['families']['sctplb_packets']['samples'] if s[1] == {'reason': r}), None) != n)")
 	packets=$(tl_json "$after" "d['packets']")
-	[ -z "$mismatch" ] && [ "$(value sctplb_nfqueue_packets_total '{}')" = "$packets.0" ]
+	table_size=$(tl_json "$after" "d['table']['size']")
+	[ -z "$mismatch" ] && [ "$(value sctplb_nfqueue_packets_total '{}')" = "$packets.0" ] &&
+		[ "$(tl_json "$scraped" "int(sum(s[2] for s in d['families']['sctplb_associations']['samples']))")" = "$table_size" ]
 }
 mismatch=
+table_size=
 if tl_until 10 reasons_match; then
-	tl_pass "a: every sctplb_packets_total{reason} and sctplb_nfqueue_packets_total ($packets) equal stats --json"
+	tl_pass "a: every sctplb_packets_total{reason}, sctplb_nfqueue_packets_total ($packets) and the sum of sctplb_associations ($table_size) equal stats --json"
 else
-	tl_fail "a: differ from stats --json: ${mismatch:-sctplb_nfqueue_packets_total}"
+	tl_fail "a: differ from stats --json: ${mismatch:-sctplb_nfqueue_packets_total or sctplb_associations}"
 fi
 established=$(value sctplb_events_total '{"event": "established"}')
 init_hash=$(value sctplb_packets_total '{"reason": "init-hash"}')
@@ -90,7 +93,8 @@ target_packets=$(tl_json "$scraped" "sum(s[2] for s in d['families']['sctplb_tar
 [ "$target_packets" != 0 ] && tl_pass "a: sctplb_target_packets_total sums to $target_packets" ||
 	tl_fail "a: no packets per target"
 states=$(tl_json "$scraped" "sorted(s[1]['state'] for s in d['families']['sctplb_associations']['samples'])")
-tl_pass "a: sctplb_associations states: $states"
+[ "$states" = "['closed', 'closing', 'established', 'half-open', 'restart-pending']" ] &&
+	tl_pass "a: sctplb_associations{state} for every live state" || tl_fail "a: sctplb_associations states: $states"
 [ "$(value sctplb_nfqueue_served "{'queue': '$LB_QUEUE'}")" = 1.0 ] &&
 	tl_pass "a: sctplb_nfqueue_served{queue=\"$LB_QUEUE\"} 1, drops $(value sctplb_nfqueue_queue_dropped_total "{'queue': '$LB_QUEUE'}")" ||
 	tl_fail "a: queue $LB_QUEUE not served: $(tl_json "$scraped" "d['families'].get('sctplb_nfqueue_served')")"
