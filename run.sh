@@ -14,6 +14,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libnetfilter-queue-dev libmnl-dev libnftnl-dev libpcap-dev libxxhash-dev nlohmann-json3-dev
+  prometheus-cpp-dev python3-prometheus-client
   libusrsctp-dev libsctp-dev libssl-dev openssl
   iproute2 iptables nftables tcpdump procps python3 jq
   clang libclang-rt-14-dev

@@ -23,5 +23,6 @@ int run_stats(std::span<const std::string> args);
 int run_fastpath(std::span<const std::string> args);
 int run_loglevel(std::span<const std::string> args);
 int run_trace(std::span<const std::string> args);
+int run_metrics(std::span<const std::string> args);  // metrics_command.cpp: Prometheus
 
 }  // namespace sctplb::cli

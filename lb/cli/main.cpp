@@ -29,6 +29,8 @@ constexpr std::array kCommands{
             sctplb::cli::run_stats},
     Command{"fastpath", "the kernel fast path's map elements and per-target counters",
             sctplb::cli::run_fastpath},
+    Command{"metrics", "serve the counters and states as Prometheus metrics (--listen ADDR:PORT)",
+            sctplb::cli::run_metrics},
     Command{"loglevel", "set the daemon's log level (0..7)", sctplb::cli::run_loglevel},
     Command{"trace", "switch the per-packet decision trace", sctplb::cli::run_trace},
     Command{"lb", "run the data path: decide every queued packet and mark it for its target",

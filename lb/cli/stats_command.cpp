@@ -13,6 +13,7 @@
 #include "kernel_queues.hpp"
 #include "shared_state.hpp"
 #include "stats_json.hpp"
+#include "stats_readers.hpp"
 #include "verdict.hpp"
 
 namespace sctplb::cli {
@@ -26,33 +27,7 @@ constexpr std::string_view kStatsDescription =
     "/proc/net/netfilter/nfnetlink_queue (queue-dropped: the queue was full, raise --qlength;\n"
     "user-dropped: the socket buffer was full).";
 
-struct Totals {
-    std::array<std::uint64_t, kReasonCount> reasons{};
-    std::array<std::uint64_t, kEventCount> events{};
-    std::array<std::uint64_t, kMaxTargetSlots> per_target{};
-    std::uint64_t packets = 0, batches = 0, enobufs = 0;
-};
-
 using nlohmann::ordered_json;
-
-Totals sum_counters(const SharedHeader& h) {
-    Totals t;
-    std::vector<const ThreadCounters*> slots;
-    for (const ThreadCounters& slot : h.threads) slots.push_back(&slot);
-    slots.push_back(&h.sync.decisions);
-    slots.push_back(&h.fast_path.decisions);
-    for (const ThreadCounters* slot_pointer : slots) {
-        const ThreadCounters& slot = *slot_pointer;
-        for (std::size_t i = 0; i < kReasonCount; ++i) t.reasons[i] += slot.reasons[i].load(std::memory_order_relaxed);
-        for (std::size_t i = 0; i < kEventCount; ++i) t.events[i] += slot.events[i].load(std::memory_order_relaxed);
-        for (std::size_t i = 0; i < kMaxTargetSlots; ++i)
-            t.per_target[i] += slot.per_target_packets[i].load(std::memory_order_relaxed);
-        t.packets += slot.packets.load(std::memory_order_relaxed);
-        t.batches += slot.batches.load(std::memory_order_relaxed);
-        t.enobufs += slot.enobufs.load(std::memory_order_relaxed);
-    }
-    return t;
-}
 }  // namespace
 
 int run_stats(std::span<const std::string> args) {
@@ -65,19 +40,9 @@ int run_stats(std::span<const std::string> args) {
     const Totals totals = sum_counters(h);
     const TargetSnapshot all_targets = read_targets(state->header());  // consistent, without the config lock
     const std::vector<TargetSlot> targets(all_targets.begin(), all_targets.begin() + h.max_targets);
-    std::uint32_t size = 0, capacity = 0, half_open = 0, half_open_capacity = 0;
-    std::uint64_t index_failures = 0;
-    {
-        const TableLock lock(*state);
-        size = state->table().size();
-        capacity = state->table().capacity();
-        half_open = state->table().half_open_count();
-        half_open_capacity = state->table().half_open_capacity();
-        index_failures = state->table().index_failures();
-    }
-    std::vector<std::uint32_t> our_queues;
-    for (const ThreadCounters& slot : h.threads)
-        if (slot.in_use.load(std::memory_order_acquire) != 0) our_queues.push_back(slot.queue.load());
+    const TableFill fill = read_table_fill(*state);
+    const auto& [size, capacity, half_open, half_open_capacity, index_failures] = fill;
+    const std::vector<std::uint32_t> our_queues = served_queues(h);
     const auto kernel = read_kernel_queue_stats();
     const auto ours = [&](std::uint32_t queue) {
         return std::find(our_queues.begin(), our_queues.end(), queue) != our_queues.end();

@@ -168,6 +168,9 @@ TEST_F(ControlTest, BadOptionsAreOneLineUsageErrors) {
         {"assoc", run_assoc, {shm(), "--json", "--export=f"}, "exclude each other"},
         {"assoc", run_assoc, {shm(), "--import"}, "needs a value"},
         {"stats", run_stats, {shm(), "now"}, "unexpected argument"},
+        {"metrics", run_metrics, {shm()}, "--listen ADDR:PORT is required"},
+        {"metrics", run_metrics, {shm(), "--listen=127.0.0.1"}, "has no port"},
+        {"metrics", run_metrics, {shm(), "--listen=[::1]:0"}, "port 1..65535"},
         {"loglevel", run_loglevel, {shm(), "8"}, "not a level in 0..7"},
         {"loglevel", run_loglevel, {shm(), "1", "2"}, "one LEVEL"},
         {"trace", run_trace, {shm(), "--on", "--off"}, "exclude each other"},
@@ -189,7 +192,7 @@ TEST_F(ControlTest, EveryCommandHasHelp) {
     const std::vector<std::pair<const char*, RunFunction>> commands = {
         {"init", run_init},   {"delete", run_delete}, {"activate", run_activate}, {"deactivate", run_deactivate},
         {"down", run_down},   {"show", run_show},     {"assoc", run_assoc},       {"stats", run_stats},
-        {"loglevel", run_loglevel}, {"trace", run_trace},
+        {"loglevel", run_loglevel}, {"trace", run_trace}, {"metrics", run_metrics},
     };
     for (const auto& [name, command] : commands) {
         const Result r = run(command, {"--help"});
