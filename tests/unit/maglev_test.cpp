@@ -388,7 +388,7 @@ TEST(MaglevWeights, AllWeightsOneIsTheUnweightedTable) {
     const auto fwmarks = make_fwmarks(40);
     std::vector<MaglevTarget> targets;
     for (const std::uint32_t fwmark : fwmarks) targets.push_back({fwmark, 1});
-    for (const std::uint32_t m : {13u, kMaglevDefaultM, kLargeM})
+    for (const std::uint32_t m : {41u, kMaglevDefaultM, kLargeM})
         EXPECT_EQ(populated_weighted(hash, targets, m), populated(hash, fwmarks, m)) << "M=" << m;
 }
 
