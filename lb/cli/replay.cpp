@@ -38,6 +38,7 @@ constexpr OptionSpec kSpecs[] = {
     {"vip", "ADDR[,ADDR...]", "virtual addresses: to a VIP is in, from a VIP is out"},
     {"targets", "N", "targets with fwmarks 1..N (default 3)"},
     {"fwmarks", "F1,F2,...", "the targets' fwmarks instead of --targets"},
+    {"weights", "W1,W2,...", "Maglev weights 1..100, one per target in the order above (default all 1)"},
     {"hash", "vtag|ports", "how new associations are balanced (default vtag)"},
     {"M", "PRIME", "Maglev table size, prime, >= targets (default 997)"},
     {"seed-file", "FILE", "keyed-hash seed (not world-readable); default: the built-in seed"},
@@ -46,17 +47,18 @@ constexpr OptionSpec kSpecs[] = {
 };
 
 constexpr std::string_view kUsage =
-    "sctplb replay --pcap FILE --vip ADDR[,ADDR...] [--targets N | --fwmarks 1,2,3]\n"
+    "sctplb replay --pcap FILE --vip ADDR[,ADDR...] [--targets N | --fwmarks 1,2,3] [--weights 1,2,1]\n"
     "                     [--hash vtag|ports] [--M 997] [--seed-file F] [--encap-port P] [--json]";
 constexpr std::string_view kDescription =
     "Runs every packet of a capture through the daemon's decision code (same Maglev table,\n"
     "association table and rules), with the capture's timestamps as the clock, and prints\n"
-    "the verdict of each packet and a summary of counters and associations.";
+    "the verdict of each packet and a summary of counters and associations, with each\n"
+    "target's share of the new associations beside its weight's share.";
 
 struct ReplayConfig {
     std::string pcap_path;
     std::vector<IpAddress> vips;
-    std::vector<std::uint32_t> fwmarks;
+    std::vector<MaglevTarget> targets;  // weight 1 unless --weights
     HashMode mode = HashMode::Vtag;
     std::uint32_t maglev_size = kMaglevDefaultM;
     std::optional<std::string> seed_file;
@@ -97,11 +99,12 @@ std::optional<ReplayConfig> make_config(const Options& options, std::string& err
                 return std::nullopt;
             }
             const auto mark = static_cast<std::uint32_t>(*fwmark);
-            if (std::find(config.fwmarks.begin(), config.fwmarks.end(), mark) != config.fwmarks.end()) {
+            if (std::any_of(config.targets.begin(), config.targets.end(),
+                            [&](const MaglevTarget& t) { return t.fwmark == mark; })) {
                 error = "--fwmarks: " + std::to_string(mark) + " given twice";
                 return std::nullopt;
             }
-            config.fwmarks.push_back(mark);
+            config.targets.push_back({mark, 1});
         }
     } else {
         std::uint64_t targets = kDefaultTargets;
@@ -114,7 +117,31 @@ std::optional<ReplayConfig> make_config(const Options& options, std::string& err
             targets = *parsed;
         }
         for (std::uint64_t mark = 1; mark <= targets; ++mark)
-            config.fwmarks.push_back(static_cast<std::uint32_t>(mark));
+            config.targets.push_back({static_cast<std::uint32_t>(mark), 1});
+    }
+
+    if (const auto list = options.value("weights")) {
+        const auto texts = split_list(*list);
+        if (texts.size() != config.targets.size()) {
+            error = "--weights: ";
+            error += std::to_string(texts.size());
+            error += " weights for ";
+            error += std::to_string(config.targets.size());
+            error += " targets";
+            return std::nullopt;
+        }
+        for (std::size_t i = 0; i < texts.size(); ++i) {
+            const auto weight = parse_unsigned(texts[i], 1, kMaglevMaxWeight);
+            if (!weight) {
+                error = "--weights: '";
+                error += texts[i];
+                error += "' is not a weight in 1..";
+                error += std::to_string(kMaglevMaxWeight);
+                error += " (Maglev's table must stay much larger than the sum of weights)";
+                return std::nullopt;
+            }
+            config.targets[i].weight = static_cast<std::uint32_t>(*weight);
+        }
     }
 
     if (const auto text = options.value("hash")) {
@@ -134,9 +161,13 @@ std::optional<ReplayConfig> make_config(const Options& options, std::string& err
         }
         config.maglev_size = static_cast<std::uint32_t>(*m);
     }
-    if (config.maglev_size < config.fwmarks.size()) {
-        error = "--M " + std::to_string(config.maglev_size) + " is smaller than the " +
-                std::to_string(config.fwmarks.size()) + " targets";
+    std::uint64_t weight_sum = 0;
+    for (const MaglevTarget& target : config.targets) weight_sum += target.weight;
+    if (config.maglev_size < weight_sum) {
+        error = "--M ";
+        error += std::to_string(config.maglev_size);
+        error += " is smaller than the sum of the targets' weights, ";
+        error += std::to_string(weight_sum);
         return std::nullopt;
     }
 
@@ -294,8 +325,52 @@ std::vector<std::string> address_strings(const Association& a) {
     return out;
 }
 
+// One target's part of the replay: its weight, its Maglev slots and the new
+// associations the capture gave it, so the proportions can be compared.
+struct TargetTally {
+    std::uint32_t fwmark = 0;
+    std::uint32_t weight = 1;
+    std::uint64_t slots = 0;
+    std::uint64_t new_associations = 0;  // init-hash and ports-hash verdicts
+};
+
+std::vector<TargetTally> make_tallies(std::span<const MaglevTarget> targets, std::span<const std::uint32_t> maglev) {
+    std::vector<TargetTally> tallies;
+    for (const MaglevTarget& t : targets) {
+        const auto slots = static_cast<std::uint64_t>(std::count(maglev.begin(), maglev.end(), t.fwmark));
+        tallies.push_back({t.fwmark, t.weight, slots, 0});
+    }
+    return tallies;
+}
+
+void count_new_association(std::vector<TargetTally>& tallies, const Verdict& verdict) {
+    if (verdict.reason != Reason::InitHash && verdict.reason != Reason::PortsHash) return;
+    for (TargetTally& tally : tallies)
+        if (tally.fwmark == verdict.fwmark) ++tally.new_associations;
+}
+
+double percent(std::uint64_t part, std::uint64_t whole) {
+    return whole == 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
+}
+
+struct TallyTotals {
+    std::uint64_t weights = 0;
+    std::uint64_t slots = 0;
+    std::uint64_t new_associations = 0;
+};
+
+TallyTotals totals_of(std::span<const TargetTally> tallies) {
+    TallyTotals totals;
+    for (const TargetTally& t : tallies) {
+        totals.weights += t.weight;
+        totals.slots += t.slots;
+        totals.new_associations += t.new_associations;
+    }
+    return totals;
+}
+
 void print_json_summary(std::uint64_t packets, const Counters& counters,
-                        const AssociationTable& table) {
+                        const AssociationTable& table, std::span<const TargetTally> tallies) {
     using nlohmann::ordered_json;
     ordered_json counter_object = ordered_json::object();
     for_each_counter(counters, [&](std::string_view name, std::uint64_t value) {
@@ -313,9 +388,22 @@ void print_json_summary(std::uint64_t packets, const Counters& counters,
         entry["state"] = association_state_name(a.state);
         associations.push_back(std::move(entry));
     });
+    const TallyTotals totals = totals_of(tallies);
+    ordered_json targets = ordered_json::array();
+    for (const TargetTally& t : tallies) {
+        ordered_json entry;
+        entry["fwmark"] = t.fwmark;
+        entry["weight"] = t.weight;
+        entry["weight_share"] = percent(t.weight, totals.weights) / 100.0;
+        entry["maglev_slots"] = t.slots;
+        entry["new_associations"] = t.new_associations;
+        entry["new_share"] = percent(t.new_associations, totals.new_associations) / 100.0;
+        targets.push_back(std::move(entry));
+    }
     ordered_json summary;
     summary["packets"] = packets;
     summary["counters"] = std::move(counter_object);
+    summary["targets"] = std::move(targets);
     summary["associations"] = std::move(associations);
     ordered_json line;
     line["summary"] = std::move(summary);
@@ -324,12 +412,19 @@ void print_json_summary(std::uint64_t packets, const Counters& counters,
 }
 
 void print_text_summary(std::uint64_t packets, const Counters& counters,
-                        const AssociationTable& table) {
+                        const AssociationTable& table, std::span<const TargetTally> tallies) {
     std::printf("\npackets: %" PRIu64 "\ncounters (non-zero):\n", packets);
     for_each_counter(counters, [](std::string_view name, std::uint64_t value) {
         if (value != 0)
             std::printf("  %-24s %" PRIu64 "\n", std::string(name).c_str(), value);
     });
+    const TallyTotals totals = totals_of(tallies);
+    std::printf("targets: new associations against weights\n  %10s  %6s  %6s  %8s  %6s  %7s  %6s\n", "FWMARK",
+                "WEIGHT", "SHARE", "SLOTS", "SHARE", "NEW", "SHARE");
+    for (const TargetTally& t : tallies)
+        std::printf("  %10" PRIu32 "  %6" PRIu32 "  %5.1f%%  %8" PRIu64 "  %5.1f%%  %7" PRIu64 "  %5.1f%%\n", t.fwmark,
+                    t.weight, percent(t.weight, totals.weights), t.slots, percent(t.slots, totals.slots),
+                    t.new_associations, percent(t.new_associations, totals.new_associations));
     std::printf("associations: %" PRIu32 "\n", table.size());
     table.for_each([](AssociationId, const Association& a) {
         std::string addresses;
@@ -352,7 +447,7 @@ int replay(const ReplayConfig& config) {
     }
 
     std::vector<std::uint32_t> maglev(config.maglev_size);
-    if (!maglev_populate(*hash, config.fwmarks, maglev))
+    if (!maglev_populate_weighted(*hash, config.targets, maglev))
         return usage_error(kCommand, "cannot build the Maglev table from these fwmarks");
 
     const TableLimits limits{.capacity = kReplayTableCapacity};
@@ -366,6 +461,7 @@ int replay(const ReplayConfig& config) {
     auto input = PcapInput::open(config.pcap_path, error);
     if (!input) return usage_error(kCommand, error);
 
+    std::vector<TargetTally> tallies = make_tallies(config.targets, maglev);
     Decider decider(DeciderConfig{.mode = config.mode}, *hash, *table);
     const ParseOptions parse_options{.encapsulation_port = config.encapsulation_port};
     Counters counters;
@@ -397,6 +493,7 @@ int replay(const ReplayConfig& config) {
                 direction = Direction::Out;
         }
         const Verdict verdict = decider.decide(parsed, direction, maglev, now, counters);
+        count_new_association(tallies, verdict);
         const Row row{captured, parsed, direction, verdict, captured.timestamp - *first};
         if (config.json)
             print_json_row(row);
@@ -405,9 +502,9 @@ int replay(const ReplayConfig& config) {
     }
 
     if (config.json)
-        print_json_summary(packets, counters, *table);
+        print_json_summary(packets, counters, *table, tallies);
     else
-        print_text_summary(packets, counters, *table);
+        print_text_summary(packets, counters, *table, tallies);
     std::fflush(stdout);
     if (status == PcapInput::ReadStatus::Error)
         return usage_error(kCommand, config.pcap_path + ": " + error);

@@ -24,7 +24,7 @@ constexpr OptionSpec kShowSpecs[] = {kShmSpec, {"json", "", "one JSON object"}};
 constexpr std::string_view kShowUsage = "sctplb show [--shm=NAME] [--json]";
 constexpr std::string_view kShowDescription =
     "Shows the configuration: Maglev M and N, hash mode, config digest (equal on every LB\n"
-    "instance that balances alike), targets with their state and Maglev share, the first\n"
+    "instance that balances alike), targets with their state, weight and Maglev share, the first\n"
     "slots of the lookup table, and the running sctplb lb.";
 }  // namespace
 
@@ -73,6 +73,7 @@ int run_show(std::span<const std::string> args) {
             list.push_back(ordered_json{{"slot", i},
                                         {"fwmark", targets[i].fwmark},
                                         {"state", target_state_name(targets[i].state)},
+                                        {"weight", targets[i].weight},
                                         {"maglev_slots", slots}});
         }
         out["targets"] = std::move(list);
@@ -91,15 +92,16 @@ int run_show(std::span<const std::string> args) {
     out += line;
     out += running ? "daemon: pid " + std::to_string(pid) + "\n" : std::string("daemon: not running\n");
     out += "targets:\n";
-    std::snprintf(line, sizeof line, "  %4s  %10s  %-8s  %8s  %6s\n", "SLOT", "FWMARK", "STATE", "SLOTS", "SHARE");
+    std::snprintf(line, sizeof line, "  %4s  %10s  %-8s  %6s  %8s  %6s\n", "SLOT", "FWMARK", "STATE", "WEIGHT", "SLOTS",
+                  "SHARE");
     out += line;
     bool any = false;
     for (std::uint32_t i = 0; i < targets.size(); ++i) {
         if (targets[i].state == TargetState::Unused) continue;
         any = true;
         const std::size_t slots = targets[i].state == TargetState::Active ? share[targets[i].fwmark] : 0;
-        std::snprintf(line, sizeof line, "  %4" PRIu32 "  %10" PRIu32 "  %-8s  %8zu  %5.1f%%\n", i, targets[i].fwmark,
-                      std::string(target_state_name(targets[i].state)).c_str(), slots,
+        std::snprintf(line, sizeof line, "  %4" PRIu32 "  %10" PRIu32 "  %-8s  %6" PRIu32 "  %8zu  %5.1f%%\n", i,
+                      targets[i].fwmark, std::string(target_state_name(targets[i].state)).c_str(), targets[i].weight, slots,
                       100.0 * static_cast<double>(slots) / static_cast<double>(lookup.size()));
         out += line;
     }

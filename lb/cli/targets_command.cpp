@@ -40,13 +40,15 @@ std::optional<std::uint32_t> slot_of(const TargetSnapshot& targets, std::uint32_
 constexpr OptionSpec kActivateSpecs[] = {
     kShmSpec,
     {"index", "I", "slot for the one FWMARK (0..N-1): display only, as nfqlb's --index"},
+    {"weight", "W", "Maglev weight 1..100: W times a weight-1 target's share (default 1; kept on re-activation)"},
 };
-constexpr std::string_view kActivateUsage = "sctplb activate [--shm=NAME] [--index=I] FWMARK...";
+constexpr std::string_view kActivateUsage = "sctplb activate [--shm=NAME] [--index=I] [--weight=W] FWMARK...";
 constexpr std::string_view kActivateDescription =
     "Adds targets (or makes draining/down ones active again): new associations are\n"
     "balanced over every active target with Maglev. The Maglev table depends on the set of\n"
-    "active fwmarks only, never on the order or slot of activation; --index only chooses\n"
-    "the slot shown by show and stats.";
+    "active fwmarks and their weights only, never on the order or slot of activation;\n"
+    "--index only chooses the slot shown by show and stats. --weight on an active target\n"
+    "changes where new associations go; live ones stay pinned to their target.";
 
 constexpr OptionSpec kTargetSpecs[] = {kShmSpec};
 constexpr std::string_view kDeactivateUsage = "sctplb deactivate [--shm=NAME] FWMARK...";
@@ -126,6 +128,20 @@ int run_activate(std::span<const std::string> args) {
         if (fwmarks->size() != 1) return usage_error(kCommand, "--index goes with exactly one FWMARK");
         index = static_cast<std::uint32_t>(*value);
     }
+    std::optional<std::uint32_t> weight;
+    if (const auto text = parsed.options->value("weight")) {
+        const auto value = parse_unsigned(*text, 1, kMaglevMaxWeight);
+        if (!value) {
+            // One line; the limit keeps Maglev's M well above the sum of weights.
+            std::string message = "--weight: '";
+            message += *text;
+            message += "' is not a weight in 1..";
+            message += std::to_string(kMaglevMaxWeight);
+            message += " (Maglev's table must stay much larger than the sum of weights)";
+            return usage_error(kCommand, message);
+        }
+        weight = static_cast<std::uint32_t>(*value);
+    }
     auto state = open_segment(kCommand, parsed.shm);
     if (!state) return kExitFailure;
     SharedHeader& h = state->header();
@@ -136,7 +152,8 @@ int run_activate(std::span<const std::string> args) {
             return failure(kCommand, "--index " + std::to_string(*index) + ": this segment has slots 0.." +
                                          std::to_string(h.max_targets - 1));
         // Plan on a copy, so a failure leaves the targets as they were.
-        TargetSnapshot plan = read_targets(h);
+        const TargetSnapshot before = read_targets(h);
+        TargetSnapshot plan = before;
         for (const std::uint32_t fwmark : *fwmarks) {
             std::optional<std::uint32_t> slot;
             for (std::uint32_t i = 0; i < h.max_targets; ++i)
@@ -158,11 +175,22 @@ int run_activate(std::span<const std::string> args) {
             if (!slot)
                 return failure(kCommand, "all " + std::to_string(h.max_targets) +
                                              " target slots are in use (sctplb init --N sets the number)");
-            plan[*slot] = TargetSlot{fwmark, TargetState::Active};
-            out += "fwmark " + std::to_string(fwmark) + ": active in slot " + std::to_string(*slot) + "\n";
+            // An existing target keeps its weight unless --weight says otherwise.
+            const bool existing = plan[*slot].state != TargetState::Unused && plan[*slot].fwmark == fwmark;
+            const std::uint32_t new_weight = weight ? *weight : existing ? plan[*slot].weight : 1;
+            plan[*slot] = TargetSlot{fwmark, TargetState::Active, new_weight};
+            out += "fwmark " + std::to_string(fwmark) + ": active in slot " + std::to_string(*slot);
+            out += ", weight ";
+            out += std::to_string(new_weight);
+            out += "\n";
         }
         write_targets(h, plan);
-        if (!state->publish_targets(error)) return failure(kCommand, error);
+        if (!state->publish_targets(error)) {
+            // E.g. weights summing to more than M: nothing was published, so
+            // the targets go back to what the published table was built from.
+            write_targets(h, before);
+            return failure(kCommand, error);
+        }
         out += "config digest " + std::string(h.config_digest) + "\n";  // under the lock: ours, not a later one
     }
     print(out);

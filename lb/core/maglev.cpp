@@ -50,55 +50,81 @@ bool is_prime(std::uint32_t n) {
 
 bool maglev_populate(const KeyedHash& hash, std::span<const std::uint32_t> active_fwmarks,
                      std::span<std::uint32_t> table) {
+    std::vector<MaglevTarget> targets;
+    targets.reserve(active_fwmarks.size());
+    for (const std::uint32_t fwmark : active_fwmarks) {
+        targets.push_back({fwmark, 1});
+    }
+    return maglev_populate_weighted(hash, targets, table);
+}
+
+bool maglev_populate_weighted(const KeyedHash& hash, std::span<const MaglevTarget> active_targets,
+                     std::span<std::uint32_t> table) {
     if (table.size() > kMaglevMaxM) {
         return false;
     }
     const auto m = static_cast<std::uint32_t>(table.size());
-    if (!is_prime(m) || active_fwmarks.size() > m) {
+    if (!is_prime(m)) {
         return false;
     }
 
     // Fill in ascending fwmark order so the table depends on the set, not on the
     // order in which targets were activated.
-    std::vector<std::uint32_t> fwmarks(active_fwmarks.begin(), active_fwmarks.end());
-    std::sort(fwmarks.begin(), fwmarks.end());
+    std::vector<MaglevTarget> targets(active_targets.begin(), active_targets.end());
+    std::sort(targets.begin(), targets.end(),
+              [](const MaglevTarget& a, const MaglevTarget& b) { return a.fwmark < b.fwmark; });
     // 0 marks an empty slot (kNoTarget), so it cannot name a target.
-    if (!fwmarks.empty() && fwmarks.front() == kNoTarget) {
+    if (!targets.empty() && targets.front().fwmark == kNoTarget) {
         return false;
     }
-    if (std::adjacent_find(fwmarks.begin(), fwmarks.end()) != fwmarks.end()) {
+    const auto same_fwmark = [](const MaglevTarget& a, const MaglevTarget& b) { return a.fwmark == b.fwmark; };
+    if (std::adjacent_find(targets.begin(), targets.end(), same_fwmark) != targets.end()) {
+        return false;
+    }
+    // Every target must get at least one slot: the weights must fit in M.
+    std::uint64_t weight_sum = 0;
+    for (const MaglevTarget& target : targets) {
+        if (target.weight < 1 || target.weight > kMaglevMaxWeight) {
+            return false;
+        }
+        weight_sum += target.weight;
+    }
+    if (weight_sum > m) {
         return false;
     }
 
     std::fill(table.begin(), table.end(), kNoTarget);
-    if (fwmarks.empty()) {
+    if (targets.empty()) {
         return true;
     }
 
     std::vector<PermutationCursor> cursors;
-    cursors.reserve(fwmarks.size());
-    for (const std::uint32_t fwmark : fwmarks) {
-        const auto offset = static_cast<std::uint32_t>(hash.hash_u64_pair(kOffsetDomain, fwmark) % m);
+    cursors.reserve(targets.size());
+    for (const MaglevTarget& target : targets) {
+        const auto offset = static_cast<std::uint32_t>(hash.hash_u64_pair(kOffsetDomain, target.fwmark) % m);
         // m == 2 gives skip 1; otherwise skip is in [1, m-1].
-        const auto skip = static_cast<std::uint32_t>(hash.hash_u64_pair(kSkipDomain, fwmark) % (m - 1) + 1);
+        const auto skip = static_cast<std::uint32_t>(hash.hash_u64_pair(kSkipDomain, target.fwmark) % (m - 1) + 1);
         cursors.push_back({offset, skip});
     }
 
-    // Pseudocode 1: targets take turns; each claims the next slot of its
-    // permutation not yet taken. Every turn claims exactly one slot, so the
-    // shares differ by at most one and the loop ends after exactly M claims.
-    // The table itself records which slots are taken (kNoTarget = free).
+    // Pseudocode 1 with weights: targets take turns, a target of weight w
+    // taking w turns per round; each turn claims the next slot of the target's
+    // permutation not yet taken. Every turn claims exactly one slot, so after
+    // k rounds target i holds k * w_i slots, and the loop ends after exactly M
+    // claims. The table itself records which slots are taken (kNoTarget = free).
     std::uint32_t filled = 0;
     for (;;) {
-        for (std::size_t i = 0; i < fwmarks.size(); ++i) {
+        for (std::size_t i = 0; i < targets.size(); ++i) {
             PermutationCursor& cursor = cursors[i];
-            while (table[cursor.position] != kNoTarget) {
+            for (std::uint32_t turn = 0; turn < targets[i].weight; ++turn) {
+                while (table[cursor.position] != kNoTarget) {
+                    cursor.advance(m);
+                }
+                table[cursor.position] = targets[i].fwmark;
                 cursor.advance(m);
-            }
-            table[cursor.position] = fwmarks[i];
-            cursor.advance(m);
-            if (++filled == m) {
-                return true;
+                if (++filled == m) {
+                    return true;
+                }
             }
         }
     }

@@ -163,6 +163,7 @@ void write_targets(SharedHeader& header, const TargetSnapshot& targets) {
         for (std::size_t i = 0; i < kMaxTargetSlots; ++i) {
             header.targets.slots[i].fwmark.store(targets[i].fwmark, std::memory_order_relaxed);
             header.targets.slots[i].state.store(targets[i].state, std::memory_order_relaxed);
+            header.targets.slots[i].weight.store(targets[i].weight, std::memory_order_relaxed);
         }
     });
 }
@@ -172,7 +173,8 @@ TargetSnapshot read_targets(SharedHeader& header) {
     const auto copy_slots = [&] {
         for (std::size_t i = 0; i < kMaxTargetSlots; ++i)
             snapshot[i] = TargetSlot{header.targets.slots[i].fwmark.load(std::memory_order_relaxed),
-                                     header.targets.slots[i].state.load(std::memory_order_relaxed)};
+                                     header.targets.slots[i].state.load(std::memory_order_relaxed),
+                                     header.targets.slots[i].weight.load(std::memory_order_relaxed)};
     };
     // A write is ~500 stores: a running writer finishes within a few tries.
     constexpr int kSpinsBeforeTheLock = 64;
@@ -565,23 +567,33 @@ std::span<const std::uint32_t> SharedState::active_maglev() const {
 bool SharedState::publish_targets(std::string& error) {
     SharedHeader& h = *header_;
     const TargetSnapshot targets = read_targets(h);
-    std::vector<std::uint32_t> active;
-    for (std::uint32_t i = 0; i < h.max_targets; ++i)
-        if (targets[i].state == TargetState::Active) active.push_back(targets[i].fwmark);
+    std::vector<MaglevTarget> active;
+    std::uint64_t weight_sum = 0;
+    for (std::uint32_t i = 0; i < h.max_targets; ++i) {
+        if (targets[i].state != TargetState::Active) continue;
+        active.push_back({targets[i].fwmark, targets[i].weight});
+        weight_sum += targets[i].weight;
+    }
 
     // Built aside, then copied whole: maglev_populate uses its output as the
     // "slot taken" map, and a reader must never see those transient zeros.
     std::vector<std::uint32_t> built(h.maglev_m);
-    if (!maglev_populate(h.hash, active, built)) {
-        error = "cannot build the Maglev table (M " + std::to_string(h.maglev_m) + ", " +
-                std::to_string(active.size()) + " active targets; duplicate fwmark?)";
+    if (!maglev_populate_weighted(h.hash, active, built)) {
+        // Built piece by piece: gcc 12 -O3 warns falsely on "literal" + std::string.
+        error = "cannot build the Maglev table (M ";
+        error += std::to_string(h.maglev_m);
+        error += ", ";
+        error += std::to_string(active.size());
+        error += " active targets, weights summing to ";
+        error += std::to_string(weight_sum);
+        error += weight_sum > h.maglev_m ? ": more than M, so init a larger --M)" : "; duplicate fwmark?)";
         return false;
     }
     const std::uint32_t current = h.maglev_active.load(std::memory_order_relaxed);
     const auto inactive = maglev_buffer(current ^ 1u);
     std::copy(built.begin(), built.end(), inactive.begin());
     h.maglev_active.store(current ^ 1u, std::memory_order_release);
-    const std::string digest = config_digest(h.maglev_m, h.hash, hash_mode_name(h.hash_mode), active);
+    const std::string digest = config_digest_weighted(h.maglev_m, h.hash, hash_mode_name(h.hash_mode), active);
     std::snprintf(h.config_digest, sizeof h.config_digest, "%s", digest.c_str());
     h.config_generation.fetch_add(1, std::memory_order_acq_rel);
     // Grace period: the data path reads the active buffer only while holding

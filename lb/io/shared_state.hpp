@@ -31,7 +31,7 @@
 namespace sctplb {
 
 inline constexpr std::uint64_t kSharedMagic = 0x5343'5450'4c42'5348ull;  // "SCTPLBSH"
-inline constexpr std::uint32_t kSharedLayoutVersion = 4;  // 4: seqlocks on the targets and the trace filter
+inline constexpr std::uint32_t kSharedLayoutVersion = 5;  // 4: seqlocks on the targets and the trace filter; 5: target weights
 inline constexpr std::uint32_t kMaxTargetSlots = 256;   // target slots in the segment: N upper bound
 inline constexpr std::uint32_t kMaxDataPathThreads = 16;
 
@@ -54,6 +54,7 @@ enum class TargetState : std::uint8_t {
 struct TargetSlot {
     std::uint32_t fwmark = 0;
     TargetState state = TargetState::Unused;
+    std::uint32_t weight = 1;  // Maglev weight, 1..kMaglevMaxWeight (`activate --weight`)
     friend bool operator==(const TargetSlot&, const TargetSlot&) = default;
 };
 using TargetSnapshot = std::array<TargetSlot, kMaxTargetSlots>;
@@ -90,6 +91,7 @@ struct SharedTargets {
     struct Slot {
         std::atomic<std::uint32_t> fwmark;
         std::atomic<TargetState> state;
+        std::atomic<std::uint32_t> weight;
     };
     std::atomic<std::uint64_t> sequence;
     Slot slots[kMaxTargetSlots];
@@ -255,7 +257,7 @@ public:
     [[nodiscard]] std::span<const std::uint32_t> active_maglev() const;
     [[nodiscard]] AssociationTable& table() { return *table_; }
 
-    // Rebuilds the Maglev table from the Active targets into the buffer the data
+    // Rebuilds the Maglev table from the Active targets and their weights into the buffer the data
     // path is not reading, then flips `maglev_active` (release) and bumps
     // `config_generation`; updates `config_digest`. Caller holds config_mutex
     // and must NOT hold table_mutex: after the flip this takes the table lock

@@ -162,6 +162,9 @@ TEST_F(ControlTest, BadOptionsAreOneLineUsageErrors) {
         {"activate", run_activate, {shm(), "1", "1"}, "given twice"},
         {"activate", run_activate, {shm(), "--index=1", "1", "2"}, "exactly one FWMARK"},
         {"activate", run_activate, {shm(), "--index=-1", "1"}, "not a slot"},
+        {"activate", run_activate, {shm(), "--weight=0", "1"}, "--weight: '0' is not a weight in 1..100"},
+        {"activate", run_activate, {shm(), "--weight=101", "1"}, "--weight: '101' is not a weight in 1..100"},
+        {"activate", run_activate, {shm(), "--weight=x", "1"}, "not a weight"},
         {"deactivate", run_deactivate, {shm()}, "no FWMARK given"},
         {"down", run_down, {shm(), "7x"}, "not a fwmark"},
         {"show", run_show, {shm(), "--json=1"}, "takes no value"},
@@ -382,6 +385,49 @@ TEST_F(ControlTest, DeactivateDrainsAndDownForgets) {
     ASSERT_EQ(run(run_activate, {shm(), "1", "2"}).status, 0);
     std::set<std::uint32_t> owners(state.active_maglev().begin(), state.active_maglev().end());
     EXPECT_EQ(owners, (std::set<std::uint32_t>{1, 2, 3}));
+}
+
+// `activate --weight`: the share follows the weight, the digest changes, live
+// associations stay where they are, and a re-activation keeps the weight.
+TEST_F(ControlTest, ActivateWithAWeight) {
+    init();  // M 97, N 4
+    ASSERT_EQ(run(run_activate, {shm(), "1", "2", "3"}).status, 0);
+    SharedState state = open(name_);
+    for (std::uint32_t i = 0; i < 6; ++i) add_association(state, 10 + i, static_cast<std::uint16_t>(5000 + i), 0x100 + i, 1 + i % 3);
+    const json equal = show_json(name_);
+    EXPECT_EQ(equal["targets"][1]["weight"], 1);
+
+    const Result weighted = run(run_activate, {shm(), "--weight=2", "2"});
+    ASSERT_EQ(weighted.status, 0) << weighted.err;
+    EXPECT_NE(weighted.out.find("fwmark 2: active in slot 1, weight 2"), std::string::npos) << weighted.out;
+    const json shown = show_json(name_);
+    EXPECT_NE(shown["config_digest"], equal["config_digest"]);
+    EXPECT_EQ(shown["targets"][1]["weight"], 2);
+    // Weights 1,2,1 over M 97: 24 whole rounds, so 24..25 slots per unit of weight.
+    EXPECT_GE(shown["targets"][1]["maglev_slots"].get<int>(), 48);
+    EXPECT_LE(shown["targets"][1]["maglev_slots"].get<int>(), 50);
+    EXPECT_EQ(associations_per_fwmark(state), (std::map<std::uint32_t, int>{{1, 2}, {2, 2}, {3, 2}}))
+        << "a weight change moves no live association";
+    const Result text = run(run_show, {shm()});
+    EXPECT_NE(text.out.find("WEIGHT"), std::string::npos) << text.out;
+
+    // Drained and activated again without --weight: the weight stays.
+    ASSERT_EQ(run(run_deactivate, {shm(), "2"}).status, 0);
+    ASSERT_EQ(run(run_activate, {shm(), "2"}).status, 0);
+    EXPECT_EQ(show_json(name_)["config_digest"], shown["config_digest"]);
+    // Back to 1: the digest of the equal tier again.
+    ASSERT_EQ(run(run_activate, {shm(), "--weight=1", "2"}).status, 0);
+    EXPECT_EQ(show_json(name_)["config_digest"], equal["config_digest"]);
+
+    // Weights summing to more than M (100 + 1 + 1 > 97) cannot be published:
+    // refused in one line, nothing changes.
+    const Result too_much = run(run_activate, {shm(), "--weight=100", "1"});
+    EXPECT_EQ(too_much.status, 1);
+    EXPECT_EQ(line_count(too_much.err), 1u) << too_much.err;
+    EXPECT_NE(too_much.err.find("more than M"), std::string::npos) << too_much.err;
+    const json after = show_json(name_);
+    EXPECT_EQ(after["config_digest"], equal["config_digest"]);
+    EXPECT_EQ(after["targets"][0]["weight"], 1);
 }
 
 TEST_F(ControlTest, ShowPrintsConfigurationAndDaemon) {

@@ -84,6 +84,10 @@ struct Harness {
         maglev.assign(997, 0);
         EXPECT_TRUE(maglev_populate(hash, fwmarks, maglev));
     }
+    void set_weighted_targets(const std::vector<MaglevTarget>& targets) {
+        maglev.assign(997, 0);
+        EXPECT_TRUE(maglev_populate_weighted(hash, targets, maglev));
+    }
     Verdict in(const ParsedPacket& p) { return decider.decide(p, Direction::In, maglev, now, counters); }
     Verdict out(const ParsedPacket& p) { return decider.decide(p, Direction::Out, maglev, now, counters); }
     // Sets up an association: INIT on path A, COOKIE ECHO on path B, like a real
@@ -437,6 +441,41 @@ TEST(Decider, DeactivatedTargetKeepsItsLiveAssociations) {
     for (std::uint32_t i = 0; i < 30; ++i)
         EXPECT_EQ(h.in(data(IpAddress::v4(0x0A0B0000 + i), 9000, 36412, ts_fwmark[i].first)).fwmark, ts_fwmark[i].second);
     for (std::uint32_t i = 0; i < 50; ++i) EXPECT_NE(h.in(init(kClientA, 100 + i, 36412, 0x900 + i, {})).fwmark, 1u);
+}
+
+// `activate --weight` republishes the Maglev table; associations already set
+// up stay where they are (the table pins them), only new ones follow the new
+// weights. Some of these associations' INIT keys now hash to another target:
+// without the pin they would have been sent there and aborted.
+TEST(Decider, WeightChangeMovesNoLiveAssociation) {
+    Harness h;
+    h.set_weighted_targets({{1, 1}, {2, 1}, {3, 1}});
+    constexpr std::uint32_t kCount = 60;
+    std::vector<std::uint32_t> pinned;
+    for (std::uint32_t i = 0; i < kCount; ++i)
+        pinned.push_back(h.establish(IpAddress::v4(0x0A0A0000 + i), IpAddress::v4(0x0A0B0000 + i), 9000, 36412,
+                                     0x100 + i, 0x5000 + i));
+    h.set_weighted_targets({{1, 1}, {2, 3}, {3, 1}});
+    std::uint32_t rehashed_elsewhere = 0;
+    for (std::uint32_t i = 0; i < kCount; ++i) {
+        SCOPED_TRACE(i);
+        const IpAddress path_a = IpAddress::v4(0x0A0A0000 + i);
+        const IpAddress path_b = IpAddress::v4(0x0A0B0000 + i);
+        EXPECT_EQ(h.in(data(path_a, 9000, 36412, 0x5000 + i)).fwmark, pinned[i]);
+        EXPECT_EQ(h.in(data(path_b, 9000, 36412, 0x5000 + i)).fwmark, pinned[i]);
+        if (maglev_lookup(h.maglev, h.decider.init_key(9000, 36412, 0x100 + i)) != pinned[i]) ++rehashed_elsewhere;
+    }
+    EXPECT_GT(rehashed_elsewhere, 0u);
+    // New associations follow the new weights: target 2 gets about 3/5.
+    std::map<std::uint32_t, int> fresh;
+    constexpr int kFresh = 2000;
+    for (int i = 0; i < kFresh; ++i)
+        ++fresh[h.in(init(IpAddress::v4(0x0C000000 + static_cast<std::uint32_t>(i)), 9000, 36412,
+                          0x70000 + static_cast<std::uint32_t>(i), {}))
+                    .fwmark];
+    EXPECT_NEAR(fresh[2], kFresh * 3 / 5, kFresh * 0.06);
+    EXPECT_NEAR(fresh[1], kFresh / 5, kFresh * 0.05);
+    EXPECT_NEAR(fresh[3], kFresh / 5, kFresh * 0.05);
 }
 
 TEST(Decider, NoActiveTargetDropsNewAssociations) {

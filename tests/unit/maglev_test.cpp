@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -316,6 +318,158 @@ TEST(MaglevLookup, SpreadsKeyedHashesEvenly) {
     }
 }
 
+// ---------------------------------------------------------------- weights
+
+std::vector<std::uint32_t> populated_weighted(const KeyedHash& hash, std::span<const MaglevTarget> targets,
+                                              std::uint32_t m) {
+    std::vector<std::uint32_t> table(m, 0xffffffffu);
+    EXPECT_TRUE(maglev_populate_weighted(hash, targets, table));
+    return table;
+}
+
+// A target of weight w takes w turns per round, so after k = floor(M / W)
+// whole rounds (W the sum of weights) it holds k * w slots, and the last,
+// partial round gives it at most w more: asserted exactly, for any seed.
+TEST(MaglevWeights, SharesFollowTheWeights) {
+    const KeyedHash hash;
+    struct Case {
+        const char* description;
+        std::vector<MaglevTarget> targets;
+    };
+    const std::vector<Case> cases = {
+        {"1,2", {{10, 1}, {20, 2}}},
+        {"1,1,3", {{10, 1}, {20, 1}, {30, 3}}},
+        {"2,1 (weights not in fwmark order)", {{10, 2}, {20, 1}}},
+        {"1,100", {{7, 1}, {8, 100}}},
+        {"10 targets, 1..10", {{1, 1}, {2, 2}, {3, 3}, {4, 4}, {5, 5}, {6, 6}, {7, 7}, {8, 8}, {9, 9}, {10, 10}}},
+    };
+    for (const Case& c : cases) {
+        for (const std::uint32_t m : {kMaglevDefaultM, kLargeM}) {
+            SCOPED_TRACE(testing::Message() << c.description << ", M=" << m);
+            std::uint32_t weight_sum = 0;
+            for (const MaglevTarget& t : c.targets) weight_sum += t.weight;
+            const auto shares = shares_of(populated_weighted(hash, c.targets, m));
+            ASSERT_EQ(shares.size(), c.targets.size());
+            const std::size_t rounds = m / weight_sum;
+            for (const MaglevTarget& t : c.targets) {
+                const std::size_t share = shares.at(t.fwmark);
+                EXPECT_GE(share, rounds * t.weight) << t.fwmark;
+                EXPECT_LE(share, (rounds + 1) * t.weight) << t.fwmark;
+                // The bound above, as a proportion: within weight / M of w / W.
+                const double expected = static_cast<double>(t.weight) / weight_sum;
+                EXPECT_NEAR(static_cast<double>(share) / m, expected, static_cast<double>(t.weight) / m);
+            }
+        }
+    }
+}
+
+// Keys land on targets in proportion to the weights: what "a server of weight 2
+// gets about twice the new associations" means on the data path.
+TEST(MaglevWeights, KeyedHashesFollowTheWeights) {
+    const KeyedHash hash;
+    for (const std::vector<MaglevTarget>& targets :
+         {std::vector<MaglevTarget>{{1, 1}, {2, 2}}, std::vector<MaglevTarget>{{1, 1}, {2, 1}, {3, 3}}}) {
+        const auto table = populated_weighted(hash, targets, kMaglevDefaultM);
+        std::uint32_t weight_sum = 0;
+        for (const MaglevTarget& t : targets) weight_sum += t.weight;
+        std::map<std::uint32_t, int> hits;
+        constexpr int kKeys = 100'000;
+        for (std::uint32_t tag = 0; tag < kKeys; ++tag) ++hits[maglev_lookup(table, hash.hash_u64_pair(36412, tag))];
+        for (const MaglevTarget& t : targets) {
+            const double expected = static_cast<double>(kKeys) * t.weight / weight_sum;
+            // Slot rounding (<= w/M, 0.3%) plus binomial noise (< 0.5%): 2% is > 4 sigma.
+            EXPECT_NEAR(hits[t.fwmark], expected, kKeys * 0.02) << "fwmark " << t.fwmark << " weight " << t.weight;
+        }
+    }
+}
+
+TEST(MaglevWeights, AllWeightsOneIsTheUnweightedTable) {
+    const KeyedHash hash;
+    const auto fwmarks = make_fwmarks(40);
+    std::vector<MaglevTarget> targets;
+    for (const std::uint32_t fwmark : fwmarks) targets.push_back({fwmark, 1});
+    for (const std::uint32_t m : {41u, kMaglevDefaultM, kLargeM})
+        EXPECT_EQ(populated_weighted(hash, targets, m), populated(hash, fwmarks, m)) << "M=" << m;
+}
+
+TEST(MaglevWeights, SameTableWhateverTheActivationOrder) {
+    const KeyedHash hash(seed_bytes("a tier's shared seed file, 32B+"));
+    std::vector<MaglevTarget> targets;
+    for (std::uint32_t i = 0; i < 20; ++i) targets.push_back({100 + 3 * i, 1 + i % 4});
+    const auto reference = populated_weighted(hash, targets, kLargeM);
+    std::mt19937 rng(99);
+    for (int round = 0; round < 3; ++round) {
+        std::shuffle(targets.begin(), targets.end(), rng);
+        EXPECT_EQ(populated_weighted(hash, targets, kLargeM), reference);
+    }
+}
+
+// Changing one weight moves slots between that target and the others (the
+// share change itself) plus collateral between the others, as adding or
+// removing a target does. Live associations do not move at all: they are
+// pinned in the association table (Decider.WeightChangeMovesNoLiveAssociation).
+TEST(MaglevWeights, ChangingAWeightMovesLittleMoreThanTheShareChange) {
+    const KeyedHash hash;
+    struct Case {
+        std::size_t n;
+        std::uint32_t from;
+        std::uint32_t to;
+    };
+    for (const Case c : {Case{3, 1, 2}, Case{3, 2, 1}, Case{10, 1, 2}, Case{10, 1, 5}, Case{50, 3, 1}}) {
+        std::vector<MaglevTarget> targets;
+        for (const std::uint32_t fwmark : make_fwmarks(c.n)) targets.push_back({fwmark, 1});
+        targets[0].weight = c.from;
+        const std::uint32_t changed = targets[0].fwmark;
+        const auto before = populated_weighted(hash, targets, kLargeM);
+        targets[0].weight = c.to;
+        const auto after = populated_weighted(hash, targets, kLargeM);
+        std::size_t moved = 0;
+        std::size_t collateral = 0;  // moved between two targets whose weight did not change
+        for (std::size_t slot = 0; slot < before.size(); ++slot) {
+            if (before[slot] == after[slot]) continue;
+            ++moved;
+            if (before[slot] != changed && after[slot] != changed) ++collateral;
+        }
+        const auto share = [&](std::uint32_t w) {
+            return static_cast<double>(w) / static_cast<double>(c.n - 1 + w);
+        };
+        const double ideal = std::abs(share(c.to) - share(c.from)) * kLargeM;
+        std::printf("N=%zu weight %u -> %u: moved %.2f%% of M (ideal %.2f%%), collateral %.2f%%\n", c.n, c.from,
+                    c.to, 100.0 * moved / kLargeM, 100.0 * ideal / kLargeM, 100.0 * collateral / kLargeM);
+        EXPECT_GE(static_cast<double>(moved), ideal * 0.99);
+        EXPECT_LE(static_cast<double>(moved), ideal + kLargeM * 0.05);
+    }
+}
+
+TEST(MaglevWeights, RefusesWeightsOutOfRangeAndLeavesTheTableUntouched) {
+    const KeyedHash hash;
+    struct Case {
+        const char* description;
+        std::size_t m;
+        std::vector<MaglevTarget> targets;
+    };
+    const std::vector<Case> cases = {
+        {"weight 0", 997, {{1, 1}, {2, 0}}},
+        {"weight above the limit", 997, {{1, 1}, {2, kMaglevMaxWeight + 1}}},
+        {"weights above M", 13, {{1, 10}, {2, 4}}},
+        {"duplicate fwmark, different weights", 997, {{5, 1}, {5, 2}}},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.description);
+        std::vector<std::uint32_t> table(c.m);
+        std::iota(table.begin(), table.end(), 12345u);
+        const auto original = table;
+        EXPECT_FALSE(maglev_populate_weighted(hash, c.targets, table));
+        EXPECT_EQ(table, original);
+    }
+    // The limits themselves are fine, and weights summing to exactly M fill it.
+    std::vector<std::uint32_t> table(13);
+    EXPECT_TRUE(maglev_populate_weighted(hash, std::vector<MaglevTarget>{{1, 1}, {2, 12}}, table));
+    EXPECT_EQ(shares_of(table).at(2), 12u);
+    std::vector<std::uint32_t> large(kMaglevDefaultM);
+    EXPECT_TRUE(maglev_populate_weighted(hash, std::vector<MaglevTarget>{{1, 1}, {2, kMaglevMaxWeight}}, large));
+}
+
 // ---------------------------------------------------------------- config digest
 
 TEST(ConfigDigest, IsSixteenLowercaseHexDigits) {
@@ -367,6 +521,23 @@ TEST(ConfigDigest, ChangesWithEveryField) {
         EXPECT_NE(c.digest, reference) << c.description;
         EXPECT_TRUE(seen.insert(c.digest).second) << c.description << " collides with another case";
     }
+}
+
+TEST(ConfigDigest, IncludesTheWeights) {
+    const KeyedHash hash;
+    const std::vector<std::uint32_t> fwmarks = {10, 20, 30};
+    const std::vector<MaglevTarget> ones = {{10, 1}, {20, 1}, {30, 1}};
+    const std::vector<MaglevTarget> two = {{10, 1}, {20, 2}, {30, 1}};
+    const std::vector<MaglevTarget> two_elsewhere = {{10, 2}, {20, 1}, {30, 1}};
+    const std::vector<MaglevTarget> three = {{10, 1}, {20, 3}, {30, 1}};
+    const std::vector<MaglevTarget> two_shuffled = {{30, 1}, {10, 1}, {20, 2}};
+    // Weight-1 tiers keep the digest they had before weights (rolling upgrades agree).
+    EXPECT_EQ(config_digest_weighted(997, hash, "vtag", ones), config_digest(997, hash, "vtag", fwmarks));
+    const std::string weighted = config_digest_weighted(997, hash, "vtag", two);
+    EXPECT_NE(weighted, config_digest(997, hash, "vtag", fwmarks));
+    EXPECT_NE(weighted, config_digest_weighted(997, hash, "vtag", two_elsewhere));
+    EXPECT_NE(weighted, config_digest_weighted(997, hash, "vtag", three));
+    EXPECT_EQ(weighted, config_digest_weighted(997, hash, "vtag", two_shuffled));
 }
 
 // Pins the documented byte layout (cross-checked by a separate C program that

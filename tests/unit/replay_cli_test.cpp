@@ -372,6 +372,10 @@ TEST_F(ReplayCliTest, UsageErrorsAreOneLineAndExitTwo) {
     expect_usage_error({"replay", "--pcap", pcap, "--vip", vip, "--fwmarks", "1,2,1"}, "twice");
     expect_usage_error({"replay", "--pcap", pcap, "--vip", vip, "--fwmarks", "1,,2"}, "--fwmarks");
     expect_usage_error({"replay", "--pcap", pcap, "--vip", vip, "--encap-port", "70000"}, "70000");
+    expect_usage_error({"replay", "--pcap", pcap, "--vip", vip, "--weights", "1,2"}, "2 weights for 3 targets");
+    expect_usage_error({"replay", "--pcap", pcap, "--vip", vip, "--weights", "1,0,1"}, "'0' is not a weight in 1..100");
+    expect_usage_error({"replay", "--pcap", pcap, "--vip", vip, "--weights", "1,101,1"}, "'101' is not a weight");
+    expect_usage_error({"replay", "--pcap", pcap, "--vip", vip, "--M", "5", "--weights", "1,4,1"}, "sum of the targets' weights");
     expect_usage_error({"replay", "--pcap", pcap, "--vip", "10.0.0.300"}, "10.0.0.300");
     expect_usage_error({"replay", "--pcap", pcap}, "--vip");
     expect_usage_error({"replay", "--vip", vip}, "--pcap");
@@ -380,6 +384,48 @@ TEST_F(ReplayCliTest, UsageErrorsAreOneLineAndExitTwo) {
     expect_usage_error({"replay", "--pcap", file("missing.pcap"), "--vip", vip}, "missing.pcap");
     expect_usage_error({"frobnicate"}, "frobnicate");
     expect_usage_error({});
+}
+
+// `--weights`: the summary sets each target's share of the new associations
+// beside its weight's share. 3000 INITs from distinct clients with distinct
+// tags (vtag mode hashes the tag), 1 ms apart.
+TEST_F(ReplayCliTest, WeightsShowInTheShareOfNewAssociations) {
+    std::vector<TimedFrame> frames;
+    constexpr int kInits = 3000;
+    for (int i = 0; i < kInits; ++i) {
+        const std::string client = "192.168." + std::to_string(10 + i / 250) + "." + std::to_string(1 + i % 250);
+        frames.push_back({i * kMs, sctp_frame(client.c_str(), kVip1, kPort, kPort, 0,
+                                              init_chunk(0x1000 + 7919u * static_cast<std::uint32_t>(i), Bytes{}))});
+    }
+    const std::string pcap = file("many-inits.pcap");
+    write_pcap(pcap, frames);
+    struct Case {
+        std::vector<std::string> targets;
+        std::vector<double> weight_shares;
+    };
+    for (const Case& c : {Case{{"--targets", "2", "--weights", "1,2"}, {1.0 / 3, 2.0 / 3}},
+                          Case{{"--fwmarks", "7,8,9", "--weights", "1,1,3"}, {0.2, 0.2, 0.6}}}) {
+        std::vector<std::string> args = {"replay", "--pcap", pcap, "--vip", kVip1, "--json"};
+        args.insert(args.end(), c.targets.begin(), c.targets.end());
+        SCOPED_TRACE(c.targets.back());
+        const RunResult r = run(args);
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        const json summary = parse_json_lines(r).back()["summary"];
+        const json& targets = summary["targets"];
+        ASSERT_EQ(targets.size(), c.weight_shares.size());
+        for (std::size_t i = 0; i < targets.size(); ++i) {
+            const double share = targets[i]["new_share"].get<double>();
+            std::printf("weights %s: fwmark %u weight %u share %.3f (weight share %.3f)\n", c.targets.back().c_str(),
+                        targets[i]["fwmark"].get<unsigned>(), targets[i]["weight"].get<unsigned>(), share,
+                        c.weight_shares[i]);
+            EXPECT_NEAR(targets[i]["weight_share"].get<double>(), c.weight_shares[i], 1e-9);
+            // Binomial sigma at n=3000 is < 0.9%; slot rounding adds < 0.3%.
+            EXPECT_NEAR(share, c.weight_shares[i], 0.04);
+        }
+    }
+    const RunResult text = run({"replay", "--pcap", pcap, "--vip", kVip1, "--targets", "2", "--weights", "1,2"});
+    ASSERT_EQ(text.exit_code, 0) << text.err;
+    EXPECT_NE(text.out.find("targets: new associations against weights"), std::string::npos) << text.out;
 }
 
 TEST_F(ReplayCliTest, UnsupportedLinkTypeIsAUsageError) {

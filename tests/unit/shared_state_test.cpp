@@ -409,11 +409,11 @@ TEST_F(SharedStateTest, ConfigLockRecoversFromADeadHolder) {
 TEST_F(SharedStateTest, TargetReadersSeeOnlyWholeWrites) {
     SharedState state = create();
     SharedHeader& h = state.header();
-    // Version k: every slot k * 1000 + slot, all Active (k odd) or all Draining (k even).
+    // Version k: every slot k * 1000 + slot, all Active (k odd) or all Draining (k even), weight k.
     const auto version = [](std::uint32_t k) {
         TargetSnapshot targets{};
         for (std::uint32_t i = 0; i < kMaxTargetSlots; ++i)
-            targets[i] = TargetSlot{k * 1000 + i, k % 2 ? TargetState::Active : TargetState::Draining};
+            targets[i] = TargetSlot{k * 1000 + i, k % 2 ? TargetState::Active : TargetState::Draining, k};
         return targets;
     };
     {
