@@ -67,7 +67,7 @@ status=0
 SCTPLB_SOURCE_DIR=$source_dir SCTPT_BIN=$SCTPT_BIN SCTPLB_BIN=$SCTPLB_BIN \
 	bash "$here/build-image.sh" "$vmdir" || status=$?
 [ $status -eq 0 ] || exit $status
-bash "$here/apps/pack-apps.sh" "$vmdir" || exit $?
+SCTPLB_DIAMETER_ECHO=${diameter_echo_fdx:-} bash "$here/apps/pack-apps.sh" "$vmdir" || exit $?
 image_ms=$(ms_since "$t_image")
 sed 's/^/    /' "$vmdir/image.info" "$vmdir/apps.info"
 vm_initrd=$vmdir/initramfs-apps.gz
