@@ -15,7 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libnetfilter-queue-dev libmnl-dev libnftnl-dev libpcap-dev libxxhash-dev nlohmann-json3-dev
   prometheus-cpp-dev python3-prometheus-client
-  libusrsctp-dev libsctp-dev libssl-dev openssl
+  libusrsctp-dev libsctp-dev libssl-dev openssl libfreediameter-dev
   iproute2 iptables nftables tcpdump procps python3 jq
   clang libclang-rt-14-dev
   qemu-system-x86 busybox-static cpio kmod

@@ -23,6 +23,9 @@
 # Environment: as test-vm-dual-path.sh (SCTPLB_BIN, SCTPT_BIN, SCTPLB_VM_DIR, SCTPLB_VM_KEEP,
 # SCTPLB_VM_ACCEL); SCTPLB_VM_APPS="lksctp diameter" (the scenarios to run, in order).
 set -eu
+# A failing command inside $(...) fails the substitution too (bash does not pass set -e into
+# command substitutions by default: a dead guest read as "0 reconnects").
+shopt -s inherit_errexit
 [ -z "${SCTPLB_VM_TRACE_ERR:-}" ] || { set -E; trap 'echo "ERR ${BASH_SOURCE[0]}:$LINENO: $BASH_COMMAND" >&2' ERR; }
 here=$(cd "$(dirname "$0")" && pwd)
 source_dir=${SCTPLB_SOURCE_DIR:-$(cd "$here/../.." && pwd)}
@@ -56,8 +59,16 @@ done
 
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 failures=0
+finished=0
 pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+# fail: counted in this shell and in $state/failed (a fail in a subshell or a pipeline would be
+# lost from the counter alone).
+fail() {
+	echo "FAIL: $*"
+	failures=$((failures + 1))
+	[ -z "${state:-}" ] || [ ! -d "$state" ] || echo "$*" >>"$state/failed"
+}
+failures_total() { local f=0; [ ! -s "$state/failed" ] || f=$(wc -l <"$state/failed"); echo $((f > failures ? f : failures)); }
 say() { echo "--- [$(ms_since "$t_start") ms] $*"; }
 
 # 1. The image: the suite's initramfs (build-image.sh) and the applications appended (pack-apps.sh).
@@ -67,7 +78,7 @@ status=0
 SCTPLB_SOURCE_DIR=$source_dir SCTPT_BIN=$SCTPT_BIN SCTPLB_BIN=$SCTPLB_BIN \
 	bash "$here/build-image.sh" "$vmdir" || status=$?
 [ $status -eq 0 ] || exit $status
-bash "$here/apps/pack-apps.sh" "$vmdir" || exit $?
+SCTPLB_DIAMETER_ECHO=${diameter_echo_fdx:-} bash "$here/apps/pack-apps.sh" "$vmdir" || exit $?
 image_ms=$(ms_since "$t_image")
 sed 's/^/    /' "$vmdir/image.info" "$vmdir/apps.info"
 vm_initrd=$vmdir/initramfs-apps.gz
@@ -82,8 +93,21 @@ vm_sock_dir=$(mktemp -d /tmp/sctplb-va.XXXXXX)
 : >"$state/pids"
 : >"$state/namespaces"
 segments=("$prefix-201" "$prefix-202")
-trap vm_suite_cleanup EXIT
-trap 'exit 1' INT TERM
+# The exit status is 0 only when the run reached its closing line with no failure: whatever
+# ended it early (an exit 0 somewhere, a signal the EXIT trap saw as status 0) fails the test.
+apps_exit() {
+	local status=$?
+	set +e
+	failures=$(failures_total)
+	if [ "$status" -eq 0 ] && { [ "$finished" != 1 ] || [ "$failures" -ne 0 ]; }; then
+		echo "FAIL: exiting with status 0 but the run did not finish ($failures failure(s)): status 1"
+		status=1
+	fi
+	(exit "$status")
+	vm_suite_cleanup
+}
+trap apps_exit EXIT
+trap 'exit 1' INT TERM HUP PIPE
 
 # 2. Namespaces: the switch (bridges, taps, qemu) and the two LBs; nothing in the root namespace.
 mac() { printf '02:00:00:%02x:00:%02x' "$1" "$2"; }
@@ -379,5 +403,7 @@ for app in $apps; do
 	[ "$failures" = "$before" ] || guest_logs
 done
 for gname in "${all_guests[@]}"; do vm_alive "$gname" || fail "guest $gname died"; done
+failures=$(failures_total)
 say "done in $(ms_since "$t_start") ms (image $image_ms ms, boot $boot_ms ms); $failures failure(s)"
+finished=1
 [ "$failures" -eq 0 ]

@@ -26,8 +26,11 @@
 # (ADJUST_RTX_PARAMS): RTO min 1 s, max 5 s, association max retransmissions 4, heartbeat 6 s
 # per association, whatever the sysctls say.
 # dbg_msg_dumps logs every message in full on one line (CER/CEA, DWR/DWA with Result-Code).
-# Debian ships no application extension that sends requests (no test_app.fdx): the
-# application traffic is the base protocol's (CER/CEA, DWR/DWA every Tw).
+# Application traffic: Debian ships no test_app.fdx, so our own extension sctplb_echo.fdx
+# (test-apps/diameter-echo, built when libfreediameter-dev is installed; pack-apps.sh packs it)
+# runs a vendor-specific echo application: each client sends one Sctplb-Echo-Request every
+# 500 ms (a sequence number) to the pool identity, each server answers 2001 + the sequence
+# number + its guest name; /tmp/echo-NAME.stat in each guest counts them (diameter_echo_*).
 diameter_port() { echo 3868; }
 diameter_tls() { # the throwaway credentials freeDiameter insists on (TLS_Cred), once per run
 	[ -s "$state/fd-cert.pem" ] && return
@@ -60,6 +63,10 @@ diameter_common() {
 		LoadExtension = "/usr/lib/freeDiameter/dbg_msg_dumps.fdx" : "0x2044";
 	CONF
 }
+# The echo extension, when built (without it the scenario runs the base protocol only).
+diameter_echo_fdx=${SCTPLB_DIAMETER_ECHO:-$SCTPLB_BUILD_DIR/test-apps/diameter-echo/sctplb_echo.fdx}
+[ -s "$diameter_echo_fdx" ] || diameter_echo_fdx=''
+diameter_echo_conf() { [ -z "$diameter_echo_fdx" ] || echo "LoadExtension = \"/usr/lib/freeDiameter/sctplb_echo.fdx\" : \"$1\";"; }
 # file_lines PATH: shell lines (for a guest's vm_setup) writing stdin to PATH.
 file_lines() { printf "mkdir -p %s\ncat >%s <<'FD_EOF'\n%s\nFD_EOF\n" "$(dirname "$1")" "$1" "$(cat)"; }
 diameter_files_tls() {
@@ -75,6 +82,7 @@ diameter_setup_server() {
 		echo 'ListenOn = "10.0.0.1";'
 		echo 'ListenOn = "10.0.0.2";'
 		echo 'LoadExtension = "/usr/lib/freeDiameter/acl_wl.fdx" : "/etc/freeDiameter/acl_wl.conf";'
+		diameter_echo_conf "server vm-00$1"
 	} | file_lines /etc/freeDiameter/server.conf
 	echo 'ALLOW_IPSEC *.sctplb.test' | file_lines /etc/freeDiameter/acl_wl.conf
 	echo "apps fd_start server"
@@ -85,6 +93,7 @@ diameter_client_conf() {
 	echo 'ListenOn = "192.168.2.221";'
 	echo 'ListenOn = "192.168.6.221";'
 	echo 'ConnectPeer = "diameter.sctplb.test" { ConnectTo = "10.0.0.1"; ConnectTo = "10.0.0.2"; No_TLS; Port = 3868; };'
+	diameter_echo_conf "client client-$1 diameter.sctplb.test sctplb.test 500"
 }
 diameter_setup_client() {
 	local n
@@ -125,14 +134,71 @@ diameter_reconnects() {
 	awk '$1 ~ /^client/ { r += ($2 > 1 ? $2 - 1 : 0) + $3 } END { print r + 0 }' "$state/fd-count"
 }
 # diameter_answers: no peer left STATE_OPEN, no DWA other than 2001, no CEA refused; every
-# client entered OPEN once after one CEA 2001 and has had a DWA 2001 since (Tw 6 s after OPEN).
+# client entered OPEN once after one CEA 2001 and has had a DWA 2001 since (Tw 6 s after OPEN)
+# unless the echo application runs: a watchdog is sent only after Tw without traffic
+# (RFC 3539 section 3.4.1), and the echo requests leave none.
 diameter_answers() {
 	diameter_opens
-	awk '$3 != 0 || $6 != 0 || $7 != 0 || $8 != 0 || ($1 ~ /^client/ && ($2 != 1 || $4 != 1 || $5 < 1)) { bad = 1 } END { exit bad }' "$state/fd-count"
+	awk -v echo="$([ -n "$diameter_echo_fdx" ] && echo 1 || echo 0)" '$3 != 0 || $6 != 0 || $7 != 0 || $8 != 0 ||
+		($1 ~ /^client/ && ($2 != 1 || $4 != 1 || ($5 < 1 && !echo))) { bad = 1 } END { exit bad }' "$state/fd-count"
+}
+# diameter_echo_stats: the echo counters of every client started and every server, one line
+# each ("NAME sent S answered A bad B expired E pending P oldest_ms O maxrtt_ms M", servers
+# "NAME answered N"), into $state/echo-stats; fails when a client has no counters.
+diameter_echo_stats() {
+	local c
+	{
+		g vm-221 "for c in $(tr '\n' ' ' <"$state/fd-clients"); do cat /tmp/echo-\$c.stat 2>/dev/null || echo \$c missing; done" || return 1
+		for c in 1 2 3; do g "vm-00$c" "cat /tmp/echo-vm-00$c.stat 2>/dev/null || echo vm-00$c missing" || return 1; done
+	} >"$state/echo-stats"
+	! grep -q ' missing$' "$state/echo-stats"
+}
+# diameter_echo_flowing: every client answered more requests than at the last check
+# ($state/echo-prev), no answer with another Result-Code or sequence number, none expired, no
+# request waiting for its answer longer than 20 s (a path failover takes RTOs of 1-5 s).
+diameter_echo_flowing() {
+	diameter_echo_stats || return 1
+	awk 'NR == FNR { if ($2 == "sent") prev[$1] = $5; next }
+		$2 == "sent" { if ($7 != 0 || $9 != 0 || $13 > 20000 || $5 <= prev[$1] + 0) bad = 1 }
+		END { exit bad }' "$state/echo-prev" "$state/echo-stats"
+}
+# diameter_echo_complete: the clients stopped sending; every request answered, the servers
+# answered as many as the clients received.
+diameter_echo_complete() {
+	diameter_echo_stats || return 1
+	awk '$2 == "sent" { if ($5 != $3 || $7 != 0 || $9 != 0 || $11 != 0) bad = 1; got += $5 }
+		$2 == "answered" { served += $3 }
+		END { exit bad || got != served || got == 0 }' "$state/echo-stats"
+}
+diameter_echo_summary() {
+	awk '$2 == "sent" { s += $3; a += $5; b += $7 + $9; if ($15 > m) m = $15 }
+		$2 == "answered" { srv = srv " " $1 "=" $3 }
+		END { printf "%d requests, %d answered (2001, same sequence), %d bad/expired, max rtt %d ms; served:%s", s, a, b, m, srv }' "$state/echo-stats"
+}
+diameter_echo_check() {
+	[ -n "$diameter_echo_fdx" ] || { echo "NOTE: diameter $1: no sctplb_echo.fdx (libfreediameter-dev not installed when built): no application requests checked"; return 0; }
+	[ -s "$state/echo-prev" ] || : >"$state/echo-prev"
+	if vm_until 60 diameter_echo_flowing; then
+		pass "diameter $1: echo requests answered ($(diameter_echo_summary))"
+	else
+		fail "diameter $1: echo: $(tr '\n' ';' <"$state/echo-stats") (previous: $(tr '\n' ';' <"$state/echo-prev"))"
+	fi
+	cp "$state/echo-stats" "$state/echo-prev"
+	if [ "$1" = kill ]; then
+		# The last check: the clients stop sending, then every request must have its answer.
+		g vm-221 "touch $(sed 's|^\(.*\)$|/tmp/echo-\1.stop|' "$state/fd-clients" | tr '\n' ' ')" >/dev/null ||
+			fail "diameter kill: cannot stop the echo clients"
+		if vm_until 90 diameter_echo_complete; then
+			pass "diameter: every echo request got its answer ($(diameter_echo_summary))"
+		else
+			fail "diameter: echo requests without their answer: $(tr '\n' ';' <"$state/echo-stats")"
+		fi
+	fi
 }
 diameter_check() {
+	diameter_echo_check "$1"
 	if vm_until 60 diameter_answers; then
-		pass "diameter $1: each client one CER/CEA (2001), OPEN since, every DWA 2001 ($(awk '$1 ~ /^client/ { o += $2; c += $4; d += $5 } $1 ~ /^server/ { so += $2; sd += $5 } END { printf "clients: %d OPEN, %d CEA, %d DWA; servers: %d OPEN, %d DWA", o, c, d, so, sd }' "$state/fd-count"))"
+		pass "diameter $1: each client one CER/CEA (2001), OPEN since, every DWA 2001 if any ($(awk '$1 ~ /^client/ { o += $2; c += $4; d += $5 } $1 ~ /^server/ { so += $2; sd += $5 } END { printf "clients: %d OPEN, %d CEA, %d DWA; servers: %d OPEN, %d DWA", o, c, d, so, sd }' "$state/fd-count"))"
 	else
 		fail "diameter $1: (name opened left cea-2001 dwa-2001 dwa-other id-refused cea-other) $(tr '\n' ';' <"$state/fd-count")"
 	fi
