@@ -3,7 +3,8 @@
 # (tests/vm/test-vm-apps.sh; docs/applications.md), packed for the guests from Debian packages
 # without installing them on the host (their services would start there):
 #   freeDiameterd + libfdcore/libfdproto + the extensions (freediameterd, freediameter-extensions),
-#   sctp_darn, sctp_test, checksctp (lksctp-tools).
+#   sctp_darn, sctp_test, checksctp (lksctp-tools),
+#   osmo-stp + libosmo-sigtran7 and the libosmo* libraries it loads (osmo-stp).
 # `apt-get download` + `dpkg -x` into VMDIR/cache/apps/<package>; the dependencies the host lacks
 # are fetched the same way (Depends, recursively); the shared libraries the programs load are
 # found with ldd (LD_LIBRARY_PATH = the unpacked trees, then the host's). Output:
@@ -17,7 +18,7 @@
 set -eu
 vmdir=${1:?usage: pack-apps.sh VMDIR}
 cache=$vmdir/cache/apps
-top=(freediameterd freediameter-extensions libfdcore6 libfdproto6 lksctp-tools)
+top=(freediameterd freediameter-extensions libfdcore6 libfdproto6 lksctp-tools osmo-stp)
 t0=$(date +%s%N)
 log() { echo "pack-apps: $*" >&2; }
 skip() { log "SKIP: $*"; exit 77; }
@@ -96,7 +97,7 @@ for p in "${pkgs[@]}"; do
 	done
 done
 programs=()
-for b in freeDiameterd sctp_darn sctp_test checksctp; do
+for b in freeDiameterd sctp_darn sctp_test checksctp osmo-stp; do
 	f=$(ls "$cache"/*/usr/bin/"$b" 2>/dev/null | head -n 1)
 	[ -n "$f" ] || die "no $b in the unpacked packages"
 	cp "$f" "$root/usr/bin/"
