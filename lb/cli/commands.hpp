@@ -20,5 +20,7 @@ struct Command {
 int run_replay(std::span<const std::string> args);
 // `sctplb lb`: the NFQUEUE data path (lb_command.cpp).
 int run_lb(std::span<const std::string> args);
+// `sctplb health`: the health checker of the targets (health_command.cpp).
+int run_health(std::span<const std::string> args);
 
 }  // namespace sctplb::cli
