@@ -26,7 +26,7 @@ lbt_check_requirements
 
 lbt_setup hc --clients 3
 lbt_lb_start
-probe_targets=(--target 1=10.0.0.1 --target 2=10.0.0.1 --target 3=10.0.0.1)
+probe_targets=(--target "1=10.0.0.1" --target "2=10.0.0.1" --target "3=10.0.0.1")
 
 # --- a. one round, bad input --------------------------------------------------------------------
 tl_say "a: one probe round to every server; bad input"
