@@ -96,7 +96,7 @@ else
 	tl_fail "c: no transition line in the health log"
 fi
 went_down=$(tl_json "$(lbt_sctplb show --json)" "[t['health']['went_down'] for t in d['targets'] if t['fwmark'] == $victim][0]")
-[ "$went_down" = 1 ] && tl_pass "c: went_down counted once" || tl_fail "c: went_down $went_down"
+if [ "$went_down" = 1 ]; then tl_pass "c: went_down counted once"; else tl_fail "c: went_down $went_down"; fi
 for k in 2 3; do lbt_client "new-$k" "$k" --count 3 --interval 100; done
 for k in 2 3; do
 	status=0
