@@ -22,5 +22,7 @@ int run_replay(std::span<const std::string> args);
 int run_lb(std::span<const std::string> args);
 // `sctplb config check`: an instance's /etc/sctplb/NAME.conf (config_command.cpp).
 int run_config(std::span<const std::string> args);
+// `sctplb health`: the health checker of the targets (health_command.cpp).
+int run_health(std::span<const std::string> args);
 
 }  // namespace sctplb::cli

@@ -35,6 +35,8 @@ constexpr std::array kCommands{
     Command{"trace", "switch the per-packet decision trace", sctplb::cli::run_trace},
     Command{"lb", "run the data path: decide every queued packet and mark it for its target",
             sctplb::cli::run_lb},
+    Command{"health", "probe the targets (SCTP INIT over raw IP); take failed ones out, bring them back",
+            sctplb::cli::run_health},
     Command{"rules", "print, apply or delete the iptables rules, ip rules and routes of a DSR setup",
             sctplb::cli::run_rules},
     Command{"config", "check an instance's /etc/sctplb/NAME.conf (what the systemd units read)",

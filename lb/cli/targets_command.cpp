@@ -6,6 +6,7 @@
 
 #include "control_common.hpp"
 #include "shared_state.hpp"
+#include "target_control.hpp"
 
 namespace sctplb::cli {
 
@@ -32,11 +33,6 @@ std::optional<std::vector<std::uint32_t>> parse_fwmarks(const std::vector<std::s
     return fwmarks;
 }
 
-std::optional<std::uint32_t> slot_of(const TargetSnapshot& targets, std::uint32_t max_targets, std::uint32_t fwmark) {
-    for (std::uint32_t i = 0; i < max_targets; ++i)
-        if (targets[i].state != TargetState::Unused && targets[i].fwmark == fwmark) return i;
-    return std::nullopt;
-}
 constexpr OptionSpec kActivateSpecs[] = {
     kShmSpec,
     {"index", "I", "slot for the one FWMARK (0..N-1): display only, as nfqlb's --index"},
@@ -62,7 +58,7 @@ constexpr std::string_view kDownDescription =
     "elsewhere (a packet sent to another server would be answered with an ABORT).";
 
 // Changes the state of existing targets, then republishes. `down` also
-// forgets their associations.
+// forgets their associations (change_target_state).
 int set_target_state(std::string_view command, std::span<const std::string> args, TargetState new_state,
                      std::string_view usage, std::string_view description) {
     auto parsed = parse_command(command, kTargetSpecs, args, usage, description, true);
@@ -72,42 +68,13 @@ int set_target_state(std::string_view command, std::span<const std::string> args
     if (!fwmarks) return usage_error(command, error);
     auto state = open_segment(command, parsed.shm);
     if (!state) return kExitFailure;
-    SharedHeader& h = state->header();
-    std::size_t forgotten = 0;
-    std::string digest;
-    {
-        const ConfigLock config(*state);
-        TargetSnapshot targets = read_targets(h);
-        std::vector<std::uint32_t> slots;
-        for (const std::uint32_t fwmark : *fwmarks) {
-            const auto slot = slot_of(targets, h.max_targets, fwmark);
-            if (!slot) return failure(command, "fwmark " + std::to_string(fwmark) + " is not a target (see sctplb show)");
-            slots.push_back(*slot);
-        }
-        for (const std::uint32_t slot : slots) targets[slot].state = new_state;
-        write_targets(h, targets);
-        if (!state->publish_targets(error)) return failure(command, error);
-        digest = h.config_digest;  // under the lock: another CLI may publish right after
-        if (new_state == TargetState::Down) {
-            // After the publish: no new association can pick these targets any more.
-            // In pieces, so the data path is never held up for the whole table.
-            const std::uint32_t capacity = state->table().capacity();
-            for (std::uint32_t begin = 0; begin < capacity; begin += kSlotsPerLock) {
-                const TableLock lock(*state);
-                std::vector<AssociationId> doomed;
-                state->table().for_each_in(begin, begin + kSlotsPerLock, [&](AssociationId id, const Association& a) {
-                    if (std::find(fwmarks->begin(), fwmarks->end(), a.fwmark) != fwmarks->end()) doomed.push_back(id);
-                });
-                for (const AssociationId id : doomed) state->table().remove(id);
-                forgotten += doomed.size();
-            }
-        }
-    }
+    const auto change = change_target_state(*state, *fwmarks, new_state, kSlotsPerLock, {}, error);
+    if (!change) return failure(command, error);
     std::string out;
     for (const std::uint32_t fwmark : *fwmarks)
         out += "fwmark " + std::to_string(fwmark) + ": " + std::string(target_state_name(new_state)) + "\n";
-    if (new_state == TargetState::Down) out += std::to_string(forgotten) + " associations forgotten\n";
-    out += "config digest " + digest + "\n";
+    if (new_state == TargetState::Down) out += std::to_string(change->forgotten) + " associations forgotten\n";
+    out += "config digest " + change->digest + "\n";
     print(out);
     return 0;
 }

@@ -499,25 +499,58 @@ bool data_path_alive(std::int32_t pid) {
     return theirs.state != 'Z' && theirs.state != 'X' && theirs.name == ours.name;
 }
 
-bool SharedState::claim_data_path(std::string& error) {
+namespace {
+// Records this process in `slot` unless another live sctplb is recorded
+// there. Compare-and-swap: of two processes starting at once, one wins; a
+// holder that died without releasing (kill -9) is replaced.
+bool claim_pid(std::atomic<std::int32_t>& slot, std::string_view what, std::string& error) {
     const auto me = static_cast<std::int32_t>(::getpid());
-    std::int32_t holder = header_->daemon_pid.load(std::memory_order_acquire);
-    // Compare-and-swap: of two daemons starting at once, one wins; a holder
-    // that died without releasing (kill -9) is replaced.
+    std::int32_t holder = slot.load(std::memory_order_acquire);
     while (holder != me) {
         if (data_path_alive(holder)) {
-            error = "sctplb lb (pid " + std::to_string(holder) +
-                    ") already runs on this shared memory: one data path per segment";
+            error = std::string(what) + " (pid " + std::to_string(holder) + ") already runs on this shared memory: one per segment";
             return false;
         }
-        if (header_->daemon_pid.compare_exchange_weak(holder, me, std::memory_order_acq_rel)) break;
+        if (slot.compare_exchange_weak(holder, me, std::memory_order_acq_rel)) break;
     }
     return true;
 }
 
-void SharedState::release_data_path() {
+void release_pid(std::atomic<std::int32_t>& slot) {
     std::int32_t me = static_cast<std::int32_t>(::getpid());
-    header_->daemon_pid.compare_exchange_strong(me, 0, std::memory_order_acq_rel);
+    slot.compare_exchange_strong(me, 0, std::memory_order_acq_rel);
+}
+}  // namespace
+
+bool SharedState::claim_data_path(std::string& error) { return claim_pid(header_->daemon_pid, "sctplb lb", error); }
+void SharedState::release_data_path() { release_pid(header_->daemon_pid); }
+bool SharedState::claim_health(std::string& error) { return claim_pid(header_->health.pid, "sctplb health", error); }
+void SharedState::release_health() { release_pid(header_->health.pid); }
+
+HealthReport read_health(const SharedHeader& header) {
+    constexpr auto relaxed = std::memory_order_relaxed;
+    const SharedHealth& health = header.health;
+    HealthReport report;
+    const std::int32_t pid = health.pid.load(std::memory_order_acquire);
+    report.pid = data_path_alive(pid) ? pid : 0;
+    const std::uint32_t count = std::min(health.entry_count.load(std::memory_order_acquire), kMaxTargetSlots);
+    for (std::uint32_t i = 0; i < count; ++i) {
+        const HealthEntry& e = health.entries[i];
+        HealthView view;
+        view.fwmark = e.fwmark.load(relaxed);
+        if (view.fwmark == 0) continue;
+        view.state = e.state.load(relaxed);
+        view.last_result = e.last_result.load(relaxed);
+        view.held = e.held.load(relaxed) != 0;
+        view.last_probe_unix_ns = e.last_probe_unix_ns.load(relaxed);
+        view.last_rtt_ns = e.last_rtt_ns.load(relaxed);
+        view.probes_ok = e.probes_ok.load(relaxed);
+        view.probes_failed = e.probes_failed.load(relaxed);
+        view.went_up = e.went_up.load(relaxed);
+        view.went_down = e.went_down.load(relaxed);
+        report.entries.push_back(view);
+    }
+    return report;
 }
 
 bool SharedState::remove(const std::string& name, std::string& error) {

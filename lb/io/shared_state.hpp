@@ -20,9 +20,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "association_table.hpp"
 #include "decider.hpp"
+#include "health_probe.hpp"
 #include "keyed_hash.hpp"
 #include "maglev.hpp"
 #include "sync_engine.hpp"
@@ -31,7 +33,8 @@
 namespace sctplb {
 
 inline constexpr std::uint64_t kSharedMagic = 0x5343'5450'4c42'5348ull;  // "SCTPLBSH"
-inline constexpr std::uint32_t kSharedLayoutVersion = 5;  // 4: seqlocks on the targets and the trace filter; 5: target weights
+// 4: seqlocks on the targets and the trace filter; 5: target weights; 6: health (SharedHealth)
+inline constexpr std::uint32_t kSharedLayoutVersion = 6;
 inline constexpr std::uint32_t kMaxTargetSlots = 256;   // target slots in the segment: N upper bound
 inline constexpr std::uint32_t kMaxDataPathThreads = 16;
 
@@ -179,6 +182,43 @@ struct FastPathShared {
     ThreadCounters decisions;                 // fastpath-* events
 };
 
+// Health checks (`sctplb health`): one entry per probed fwmark, apart from
+// the target slots (which activate/deactivate/down own). Single writer: the
+// one health process recorded in `pid`; readers (show, metrics) use
+// read_health(), whose fields may be a probe apart, never torn.
+struct HealthEntry {
+    std::atomic<std::uint32_t> fwmark;          // 0: entry unused
+    std::atomic<HealthState> state;
+    std::atomic<ProbeResult> last_result;
+    std::atomic<std::uint8_t> held;             // 1: health took the target out and will bring it back
+    std::atomic<std::int64_t> last_probe_unix_ns;  // CLOCK_REALTIME of the last result, 0 none
+    std::atomic<std::int64_t> last_rtt_ns;      // INIT → INIT ACK of the last success
+    std::atomic<std::uint64_t> probes_ok;
+    std::atomic<std::uint64_t> probes_failed;
+    std::atomic<std::uint64_t> went_up;         // transitions to up / down
+    std::atomic<std::uint64_t> went_down;
+};
+
+struct SharedHealth {
+    std::atomic<std::int32_t> pid;              // the running `sctplb health`, 0 none
+    std::atomic<std::uint32_t> entry_count;     // entries[0..count) written (release) after their fwmark
+    HealthEntry entries[kMaxTargetSlots];
+};
+
+// One entry as readers see it.
+struct HealthView {
+    std::uint32_t fwmark = 0;
+    HealthState state = HealthState::Unknown;
+    ProbeResult last_result = ProbeResult::None;
+    bool held = false;
+    std::int64_t last_probe_unix_ns = 0;
+    std::int64_t last_rtt_ns = 0;
+    std::uint64_t probes_ok = 0;
+    std::uint64_t probes_failed = 0;
+    std::uint64_t went_up = 0;
+    std::uint64_t went_down = 0;
+};
+
 struct SharedHeader {
     // Identity and layout (written once by `init`).
     std::uint64_t magic;
@@ -216,7 +256,16 @@ struct SharedHeader {
     ThreadCounters threads[kMaxDataPathThreads];
     SyncShared sync;
     FastPathShared fast_path;
+    SharedHealth health;  // layout 5
 };
+
+// The health entries in use, and the pid of a running `sctplb health` (0 when
+// none runs: the entries are then what the last one left).
+struct HealthReport {
+    std::int32_t pid = 0;
+    std::vector<HealthView> entries;
+};
+[[nodiscard]] HealthReport read_health(const SharedHeader& header);
 
 // A mapped segment.
 class SharedState {
@@ -271,6 +320,9 @@ public:
     bool claim_data_path(std::string& error);
     // Clears `daemon_pid` if (and only if) this process holds it.
     void release_data_path();
+    // The same for the health checker (`sctplb health`): one per segment.
+    bool claim_health(std::string& error);
+    void release_health();
 
 private:
     SharedState() = default;

@@ -22,6 +22,7 @@
 
 #include "clock.hpp"
 #include "shared_state.hpp"
+#include "target_control.hpp"
 
 namespace sctplb {
 namespace {
@@ -291,6 +292,46 @@ TEST_F(SharedStateTest, PublishFlipsTheBufferAndBumpsTheGeneration) {
     EXPECT_EQ(h.config_generation.load(), before_generation + 2);
     EXPECT_EQ(std::string(h.config_digest), empty_digest);
     for (const std::uint32_t slot : state.active_maglev()) ASSERT_EQ(slot, kNoTarget);
+}
+
+// The health checker's part: its entries read back by fwmark, its pid claimed
+// once per segment; change_target_state (what health and `down` run) refuses
+// to override a state its caller did not expect and forgets a down target's
+// associations.
+TEST_F(SharedStateTest, HealthEntriesAndTargetChanges) {
+    SharedState state = create();
+    SharedHeader& h = state.header();
+    EXPECT_TRUE(read_health(h).entries.empty());
+    h.health.entries[0].fwmark.store(20);
+    h.health.entries[0].state.store(HealthState::Down);
+    h.health.entries[0].last_result.store(ProbeResult::Timeout);
+    h.health.entries[0].went_down.store(1);
+    h.health.entry_count.store(1, std::memory_order_release);
+    std::string error;
+    ASSERT_TRUE(state.claim_health(error)) << error;
+    const HealthReport report = read_health(h);
+    EXPECT_EQ(report.pid, getpid());
+    ASSERT_EQ(report.entries.size(), 1u);
+    EXPECT_EQ(report.entries[0].fwmark, 20u);
+    EXPECT_EQ(report.entries[0].state, HealthState::Down);
+    EXPECT_EQ(report.entries[0].last_result, ProbeResult::Timeout);
+    EXPECT_EQ(report.entries[0].went_down, 1u);
+    state.release_health();
+    EXPECT_EQ(read_health(h).pid, 0);
+
+    set_targets(state, {{10, TargetState::Active}, {20, TargetState::Active}});
+    const std::array<std::uint32_t, 1> twenty{20};
+    const auto only_active = [](TargetState t) { return t == TargetState::Active; };
+    auto change = change_target_state(state, twenty, TargetState::Down, 1024, only_active, error);
+    ASSERT_TRUE(change) << error;
+    EXPECT_EQ(std::string(h.config_digest), change->digest);
+    for (const std::uint32_t fwmark : state.active_maglev()) ASSERT_EQ(fwmark, 10u);
+    // Down already: the health checker's "only if active" refuses, with no error.
+    EXPECT_FALSE(change_target_state(state, twenty, TargetState::Draining, 1024, only_active, error));
+    EXPECT_TRUE(error.empty()) << error;
+    const std::array<std::uint32_t, 1> unknown{99};
+    EXPECT_FALSE(change_target_state(state, unknown, TargetState::Down, 1024, {}, error));
+    EXPECT_NE(error.find("not a target"), std::string::npos) << error;
 }
 
 TEST_F(SharedStateTest, ActivationOrderDoesNotMatter) {
