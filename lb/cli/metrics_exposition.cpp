@@ -79,20 +79,38 @@ void add_targets(Families& out, SharedHeader& h, const Totals& totals) {
     auto& packets = out.family("sctplb_target_packets_total", "Packets the data path sent to a target (its fwmark)", kCounter);
     // A state set: one series per state, 1 for the slot's state, 0 for the others.
     auto& states = out.family("sctplb_target_state", "Target state: 1 for the state the slot is in", kGauge);
-    // Health goes here when the target slots carry it (health checks):
-    // sctplb_target_health{slot,fwmark,health="up|down|unknown"} as a state set like the above.
+    auto& weights = out.family("sctplb_target_weight", "Maglev weight of a target (activate --weight)", kGauge);
+    // Health checks (`sctplb health`): a state set like the target state, for probed targets.
+    auto& health = out.family("sctplb_target_health", "Target health from sctplb health: 1 for the current one", kGauge);
+    auto& probes = out.family("sctplb_target_probes_total", "Health probes of a target, by result", kCounter);
     constexpr TargetState kStates[] = {TargetState::Active, TargetState::Draining, TargetState::Down};
+    constexpr HealthState kHealthStates[] = {HealthState::Unknown, HealthState::Up, HealthState::Down};
+    const HealthReport report = read_health(h);
     for (std::uint32_t i = 0; i < count; ++i) {
         const TargetSlot& t = all[i];
         if (t.state == TargetState::Unused && totals.per_target[i] == 0) continue;
         const Labels labels{{"slot", std::to_string(i)}, {"fwmark", std::to_string(t.fwmark)}};
         Families::add(packets, static_cast<double>(totals.per_target[i]), labels);
         if (t.state == TargetState::Unused) continue;
+        Families::add(weights, static_cast<double>(t.weight), labels);
         for (const TargetState s : kStates) {
             Labels with_state = labels;
             with_state.push_back({"state", std::string(target_state_name(s))});
             Families::add(states, t.state == s ? 1.0 : 0.0, std::move(with_state));
         }
+        const auto probed = std::find_if(report.entries.begin(), report.entries.end(),
+                                         [&](const HealthView& v) { return v.fwmark == t.fwmark; });
+        if (probed == report.entries.end()) continue;
+        for (const HealthState s : kHealthStates) {
+            Labels with_health = labels;
+            with_health.push_back({"health", std::string(health_state_name(s))});
+            Families::add(health, probed->state == s ? 1.0 : 0.0, std::move(with_health));
+        }
+        Labels ok = labels, failed = labels;
+        ok.push_back({"result", "ok"});
+        failed.push_back({"result", "failed"});
+        Families::add(probes, static_cast<double>(probed->probes_ok), std::move(ok));
+        Families::add(probes, static_cast<double>(probed->probes_failed), std::move(failed));
     }
 }
 

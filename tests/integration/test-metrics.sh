@@ -54,6 +54,7 @@ fi
 # prometheus_client names a counter family without its _total suffix.
 expected_types="sctplb_up:gauge sctplb_daemon_up:gauge sctplb_packets:counter sctplb_events:counter
 sctplb_nfqueue_packets:counter sctplb_target_packets:counter sctplb_target_state:gauge
+sctplb_target_weight:gauge
 sctplb_associations:gauge sctplb_association_table_capacity:gauge sctplb_fastpath_enabled:gauge
 sctplb_sync_enabled:gauge sctplb_nfqueue_queue_dropped:counter sctplb_nfqueue_user_dropped:counter
 sctplb_nfqueue_waiting_packets:gauge sctplb_nfqueue_served:gauge"
@@ -89,6 +90,19 @@ init_hash=$(value sctplb_packets_total '{"reason": "init-hash"}')
 active=$(tl_json "$scraped" "sorted(s[1]['fwmark'] for s in d['families']['sctplb_target_state']['samples'] if s[1]['state'] == 'active' and s[2] == 1)")
 [ "$active" = "['1', '2', '3']" ] && tl_pass "a: sctplb_target_state{state=\"active\"} 1 for fwmarks 1 2 3" ||
 	tl_fail "a: active targets: $active"
+# Weights and health: fwmark 2 gets weight 3; sctplb health probes the three servers.
+lbt_sctplb activate --weight 3 2 >/dev/null
+weights_seen() { scrape && [ "$(tl_json "$scraped" "sorted((s[1]['fwmark'], s[2]) for s in d['families']['sctplb_target_weight']['samples'])")" = "[('1', 1.0), ('2', 3.0), ('3', 1.0)]" ]; }
+tl_until 10 weights_seen && tl_pass "a: sctplb_target_weight 1, 3, 1 for fwmarks 1 2 3 (activate --weight 3 2)" ||
+	tl_fail "a: weights: $(tl_json "$scraped" "d['families'].get('sctplb_target_weight')")"
+tl_spawn health "$LB_NS" "$SCTPLB_BIN" health --shm "$tl_prefix" --target 1=10.0.0.1 --target 2=10.0.0.1 \
+	--target 3=10.0.0.1 --port "$LB_PORT" --interval-ms 1500 --timeout-ms 1000 --rise 1 --fall 3
+health_seen() { scrape && [ "$(tl_json "$scraped" "sorted(s[1]['fwmark'] for s in d['families']['sctplb_target_health']['samples'] if s[1]['health'] == 'up' and s[2] == 1)")" = "['1', '2', '3']" ] &&
+	[ "$(tl_json "$scraped" "int(all(s[2] >= 1 for s in d['families']['sctplb_target_probes']['samples'] if s[1]['result'] == 'ok'))")" = 1 ]; }
+tl_until 20 health_seen && tl_pass "a: sctplb_target_health{health=\"up\"} 1 and sctplb_target_probes_total{result=\"ok\"} > 0 for fwmarks 1 2 3" ||
+	tl_fail "a: health: $(tl_json "$scraped" "d['families'].get('sctplb_target_health')")"
+kill "${tl_client_pid[health]}" 2>/dev/null || true
+tl_wait health 10 >/dev/null || true
 target_packets=$(tl_json "$scraped" "sum(s[2] for s in d['families']['sctplb_target_packets']['samples'])")
 [ "$target_packets" != 0 ] && tl_pass "a: sctplb_target_packets_total sums to $target_packets" ||
 	tl_fail "a: no packets per target"
