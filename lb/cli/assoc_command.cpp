@@ -1,5 +1,5 @@
 // `sctplb assoc`: list, export or import the associations.
-#include "control.hpp"
+#include "cli/control.hpp"
 
 #include <array>
 #include <cinttypes>
@@ -9,10 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "association_export.hpp"
-#include "association_table.hpp"
-#include "control_common.hpp"
-#include "shared_state.hpp"
+#include "io/association_export.hpp"
+#include "core/association_table.hpp"
+#include "cli/control_common.hpp"
+#include "io/shared_state.hpp"
 
 namespace sctplb::cli {
 

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "commands.hpp"
-#include "control_common.hpp"
+#include "cli/commands.hpp"
+#include "cli/control_common.hpp"
 
 namespace sctplb::cli {
 

@@ -8,7 +8,7 @@
 #include <span>
 #include <string>
 
-#include "kernel_queues.hpp"  // parse_kernel_queue_stats, for the tests
+#include "cli/kernel_queues.hpp"  // parse_kernel_queue_stats, for the tests
 
 namespace sctplb::cli {
 

@@ -1,10 +1,10 @@
 // Shared plumbing of the control commands (control_common.hpp).
-#include "control_common.hpp"
+#include "cli/control_common.hpp"
 
 #include <cinttypes>
 #include <cstdio>
 
-#include "clock.hpp"
+#include "io/clock.hpp"
 
 namespace sctplb::cli {
 

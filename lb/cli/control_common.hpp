@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "options.hpp"
-#include "shared_state.hpp"
+#include "cli/options.hpp"
+#include "io/shared_state.hpp"
 
 namespace sctplb::cli {
 

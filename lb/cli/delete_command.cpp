@@ -1,8 +1,8 @@
 // `sctplb delete`: removes the shared memory.
-#include "control.hpp"
+#include "cli/control.hpp"
 
-#include "control_common.hpp"
-#include "shared_state.hpp"
+#include "cli/control_common.hpp"
+#include "io/shared_state.hpp"
 
 namespace sctplb::cli {
 

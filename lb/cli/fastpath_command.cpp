@@ -1,14 +1,14 @@
 // `sctplb fastpath`: the kernel fast path's map elements and per-target counters.
-#include "control.hpp"
+#include "cli/control.hpp"
 
 #include <cinttypes>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
 
-#include "association_export.hpp"
-#include "control_common.hpp"
-#include "nft_fastpath.hpp"
+#include "io/association_export.hpp"
+#include "cli/control_common.hpp"
+#include "io/nft_fastpath.hpp"
 
 namespace sctplb::cli {
 

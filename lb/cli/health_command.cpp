@@ -1,7 +1,7 @@
 // `sctplb health`: probes every target with an SCTP handshake cut short and
 // takes targets out (down or drain) after `fall` failures, back in after
 // `rise` successes. Its own process, so a slow probe never stalls the data path.
-#include "commands.hpp"
+#include "cli/commands.hpp"
 
 #include <signal.h>
 #include <time.h>
@@ -12,12 +12,12 @@
 #include <map>
 #include <vector>
 
-#include "clock.hpp"
-#include "control_common.hpp"
-#include "health_prober.hpp"
-#include "log.hpp"
-#include "shared_state.hpp"
-#include "target_control.hpp"
+#include "io/clock.hpp"
+#include "cli/control_common.hpp"
+#include "io/health_prober.hpp"
+#include "io/log.hpp"
+#include "io/shared_state.hpp"
+#include "io/target_control.hpp"
 
 namespace sctplb::cli {
 

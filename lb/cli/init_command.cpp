@@ -1,5 +1,5 @@
 // `sctplb init`: creates the shared memory of one instance.
-#include "control.hpp"
+#include "cli/control.hpp"
 
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -10,12 +10,12 @@
 #include <cstdio>
 #include <cstring>
 
-#include "control_common.hpp"
-#include "decider.hpp"
-#include "keyed_hash.hpp"
-#include "maglev.hpp"
-#include "seed_file.hpp"
-#include "shared_state.hpp"
+#include "cli/control_common.hpp"
+#include "core/decider.hpp"
+#include "core/keyed_hash.hpp"
+#include "core/maglev.hpp"
+#include "io/seed_file.hpp"
+#include "io/shared_state.hpp"
 
 namespace sctplb::cli {
 

@@ -1,6 +1,6 @@
 // The kernel's NFQUEUE counters (/proc/net/netfilter/nfnetlink_queue) and the network
 // namespace they belong to.
-#include "kernel_queues.hpp"
+#include "cli/kernel_queues.hpp"
 
 #include <sys/stat.h>
 
@@ -10,8 +10,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "options.hpp"
-#include "shared_state.hpp"
+#include "cli/options.hpp"
+#include "io/shared_state.hpp"
 
 namespace sctplb::cli {
 

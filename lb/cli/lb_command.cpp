@@ -11,15 +11,15 @@
 #include <string>
 #include <thread>
 
-#include "commands.hpp"
-#include "admission.hpp"
-#include "data_path.hpp"
-#include "fast_path_service.hpp"
-#include "nft_fastpath.hpp"
-#include "number_text.hpp"
-#include "options.hpp"
-#include "shared_state.hpp"
-#include "sync_service.hpp"
+#include "cli/commands.hpp"
+#include "core/admission.hpp"
+#include "io/data_path.hpp"
+#include "io/fast_path_service.hpp"
+#include "io/nft_fastpath.hpp"
+#include "core/number_text.hpp"
+#include "cli/options.hpp"
+#include "io/shared_state.hpp"
+#include "io/sync_service.hpp"
 
 namespace sctplb::cli {
 namespace {

@@ -1,9 +1,9 @@
 // `sctplb loglevel`: the running daemon's log level.
-#include "control.hpp"
+#include "cli/control.hpp"
 
-#include "control_common.hpp"
-#include "log.hpp"
-#include "shared_state.hpp"
+#include "cli/control_common.hpp"
+#include "io/log.hpp"
+#include "io/shared_state.hpp"
 
 namespace sctplb::cli {
 

@@ -4,10 +4,10 @@
 #include <string>
 #include <vector>
 
-#include "commands.hpp"
-#include "control.hpp"
-#include "options.hpp"
-#include "rules_command.hpp"
+#include "cli/commands.hpp"
+#include "cli/control.hpp"
+#include "cli/options.hpp"
+#include "cli/rules_command.hpp"
 
 namespace {
 

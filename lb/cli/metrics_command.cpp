@@ -2,7 +2,7 @@
 // served at http://ADDR:PORT/metrics by prometheus-cpp's pull exposer (civetweb).
 // A process of its own that reads the segment afresh on every scrape, so a
 // restarted `lb`, or a segment deleted and made again, is simply read again.
-#include "control.hpp"
+#include "cli/control.hpp"
 
 #include <csignal>
 #include <exception>
@@ -12,9 +12,9 @@
 #include <CivetServer.h>
 #include <prometheus/exposer.h>
 
-#include "control_common.hpp"
-#include "metrics_exposition.hpp"
-#include "sync_service.hpp"
+#include "cli/control_common.hpp"
+#include "cli/metrics_exposition.hpp"
+#include "io/sync_service.hpp"
 
 namespace sctplb::cli {
 

@@ -2,20 +2,20 @@
 // Names follow the Prometheus conventions: sctplb_ prefix, _total on counters,
 // base units (seconds, bytes) in the name, one family per quantity, the varying
 // part (reason, event, target, peer, queue) in labels.
-#include "metrics_exposition.hpp"
+#include "cli/metrics_exposition.hpp"
 
 #include <algorithm>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
-#include "control_common.hpp"
-#include "kernel_queues.hpp"
-#include "shared_state.hpp"
-#include "stats_json.hpp"
-#include "stats_readers.hpp"
-#include "sync_engine.hpp"
-#include "verdict.hpp"
+#include "cli/control_common.hpp"
+#include "cli/kernel_queues.hpp"
+#include "io/shared_state.hpp"
+#include "cli/stats_json.hpp"
+#include "cli/stats_readers.hpp"
+#include "core/sync_engine.hpp"
+#include "core/verdict.hpp"
 
 namespace sctplb::cli {
 

@@ -1,6 +1,6 @@
-#include "options.hpp"
+#include "cli/options.hpp"
 
-#include "number_text.hpp"
+#include "core/number_text.hpp"
 
 #include <algorithm>
 #include <cstdio>

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "ip_address.hpp"
+#include "core/ip_address.hpp"
 
 namespace sctplb::cli {
 

@@ -13,15 +13,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "association_table.hpp"
-#include "commands.hpp"
-#include "decider.hpp"
-#include "keyed_hash.hpp"
-#include "maglev.hpp"
-#include "options.hpp"
-#include "packet.hpp"
-#include "pcap_input.hpp"
-#include "seed_file.hpp"
+#include "core/association_table.hpp"
+#include "cli/commands.hpp"
+#include "core/decider.hpp"
+#include "core/keyed_hash.hpp"
+#include "core/maglev.hpp"
+#include "cli/options.hpp"
+#include "core/packet.hpp"
+#include "io/pcap_input.hpp"
+#include "io/seed_file.hpp"
 
 namespace sctplb::cli {
 

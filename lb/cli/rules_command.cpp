@@ -1,5 +1,5 @@
 // `sctplb rules`: thin wiring of lb/io/rules.hpp to the command line.
-#include "rules_command.hpp"
+#include "cli/rules_command.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "association_table.hpp"
-#include "nft_fastpath.hpp"
-#include "options.hpp"
-#include "rules.hpp"
-#include "shared_state.hpp"
+#include "core/association_table.hpp"
+#include "io/nft_fastpath.hpp"
+#include "cli/options.hpp"
+#include "io/rules.hpp"
+#include "io/shared_state.hpp"
 
 namespace sctplb::cli {
 

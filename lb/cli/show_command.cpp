@@ -1,5 +1,5 @@
 // `sctplb show`: configuration, targets, Maglev excerpt, config digest.
-#include "control.hpp"
+#include "cli/control.hpp"
 
 #include <algorithm>
 #include <cinttypes>
@@ -9,9 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "control_common.hpp"
-#include "decider.hpp"
-#include "shared_state.hpp"
+#include "cli/control_common.hpp"
+#include "core/decider.hpp"
+#include "io/shared_state.hpp"
 
 namespace sctplb::cli {
 

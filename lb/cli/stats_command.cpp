@@ -1,6 +1,6 @@
 // `sctplb stats`: counters, packets per target, table fill, kernel queue drops,
 // the fast path and the association sync.
-#include "control.hpp"
+#include "cli/control.hpp"
 
 #include <algorithm>
 #include <array>
@@ -9,12 +9,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "control_common.hpp"
-#include "kernel_queues.hpp"
-#include "shared_state.hpp"
-#include "stats_json.hpp"
-#include "stats_readers.hpp"
-#include "verdict.hpp"
+#include "cli/control_common.hpp"
+#include "cli/kernel_queues.hpp"
+#include "io/shared_state.hpp"
+#include "cli/stats_json.hpp"
+#include "cli/stats_readers.hpp"
+#include "core/verdict.hpp"
 
 namespace sctplb::cli {
 

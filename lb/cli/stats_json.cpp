@@ -1,13 +1,13 @@
 // The "sync" and "fastpath" objects of `sctplb stats --json`, also the source of its text.
-#include "stats_json.hpp"
+#include "cli/stats_json.hpp"
 
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
 
-#include "nft_fastpath.hpp"
-#include "sync_engine.hpp"
+#include "io/nft_fastpath.hpp"
+#include "core/sync_engine.hpp"
 
 namespace sctplb::cli {
 

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "shared_state.hpp"
+#include "io/shared_state.hpp"
 
 namespace sctplb::cli {
 

@@ -1,7 +1,7 @@
 // The readers shared by `sctplb stats` and `sctplb metrics` (stats_readers.hpp).
-#include "stats_readers.hpp"
+#include "cli/stats_readers.hpp"
 
-#include "control_common.hpp"
+#include "cli/control_common.hpp"
 
 namespace sctplb::cli {
 

@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "association_table.hpp"
-#include "shared_state.hpp"
-#include "verdict.hpp"
+#include "core/association_table.hpp"
+#include "io/shared_state.hpp"
+#include "core/verdict.hpp"
 
 namespace sctplb::cli {
 

@@ -1,12 +1,12 @@
 // `sctplb activate | deactivate | down`: change the state of targets (one small
 // option table each, one shared run) and republish the Maglev table.
-#include "control.hpp"
+#include "cli/control.hpp"
 
 #include <algorithm>
 
-#include "control_common.hpp"
-#include "shared_state.hpp"
-#include "target_control.hpp"
+#include "cli/control_common.hpp"
+#include "io/shared_state.hpp"
+#include "io/target_control.hpp"
 
 namespace sctplb::cli {
 

@@ -1,9 +1,9 @@
 // `sctplb trace`: the running daemon's per-packet decision trace.
-#include "control.hpp"
+#include "cli/control.hpp"
 
-#include "control_common.hpp"
-#include "ip_address.hpp"
-#include "shared_state.hpp"
+#include "cli/control_common.hpp"
+#include "core/ip_address.hpp"
+#include "io/shared_state.hpp"
 
 namespace sctplb::cli {
 

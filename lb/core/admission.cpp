@@ -1,11 +1,11 @@
-#include "admission.hpp"
+#include "core/admission.hpp"
 
 #include <xxhash.h>
 
 #include <algorithm>
 #include <bit>
 
-#include "number_text.hpp"
+#include "core/number_text.hpp"
 
 namespace sctplb {
 

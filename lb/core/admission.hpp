@@ -18,8 +18,8 @@
 #include <string_view>
 #include <vector>
 
-#include "association_table.hpp"
-#include "ip_address.hpp"
+#include "core/association_table.hpp"
+#include "core/ip_address.hpp"
 
 namespace sctplb {
 

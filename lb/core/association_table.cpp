@@ -1,4 +1,4 @@
-#include "association_table.hpp"
+#include "core/association_table.hpp"
 
 #include <algorithm>
 #include <bit>

@@ -26,9 +26,9 @@
 #include <string_view>
 #include <utility>
 
-#include "ip_address.hpp"
-#include "nanos.hpp"
-#include "verdict.hpp"
+#include "core/ip_address.hpp"
+#include "core/nanos.hpp"
+#include "core/verdict.hpp"
 
 namespace sctplb {
 

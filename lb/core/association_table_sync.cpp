@@ -2,7 +2,7 @@
 // (lb/core/sync_merge.cpp, sync_engine.cpp): a peer's newer view replaces
 // ours, a peer's packet times, and the sync's own bookkeeping. Apart from the
 // data path's mutations (association_table.cpp) so that each reads alone.
-#include "association_table.hpp"
+#include "core/association_table.hpp"
 
 namespace sctplb {
 

@@ -1,4 +1,4 @@
-#include "config_digest.hpp"
+#include "core/config_digest.hpp"
 
 #include <xxhash.h>
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "keyed_hash.hpp"
-#include "maglev.hpp"
+#include "core/keyed_hash.hpp"
+#include "core/maglev.hpp"
 
 namespace sctplb {
 

@@ -1,8 +1,8 @@
-#include "decider.hpp"
+#include "core/decider.hpp"
 
 #include <algorithm>
 
-#include "maglev.hpp"
+#include "core/maglev.hpp"
 
 namespace sctplb {
 

@@ -8,12 +8,12 @@
 #include <string_view>
 #include <optional>
 
-#include "admission.hpp"
-#include "association_table.hpp"
-#include "fragment_table.hpp"
-#include "keyed_hash.hpp"
-#include "packet.hpp"
-#include "verdict.hpp"
+#include "core/admission.hpp"
+#include "core/association_table.hpp"
+#include "core/fragment_table.hpp"
+#include "core/keyed_hash.hpp"
+#include "core/packet.hpp"
+#include "core/verdict.hpp"
 
 namespace sctplb {
 

@@ -1,4 +1,4 @@
-#include "fast_path.hpp"
+#include "core/fast_path.hpp"
 
 #include <algorithm>
 #include <cstring>

@@ -17,8 +17,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "association_table.hpp"
-#include "ip_address.hpp"
+#include "core/association_table.hpp"
+#include "core/ip_address.hpp"
 
 namespace sctplb {
 

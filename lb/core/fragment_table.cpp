@@ -1,4 +1,4 @@
-#include "fragment_table.hpp"
+#include "core/fragment_table.hpp"
 
 #include <xxhash.h>
 

@@ -17,9 +17,9 @@
 #include <optional>
 #include <vector>
 
-#include "association_table.hpp"
-#include "packet.hpp"
-#include "verdict.hpp"
+#include "core/association_table.hpp"
+#include "core/packet.hpp"
+#include "core/verdict.hpp"
 
 namespace sctplb {
 

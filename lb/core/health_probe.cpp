@@ -1,8 +1,8 @@
-#include "health_probe.hpp"
+#include "core/health_probe.hpp"
 
 #include <algorithm>
 
-#include "sctp_crc32c.hpp"
+#include "core/sctp_crc32c.hpp"
 
 namespace sctplb {
 

@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "nanos.hpp"
+#include "core/nanos.hpp"
 
 namespace sctplb {
 

@@ -1,4 +1,4 @@
-#include "hold_queue.hpp"
+#include "core/hold_queue.hpp"
 
 #include <algorithm>
 #include <cstring>

@@ -16,8 +16,8 @@
 #include <span>
 #include <vector>
 
-#include "association_table.hpp"  // Nanos
-#include "verdict.hpp"
+#include "core/association_table.hpp"  // Nanos
+#include "core/verdict.hpp"
 
 namespace sctplb {
 

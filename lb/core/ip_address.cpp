@@ -1,4 +1,4 @@
-#include "ip_address.hpp"
+#include "core/ip_address.hpp"
 
 #include <arpa/inet.h>
 

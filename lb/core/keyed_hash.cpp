@@ -4,7 +4,7 @@
 // xxHash's "experimental" section: every LB instance of a tier must derive the
 // same secret, which fingerprint() (and so the config digest) checks.
 #define XXH_STATIC_LINKING_ONLY  // XXH3_generateSecret, XXH3_SECRET_SIZE_MIN
-#include "keyed_hash.hpp"
+#include "core/keyed_hash.hpp"
 
 #include <xxhash.h>
 

@@ -1,5 +1,5 @@
 // Maglev table population (Eisenbud et al., NSDI 2016, §3.4, Pseudocode 1).
-#include "maglev.hpp"
+#include "core/maglev.hpp"
 
 #include <algorithm>
 #include <vector>

@@ -16,7 +16,7 @@
 #include <span>
 #include <vector>
 
-#include "keyed_hash.hpp"
+#include "core/keyed_hash.hpp"
 
 namespace sctplb {
 

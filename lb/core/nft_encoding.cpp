@@ -1,5 +1,5 @@
 // The bytes and texts an sctplb nft table holds: map keys, the settings comment, the table name.
-#include "nft_encoding.hpp"
+#include "core/nft_encoding.hpp"
 
 #include <algorithm>
 #include <charconv>

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "fast_path.hpp"
+#include "core/fast_path.hpp"
 
 namespace sctplb {
 

@@ -11,12 +11,12 @@
 // length), and where a unit ends inside its parent. A field that does not fit in the declared length
 // is malformed; one that fits in the declared length but not in the captured bytes is cut
 // (`truncated`), which stops the walk without an error once at least the SCTP common header is in.
-#include "packet.hpp"
+#include "core/packet.hpp"
 
 #include <limits>
 #include <optional>
 
-#include "byte_view.hpp"
+#include "core/byte_view.hpp"
 
 namespace sctplb {
 

@@ -12,7 +12,7 @@
 #include <span>
 #include <string_view>
 
-#include "ip_address.hpp"
+#include "core/ip_address.hpp"
 
 namespace sctplb {
 

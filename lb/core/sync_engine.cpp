@@ -1,4 +1,4 @@
-#include "sync_engine.hpp"
+#include "core/sync_engine.hpp"
 
 #include <algorithm>
 

@@ -26,10 +26,10 @@
 #include <string_view>
 #include <vector>
 
-#include "association_table.hpp"
-#include "sync_merge.hpp"
-#include "sync_wire.hpp"
-#include "verdict.hpp"
+#include "core/association_table.hpp"
+#include "core/sync_merge.hpp"
+#include "core/sync_wire.hpp"
+#include "core/verdict.hpp"
 
 namespace sctplb {
 

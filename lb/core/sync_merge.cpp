@@ -1,4 +1,4 @@
-#include "sync_merge.hpp"
+#include "core/sync_merge.hpp"
 
 #include <algorithm>
 

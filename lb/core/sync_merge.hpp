@@ -24,9 +24,9 @@
 #include <cstdint>
 #include <span>
 
-#include "association_table.hpp"
-#include "sync_wire.hpp"
-#include "verdict.hpp"
+#include "core/association_table.hpp"
+#include "core/sync_wire.hpp"
+#include "core/verdict.hpp"
 
 namespace sctplb {
 

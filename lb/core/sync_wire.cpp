@@ -1,4 +1,4 @@
-#include "sync_wire.hpp"
+#include "core/sync_wire.hpp"
 
 #include <algorithm>
 #include <cstring>

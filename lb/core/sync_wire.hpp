@@ -27,8 +27,8 @@
 #include <string_view>
 #include <vector>
 
-#include "association_table.hpp"
-#include "byte_view.hpp"
+#include "core/association_table.hpp"
+#include "core/byte_view.hpp"
 
 namespace sctplb {
 

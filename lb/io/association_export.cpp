@@ -1,6 +1,6 @@
-#include "association_export.hpp"
-#include "file_descriptor.hpp"
-#include "number_text.hpp"
+#include "io/association_export.hpp"
+#include "io/file_descriptor.hpp"
+#include "core/number_text.hpp"
 
 #include <fcntl.h>
 #include <stdlib.h>  // arc4random_uniform (glibc 2.36)

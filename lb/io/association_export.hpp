@@ -19,8 +19,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "association_table.hpp"
-#include "shared_state.hpp"
+#include "core/association_table.hpp"
+#include "io/shared_state.hpp"
 
 namespace sctplb {
 

@@ -1,4 +1,4 @@
-#include "clock.hpp"
+#include "io/clock.hpp"
 
 #include <cstdint>
 #include <ctime>

@@ -2,7 +2,7 @@
 // services and the CLI read it without including data_path.hpp.
 #pragma once
 
-#include "nanos.hpp"
+#include "core/nanos.hpp"
 
 namespace sctplb {
 

@@ -1,4 +1,4 @@
-#include "data_path.hpp"
+#include "io/data_path.hpp"
 
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -11,11 +11,11 @@
 #include <mutex>
 #include <thread>
 
-#include "clock.hpp"
-#include "decider.hpp"
-#include "fragment_table.hpp"
-#include "hold_queue.hpp"
-#include "packet.hpp"
+#include "io/clock.hpp"
+#include "core/decider.hpp"
+#include "core/fragment_table.hpp"
+#include "core/hold_queue.hpp"
+#include "core/packet.hpp"
 
 namespace sctplb {
 

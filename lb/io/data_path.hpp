@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "admission.hpp"
-#include "log.hpp"
-#include "nfqueue.hpp"
-#include "shared_state.hpp"
+#include "core/admission.hpp"
+#include "io/log.hpp"
+#include "io/nfqueue.hpp"
+#include "io/shared_state.hpp"
 
 namespace sctplb {
 

@@ -1,4 +1,4 @@
-#include "fast_path_service.hpp"
+#include "io/fast_path_service.hpp"
 
 
 #include <algorithm>
@@ -9,10 +9,10 @@
 #include <tuple>
 #include <vector>
 
-#include "clock.hpp"
-#include "fast_path.hpp"
-#include "log.hpp"
-#include "nft_fastpath.hpp"
+#include "io/clock.hpp"
+#include "core/fast_path.hpp"
+#include "io/log.hpp"
+#include "io/nft_fastpath.hpp"
 
 namespace sctplb {
 

@@ -23,7 +23,7 @@
 #include <optional>
 #include <string>
 
-#include "shared_state.hpp"
+#include "io/shared_state.hpp"
 
 namespace sctplb {
 

@@ -1,4 +1,4 @@
-#include "health_prober.hpp"
+#include "io/health_prober.hpp"
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -11,7 +11,7 @@
 #include <cstring>
 #include <utility>
 
-#include "clock.hpp"
+#include "io/clock.hpp"
 
 namespace sctplb {
 

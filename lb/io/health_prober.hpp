@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "health_probe.hpp"
-#include "ip_address.hpp"
-#include "nanos.hpp"
+#include "core/health_probe.hpp"
+#include "core/ip_address.hpp"
+#include "core/nanos.hpp"
 
 namespace sctplb {
 

@@ -1,4 +1,4 @@
-#include "log.hpp"
+#include "io/log.hpp"
 
 #include <unistd.h>
 
@@ -9,7 +9,7 @@
 #include <ctime>
 #include <mutex>
 
-#include "shared_state.hpp"
+#include "io/shared_state.hpp"
 
 namespace sctplb {
 

@@ -1,4 +1,4 @@
-#include "nfqueue.hpp"
+#include "io/nfqueue.hpp"
 
 #include <algorithm>
 #include <array>
@@ -20,7 +20,7 @@
 #include <libmnl/libmnl.h>
 #include <libnetfilter_queue/libnetfilter_queue.h>
 
-#include "byte_view.hpp"
+#include "core/byte_view.hpp"
 
 namespace sctplb {
 namespace {

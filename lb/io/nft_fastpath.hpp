@@ -26,5 +26,5 @@
 //   nft_objects             libnftnl object ownership and userdata (comments, `typeof`)
 //   nft_netlink             the socket, batches with an error per message, requests
 //   nft_table_layout        object names, hook priority, nft type ids
-#include "nft_encoding.hpp"
-#include "nft_session.hpp"
+#include "core/nft_encoding.hpp"
+#include "io/nft_session.hpp"

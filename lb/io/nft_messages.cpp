@@ -1,5 +1,5 @@
 // The netlink messages that carry our table's objects: batch additions and deletions, get requests.
-#include "nft_messages.hpp"
+#include "io/nft_messages.hpp"
 
 #include <linux/netfilter.h>
 #include <linux/netlink.h>
@@ -14,8 +14,8 @@
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 
-#include "nft_encoding.hpp"
-#include "nft_table_layout.hpp"
+#include "core/nft_encoding.hpp"
+#include "io/nft_table_layout.hpp"
 
 namespace sctplb::nft {
 

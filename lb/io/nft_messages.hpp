@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "fast_path.hpp"
-#include "nft_netlink.hpp"
-#include "nft_objects.hpp"
+#include "core/fast_path.hpp"
+#include "io/nft_netlink.hpp"
+#include "io/nft_objects.hpp"
 
 namespace sctplb::nft {
 

@@ -1,5 +1,5 @@
 // The netlink transport of nf_tables: one socket, batches with an error per message, dump and get requests.
-#include "nft_netlink.hpp"
+#include "io/nft_netlink.hpp"
 
 #include <algorithm>
 #include <cerrno>

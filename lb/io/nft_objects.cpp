@@ -1,5 +1,5 @@
 // libnftnl objects of an sctplb table: who frees them, and the userdata (comments, `typeof`) they carry.
-#include "nft_objects.hpp"
+#include "io/nft_objects.hpp"
 
 #include <cstring>
 

@@ -1,5 +1,5 @@
 // A rule of our table, expression by expression, in the registers our rules use.
-#include "nft_rule_builder.hpp"
+#include "io/nft_rule_builder.hpp"
 
 #include <array>
 
@@ -11,7 +11,7 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/udata.h>
 
-#include "nft_messages.hpp"
+#include "io/nft_messages.hpp"
 
 namespace sctplb::nft {
 

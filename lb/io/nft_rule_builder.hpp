@@ -9,8 +9,8 @@
 
 #include <linux/netfilter/nf_tables.h>
 
-#include "nft_netlink.hpp"
-#include "nft_objects.hpp"
+#include "io/nft_netlink.hpp"
+#include "io/nft_objects.hpp"
 
 struct nftnl_expr;
 

@@ -1,5 +1,5 @@
 // install(): what `sctplb rules --fastpath` puts into the kernel, built as named steps into one atomic batch.
-#include "nft_ruleset.hpp"
+#include "io/nft_ruleset.hpp"
 
 #include <algorithm>
 #include <array>
@@ -16,11 +16,11 @@
 #include <libnftnl/object.h>
 #include <libnftnl/set.h>
 
-#include "nft_encoding.hpp"
-#include "nft_messages.hpp"
-#include "nft_rule_builder.hpp"
-#include "nft_table_layout.hpp"
-#include "packet.hpp"  // ChunkType
+#include "core/nft_encoding.hpp"
+#include "io/nft_messages.hpp"
+#include "io/nft_rule_builder.hpp"
+#include "io/nft_table_layout.hpp"
+#include "core/packet.hpp"  // ChunkType
 
 namespace sctplb::nft {
 namespace {

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "ip_address.hpp"
-#include "nft_netlink.hpp"
+#include "core/ip_address.hpp"
+#include "io/nft_netlink.hpp"
 
 namespace sctplb {
 

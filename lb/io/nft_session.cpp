@@ -1,5 +1,5 @@
 // NftSession: what the daemon and the CLI ask of the kernel's fast-path table (install, describe, elements, counters).
-#include "nft_session.hpp"
+#include "io/nft_session.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -15,8 +15,8 @@
 #include <libnftnl/set.h>
 #include <libnftnl/udata.h>
 
-#include "nft_messages.hpp"
-#include "nft_table_layout.hpp"
+#include "io/nft_messages.hpp"
+#include "io/nft_table_layout.hpp"
 
 namespace sctplb {
 

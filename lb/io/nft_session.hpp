@@ -9,10 +9,10 @@
 #include <string_view>
 #include <vector>
 
-#include "fast_path.hpp"
-#include "nft_encoding.hpp"
-#include "nft_netlink.hpp"
-#include "nft_ruleset.hpp"
+#include "core/fast_path.hpp"
+#include "core/nft_encoding.hpp"
+#include "io/nft_netlink.hpp"
+#include "io/nft_ruleset.hpp"
 
 namespace sctplb {
 

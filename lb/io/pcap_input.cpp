@@ -1,8 +1,8 @@
-#include "pcap_input.hpp"
+#include "io/pcap_input.hpp"
 
 #include <pcap/pcap.h>
 
-#include "byte_view.hpp"
+#include "core/byte_view.hpp"
 
 namespace sctplb {
 

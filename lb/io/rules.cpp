@@ -1,5 +1,5 @@
-#include "rules.hpp"
-#include "shared_state.hpp"
+#include "io/rules.hpp"
+#include "io/shared_state.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -25,8 +25,8 @@
 #include <string_view>
 #include <vector>
 
-#include "number_text.hpp"
-#include "ip_address.hpp"
+#include "core/number_text.hpp"
+#include "core/ip_address.hpp"
 
 namespace sctplb {
 

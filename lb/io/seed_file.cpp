@@ -1,5 +1,5 @@
-#include "seed_file.hpp"
-#include "file_descriptor.hpp"
+#include "io/seed_file.hpp"
+#include "io/file_descriptor.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "keyed_hash.hpp"
+#include "core/keyed_hash.hpp"
 
 namespace sctplb {
 

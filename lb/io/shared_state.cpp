@@ -1,6 +1,6 @@
-#include "shared_state.hpp"
-#include "file_descriptor.hpp"
-#include "log.hpp"
+#include "io/shared_state.hpp"
+#include "io/file_descriptor.hpp"
+#include "io/log.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-#include "config_digest.hpp"
+#include "core/config_digest.hpp"
 
 namespace sctplb {
 

@@ -22,13 +22,13 @@
 #include <string_view>
 #include <vector>
 
-#include "association_table.hpp"
-#include "decider.hpp"
-#include "health_probe.hpp"
-#include "keyed_hash.hpp"
-#include "maglev.hpp"
-#include "sync_engine.hpp"
-#include "verdict.hpp"
+#include "core/association_table.hpp"
+#include "core/decider.hpp"
+#include "core/health_probe.hpp"
+#include "core/keyed_hash.hpp"
+#include "core/maglev.hpp"
+#include "core/sync_engine.hpp"
+#include "core/verdict.hpp"
 
 namespace sctplb {
 

@@ -1,4 +1,4 @@
-#include "sync_key.hpp"
+#include "io/sync_key.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -8,8 +8,8 @@
 
 #include <cctype>
 
-#include "number_text.hpp"
-#include "seed_file.hpp"
+#include "core/number_text.hpp"
+#include "io/seed_file.hpp"
 
 namespace sctplb {
 

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "sync_wire.hpp"
+#include "core/sync_wire.hpp"
 
 namespace sctplb {
 

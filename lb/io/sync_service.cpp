@@ -1,4 +1,4 @@
-#include "sync_service.hpp"
+#include "io/sync_service.hpp"
 
 #include <arpa/inet.h>
 #include <poll.h>
@@ -11,9 +11,9 @@
 #include <cstring>
 #include <ctime>
 
-#include "clock.hpp"
-#include "log.hpp"
-#include "number_text.hpp"
+#include "io/clock.hpp"
+#include "io/log.hpp"
+#include "core/number_text.hpp"
 
 namespace sctplb {
 

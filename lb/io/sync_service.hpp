@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "shared_state.hpp"
-#include "sync_key.hpp"
+#include "io/shared_state.hpp"
+#include "io/sync_key.hpp"
 
 namespace sctplb {
 

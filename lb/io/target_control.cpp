@@ -1,4 +1,4 @@
-#include "target_control.hpp"
+#include "io/target_control.hpp"
 
 #include <algorithm>
 #include <vector>

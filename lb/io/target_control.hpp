@@ -10,7 +10,7 @@
 #include <span>
 #include <string>
 
-#include "shared_state.hpp"
+#include "io/shared_state.hpp"
 
 namespace sctplb {
 

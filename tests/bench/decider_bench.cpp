@@ -10,8 +10,8 @@
 #include <random>
 #include <vector>
 
-#include "decider.hpp"
-#include "maglev.hpp"
+#include "core/decider.hpp"
+#include "core/maglev.hpp"
 
 using namespace sctplb;
 

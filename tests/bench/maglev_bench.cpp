@@ -1,7 +1,7 @@
 // Maglev population (configuration time) and the per-packet lookup
 // (keyed hash of the INIT key + one table load). Reports only.
-#include "keyed_hash.hpp"
-#include "maglev.hpp"
+#include "core/keyed_hash.hpp"
+#include "core/maglev.hpp"
 
 #include <benchmark/benchmark.h>
 

@@ -1,6 +1,6 @@
 // parse_packet() cost per packet (ns/packet = "Time" column; items_per_second = packets/s).
 // Reports only: no threshold, a benchmark never fails a build on a timing.
-#include "packet.hpp"
+#include "core/packet.hpp"
 
 #include <benchmark/benchmark.h>
 

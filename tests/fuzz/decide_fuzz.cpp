@@ -24,11 +24,11 @@
 #include <span>
 #include <vector>
 
-#include "decider.hpp"
-#include "fragment_table.hpp"
+#include "core/decider.hpp"
+#include "core/fragment_table.hpp"
 #include "fuzz_support.hpp"
-#include "maglev.hpp"
-#include "packet.hpp"
+#include "core/maglev.hpp"
+#include "core/packet.hpp"
 
 namespace {
 

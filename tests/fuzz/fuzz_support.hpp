@@ -16,10 +16,10 @@
 #include <string_view>
 #include <vector>
 
-#include "association_table.hpp"
+#include "core/association_table.hpp"
 #include "support/address.hpp"
 #include "support/table_fixture.hpp"
-#include "verdict.hpp"
+#include "core/verdict.hpp"
 
 namespace sctplb::fuzz {
 

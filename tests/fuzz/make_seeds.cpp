@@ -19,13 +19,13 @@
 #include <string>
 #include <vector>
 
-#include "decider.hpp"
+#include "core/decider.hpp"
 #include "fuzz_support.hpp"
-#include "maglev.hpp"
-#include "packet.hpp"
-#include "pcap_input.hpp"
-#include "sync_key.hpp"
-#include "sync_wire.hpp"
+#include "core/maglev.hpp"
+#include "core/packet.hpp"
+#include "io/pcap_input.hpp"
+#include "io/sync_key.hpp"
+#include "core/sync_wire.hpp"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <span>
 
 #include "fuzz_support.hpp"
-#include "packet.hpp"
+#include "core/packet.hpp"
 
 namespace {
 

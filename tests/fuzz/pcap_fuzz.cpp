@@ -15,11 +15,11 @@
 #include <string>
 #include <vector>
 
-#include "decider.hpp"
+#include "core/decider.hpp"
 #include "fuzz_support.hpp"
-#include "maglev.hpp"
-#include "packet.hpp"
-#include "pcap_input.hpp"
+#include "core/maglev.hpp"
+#include "core/packet.hpp"
+#include "io/pcap_input.hpp"
 
 namespace {
 

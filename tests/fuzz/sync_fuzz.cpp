@@ -28,9 +28,9 @@
 #include <vector>
 
 #include "fuzz_support.hpp"
-#include "sync_key.hpp"
-#include "sync_merge.hpp"
-#include "sync_wire.hpp"
+#include "io/sync_key.hpp"
+#include "core/sync_merge.hpp"
+#include "core/sync_wire.hpp"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "ip_address.hpp"
+#include "core/ip_address.hpp"
 
 namespace sctplb::test {
 

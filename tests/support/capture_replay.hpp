@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "decider.hpp"
-#include "maglev.hpp"
-#include "packet.hpp"
-#include "pcap_input.hpp"
+#include "core/decider.hpp"
+#include "core/maglev.hpp"
+#include "core/packet.hpp"
+#include "io/pcap_input.hpp"
 #include "table_fixture.hpp"
 
 namespace sctplb::test {

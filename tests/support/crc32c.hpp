@@ -1,7 +1,7 @@
 // The SCTP checksum for the tests: the core's (lb/core/sctp_crc32c.hpp).
 #pragma once
 
-#include "sctp_crc32c.hpp"
+#include "core/sctp_crc32c.hpp"
 
 namespace sctplb::test {
 using sctplb::Crc32c;

@@ -10,7 +10,7 @@
 #include "address.hpp"
 #include "bytes.hpp"
 #include "crc32c.hpp"
-#include "packet.hpp"
+#include "core/packet.hpp"
 
 namespace sctplb::test {
 

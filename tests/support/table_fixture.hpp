@@ -10,7 +10,7 @@
 #include <optional>
 #include <span>
 
-#include "association_table.hpp"
+#include "core/association_table.hpp"
 
 namespace sctplb::test {
 

@@ -3,7 +3,7 @@
 // directory, never following a symlink; read only from regular files of a
 // size an export of the table can have. Every call that could block runs in
 // a child process with a deadline, so a regression fails instead of hanging.
-#include "association_export.hpp"
+#include "io/association_export.hpp"
 
 #include <gtest/gtest.h>
 

@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "association_table.hpp"
+#include "core/association_table.hpp"
 #include "support/table_fixture.hpp"
 
 using namespace sctplb;

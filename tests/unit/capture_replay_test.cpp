@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "decider.hpp"
-#include "maglev.hpp"
-#include "pcap_input.hpp"
+#include "core/decider.hpp"
+#include "core/maglev.hpp"
+#include "io/pcap_input.hpp"
 #include "support/address.hpp"
 #include "support/capture_replay.hpp"
 

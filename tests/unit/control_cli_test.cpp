@@ -19,10 +19,10 @@
 #include <string>
 #include <vector>
 
-#include "association_export.hpp"
-#include "control.hpp"
-#include "number_text.hpp"
-#include "shared_state.hpp"
+#include "io/association_export.hpp"
+#include "cli/control.hpp"
+#include "core/number_text.hpp"
+#include "io/shared_state.hpp"
 
 namespace sctplb::cli {
 namespace {

@@ -1,7 +1,7 @@
 // The data path's counter slots (lb/io/data_path: assign_counter_slots): a
 // restart finds each queue's counts in the slot that last served that queue,
 // whatever the order or set of queues it is started with.
-#include "data_path.hpp"
+#include "io/data_path.hpp"
 
 #include <gtest/gtest.h>
 

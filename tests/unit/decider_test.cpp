@@ -7,8 +7,8 @@
 #include <memory>
 #include <vector>
 
-#include "decider.hpp"
-#include "maglev.hpp"
+#include "core/decider.hpp"
+#include "core/maglev.hpp"
 #include "support/address.hpp"
 #include "support/table_fixture.hpp"
 

@@ -1,7 +1,7 @@
 // The fast path's bookkeeping (lb/core/fast_path): which associations the
 // kernel may forward, which elements that takes, and how a dump of the
 // kernel's elements becomes packet times and idleness.
-#include "fast_path.hpp"
+#include "core/fast_path.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <optional>
 #include <vector>
 
-#include "association_table.hpp"
+#include "core/association_table.hpp"
 #include "support/table_fixture.hpp"
 
 namespace sctplb {

@@ -1,10 +1,10 @@
 // The health probe's pure parts: the INIT and ABORT it builds, the judgement
 // of replies, and rise/fall counting on an injected clock.
-#include "health_probe.hpp"
+#include "core/health_probe.hpp"
 
 #include <gtest/gtest.h>
 
-#include "packet.hpp"
+#include "core/packet.hpp"
 #include "support/packet_builder.hpp"
 
 namespace sctplb {

@@ -1,6 +1,6 @@
 // HoldQueue in virtual time: capacity, FIFO order, expiry at the deadline,
 // resolving in the middle, slot reuse, and copies independent of the source.
-#include "hold_queue.hpp"
+#include "core/hold_queue.hpp"
 
 #include <gtest/gtest.h>
 

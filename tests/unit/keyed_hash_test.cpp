@@ -1,6 +1,6 @@
 // KeyedHash: determinism per seed, independence across seeds, seed validation,
 // fingerprints, and the byte encoding every LB instance must agree on.
-#include "keyed_hash.hpp"
+#include "core/keyed_hash.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
 // Maglev (NSDI'16 §3.4): primality, full and balanced tables, determinism,
 // disruption on target changes, input validation; and the config digest.
-#include "config_digest.hpp"
-#include "keyed_hash.hpp"
-#include "maglev.hpp"
+#include "core/config_digest.hpp"
+#include "core/keyed_hash.hpp"
+#include "core/maglev.hpp"
 
 #include <gtest/gtest.h>
 

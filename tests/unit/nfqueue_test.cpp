@@ -1,7 +1,7 @@
 // NFQUEUE datagrams cut by the receive buffer (MSG_TRUNC): the packet id is
 // read from what arrived, with every read bounded by the bytes received, so
 // the packet gets a verdict of its own (lb/io/nfqueue.hpp).
-#include "nfqueue.hpp"
+#include "io/nfqueue.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The nftables fast path: key and settings encodings (pure), and the netlink
 // layer against the kernel, each kernel test in a network namespace of its own.
-#include "nft_fastpath.hpp"
+#include "io/nft_fastpath.hpp"
 
 #include <algorithm>
 #include <array>

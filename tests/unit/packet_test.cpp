@@ -1,6 +1,6 @@
 // parse_packet(): table-driven cases built field by field, plus properties (every prefix of a
 // valid packet parses without reading out of bounds; `out` is fully reset between packets).
-#include "packet.hpp"
+#include "core/packet.hpp"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "ip_address.hpp"
+#include "core/ip_address.hpp"
 #include "support/packet_builder.hpp"
 
 namespace sctplb {

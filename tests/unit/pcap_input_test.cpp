@@ -1,6 +1,6 @@
 // PcapInput over files written here with libpcap itself (pcap_open_dead +
 // pcap_dump), one per link-layer type, plus the pure L3 locator.
-#include "pcap_input.hpp"
+#include "io/pcap_input.hpp"
 
 #include <gtest/gtest.h>
 #include <pcap/pcap.h>

@@ -1,6 +1,6 @@
 // `sctplb rules` generation (lb/io/rules.hpp): the exact commands per setup,
 // input validation, and apply/delete/rollback against a fake command runner.
-#include "rules.hpp"
+#include "io/rules.hpp"
 
 #include <gtest/gtest.h>
 

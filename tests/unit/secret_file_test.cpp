@@ -14,8 +14,8 @@
 
 #include <gtest/gtest.h>
 
-#include "seed_file.hpp"
-#include "sync_key.hpp"
+#include "io/seed_file.hpp"
+#include "io/sync_key.hpp"
 
 namespace sctplb {
 namespace {

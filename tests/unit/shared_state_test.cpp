@@ -20,9 +20,9 @@
 #include <thread>
 #include <vector>
 
-#include "clock.hpp"
-#include "shared_state.hpp"
-#include "target_control.hpp"
+#include "io/clock.hpp"
+#include "io/shared_state.hpp"
+#include "io/target_control.hpp"
 
 namespace sctplb {
 namespace {

@@ -1,6 +1,6 @@
 // SyncService's instance id (lb/io/sync_service.hpp): getrandom(2) retried a
 // bounded number of times, then a clear error; never a busy loop.
-#include "sync_service.hpp"
+#include "io/sync_service.hpp"
 
 #include <gtest/gtest.h>
 

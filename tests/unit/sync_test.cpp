@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "association_table.hpp"
-#include "sync_engine.hpp"
-#include "sync_key.hpp"
-#include "sync_merge.hpp"
-#include "sync_wire.hpp"
+#include "core/association_table.hpp"
+#include "core/sync_engine.hpp"
+#include "io/sync_key.hpp"
+#include "core/sync_merge.hpp"
+#include "core/sync_wire.hpp"
 #include "support/address.hpp"
 #include "support/table_fixture.hpp"
 

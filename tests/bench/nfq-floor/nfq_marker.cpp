@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "byte_view.hpp"
+#include "core/byte_view.hpp"
 #include "nfq_tool.hpp"
 
 namespace {

@@ -11,7 +11,7 @@
 #include <optional>
 #include <string_view>
 
-#include "nfqueue.hpp"
+#include "io/nfqueue.hpp"
 
 namespace nfq_tool {
 
