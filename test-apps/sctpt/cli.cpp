@@ -272,6 +272,9 @@ commands (COMMAND --help lists the options of one):
       (the echo prefix) and from which server addresses, path failovers (SCTP_PEER_ADDR_CHANGE
       UNREACHABLE) and every peer address change; then totals. Fails (1) if an association
       did not come up, was lost or lost a message.
+      SIGUSR1 ends the sending early, as if D had elapsed (echo wait, SHUTDOWN, the report
+      with "stopped": true, not "interrupted"): a test sets D as a ceiling and stops the
+      traffic once it has seen what it waits for. SIGINT/SIGTERM interrupt (exit 1).
       Local ports are ephemeral (one per association) unless --lport-fixed Q. Two endpoints
       can have only one association between them (RFC 9260 §1.3): with a fixed port every
       client needs its own local addresses, so --lport-fixed requires N local address sets

@@ -1,7 +1,9 @@
 // sctpt ctraffic: N associations sending paced messages to an echo server; JSON results.
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -37,6 +39,51 @@ double percentile(const std::vector<double>& sorted, double percent) {
 }
 
 double rounded(double value) { return std::round(value * 1000.0) / 1000.0; }
+
+// SIGUSR1 means "finish now, as if --duration had elapsed": a test stops the traffic when it has
+// seen what it waits for, instead of guessing a duration that outlasts it on a slow machine.
+// Blocked like SIGINT/SIGTERM (cli.hpp) and taken only by wait_for_signal.
+constexpr int stop_signal = SIGUSR1;
+
+enum class Wake { elapsed, terminated, stop };
+
+sigset_t wake_signals() {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, stop_signal);
+    return signals;
+}
+
+void block_stop_signal() {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, stop_signal);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+}
+
+// Sleeps up to `milliseconds` or until SIGINT/SIGTERM (terminated) or SIGUSR1 (stop) arrives.
+Wake wait_for_signal(int64_t milliseconds) {
+    const sigset_t signals = wake_signals();
+    milliseconds = std::max<int64_t>(milliseconds, 0);
+    const struct timespec timeout {
+        static_cast<time_t>(milliseconds / 1000), static_cast<long>(milliseconds % 1000) * 1'000'000
+    };
+    while (true) {
+        const int result = sigtimedwait(&signals, nullptr, &timeout);
+        if (result == stop_signal) {
+            return Wake::stop;
+        }
+        if (result > 0) {
+            return Wake::terminated;
+        }
+        if (result < 0 && errno == EINTR) {
+            continue;  // timeout is not updated: a rare longer sleep is harmless here
+        }
+        return Wake::elapsed;
+    }
+}
 
 enum class State { connecting, up, closing, closed, lost, failed };
 
@@ -244,7 +291,8 @@ struct Settings {
 };
 
 Json report(std::vector<std::unique_ptr<TrafficAssociation>>& associations,
-            const Settings& settings, Clock::time_point start, bool final, bool interrupted) {
+            const Settings& settings, Clock::time_point start, bool final, bool interrupted,
+            bool stopped) {
     const auto now = Clock::now();
     Json list = Json::array();
     uint64_t sent = 0, echoed = 0, lost = 0, failovers = 0;
@@ -276,6 +324,7 @@ Json report(std::vector<std::unique_ptr<TrafficAssociation>>& associations,
         {"pid", static_cast<int64_t>(getpid())},
         {"running", !final},
         {"interrupted", interrupted},
+        {"stopped", stopped},
         {"elapsed_s", rounded(std::chrono::duration<double>(now - start).count())},
         {"clients", settings.clients},
         {"rate", settings.rate},
@@ -340,7 +389,7 @@ int run_ctraffic(int argc, char** argv) {
     uint16_t fixed_local_port = 0;
     std::string primary_text;
     uint64_t primary_after = 0;
-    OptionTable table("ctraffic", "N associations sending R messages/s for D seconds; prints a JSON report.");
+    OptionTable table("ctraffic", "N associations sending R messages/s for D seconds (or until SIGUSR1: finish as if D had elapsed); prints a JSON report.");
     table.text("--addr", remotes_text, "R1[,R2...]");
     table.text("--laddr", locals_text, "SET[;SET...]");
     table.number("--port", port, "P");
@@ -448,6 +497,7 @@ int run_ctraffic(int argc, char** argv) {
     }
 
     block_termination_signals();
+    block_stop_signal();  // before the stack's threads start: they inherit the mask
     auto stack = open_stack(choice, error);
     if (!stack) {
         complain("%s", error.c_str());
@@ -475,8 +525,10 @@ int run_ctraffic(int argc, char** argv) {
     note("ctraffic: %zu associations to %s port %u (%s stack)", settings.clients,
          join_addresses(*remotes).c_str(), port, settings.stack_name.c_str());
 
-    // Wait for every association to come up (or fail).
+    // Wait for every association to come up (or fail). A stop (SIGUSR1) stays pending until the
+    // traffic loop takes it: the run then ends as if its duration had elapsed.
     bool interrupted = false;
+    bool stopped = false;
     const auto connect_deadline = start + std::chrono::milliseconds(settings.connect_timeout_ms);
     for (auto& association : associations) {
         std::unique_lock lock(association->mutex);
@@ -533,10 +585,10 @@ int run_ctraffic(int argc, char** argv) {
                std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(offset));
     };
     auto next_stats = traffic_start;
-    while (!interrupted) {
+    while (!interrupted && !stopped) {
         const auto now = Clock::now();
         if (now >= next_stats) {
-            write_stats(settings.stats_file, report(associations, settings, start, false, false));
+            write_stats(settings.stats_file, report(associations, settings, start, false, false, false));
             next_stats = now + std::chrono::seconds(1);
         }
         auto earliest = traffic_end;
@@ -582,8 +634,13 @@ int run_ctraffic(int argc, char** argv) {
         }
         earliest = std::min(earliest, next_stats);
         const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(earliest - now);
-        if (!sleep_unless_terminated(std::max<int64_t>(wait.count(), 1))) {
-            interrupted = true;
+        switch (wait_for_signal(std::max<int64_t>(wait.count(), 1))) {
+            case Wake::elapsed: break;
+            case Wake::terminated: interrupted = true; break;
+            case Wake::stop:
+                stopped = true;
+                note("ctraffic: stop requested (SIGUSR1): no new messages, finishing");
+                break;
         }
     }
 
@@ -614,7 +671,7 @@ int run_ctraffic(int argc, char** argv) {
     }
     stack->finish();
 
-    const Json result = report(associations, settings, start, true, interrupted);
+    const Json result = report(associations, settings, start, true, interrupted, stopped);
     print_line(result.dump(2));
     if (default_stats_path) {
         std::remove(settings.stats_file.c_str());

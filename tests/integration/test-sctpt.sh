@@ -11,7 +11,7 @@
 #     association, both paths known on both ends; `sctpt stats` shows the run while it goes;
 #  2. ctraffic, 2 clients with --lport-fixed 36412 and disjoint local address sets;
 #  3. ctraffic with path A cut for a while: a failover is reported, nothing is lost, echoes come
-#     over path B;
+#     over path B; 3a. SIGUSR1 stops a long run early and cleanly (exit 0, not interrupted);
 #  4. sctpt client echoes its stdin lines; 4a. client --count --verbose --abort sends N messages
 #     without stdin, notes each, ends with ABORT (the server reports the association lost);
 #  4b. Xcluster ovl/sctp's options: ctraffic --shm fills the RTT histogram that
@@ -311,6 +311,30 @@ check_json "$work_dir/result-3.json" "failover: echoes arrived over path B durin
 	'.associations[0].echo_sources["192.168.6.1"] > 0'
 check_json "$work_dir/result-3.json" "failover: path A AVAILABLE again after the cut" \
 	'any(.associations[0].path_events[]; .address == "192.168.2.1" and .state == "AVAILABLE")'
+
+# 3a. SIGUSR1 ends a run early as if its duration had elapsed: --duration 60 stopped after ~2 s
+# of traffic exits 0, every message echoed, associations closed, "stopped" and not "interrupted".
+# (Signalled only once a snapshot exists: ctraffic blocks SIGUSR1 before it writes one.)
+stats_3a=$work_dir/stats-3a.json
+start_in_ns "$work_dir/ctraffic-3a.json" "$ns_client" "$SCTPT" ctraffic --stack usrsctp \
+	--addr "$servers" --laddr "$set_1" --clients 2 --rate 10 --duration 60 --stats-file "$stats_3a"
+traffic_pid=$last_pid
+if tl_until 20 snapshot_shows "$stats_3a" '.running == true and .totals.came_up == 2 and .totals.sent > 0'; then
+	sleep 2
+	kill -USR1 "$traffic_pid"
+else
+	fail "stop: the associations were not up and sending within 20 s"
+	kill -TERM "$traffic_pid" 2>/dev/null || true
+fi
+status=0
+wait "$traffic_pid" || status=$?
+forget_pid "$traffic_pid"
+sed -n '/^{/,/^}/p' "$work_dir/ctraffic-3a.json" >"$work_dir/result-3a.json"
+[ "$status" = 0 ] || { fail "ctraffic stopped by SIGUSR1 exited $status"; cat "$work_dir/ctraffic-3a.json" >&2; }
+check_json "$work_dir/result-3a.json" "stop: SIGUSR1 ended a 60 s run early, cleanly: every message echoed, not interrupted" \
+	'.stopped == true and .interrupted == false and .running == false and .elapsed_s < 50
+	 and .totals.sent > 0 and .totals.echoed == .totals.sent and .totals.lost == 0
+	 and all(.associations[]; .state == "closed")'
 
 # 4. Interactive client: stdin lines out, echoes on stdout.
 status=0

@@ -359,16 +359,27 @@ cut() { # cut -A|-D
 		for dir in -i -o; do in_ns "$lb_a" "$tool" -w "$1" FORWARD "$dir" eth2 -p sctp -j DROP; done
 	done
 }
-# The cut comes once every association is up and sending (ctraffic_running), one control round
-# trip after the traffic started: the traffic then runs ~10 s more, path A is declared dead
-# ~2.5 s after the cut (RTO 500 + 1000 + 1000 ms, path_max_retrans 2), well inside it.
-if guest vm-221 "sctplb_test tcase_ctraffic_start --out=/var/log/ct-s2.json --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 4 --duration 10 ${ct_common[*]}"; then
+# The cut comes once every association is up and sending (ctraffic_running); path A is
+# declared dead ~2.5 s after it (RTO 500 + 1000 + 1000 ms, path_max_retrans 2). The traffic
+# runs until every association has reported its failover (running --min-failovers), then
+# ctraffic_stop ends it: --duration is only a ceiling, so a slow machine cannot end the
+# traffic before the cut (stop_after_failovers).
+# stop_after_failovers SCENARIO OUT N: wait (60 s) until ctraffic OUT's running snapshot counts
+# N failovers, then stop it (also when that wait failed: ctraffic_wait then tells why).
+stop_after_failovers() {
+	guest vm-221 "sctplb_test tcase_ctraffic_running --out=$2 --min-failovers=$3 --timeout=60" ||
+		fail "$1 no $3 failovers while the traffic ran"
+	guest vm-221 "sctplb_test tcase_ctraffic_stop --out=$2" || fail "$1 tcase_ctraffic_stop"
+}
+if guest vm-221 "sctplb_test tcase_ctraffic_start --out=/var/log/ct-s2.json --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 4 --duration 120 ${ct_common[*]}"; then
 	s2_cut=no
 	if guest vm-221 "sctplb_test tcase_ctraffic_running --out=/var/log/ct-s2.json --timeout=60"; then
 		cut -A
 		s2_cut=yes
+		stop_after_failovers S2 /var/log/ct-s2.json 4
 	else
 		fail "S2 the associations were not up and sending: no cut"
+		guest vm-221 "sctplb_test tcase_ctraffic_stop --out=/var/log/ct-s2.json" || true
 	fi
 	if guest vm-221 "sctplb_test tcase_ctraffic_wait --out=/var/log/ct-s2.json --min-failovers=1 --timeout=60"; then
 		pass "S2 4 associations survived the cut of path A without losing a message"
@@ -386,8 +397,9 @@ capture_stop
 # remaining servers by chance would fail min-servers=2 once in 2048 runs).
 say "S3 deactivate a target"
 capture_start deactivate
-if guest vm-221 "sctplb_test tcase_ctraffic_start --out=/var/log/ct-s3-live.json --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 6 --duration 5 ${ct_common[*]}"; then
-	# The deactivation comes while the live associations are up and sending (5 s of traffic),
+if guest vm-221 "sctplb_test tcase_ctraffic_start --out=/var/log/ct-s3-live.json --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 6 --duration 120 ${ct_common[*]}"; then
+	# The deactivation comes while the live associations are up and sending (until
+	# ctraffic_stop after the new associations' run; 120 s is only a ceiling),
 	# and once vm-202 has pinned each of them too. Ports mode keeps no shared state: vm-202
 	# meets an association mid-stream (path B heartbeats) and pins the target the ports hash
 	# gives at that moment. Met only after the deactivation, a server-2 association would hash
@@ -420,6 +432,7 @@ if guest vm-221 "sctplb_test tcase_ctraffic_start --out=/var/log/ct-s3-live.json
 	else
 		fail "S3 new associations after deactivate"
 	fi
+	guest vm-221 "sctplb_test tcase_ctraffic_stop --out=/var/log/ct-s3-live.json" || fail "S3 tcase_ctraffic_stop"
 	if guest vm-221 "sctplb_test tcase_ctraffic_wait --out=/var/log/ct-s3-live.json --timeout=60"; then
 		client_json /var/log/ct-s3-live.json
 		pass "S3 live associations kept during the drain (servers: $(servers_in))"
@@ -451,13 +464,15 @@ if [ "$s4_marked" -gt 0 ]; then
 else
 	fail "S4: vm-202's kernel fast path forwarded no IPv6 packet"
 fi
-# failover_run SCENARIO OUT CUT-OPTIONS CTRAFFIC-ARGS: ctraffic in the background on vm-221 (OUT),
-# path A cut at vm-201 by the overlay's tcase_path_cut CUT-OPTIONS once every association sends,
-# healed after. Returns 0 when every message came back, each association from one server, with
-# at least one failover (the client JSON then in $state/ct.json); otherwise says why.
+# failover_run SCENARIO OUT CUT-OPTIONS N CTRAFFIC-ARGS: ctraffic in the background on vm-221
+# (OUT; give it --duration 120, a ceiling), path A cut at vm-201 by the overlay's tcase_path_cut
+# CUT-OPTIONS once every association sends, the traffic stopped once N failovers were reported
+# (stop_after_failovers), healed after its end. Returns 0 when every message came back, each
+# association from one server, with at least one failover (the client JSON then in
+# $state/ct.json); otherwise says why.
 failover_run() {
-	local scn=$1 out=$2 cut_options=$3 cut=no status=1
-	if ! guest vm-221 "sctplb_test tcase_ctraffic_start --out=$out $4"; then
+	local scn=$1 out=$2 cut_options=$3 failovers=$4 cut=no status=1
+	if ! guest vm-221 "sctplb_test tcase_ctraffic_start --out=$out $5"; then
 		fail "$scn could not start ctraffic"
 		return 1
 	fi
@@ -466,6 +481,11 @@ failover_run() {
 		if lb_tcase 201 tcase_path_cut $cut_options; then cut=yes; else fail "$scn tcase_path_cut on vm-201"; fi
 	else
 		fail "$scn the associations were not up and sending: no cut"
+	fi
+	if [ $cut = yes ]; then
+		stop_after_failovers "$scn" "$out" "$failovers"
+	else
+		guest vm-221 "sctplb_test tcase_ctraffic_stop --out=$out" || true
 	fi
 	if guest vm-221 "sctplb_test tcase_ctraffic_wait --out=$out --min-failovers=1 --timeout=60"; then
 		client_json "$out"
@@ -482,7 +502,7 @@ say "S8 IPv6 on both paths: pinning and failover"
 capture_start ipv6
 s8_args="--addr fd00::1:1,fd00::1:2 --laddr fd00:2::221,fd00:6::221"
 s8_marked_before=$(kernel_marked 202)
-if failover_run S8 /var/log/ct-s8.json '' "$s8_args --clients 4 --duration 8 ${ct_common[*]}"; then
+if failover_run S8 /var/log/ct-s8.json '' 4 "$s8_args --clients 4 --duration 120 ${ct_common[*]}"; then
 	pass "S8 4 IPv6 associations, each answered by one server ($(servers_in)), survived the cut of path A without losing a message ($(failovers_in) failovers)"
 else
 	fail "S8 IPv6 pinning and failover"
@@ -552,7 +572,7 @@ s6_pinned() {
 }
 # In the client's kernel, an association of the fixed port (LPORT, column 12), in any state.
 s6_assoc="awk '\$12 == $port { found = 1 } END { exit !found }' /proc/net/sctp/assocs"
-if guest vm-221 "sctplb_test tcase_ctraffic_start --out=/var/log/ct-s6a.json $s6_args --duration 30"; then
+if guest vm-221 "sctplb_test tcase_ctraffic_start --out=/var/log/ct-s6a.json $s6_args --duration 120"; then
 	before=''
 	if guest vm-221 "sctplb_test tcase_ctraffic_running --out=/var/log/ct-s6a.json --timeout=60" &&
 		vm_until 30 s6_pinned; then
@@ -629,7 +649,7 @@ say "S9 plain multihoming: vm-001's own addresses, no VIP, no LB"
 s9_port=6001
 if guest vm-001 "sctplb_test tcase_server_start --port=$s9_port --vip=192.168.1.1,192.168.4.1 --name=plain-001 --log=/var/log/s9-server.log" &&
 	guest vm-221 "sctplb_test tcase_route 192.168.1.0/24 192.168.2.201 && sctplb_test tcase_route 192.168.4.0/24 192.168.6.202"; then
-	if failover_run S9 /var/log/ct-s9.json '' "--addr 192.168.1.1,192.168.4.1 --laddr 192.168.2.221,192.168.6.221 --clients 4 --duration 8 --port $s9_port --rate 10 --echo-wait 3000 --connect-timeout 5000"; then
+	if failover_run S9 /var/log/ct-s9.json '' 4 "--addr 192.168.1.1,192.168.4.1 --laddr 192.168.2.221,192.168.6.221 --clients 4 --duration 120 --port $s9_port --rate 10 --echo-wait 3000 --connect-timeout 5000"; then
 		pass "S9 4 associations to 192.168.1.1,192.168.4.1 ($(servers_in)) failed over from path A without losing a message ($(failovers_in) failovers)"
 	else
 		fail "S9 plain multihoming failover"
@@ -717,7 +737,7 @@ queued() {
 		awk -v p="-p $2 " '/NFQUEUE/ && index($0, p) { split(substr($1, 2), c, ":"); n += c[1] } END { print n + 0 }'
 }
 capture_start udp
-if failover_run S11 /var/log/ct-s11.json "--encap-port=$encap" "--addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 4 --duration 8 ${ct_common[*]}"; then
+if failover_run S11 /var/log/ct-s11.json "--encap-port=$encap" 4 "--addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 4 --duration 120 ${ct_common[*]}"; then
 	pass "S11 4 associations over UDP, each answered by one server ($(servers_in)) on both paths, survived the cut of path A (SCTP and UDP $encap dropped) without losing a message ($(failovers_in) failovers)"
 else
 	fail "S11 SCTP over UDP pinning and failover"
