@@ -31,7 +31,7 @@
 namespace sctplb {
 
 inline constexpr std::uint64_t kSharedMagic = 0x5343'5450'4c42'5348ull;  // "SCTPLBSH"
-inline constexpr std::uint32_t kSharedLayoutVersion = 4;  // 4: seqlocks on the targets and the trace filter
+inline constexpr std::uint32_t kSharedLayoutVersion = 5;  // 4: seqlocks on the targets and the trace filter; 5: server-initiated reasons, table v4
 inline constexpr std::uint32_t kMaxTargetSlots = 256;   // target slots in the segment: N upper bound
 inline constexpr std::uint32_t kMaxDataPathThreads = 16;
 
