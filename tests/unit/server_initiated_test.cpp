@@ -5,8 +5,11 @@
 
 #include <vector>
 
+#include "association_export.hpp"
 #include "decider.hpp"
 #include "maglev.hpp"
+#include "rules.hpp"
+#include "server_identity.hpp"
 #include "support/address.hpp"
 #include "support/parsed_packet.hpp"
 #include "support/table_fixture.hpp"
@@ -251,6 +254,57 @@ TEST(ServerInitiated, AHalfOpenServerEntryExpiresLikeAnyHalfOpenEntry) {
     ASSERT_EQ(h.server(server_init(kPeerA, kTs)).reason, Reason::ServerInit);
     h.now += 6min;
     EXPECT_EQ(h.in(peer_init_ack(kPeerA, kTs, kTp, {})).reason, Reason::InitAckUnknown);
+}
+
+// ---- the pieces around the decider -------------------------------------------------
+
+TEST(ServerInitiated, TheSenderIsTheServerWhoseNextHopHasThatMacOnThatInterface) {
+    const std::vector<ServerNextHop> servers{{1, ip("192.168.1.1")}, {2, ip("192.168.1.2")}, {2, ip("fd00:1::2")}};
+    const MacAddress mac1{2, 0, 0, 1, 0, 1};
+    const MacAddress mac2{2, 0, 0, 1, 0, 2};
+    const std::vector<Neighbour> neighbours{{ip("192.168.1.1"), 5, mac1}, {ip("fd00:1::2"), 5, mac2},
+                                            {ip("192.168.2.221"), 6, MacAddress{2, 0, 0, 2, 0, 0x21}}};
+    EXPECT_EQ(match_server(servers, neighbours, 5, mac1), std::optional<std::uint32_t>(1));
+    EXPECT_EQ(match_server(servers, neighbours, 5, mac2), std::optional<std::uint32_t>(2));
+    EXPECT_EQ(match_server(servers, neighbours, 6, mac1), std::nullopt);  // another interface
+    EXPECT_EQ(match_server(servers, neighbours, 6, MacAddress{2, 0, 0, 2, 0, 0x21}), std::nullopt);  // no server
+}
+
+TEST(ServerInitiated, ServerSideRulesMarkOnlyInitsFromTheVipsAndRouteThemViaTheLb) {
+    ServerSideConfig config;
+    config.vips = {kVip1, kVip2, ip("fd00::1:1")};
+    config.via.nexthop = ip("192.168.1.201");
+    std::string error;
+    const auto plan = make_server_side_plan(config, error);
+    ASSERT_TRUE(plan) << error;
+    std::vector<std::string> lines;
+    for (const RuleStep& step : *plan) lines.push_back(shell_command(step.add));
+    const std::vector<std::string> want{
+        "iptables -w -t mangle -A OUTPUT -s 10.0.0.1/32 -p sctp -m sctp --chunk-types any INIT -m comment "
+        "--comment sctplb:sctplb -j MARK --set-xmark 0x10000000/0x10000000",
+        "iptables -w -t mangle -A OUTPUT -s 10.0.0.2/32 -p sctp -m sctp --chunk-types any INIT -m comment "
+        "--comment sctplb:sctplb -j MARK --set-xmark 0x10000000/0x10000000",
+        "ip -4 route add 0.0.0.0/0 via 192.168.1.201 table 4999 proto 132",
+        "ip -4 rule add pref 9999 fwmark 0x10000000/0x10000000 table 4999 protocol 132"};
+    EXPECT_EQ(lines, want);
+}
+
+TEST(ServerInitiated, ExportCarriesTheDirectionAndImportNeedsTheServersTag) {
+    Harness h;
+    ASSERT_EQ(h.server(server_init(kPeerA, kTs)).reason, Reason::ServerInit);
+    const nlohmann::ordered_json json = association_to_json(*h.only());
+    EXPECT_EQ(json["server_initiated"], true);
+    std::string error;
+    const auto back = association_from_json(nlohmann::json::parse(json.dump()), error);
+    ASSERT_TRUE(back) << error;
+    EXPECT_TRUE(back->server_initiated);
+    EXPECT_EQ(back->ts, kTs);
+    // An export made before this field: client-initiated.
+    nlohmann::json old = nlohmann::json::parse(json.dump());
+    old.erase("server_initiated");
+    const auto legacy = association_from_json(old, error);
+    ASSERT_TRUE(legacy) << error;
+    EXPECT_FALSE(legacy->server_initiated);
 }
 
 }  // namespace
