@@ -7,13 +7,16 @@
 # vm-201 (its route to net 2), which identifies server 1 by source MAC and records the association;
 # the peer's INIT ACK and every later packet to either VIP reach server 1; path A is cut midway
 # and path B (vm-202, which learned the association by sync) carries the rest. A VIP-source INIT
-# sent from the client side creates nothing and is counted (server-init-spoofed).
+# sent from the client side creates nothing and is counted (server-init-spoofed). vm-201 is
+# killed (-9) and restarted midway: the association keeps its direction; the export carries it.
 #
-# Usage: test-dual-server-initiated.sh [help]   (root; SCTPLB_BIN, SCTPLB_BUILD_DIR as set by ctest)
+# --fastpath: the LBs run the kernel fast path too, and vm-201 must hand the association to it.
+#
+# Usage: test-dual-server-initiated.sh [help|--fastpath]   (root; SCTPLB_BIN, SCTPLB_BUILD_DIR as set by ctest)
 set -eu
 
 if [ "${1:-}" = help ] || [ "${1:-}" = --help ]; then
-	sed -n '2,11p' "$0"
+	sed -n '2,15p' "$0"
 	exit 0
 fi
 script_dir=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +27,9 @@ started=$SECONDS
 peer_port=3868
 count=16
 
-dpt_setup dsi --mode vtag --sync --server-queue 7
+fastpath=()
+[ "${1:-}" != --fastpath ] || fastpath=(--fastpath)
+dpt_setup dsi --mode vtag --sync --server-queue 7 "${fastpath[@]}"
 # One usrsctp stack per namespace: server 1's listening sctpt would answer the peer's packets to
 # port 3868 with ABORT. The opener takes its place (the other servers keep theirs).
 server1_pid=$(awk '$2 == "server-1" { print $1 }' "$DP_STATE/pids")
@@ -71,6 +76,33 @@ if [ "$server_inits" -ge 1 ] && [ "$acks" -ge 1 ]; then
 	tl_pass "vm-201 recorded the server's INIT ($server_inits) and sent the peer's INIT ACK to it ($acks)"
 else
 	tl_fail "vm-201 counted $server_inits server INITs and $acks INIT ACKs to a server"
+fi
+
+if [ ${#fastpath[@]} -gt 0 ]; then
+	in_kernel() {
+		[ "$(tl_json "$(dpt_sctplb 201 assoc --json)" "any(e['sport'] == $peer_port and e['fastpath'] for e in d['associations'])")" = True ]
+	}
+	if tl_until 10 in_kernel; then
+		tl_pass "vm-201 handed the server-initiated association to the kernel fast path"
+	else
+		tl_fail "vm-201 never put the association in the kernel fast path"
+	fi
+fi
+
+# kill -9 of vm-201 and a restart: the association (in its shared memory) keeps its direction;
+# the export carries it.
+dpt_lb_stop_one 201 KILL
+dpt_lb_start_one 201
+if [ "$(assoc_out 201)" = "$want" ]; then
+	tl_pass "after kill -9 and a restart vm-201 still lists it: $want"
+else
+	tl_fail "after kill -9 and a restart vm-201 lists '$(assoc_out 201)'"
+fi
+dpt_sctplb 201 assoc --export "$tl_work/export.json" >/dev/null
+if grep -q '"server_initiated":true' "$tl_work/export.json"; then
+	tl_pass "assoc --export marks it server_initiated"
+else
+	tl_fail "the export does not mark it server_initiated: $(head -c 400 "$tl_work/export.json")"
 fi
 
 tl_say "cutting path A in vm-201 after $(tl_echo_count opener) echoes"
