@@ -46,6 +46,10 @@ tl_spawn peer "$DP_CLIENT1_NS" "$SCTPT" server --stack usrsctp --verbose --addr 
 peer_listening() { grep -q listening "$tl_work/peer.log"; }
 tl_until 10 peer_listening || tl_fail "the peer did not start: $(tail -n 3 "$tl_work/peer.log")"
 
+# A capture of it on vm-201's client side, for `sctplb replay --server-inits 1` below.
+tl_spawn capture "$DP_LB201_NS" tcpdump -U -n -i eth2 -w "$tl_work/opener.pcap" sctp
+capture_started() { grep -q listening "$tl_work/capture.log"; }
+tl_until 10 capture_started || tl_fail "tcpdump did not start: $(cat "$tl_work/capture.log")"
 before=$(dpt_counters)
 tl_spawn opener "$DP_SERVER1_NS" "$SCTPT" client --stack usrsctp --verbose --connect-timeout 30000 \
 	--addr "$DP_CLIENT1_ADDRS" --laddr "$DP_VIPS" --port $peer_port --lport $peer_port \
@@ -87,6 +91,25 @@ if [ ${#fastpath[@]} -gt 0 ]; then
 	else
 		tl_fail "vm-201 never put the association in the kernel fast path"
 	fi
+fi
+
+# The capture replayed: the server's INIT is recorded for fwmark 1, and the peer's INIT ACK and
+# every later packet to the VIP go to fwmark 1.
+kill "${tl_client_pid[capture]}"
+tl_wait capture 5 || true
+replay=$("$SCTPLB_BIN" replay --pcap "$tl_work/opener.pcap" --vip "$DP_VIPS" --server-inits 1 --json)
+replayed=$(echo "$replay" | /usr/bin/python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin if l.startswith("{\"n\"")]
+inits = sum(r["reason"] == "server-init" for r in rows)
+acks = [r for r in rows if r["reason"] == "init-ack-to-server"]
+to_vip = [r for r in rows if r["dir"] == "in"]
+print(inits, len(acks), len(to_vip), sum(r["fwmark"] == 1 for r in to_vip))')
+read -r r_inits r_acks r_in r_in1 <<<"$replayed"
+if [ "$r_inits" -ge 1 ] && [ "$r_acks" -ge 1 ] && [ "$r_in" -gt 2 ] && [ "$r_in" = "$r_in1" ]; then
+	tl_pass "replay --server-inits 1 of the capture: $r_inits server INIT(s), $r_acks INIT ACK(s) to it, all $r_in packets to the VIP to fwmark 1"
+else
+	tl_fail "replay of the capture: $r_inits server INITs, $r_acks INIT ACKs to a server, $r_in1 of $r_in packets to the VIP to fwmark 1"
 fi
 
 # kill -9 of vm-201 and a restart: the association (in its shared memory) keeps its direction;
