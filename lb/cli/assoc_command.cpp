@@ -166,6 +166,8 @@ int run_assoc(std::span<const std::string> args) {
             item["idle_s"] = seconds_since(a.last_seen_ns, now);
             item["learned"] = learned(a);
             item["fastpath"] = a.in_fast_path;
+            // "in": the peer (client) opened it to a VIP; "out": the server did.
+            item["direction"] = a.server_initiated ? "out" : "in";
             list.push_back(std::move(item));
         }
         ordered_json out;
@@ -176,15 +178,16 @@ int run_assoc(std::span<const std::string> args) {
     }
     char line[256];
     std::string out;
-    std::snprintf(line, sizeof line, "%5s %5s  %-10s  %-10s  %10s  %-15s  %8s  %8s  %-21s  %-8s  %s  %s\n", "SPORT",
-                  "DPORT", "TC", "TS", "FWMARK", "STATE", "AGE(s)", "IDLE(s)", "LEARNED", "FASTPATH", "CLIENT", "SERVER");
+    std::snprintf(line, sizeof line, "%5s %5s  %-10s  %-10s  %10s  %-15s  %8s  %8s  %-21s  %-8s  %-3s  %s  %s\n", "SPORT",
+                  "DPORT", "TC", "TS", "FWMARK", "STATE", "AGE(s)", "IDLE(s)", "LEARNED", "FASTPATH", "DIR", "CLIENT",
+                  "SERVER");
     out += line;
     for (const Association& a : records) {
-        std::snprintf(line, sizeof line, "%5u %5u  %-10s  %-10s  %10" PRIu32 "  %-15s  %8.1f  %8.1f  %-21s  %-8s  ",
+        std::snprintf(line, sizeof line, "%5u %5u  %-10s  %-10s  %10" PRIu32 "  %-15s  %8.1f  %8.1f  %-21s  %-8s  %-3s  ",
                       static_cast<unsigned>(a.sport), static_cast<unsigned>(a.dport), tag_hex(a.tc).c_str(),
                       tag_hex(a.ts).c_str(), a.fwmark, std::string(association_state_name(a.state)).c_str(),
                       seconds_since(a.created_ns, now), seconds_since(a.last_seen_ns, now), learned(a).c_str(),
-                      a.in_fast_path ? "kernel" : "-");
+                      a.in_fast_path ? "kernel" : "-", a.server_initiated ? "out" : "in");
         out += line + joined(a.addresses, a.address_count) + "  " +
                joined(a.server_addresses, a.server_address_count) + "\n";
     }

@@ -18,6 +18,7 @@
 #include "io/nft_fastpath.hpp"
 #include "core/number_text.hpp"
 #include "cli/options.hpp"
+#include "io/rules.hpp"
 #include "io/shared_state.hpp"
 #include "io/sync_service.hpp"
 
@@ -44,6 +45,8 @@ constexpr OptionSpec kSpecs[] = {
     {"hold-max", "N", "at most N packets held per queue thread (default 1024)"},
     {"init-allow", "CIDR", "new associations only from these sources (repeat, or a,b,...; default any)", true},
     {"init-rate", "N[/BURST]", "at most N new associations per second per source, bursts of BURST (default off)"},
+    {"server-queue", "Q", "server-initiated associations: the NFQUEUE of the servers' outbound INITs ('sctplb rules --server-init')"},
+    {"server", "FWMARK=NEXTHOP[@DEV]", "a server that may open associations from the VIPs, as 'rules --target' (repeat, or a,b,...)", true},
     {"fastpath", "", "require the kernel fast path (default: used when 'sctplb rules --fastpath' installed it)"},
     {"no-fastpath", "", "never use the kernel fast path: empties its maps, every packet comes to the daemon"},
 };
@@ -141,6 +144,24 @@ std::optional<std::string> parse_settings(const Options& options, LbSettings& se
         }
         dp.queues.clear();
         for (std::uint32_t queue = first; queue <= last; ++queue) dp.queues.push_back(static_cast<std::uint16_t>(queue));
+    }
+    if (auto q = options.value("server-queue")) {
+        std::uint16_t first = 0, last = 0;
+        if (!parse_queue_range(*q, first, last) || first != last)
+            return "--server-queue wants one queue number (0..65535), not '" + *q + "'";
+        if (std::find(dp.queues.begin(), dp.queues.end(), first) != dp.queues.end())
+            return "--server-queue must not be one of --queue";
+        if (dp.queues.size() + 1 > kMaxDataPathThreads) return "--server-queue: too many queues";
+        dp.server_queue = first;
+        dp.queues.push_back(first);
+        for (const std::string& text : options.values("server")) {
+            auto target = parse_rule_target(text, error);
+            if (!target) return "--server: " + error;
+            dp.servers.push_back(ServerNextHop{target->fwmark, target->nexthop});
+        }
+        if (dp.servers.empty()) return "--server-queue needs at least one --server FWMARK=NEXTHOP";
+    } else if (!options.values("server").empty()) {
+        return "--server needs --server-queue";
     }
     if (auto v = options.value("mark-mask")) {
         auto m = parse_number32(*v);

@@ -18,6 +18,7 @@
 #include "core/decider.hpp"
 #include "core/keyed_hash.hpp"
 #include "core/maglev.hpp"
+#include "core/number_text.hpp"
 #include "cli/options.hpp"
 #include "core/packet.hpp"
 #include "io/pcap_input.hpp"
@@ -43,12 +44,14 @@ constexpr OptionSpec kSpecs[] = {
     {"M", "PRIME", "Maglev table size, prime, >= targets (default 997)"},
     {"seed-file", "FILE", "keyed-hash seed (not world-readable); default: the built-in seed"},
     {"encap-port", "PORT", "UDP port of SCTP over UDP, RFC 6951 (default 0: off)"},
+    {"server-inits", "FWMARK", "an INIT from a VIP is a server's (as the LB's --server-queue saw it), sent by FWMARK"},
     {"json", "", "one JSON object per packet, then a summary object"},
 };
 
 constexpr std::string_view kUsage =
     "sctplb replay --pcap FILE --vip ADDR[,ADDR...] [--targets N | --fwmarks 1,2,3] [--weights 1,2,1]\n"
-    "                     [--hash vtag|ports] [--M 997] [--seed-file F] [--encap-port P] [--json]";
+    "                     [--hash vtag|ports] [--M 997] [--seed-file F] [--encap-port P]\n"
+    "                     [--server-inits FWMARK] [--json]";
 constexpr std::string_view kDescription =
     "Runs every packet of a capture through the daemon's decision code (same Maglev table,\n"
     "association table and rules), with the capture's timestamps as the clock, and prints\n"
@@ -63,6 +66,10 @@ struct ReplayConfig {
     std::uint32_t maglev_size = kMaglevDefaultM;
     std::optional<std::string> seed_file;
     std::uint16_t encapsulation_port = 0;
+    // Server-initiated associations: a capture does not say which server sent
+    // a VIP-source INIT (the daemon knows it by MAC); this does. nullopt: such
+    // INITs are server -> client packets, nothing is recorded.
+    std::optional<std::uint32_t> server_inits;
     bool json = false;
 };
 
@@ -180,6 +187,14 @@ std::optional<ReplayConfig> make_config(const Options& options, std::string& err
             return std::nullopt;
         }
         config.encapsulation_port = static_cast<std::uint16_t>(*port);
+    }
+    if (const auto text = options.value("server-inits")) {
+        const auto fwmark = parse_number32(*text);
+        if (!fwmark || *fwmark == 0) {
+            error = "--server-inits: '" + *text + "' is not a non-zero fwmark";
+            return std::nullopt;
+        }
+        config.server_inits = *fwmark;
     }
     config.json = options.has("json");
     return config;
@@ -490,9 +505,11 @@ int replay(const ReplayConfig& config) {
             if (contains(config.vips, parsed.dst))
                 direction = Direction::In;
             else if (contains(config.vips, parsed.src))
-                direction = Direction::Out;
+                direction = config.server_inits && parsed.has_init ? Direction::FromServer : Direction::Out;
         }
-        const Verdict verdict = decider.decide(parsed, direction, maglev, now, counters);
+        const Verdict verdict = direction == Direction::FromServer
+                                    ? decider.decide_from_server(parsed, *config.server_inits, now, counters)
+                                    : decider.decide(parsed, direction, maglev, now, counters);
         count_new_association(tallies, verdict);
         const Row row{captured, parsed, direction, verdict, captured.timestamp - *first};
         if (config.json)

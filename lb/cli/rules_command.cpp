@@ -31,6 +31,9 @@ constexpr OptionSpec kSpecs[] = {
     {"targets-only", "", "only the targets' routes and fwmark rules (add or remove one target)"},
     {"fastpath", "", "also the kernel fast path: an nft table (inet NAME) whose map forwards established associations"},
     {"fastpath-only", "", "only the fast path's nft table (the iptables rules, ip rules and routes are made elsewhere)"},
+    {"server-queue", "Q", "also queue SCTP INITs from the VIPs (servers opening associations) to Q, for 'sctplb lb --server-queue Q'"},
+    {"server-side", "LB[@DEV]", "on a SERVER instead: send its SCTP INITs from the VIPs via LB (--target not used)"},
+    {"server-mark", "M", "with --server-side: the fwmark bit that marks those INITs (default 0x10000000)"},
     {"shm", "NAME", "instance name: rules are tagged sctplb:NAME (default sctplb)"},
     {"apply", "", "add what is missing (idempotent); roll back on the first failure"},
     {"delete", "", "remove what --apply added with the same options; nothing else"},
@@ -40,6 +43,7 @@ constexpr std::string_view kUsage =
     "sctplb rules --vip ADDR[,ADDR...] --target FWMARK=NEXTHOP[@DEV] [--target ...]\n"
     "                    [--queue Q|Q1:Q2] [--mark-mask M] [--table-base T] [--priority P]\n"
     "                    [--encap-port P] [--queue-bypass] [--targets-only] [--fastpath | --fastpath-only]\n"
+    "                    [--server-queue Q]\n"
     "                    [--shm NAME]\n"
     "                    [--apply | --delete]";
 constexpr std::string_view kDescription =
@@ -116,6 +120,14 @@ std::optional<RulesConfig> make_config(const Options& options, std::string& erro
         }
         config.encapsulation_port = static_cast<std::uint16_t>(*port);
     }
+    if (const auto text = options.value("server-queue")) {
+        const auto queue = parse_unsigned(*text, 0, 65535);
+        if (!queue) {
+            error = "--server-queue wants 0..65535, not '" + *text + "'";
+            return std::nullopt;
+        }
+        config.server_queue = static_cast<std::uint16_t>(*queue);
+    }
     config.queue_bypass = options.has("queue-bypass");
     config.targets_only = options.has("targets-only");
     config.fast_path = options.has("fastpath") || options.has("fastpath-only");
@@ -191,10 +203,43 @@ void print_line(std::string_view line) {
 
 }  // namespace
 
+// --server-side: what a server that opens associations from the VIPs needs.
+int run_server_side(const Options& options) {
+    std::string error;
+    ServerSideConfig config;
+    const auto vip = options.value("vip");
+    if (!vip) return usage_error(kCommand, "--vip ADDR[,ADDR...] is required");
+    if (!parse_address_list(*vip, "vip", config.vips, error)) return usage_error(kCommand, error);
+    std::string via = "0=";
+    via += *options.value("server-side");
+    auto target = parse_rule_target(via, error);
+    if (!target) return usage_error(kCommand, "--server-side: " + error);
+    config.via = *target;
+    if (const auto text = options.value("server-mark")) {
+        const auto mark = parse_number32(*text);
+        if (!mark || *mark == 0) return usage_error(kCommand, "--server-mark wants a non-zero 32-bit number, not '" + *text + "'");
+        config.mark = *mark;
+    }
+    if (const auto text = options.value("shm")) config.tag = *text;
+    const auto plan = make_server_side_plan(config, error);
+    if (!plan) return usage_error(kCommand, error);
+    if (!options.has("apply") && !options.has("delete")) {
+        for (const RuleStep& step : *plan) print_line(shell_command(step.add));
+        return 0;
+    }
+    ProcessRunner runner;
+    const ApplyOutcome outcome = options.has("apply") ? apply_rule_plan(*plan, runner, print_line)
+                                                      : delete_rule_plan(*plan, runner, print_line);
+    std::fflush(stdout);
+    if (!outcome.ok) return failure(outcome.error);
+    return 0;
+}
+
 int run_rules(std::span<const std::string> args) {
     int parse_status = 0;
     const auto options = parse_or_help(kCommand, kSpecs, args, kUsage, kDescription, parse_status);
     if (!options) return parse_status;
+    if (options->has("server-side")) return run_server_side(*options);
     std::string error;
     const auto config = make_config(*options, error);
     if (!config) return usage_error(kCommand, error);

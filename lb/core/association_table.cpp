@@ -512,10 +512,7 @@ bool AssociationTable::evict_oldest_half_open() {
     return false;
 }
 
-AssociationId AssociationTable::insert_half_open(std::span<const IpAddress> addresses,
-                                                 std::uint16_t sport, std::uint16_t dport,
-                                                 std::uint32_t tc, std::uint32_t fwmark, Nanos now,
-                                                 Counters& counters) {
+AssociationId AssociationTable::allocate_half_open(Nanos now, Counters& counters) {
     // Half-open entries have a share of their own: an INIT flood evicts its own
     // oldest entries, never an established association.
     if (header_->half_open >= header_->half_open_capacity) {
@@ -523,7 +520,14 @@ AssociationId AssociationTable::insert_half_open(std::span<const IpAddress> addr
         counters.count(Event::HalfOpenEvicted);
     }
     if (!index_room_for_new()) return kNoAssociation;
-    const AssociationId id = allocate(now);
+    return allocate(now);
+}
+
+AssociationId AssociationTable::insert_half_open(std::span<const IpAddress> addresses,
+                                                 std::uint16_t sport, std::uint16_t dport,
+                                                 std::uint32_t tc, std::uint32_t fwmark, Nanos now,
+                                                 Counters& counters) {
+    const AssociationId id = allocate_half_open(now, counters);
     if (id == kNoAssociation) return kNoAssociation;
     Association& a = records_[id];
     a.sport = sport;
@@ -537,6 +541,30 @@ AssociationId AssociationTable::insert_half_open(std::span<const IpAddress> addr
         remove(id);
         return kNoAssociation;
     }
+    push_half_open(id);
+    note_change(id);
+    return id;
+}
+
+AssociationId AssociationTable::insert_server_initiated(const IpAddress& peer, std::uint16_t peer_port,
+                                                        std::uint16_t server_port, std::uint32_t server_tag,
+                                                        const IpAddress& vip, std::uint32_t fwmark,
+                                                        Nanos now, Counters& counters) {
+    const AssociationId id = allocate_half_open(now, counters);
+    if (id == kNoAssociation) return kNoAssociation;
+    Association& a = records_[id];
+    a.sport = peer_port;
+    a.dport = server_port;
+    a.ts = server_tag;
+    a.fwmark = fwmark;
+    a.server_initiated = true;
+    a.cookie_by = Origin::local();  // the server chose itself: nothing for a sync conflict to undo
+    set_state_counted(a, AssociationState::HalfOpen);
+    if (!append_address(id, peer)) {
+        remove(id);
+        return kNoAssociation;
+    }
+    add_server_address(id, vip);
     push_half_open(id);
     note_change(id);
     return id;
@@ -637,6 +665,35 @@ void AssociationTable::set_ts(AssociationId id, std::uint32_t ts) {
     }
     a.ts = ts;
     note_change(id);
+}
+
+void AssociationTable::set_tc(AssociationId id, std::uint32_t tc) {
+    Association& a = records_[id];
+    if (a.tc == tc) return;
+    for (std::size_t i = 0; i < a.address_count; ++i) {
+        if (a.tc && !(a.old_tags_linger && a.old_tc == a.tc))
+            index_erase(IndexKind::Tc, a.addresses[i], a.sport, a.dport, a.tc, id);
+        if (tc) index_insert(IndexKind::Tc, a.addresses[i], a.sport, a.dport, tc, id);
+    }
+    a.tc = tc;
+    note_change(id);
+}
+
+void AssociationTable::restart_server_initiated(AssociationId id, std::uint32_t new_ts, Nanos now) {
+    drop_old_tags(id);
+    Association& a = records_[id];
+    a.old_tc = a.tc;
+    a.old_ts = a.ts;
+    a.old_tags_linger = true;
+    a.old_tags_until_ns = ns(now) + ns(header_->timeouts.restart_linger);
+    a.tc = 0;  // the peer's new tag comes with its INIT ACK
+    a.ts = new_ts;
+    a.pending_tc = 0;
+    for (std::size_t i = 0; i < a.address_count; ++i)
+        index_insert(IndexKind::Ts, a.addresses[i], a.sport, a.dport, a.ts, id);
+    a.last_seen_ns = ns(now);
+    if (a.state == AssociationState::Established) note_change(id);
+    set_state(id, AssociationState::Established, now);
 }
 
 void AssociationTable::establish(AssociationId id, Nanos now) {

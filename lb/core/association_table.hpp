@@ -141,6 +141,10 @@ struct alignas(64) Association {
     // packets no longer reach us, so the kernel's element timeout decides when
     // it is idle and the sweep leaves it alone (the fast-path thread expires it).
     bool in_fast_path = false;
+    // Opened by the server (docs/design.md "Server-initiated associations"):
+    // the "client" fields hold the peer (its addresses and port), Ts is the
+    // server's initiate tag from its INIT, Tc the peer's from its INIT ACK.
+    bool server_initiated = false;
 
     [[nodiscard]] bool has_address(const IpAddress& a) const {
         for (std::size_t i = 0; i < address_count; ++i)
@@ -195,7 +199,8 @@ private:
 class AssociationTable {
 public:
     // 3: learned_from and cookie_by share Origin's encoding (learned_from was 0 here, k peer k-1).
-    static constexpr std::uint32_t kLayoutVersion = 3;
+    // 4: server_initiated.
+    static constexpr std::uint32_t kLayoutVersion = 4;
     // The most associations a table holds (TableLimits::capacity); `sctplb create --capacity` too.
     static constexpr std::uint32_t kMaxCapacity = 1u << 26;
     static constexpr std::string_view kOtherLayout = "association table layout version differs from this build";
@@ -250,6 +255,15 @@ public:
     AssociationId insert_half_open(std::span<const IpAddress> addresses, std::uint16_t sport,
                                    std::uint16_t dport, std::uint32_t tc, std::uint32_t fwmark,
                                    Nanos now, Counters& counters);
+    // A new half-open association opened by a server (its INIT from a VIP seen):
+    // `peer` is the INIT's destination, `peer_port` its destination port,
+    // `server_port` its source port, `server_tag` its initiate tag (the vtag of
+    // every peer -> VIP packet), `vip` its source. Tc stays unknown until the
+    // peer's INIT ACK (set_tc). Respects the half-open share like an INIT.
+    AssociationId insert_server_initiated(const IpAddress& peer, std::uint16_t peer_port,
+                                          std::uint16_t server_port, std::uint32_t server_tag,
+                                          const IpAddress& vip, std::uint32_t fwmark, Nanos now,
+                                          Counters& counters);
     // A new established association pinned mid-stream (ports mode), keyed by Ts only.
     AssociationId insert_established(const IpAddress& address, std::uint16_t sport,
                                      std::uint16_t dport, std::uint32_t ts, std::uint32_t fwmark,
@@ -294,6 +308,11 @@ public:
     bool add_address(AssociationId id, const IpAddress& addr);  // false: full (counted by caller)
     void add_server_address(AssociationId id, const IpAddress& addr);
     void set_ts(AssociationId id, std::uint32_t ts);            // learn/replace Ts (re-indexes)
+    void set_tc(AssociationId id, std::uint32_t tc);            // learn/replace Tc (re-indexes)
+    // A server restarts the association it opened (a new INIT, new tag, §5.2.2):
+    // Ts is the new tag at once, Tc unknown until the peer's INIT ACK, the old
+    // keys linger (restart_linger) for packets in flight.
+    void restart_server_initiated(AssociationId id, std::uint32_t new_ts, Nanos now);
     void establish(AssociationId id, Nanos now);                 // HalfOpen -> Established
     // A half-open entry gets a new INIT (new Tc) from the same peer: re-keyed in place.
     void replace_half_open(AssociationId id, std::uint32_t tc, std::uint32_t fwmark, Nanos now);
@@ -391,6 +410,8 @@ private:
     void unindex_all(AssociationId id);
     void drop_old_tags(AssociationId id);
     AssociationId allocate(Nanos now);
+    // allocate() within the half-open share (evicting its oldest) and index room.
+    AssociationId allocate_half_open(Nanos now, Counters& counters);
     void push_half_open(AssociationId id);
     [[nodiscard]] bool ring_entry_live(std::uint64_t entry) const;
     void compact_half_open_ring();

@@ -43,6 +43,7 @@ std::string_view direction_name(Direction direction) {
         case Direction::In: return "in";
         case Direction::Out: return "out";
         case Direction::Other: return "other";
+        case Direction::FromServer: return "from-server";
     }
     return "?";
 }
@@ -101,6 +102,8 @@ Verdict Decider::decide(const ParsedPacket& p, Direction direction,
     Verdict v;
     if (direction == Direction::Other) {
         v = accept_unmarked(Reason::NotForVip);
+    } else if (direction == Direction::FromServer) {
+        return decide_from_server(p, kNoTarget, now, counters);  // no sender identified
     } else if (p.status == ParseStatus::IpFragment && fragments_ != nullptr) {
         v = decide_fragment(p, now);
     } else if (p.ok() && p.icmp_error) {
@@ -113,9 +116,16 @@ Verdict Decider::decide(const ParsedPacket& p, Direction direction,
         if (p.truncated) counters.count(Event::TruncatedPacket);
         if (p.has_init && p.init.host_name_seen) counters.count(Event::HostNameIgnored);
         // An INIT ACK always travels server -> client, whatever the caller knew.
-        if (direction == Direction::Out || p.has_init_ack)
-            v = p.has_init_ack ? learn_init_ack(p, now, counters) : accept_unmarked(Reason::ServerToClient);
-        else
+        if (direction == Direction::Out || p.has_init_ack) {
+            if (!p.has_init_ack) {
+                v = accept_unmarked(Reason::ServerToClient);
+            } else if (auto to_server = direction == Direction::In ? init_ack_to_server(p, now, counters)
+                                                                  : std::nullopt) {
+                v = *to_server;
+            } else {
+                v = learn_init_ack(p, now, counters);
+            }
+        } else
             v = decide_in(p, maglev, now, counters);
     }
     // The other fragments of this packet go the same way. Not while the
@@ -218,6 +228,11 @@ Verdict Decider::decide_in(const ParsedPacket& p, std::span<const std::uint32_t>
         id = settled(table_.find_by_ts(p.asconf.lookup_address, p.sport, p.dport, p.vtag, now), now, counters);
     if (id == kNoAssociation) return unknown(p, maglev, now, counters, Reason::UnknownAssociation);
     table_.touch(id, now);
+    // A server-initiated association: the server's COOKIE ECHO left directly,
+    // so the peer's COOKIE ACK (or anything after it) is the first sign here.
+    if (table_.at(id).server_initiated && table_.at(id).state == AssociationState::HalfOpen &&
+        !(p.has_abort || p.has_shutdown_complete))
+        table_.establish(id, now);
 
     Reason reason = Reason::Established;
     if (p.has_asconf) {
@@ -270,6 +285,12 @@ Verdict Decider::decide_init(const ParsedPacket& p, std::span<const std::uint32_
     id = settled(table_.find_by_peer(p.src, p.sport, p.dport, now), now, counters);
     if (id != kNoAssociation) {
         const AssociationState state = table_.at(id).state;
+        if (state == AssociationState::HalfOpen && table_.at(id).server_initiated) {
+            // §5.2.1 INIT collision: the peer opens the association its server
+            // is opening; the server's stack resolves it, so it goes there.
+            table_.touch(id, now);
+            return forward(id, Reason::InitRestart);
+        }
         if (state == AssociationState::HalfOpen) {
             // The client gave up on its earlier attempt and started anew (new Tc):
             // the new INIT is balanced as any new association would be.
@@ -364,6 +385,76 @@ Verdict Decider::learn_init_ack(const ParsedPacket& p, Nanos now, Counters& coun
     table_.add_server_address(id, p.src);
     for (std::size_t i = 0; i < p.init.address_count; ++i) table_.add_server_address(id, p.init.addresses[i]);
     return accept_unmarked(Reason::InitAckLearned);
+}
+
+Verdict Decider::decide_from_server(const ParsedPacket& p, std::uint32_t server_fwmark, Nanos now,
+                                    Counters& counters) {
+    Verdict v;
+    if (server_fwmark == kNoTarget)
+        v = drop(Reason::ServerInitSpoofed);  // not from a configured server: creates nothing
+    else if (!p.ok())
+        v = drop(reason_for_parse_status(p.status));
+    else if (!p.has_init)
+        v = drop(Reason::ServerNotInit);
+    else
+        v = server_init(p, server_fwmark, now, counters);
+    counters.count(v.reason);
+    return v;
+}
+
+Verdict Decider::server_init(const ParsedPacket& p, std::uint32_t server_fwmark, Nanos now,
+                             Counters& counters) {
+    // The server's INIT: VIP:server port -> peer:peer port, initiate tag = the
+    // tag the peer will put in every packet to the VIPs (RFC 9260 §5.1, §8.5).
+    // In the table the peer plays the client: keys (peer, peer port, server port, tag).
+    if (p.vtag != 0) return drop(Reason::InitBadVtag);
+    const std::uint32_t tag = p.init.initiate_tag;
+    const std::uint16_t peer_port = p.dport;
+    const std::uint16_t server_port = p.sport;
+    // A retransmission carries the same tag, maybe to another peer address.
+    AssociationId id = settled(table_.find_by_peer(p.dst, peer_port, server_port, now), now, counters);
+    if (id == kNoAssociation) {
+        // The INIT may go to a peer address learned from an earlier INIT ACK
+        // only under the same tag: found by Ts from any address of the entry.
+        id = settled(table_.find_by_ts(p.dst, peer_port, server_port, tag, now), now, counters);
+    }
+    if (id != kNoAssociation) {
+        const Association& a = table_.at(id);
+        // One peer address and port pair to one VIP port is one association
+        // (RFC 9260 §2.4): only its own server may restart it.
+        if (a.fwmark != server_fwmark) return drop(Reason::ServerInitConflict);
+        table_.touch(id, now);
+        if (a.ts == tag) return accept_unmarked(Reason::ServerInitRetransmit);
+        if (a.state == AssociationState::HalfOpen && a.server_initiated) {
+            table_.set_ts(id, tag);  // the server gave up its earlier attempt
+            return accept_unmarked(Reason::ServerInit);
+        }
+        if (a.state == AssociationState::HalfOpen) return drop(Reason::ServerInitConflict);
+        // §5.2.2: the server restarts (or opens anew after a client-initiated
+        // association with the same peer and ports): it keeps its own server.
+        table_.restart_server_initiated(id, tag, now);
+        table_.add_server_address(id, p.src);
+        return accept_unmarked(Reason::ServerInitRestart);
+    }
+    id = table_.insert_server_initiated(p.dst, peer_port, server_port, tag, p.src, server_fwmark, now, counters);
+    if (id == kNoAssociation) return drop(Reason::TableFull);
+    return accept_unmarked(Reason::ServerInit);
+}
+
+std::optional<Verdict> Decider::init_ack_to_server(const ParsedPacket& p, Nanos now, Counters& counters) {
+    // Peer -> VIP INIT ACK: vtag = the server's tag (its INIT's initiate tag),
+    // initiate tag = the peer's tag, address parameters = every peer address (§5.1.2).
+    AssociationId id = settled(table_.find_by_ts(p.src, p.sport, p.dport, p.vtag, now), now, counters);
+    for (std::size_t i = 0; id == kNoAssociation && i < p.init.address_count; ++i)
+        id = settled(table_.find_by_ts(p.init.addresses[i], p.sport, p.dport, p.vtag, now), now, counters);
+    if (id == kNoAssociation || !table_.at(id).server_initiated) return std::nullopt;
+    table_.touch(id, now);
+    if (!table_.add_address(id, p.src)) counters.count(Event::AddressesOverflowed);
+    for (std::size_t i = 0; i < p.init.address_count; ++i)
+        if (!table_.add_address(id, p.init.addresses[i])) counters.count(Event::AddressesOverflowed);
+    if (p.init.addresses_overflowed) counters.count(Event::AddressesOverflowed);
+    if (table_.at(id).ts == p.vtag) table_.set_tc(id, p.init.initiate_tag);
+    return forward(id, Reason::InitAckToServer);
 }
 
 Verdict Decider::unknown(const ParsedPacket& p, std::span<const std::uint32_t> maglev, Nanos now,

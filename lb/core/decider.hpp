@@ -27,9 +27,10 @@ std::optional<HashMode> parse_hash_mode(std::string_view text);
 // Direction relative to the VIPs. The daemon only sees VIP traffic and passes
 // In; an INIT ACK is recognised as server -> client whatever is passed.
 enum class Direction : std::uint8_t {
-    In,     // client -> VIP
-    Out,    // VIP -> client
-    Other,  // neither
+    In,          // client -> VIP
+    Out,         // VIP -> client
+    Other,       // neither
+    FromServer,  // VIP -> peer, routed through the LB by a server (its outbound INIT)
 };
 std::string_view direction_name(Direction direction);
 
@@ -56,6 +57,13 @@ public:
     Verdict decide(const ParsedPacket& packet, Direction direction,
                    std::span<const std::uint32_t> maglev, Nanos now, Counters& counters);
 
+    // A packet from the server side with a VIP source (the server's policy
+    // routing sends its outbound INITs through the LB). `server_fwmark` is the
+    // target the data path identified as the sender (kNoTarget: none, e.g. a
+    // VIP-source INIT from the client side): only then is anything recorded.
+    Verdict decide_from_server(const ParsedPacket& packet, std::uint32_t server_fwmark, Nanos now,
+                               Counters& counters);
+
     // Decides a batch (e.g. one recvmmsg worth), prefetching the association
     // of every established-looking packet first so that the cache misses of
     // the batch overlap. Same verdicts as decide() packet by packet.
@@ -78,6 +86,9 @@ private:
     Verdict decide_cookie_echo(const ParsedPacket& p, std::span<const std::uint32_t> maglev,
                                Nanos now, Counters& counters);
     Verdict learn_init_ack(const ParsedPacket& p, Nanos now, Counters& counters);
+    Verdict server_init(const ParsedPacket& p, std::uint32_t server_fwmark, Nanos now, Counters& counters);
+    // The peer's INIT ACK to a VIP for an association its server opened; nullopt: none.
+    std::optional<Verdict> init_ack_to_server(const ParsedPacket& p, Nanos now, Counters& counters);
     Verdict unknown(const ParsedPacket& p, std::span<const std::uint32_t> maglev, Nanos now,
                     Counters& counters, Reason drop_reason);
     Verdict forward(AssociationId id, Reason reason);

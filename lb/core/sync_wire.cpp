@@ -11,6 +11,7 @@ constexpr std::array<std::byte, 4> kMagic{std::byte{'S'}, std::byte{'L'}, std::b
 constexpr std::size_t kRecordFixedSize = 52;
 constexpr std::uint8_t kRecordFlagCookie = 1;
 constexpr std::uint8_t kRecordFlagOldTags = 2;
+constexpr std::uint8_t kRecordFlagServerInitiated = 4;  // opened by its server (an older peer ignores it)
 
 bool valid_type(std::uint8_t type) { return type >= 1 && type <= 5; }
 
@@ -134,7 +135,8 @@ bool put_sync_record(SyncMessageWriter& w, const Association& a, Nanos now) {
     const std::int64_t now_ns = now.count();
     w.put_u8(static_cast<std::uint8_t>(a.state));
     w.put_u8(static_cast<std::uint8_t>((a.cookie_by.is_local() ? kRecordFlagCookie : 0) |
-                                       (a.old_tags_linger ? kRecordFlagOldTags : 0)));
+                                       (a.old_tags_linger ? kRecordFlagOldTags : 0) |
+                                       (a.server_initiated ? kRecordFlagServerInitiated : 0)));
     w.put_u8(a.address_count);
     w.put_u8(a.server_address_count);
     w.put_u16(a.sport);
@@ -174,6 +176,7 @@ bool decode_sync_record(ByteView body, std::size_t& offset, Nanos now, SyncRecor
     Association a{};
     a.state = static_cast<AssociationState>(state);
     a.old_tags_linger = (flags & kRecordFlagOldTags) != 0;
+    a.server_initiated = (flags & kRecordFlagServerInitiated) != 0;
     a.sport = *f.be16(4);
     a.dport = *f.be16(6);
     a.tc = *f.be32(8);

@@ -31,12 +31,16 @@ std::string_view action_name(Action action);  // "accept" / "accept" / "drop"
     X(PortsHash, "ports-hash")                 /* ports mode: unknown, hashed on ports, pinned */ \
     X(FragmentFollows, "fragment-follows")     /* a non-first fragment: as its first fragment went */ \
     X(IcmpError, "icmp-error")                 /* ICMP error quoting an association's packet: its server */ \
+    X(InitAckToServer, "init-ack-to-server")   /* peer's INIT ACK for a server-initiated association */ \
     /* passed without a mark */                                                              \
     X(InitAckLearned, "init-ack-learned")      /* server -> client INIT ACK: Ts learned */     \
     X(InitAckUnknown, "init-ack-unknown")      /* server -> client INIT ACK for no entry */    \
     X(ServerToClient, "server-to-client")      /* never balance the return direction */      \
     X(NotForVip, "not-for-vip")                /* neither to nor from a VIP */                 \
     X(NotSctp, "not-sctp")                     /* not SCTP (nor SCTP over the encap port) */   \
+    X(ServerInit, "server-init")               /* a server's INIT from a VIP: recorded, routed on */ \
+    X(ServerInitRetransmit, "server-init-retransmit") /* same server tag as a half-open entry */ \
+    X(ServerInitRestart, "server-init-restart") /* a server's new INIT on its live association */ \
     /* dropped */                                                                            \
     X(UnknownAssociation, "unknown-association") /* vtag mode: never guess (RFC 9260 §8.4) */ \
     X(CookieEchoUnknown, "cookie-echo-unknown")                                              \
@@ -58,7 +62,10 @@ std::string_view action_name(Action action);  // "accept" / "accept" / "drop"
     X(TooManyChunks, "too-many-chunks")                                                      \
     X(BadInit, "bad-init")                                                                   \
     X(BadParameter, "bad-parameter")                                                         \
-    X(InitBundled, "init-bundled")
+    X(InitBundled, "init-bundled")                                                           \
+    X(ServerInitSpoofed, "server-init-spoofed") /* VIP-source INIT not from a configured server */ \
+    X(ServerInitConflict, "server-init-conflict") /* peer and ports pinned to another server */ \
+    X(ServerNotInit, "server-not-init")        /* from the server side but no INIT */
 
 enum class Reason : std::uint8_t {
 #define SCTPLB_REASON_ENUM(id, name) id,

@@ -162,6 +162,7 @@ ordered_json association_to_json(const Association& a) {
     out["last_seen_ns"] = a.last_seen_ns;
     out["state_since_ns"] = a.state_since_ns;
     out["old_tags_until_ns"] = a.old_tags_until_ns;
+    out["server_initiated"] = a.server_initiated;
     return out;
 }
 
@@ -190,6 +191,8 @@ std::optional<Association> association_from_json(const json& object, std::string
     a.last_seen_ns = read.integer<std::int64_t>("last_seen_ns", kMin, kMax);
     a.state_since_ns = read.integer<std::int64_t>("state_since_ns", kMin, kMax);
     a.old_tags_until_ns = read.integer<std::int64_t>("old_tags_until_ns", kMin, kMax);
+    // Absent in exports made before server-initiated associations: false.
+    if (object.contains("server_initiated")) a.server_initiated = read.boolean("server_initiated");
     if (!read.ok()) return std::nullopt;
     return a;
 }
@@ -266,7 +269,12 @@ std::optional<std::string> record_refusal(const Association& a, std::int64_t exp
     if (!target) return fwmark += " is no target of this segment (sctplb activate it first)";
     if (*target == TargetState::Down) return fwmark += " is a target that is down";
 
-    if (a.state == AssociationState::HalfOpen && a.tc == 0) return "\"tc\" is 0 in a half-open association";
+    // A half-open association has the initiator's tag: the client's Tc, or,
+    // opened by its server, the server's Ts (the peer's Tc comes later).
+    if (a.state == AssociationState::HalfOpen && !a.server_initiated && a.tc == 0)
+        return "\"tc\" is 0 in a half-open association";
+    if (a.state == AssociationState::HalfOpen && a.server_initiated && a.ts == 0)
+        return "\"ts\" is 0 in a half-open server-initiated association";
     if (a.state != AssociationState::HalfOpen && a.ts == 0) {
         std::string why = "\"ts\" is 0 in a";
         why += a.state == AssociationState::Established ? "n " : " ";

@@ -15,6 +15,7 @@
 #include "core/decider.hpp"
 #include "core/fragment_table.hpp"
 #include "core/hold_queue.hpp"
+#include "core/maglev.hpp"
 #include "core/packet.hpp"
 
 namespace sctplb {
@@ -411,6 +412,7 @@ public:
                 verdicts_, trace_),
           batch_(w.options.batch),
           idle_timeout_ms_(w.queue.receive_timeout_ms()) {
+        if (w.options.server_queue == w.queue_number) servers_.emplace(w.options.servers);
         decider_.set_fragment_table(&w.fragments);
         decider_.set_admission(w.admission);
     }
@@ -488,6 +490,7 @@ private:
         const std::size_t n = in.size();
         batch_.fit(n);
         for (std::size_t i = 0; i < n; ++i) parse_packet(in[i].payload, parse_options_, batch_.parsed[i]);
+        if (servers_) return answer_server_batch(now);
         {
             const TableLock lock(w_.state);
             if (lock.recovered())
@@ -521,7 +524,34 @@ private:
         queue.send_verdicts(out.first(answered), held_.empty());
     }
 
+    // The server queue: outbound INITs from a VIP. Only a packet whose source
+    // MAC and interface are a configured server's next hop's may record an
+    // association; anything else is dropped and counted (server-init-spoofed).
+    void answer_server_batch(Nanos now) {
+        NfQueue& queue = w_.queue;
+        const auto in = queue.packets();
+        const auto out = queue.verdicts();
+        const std::size_t n = in.size();
+        {
+            const TableLock lock(w_.state);
+            for (std::size_t i = 0; i < n; ++i) {
+                const auto sender = servers_->identify(in[i].in_ifindex, in[i].src_mac, now);
+                batch_.decided[i] = decider_.decide_from_server(batch_.parsed[i], sender.value_or(kNoTarget), now,
+                                                                counts_.counters);
+            }
+            if (sweep_.due(now)) sweep_.sweep(w_.state.table(), w_.sweep_pacer, now, counts_.counters);
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            verdicts_.write(out[i], in[i].id, in[i].mark, batch_.decided[i]);
+            trace_.record(in[i].id, in[i].payload.size(), in[i].wire_length, batch_.parsed[i], batch_.decided[i], "");
+        }
+        counts_.packets += n;
+        ++counts_.batches;
+        queue.send_verdicts(out.first(n), true);
+    }
+
     Worker& w_;
+    std::optional<ServerIdentity> servers_;
     SharedHeader& header_;
     const ParseOptions parse_options_;
     Decider decider_;

@@ -7,11 +7,13 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <optional>
 #include <vector>
 
 #include "core/admission.hpp"
 #include "io/log.hpp"
 #include "io/nfqueue.hpp"
+#include "io/server_identity.hpp"
 #include "io/shared_state.hpp"
 
 namespace sctplb {
@@ -32,6 +34,11 @@ struct DataPathOptions {
     std::uint32_t hold_ms = 5;
     AdmissionConfig admission{};    // who may open associations, how fast (default: anyone, unlimited)
     std::uint32_t hold_max = 1024;  // packets held per queue thread; beyond: dropped (hold-overflow)
+    // Server-initiated associations (docs/design.md): this queue (also listed
+    // in `queues`) carries the servers' outbound INITs from a VIP; the sender
+    // is identified by source MAC and interface against `servers`' next hops.
+    std::optional<std::uint16_t> server_queue;
+    std::vector<ServerNextHop> servers;
 };
 
 // The data path's view of the sync thread. Given by `sctplb lb` when sync is

@@ -395,6 +395,13 @@ void NfQueue::parse_datagram(std::span<const std::byte> datagram) {
         packet.wire_length = captured.value_or(static_cast<std::uint32_t>(packet.payload.size()));
         packet.mark = attribute_be32(attributes[NFQA_MARK]).value_or(0);
         packet.in_ifindex = attribute_be32(attributes[NFQA_IFINDEX_INDEV]).value_or(0);
+        // struct nfqnl_msg_packet_hw: hw_addrlen (be16), pad (16), hw_addr[8].
+        packet.src_mac = {};
+        if (attributes[NFQA_HWADDR] != nullptr) {
+            const ByteView hw(attribute_bytes(attributes[NFQA_HWADDR]));
+            if (hw.be16(0).value_or(0) == 6)
+                for (std::size_t i = 0; i < 6; ++i) packet.src_mac[i] = hw.u8(4 + i).value_or(0);
+        }
         if (packet.truncated()) ++stats_.truncated_packets;
     }
 }

@@ -12,6 +12,7 @@
 // Threading: one NfQueue belongs to one thread. Counters are plain integers.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -77,6 +78,7 @@ struct QueuedPacket {
     std::uint8_t hook = 0;                 // NF_INET_PRE_ROUTING, ...
     std::uint32_t mark = 0;                // the packet's current skb mark (0 when none)
     std::uint32_t in_ifindex = 0;          // NFQA_IFINDEX_INDEV, 0 when none
+    std::array<std::uint8_t, 6> src_mac{}; // NFQA_HWADDR (Ethernet source), zero when none
     [[nodiscard]] bool truncated() const { return wire_length > payload.size(); }
 };
 

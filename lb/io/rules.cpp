@@ -55,10 +55,11 @@ struct Builder {
     const RulesConfig& config;
     std::string comment;
 
+    std::string chain = "PREROUTING";
+
     Argv iptables(bool v4, std::string_view table, std::string_view verb, const Argv& match,
                   const Argv& target) const {
-        Argv argv{v4 ? "iptables" : "ip6tables", "-w", "-t", std::string(table), std::string(verb),
-                  "PREROUTING"};
+        Argv argv{v4 ? "iptables" : "ip6tables", "-w", "-t", std::string(table), std::string(verb), chain};
         argv.insert(argv.end(), match.begin(), match.end());
         argv.insert(argv.end(), {"-m", "comment", "--comment", comment});
         argv.insert(argv.end(), target.begin(), target.end());
@@ -381,7 +382,46 @@ std::optional<std::vector<RuleStep>> make_rule_plan(const RulesConfig& config, s
                                                {"-d", host, "-p", v4 ? "icmp" : "icmpv6",
                                                 v4 ? "--icmp-type" : "--icmpv6-type", type},
                                                queue));
+        // A server's INIT from a VIP (its policy routing sends only those
+        // through the LB): the daemon identifies the server and records the
+        // association it opens. The daemon, not this rule, decides who is a server.
+        if (config.server_queue)
+            plan.push_back(build.iptables_step(v4, "mangle",
+                                               {"-s", host, "-p", "sctp", "-m", "sctp", "--chunk-types", "any", "INIT"},
+                                               {"-j", "NFQUEUE", "--queue-num", std::to_string(*config.server_queue)}));
     }
+    return plan;
+}
+
+std::optional<std::vector<RuleStep>> make_server_side_plan(const ServerSideConfig& config, std::string& error) {
+    if (config.vips.empty()) {
+        error = "--vip ADDR[,ADDR...] is required";
+        return std::nullopt;
+    }
+    if (config.mark == 0) {
+        error = "--server-mark must not be 0";
+        return std::nullopt;
+    }
+    const bool via_v4 = config.via.nexthop.is_v4();
+    RulesConfig scope;
+    scope.tag = config.tag;
+    Builder build{scope, "sctplb:" + config.tag};
+    build.chain = "OUTPUT";
+    std::vector<RuleStep> plan;
+    const std::string mark = hex(config.mark) + "/" + hex(config.mark);
+    for (const IpAddress& vip : config.vips) {
+        if (vip.is_v4() != via_v4) continue;  // the LB's family carries that family's VIPs
+        plan.push_back(build.iptables_step(vip.is_v4(), "mangle",
+                                           {"-s", host_prefix(vip), "-p", "sctp", "-m", "sctp", "--chunk-types",
+                                            "any", "INIT"},
+                                           {"-j", "MARK", "--set-xmark", mark}));
+    }
+    if (plan.empty()) {
+        error = "no --vip of the family of --via " + config.via.nexthop.to_string();
+        return std::nullopt;
+    }
+    plan.push_back(Builder::route_step(via_v4, via_v4 ? "0.0.0.0/0" : "::/0", &config.via, config.table));
+    plan.push_back(Builder::rule_step(via_v4, config.priority, {"fwmark", mark}, config.table));
     return plan;
 }
 

@@ -62,6 +62,10 @@ struct RulesConfig {
     // plan): VIP SCTP is queued only while no sctplb mark bit is set, i.e.
     // when the fast path's map did not mark it (`-m mark --mark 0/MASK`).
     bool fast_path = false;
+    // Server-initiated associations (docs/design.md): SCTP INITs from a VIP
+    // (a server's, routed through this LB) are queued here for `sctplb lb
+    // --server-queue`. nullopt: not queued (they are routed on unrecorded).
+    std::optional<std::uint16_t> server_queue;
 };
 
 using Argv = std::vector<std::string>;
@@ -101,6 +105,21 @@ struct RuleStep {
 // routes exist). nullopt with a one-line `error` on invalid input.
 [[nodiscard]] std::optional<std::vector<RuleStep>> make_rule_plan(const RulesConfig& config,
                                                                   std::string& error);
+
+// On a server (`sctplb rules --server-side`): its outbound SCTP INITs from a
+// VIP, and only those, go through the LB (docs/operations.md "Servers that
+// open associations"): mangle OUTPUT marks them, an ip rule sends the mark to
+// a table whose default route is the LB.
+struct ServerSideConfig {
+    std::vector<IpAddress> vips;
+    RuleTarget via;                      // fwmark unused: the LB's address [and device]
+    std::uint32_t mark = 0x10000000u;    // a bit of the server's own fwmark space
+    std::uint32_t table = 4999;
+    std::uint32_t priority = 9999;
+    std::string tag = "sctplb";
+};
+[[nodiscard]] std::optional<std::vector<RuleStep>> make_server_side_plan(const ServerSideConfig& config,
+                                                                         std::string& error);
 
 // The argv as one shell command line (words quoted only where needed).
 [[nodiscard]] std::string shell_command(const Argv& argv);

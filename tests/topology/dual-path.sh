@@ -47,7 +47,7 @@ usage() {
 usage: $0 COMMAND PREFIX [options]
 commands:
   up PREFIX [--mode ports|vtag] [--single-lb] [--clients N] [--ipv6|--mixed] [--encap-port P]
-            [--no-targets] [--sync] [--fastpath] [--idle-timeout S] [--mark-mask M]
+            [--no-targets] [--sync] [--fastpath] [--idle-timeout S] [--mark-mask M] [--server-queue Q]
         namespaces, links, addresses (always IPv4 and IPv6), routes, source fixes, static
         neighbours, per-server counters; 'sctplb init' (one seed file shared by both LBs),
         'activate 1 2 3' and 'sctplb rules --apply' on each LB. Mode default ports; N clients
@@ -145,7 +145,7 @@ lbs() { if [ "$(setting single no)" = yes ]; then echo 201; else echo 201 202; f
 
 cmd_up() {
 	local clients=1 mode=ports single=no family=ipv4 encap='' activate_targets=yes sync=no fastpath=no
-	local idle_timeout=600 mark_mask=0xffffffff
+	local idle_timeout=600 mark_mask=0xffffffff server_queue=''
 	sw=$prefix-sw # the switch namespace: every network's bridge
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -160,6 +160,7 @@ cmd_up() {
 		--fastpath) fastpath=yes; shift ;;
 		--idle-timeout) idle_timeout=${2:?--idle-timeout needs seconds}; shift 2 ;;
 		--mark-mask) mark_mask=${2:?--mark-mask needs a mask}; shift 2 ;;
+		--server-queue) server_queue=${2:?--server-queue needs a queue number}; shift 2 ;;
 		*) die "up: unknown option '$1'" ;;
 		esac
 	done
@@ -316,6 +317,10 @@ cmd_up() {
 	local -a encap_option=(--mark-mask "$mark_mask")
 	[ -z "$encap" ] || encap_option+=(--encap-port "$encap")
 	[ "$fastpath" = no ] || encap_option+=(--fastpath)
+	if [ -n "$server_queue" ]; then
+		encap_option+=(--server-queue "$server_queue")
+		echo "$server_queue" >"$state/server-queue"
+	fi
 	local targets_a=() targets_b=()
 	for s in "${servers[@]}"; do
 		targets_a+=(--target "$s=192.168.1.$s" --target "$s=fd00:1::$s")
@@ -382,6 +387,17 @@ sync_options() { # sync_options K: the sctplb lb sync options of LB K (none with
 	echo "--sync-listen 192.168.3.$1:$sync_port --sync-peer 192.168.3.$other:$sync_port --sync-key $state/sync.key"
 }
 
+# server_queue_options K: LB K's --server-queue and --server options (none without 'up --server-queue').
+server_queue_options() {
+	local q net=1 s list=''
+	q=$(setting server-queue)
+	[ -n "$q" ] || return 0
+	[ "$1" = 201 ] || net=4
+	for s in "${servers[@]}"; do list+="${list:+,}$s=192.168.$net.$s,$s=fd00:$net::$s"; done
+	[ "$(setting single no)" = no ] || list+=",$(for s in "${servers[@]}"; do printf '%s=192.168.4.%s,' "$s" "$s"; done | sed 's/,$//')"
+	echo "--server-queue $q --server $list"
+}
+
 # one_lb K: K if it is an LB of this topology (else dies).
 one_lb() {
 	case " $(lbs) " in *" $1 "*) echo "$1" ;; *) die "there is no LB vm-$1 in this topology" ;; esac
@@ -399,7 +415,7 @@ cmd_lb_start() {
 	for k in $selected; do
 		# shellcheck disable=SC2046 # sync_options is a list of words without spaces inside
 		start_lb "lb-$k" "$(lb_ns "$k")" "$prefix-$k" "$state/lb-$k.log" " in vm-$k" $(sync_options "$k") \
-			--mark-mask "$(setting mark-mask 0xffffffff)" "$@" &
+			--mark-mask "$(setting mark-mask 0xffffffff)" $(server_queue_options "$k") "$@" &
 		starters+=($!)
 	done
 	for k in "${starters[@]}"; do wait "$k" || status=1; done

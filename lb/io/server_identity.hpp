@@ -1,0 +1,55 @@
+// Which server sent a packet that arrived from the server side: the packet's
+// source MAC and input interface against the kernel's neighbour entries of the
+// targets' next hops (the same FWMARK=NEXTHOP[@DEV] as `sctplb rules --target`).
+// docs/design.md "Server-initiated associations".
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/ip_address.hpp"
+#include "core/nanos.hpp"
+
+namespace sctplb {
+
+struct ServerNextHop {
+    std::uint32_t fwmark = 0;
+    IpAddress nexthop;
+};
+
+using MacAddress = std::array<std::uint8_t, 6>;
+
+// One neighbour entry: an address reachable on an interface at a MAC.
+struct Neighbour {
+    IpAddress address;
+    std::uint32_t ifindex = 0;
+    MacAddress mac{};
+};
+
+// Pure: the fwmark of the server whose next hop has this MAC on this interface.
+[[nodiscard]] std::optional<std::uint32_t> match_server(const std::vector<ServerNextHop>& servers,
+                                                        const std::vector<Neighbour>& neighbours,
+                                                        std::uint32_t ifindex, const MacAddress& mac);
+
+// The kernel's neighbour table (IPv4 ARP and IPv6 ND entries with a MAC,
+// not FAILED/INCOMPLETE), read over rtnetlink. Empty with `error` on failure.
+[[nodiscard]] std::vector<Neighbour> read_neighbours(std::string& error);
+
+// Identifies servers, re-reading the neighbour table when a MAC is not known
+// (at most every 100 ms: a spoofed flood does not turn into a netlink flood).
+class ServerIdentity {
+public:
+    explicit ServerIdentity(std::vector<ServerNextHop> servers) : servers_(std::move(servers)) {}
+    [[nodiscard]] std::optional<std::uint32_t> identify(std::uint32_t ifindex, const MacAddress& mac, Nanos now);
+    [[nodiscard]] bool empty() const { return servers_.empty(); }
+
+private:
+    std::vector<ServerNextHop> servers_;
+    std::vector<Neighbour> neighbours_;
+    Nanos last_read_{-1'000'000'000'000};
+};
+
+}  // namespace sctplb
