@@ -97,9 +97,14 @@ inline void check_table(const AssociationTable& table) {
 // rebuild_indexes() (run after a writer died mid-update) must not change what
 // the lookups find: samples up to `samples` live associations and looks each up
 // by every index before and after (lookups do not write: both passes see
-// the same table).
+// the same table). A full sweep at the same `now` first removes what is due:
+// a lookup stops at the first entry of its key, and an expired one beside a
+// live one (a closed association lingering beside its successor) would
+// otherwise answer "none" before a rebuild and the live one after it.
 inline void check_rebuild_keeps_lookups(AssociationTable& table, std::chrono::nanoseconds now,
                                         std::size_t samples = 8) {
+    Counters swept;
+    table.expire(now, table.capacity(), swept);
     struct Key {
         IpAddress address;
         std::uint16_t sport, dport;
