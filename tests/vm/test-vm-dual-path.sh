@@ -75,21 +75,7 @@ vm_sock_dir=$(mktemp -d /tmp/sctplb-vm.XXXXXX) # the guests' control sockets
 : >"$state/namespaces"
 segments=()
 
-cleanup() {
-	local status=$? s
-	trap - EXIT INT TERM
-	stop_recorded TERM 2
-	delete_namespaces
-	for s in "${segments[@]}"; do "$SCTPLB_BIN" delete --shm "$s" --force >/dev/null 2>&1 || true; done
-	rm -rf "$vm_sock_dir"
-	if [ "$status" -ne 0 ] || [ "$failures" -ne 0 ] || [ "${SCTPLB_VM_KEEP:-}" = 1 ]; then
-		echo "logs kept in $state"
-	else
-		rm -rf "$state"
-	fi
-	exit "$status"
-}
-trap cleanup EXIT
+trap vm_suite_cleanup EXIT  # vm-lib.sh: processes, namespaces, segments, sockets, run directory
 trap 'exit 1' INT TERM
 
 # 2. Namespaces: the switch (bridges, taps, qemu) and the two LBs.
