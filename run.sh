@@ -16,7 +16,7 @@ packages=(
   libnetfilter-queue-dev libmnl-dev libnftnl-dev libpcap-dev libxxhash-dev nlohmann-json3-dev
   prometheus-cpp-dev python3-prometheus-client
   libusrsctp-dev libsctp-dev libssl-dev openssl libfreediameter-dev
-  iproute2 iptables nftables tcpdump procps python3 jq
+  iproute2 iptables nftables tcpdump procps python3 jq gnuplot-nox
   clang libclang-rt-14-dev
   qemu-system-x86 busybox-static cpio kmod
   pandoc lintian systemd man-db

@@ -29,6 +29,20 @@ void OptionTable::text(std::string name, std::string& target, std::string value_
     });
 }
 
+void OptionTable::texts(std::string name, std::vector<std::string>& target,
+                        std::string value_name) {
+    add(std::move(name), true, std::move(value_name),
+        [&target](std::string_view value, std::string&) {
+            target.emplace_back(value);
+            return true;
+        });
+}
+
+void OptionTable::positionals(std::string value_name, std::vector<std::string>& target) {
+    positional_name_ = std::move(value_name);
+    positionals_ = &target;
+}
+
 void OptionTable::positional(std::string value_name, std::string& target) {
     positional_name_ = std::move(value_name);
     positional_ = &target;
@@ -56,6 +70,10 @@ int OptionTable::print_help() const {
         text += " [";
         text += positional_name_;
         text += ']';
+    } else if (positionals_ != nullptr) {
+        text += ' ';
+        text += positional_name_;
+        text += "...";
     }
     text += '\n';
     text += summary_;
@@ -79,6 +97,10 @@ bool OptionTable::parse(int argc, char** argv, int first, std::string& error) {
         if (argument == "--help" || argument == "-h") {
             help_requested_ = true;
             return true;
+        }
+        if (positionals_ != nullptr && !argument.empty() && argument.front() != '-') {
+            positionals_->emplace_back(argument);
+            continue;
         }
         if (positional_ != nullptr && !argument.empty() && argument.front() != '-') {
             if (!positional_->empty()) {

@@ -45,8 +45,12 @@ public:
                 return true;
             });
     }
+    // An option that may be given several times; each value is appended.
+    void texts(std::string name, std::vector<std::string>& target, std::string value_name = "TEXT");
     // One bare word (no leading '-'), e.g. an operation; a second one is an error.
     void positional(std::string value_name, std::string& target);
+    // Any number of bare words (e.g. file names), appended in order.
+    void positionals(std::string value_name, std::vector<std::string>& target);
     // A non-negative number, e.g. "2.5".
     void decimal(std::string name, double& target, std::string value_name = "X");
 
@@ -69,6 +73,7 @@ private:
     std::vector<Option> options_;
     bool help_requested_ = false;
     std::string* positional_ = nullptr;
+    std::vector<std::string>* positionals_ = nullptr;
     std::string positional_name_;
 };
 

@@ -7,13 +7,17 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
+#include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
 
 #include "cli.hpp"
 #include "commands.hpp"
+#include "event_log.hpp"
 #include "log.hpp"
 
 namespace sctpt {
@@ -27,6 +31,9 @@ public:
         : one_message_(std::move(one_message)), verbose_(verbose) {}
 
     void on_message(AssociationId, std::string_view message, const Address& from) override {
+        if (event_log_ != nullptr) {
+            record_echo(message, from);
+        }
         if (verbose_) {
             note("echo via %s: %.*s", from.text().c_str(), static_cast<int>(message.size()),
                  message.data());
@@ -48,6 +55,7 @@ public:
     void on_association_change(AssociationId association, AssociationChange change,
                                unsigned error) override {
         note("association %u: %s (error %u)", association, association_change_name(change), error);
+        event(association, "assoc", {{"change", association_change_name(change)}, {"error", error}});
         update([&] {
             switch (change) {
                 case AssociationChange::up:
@@ -70,6 +78,31 @@ public:
                                 std::string_view state, unsigned error) override {
         note("association %u: peer address %s %.*s (error %u)", association, address.text().c_str(),
              static_cast<int>(state.size()), state.data(), error);
+        event(association, "peer_addr",
+              {{"address", address.text()}, {"state", std::string(state)}, {"error", error}});
+        if (state == "UNREACHABLE") {
+            // Traffic to this peer address moves to another path (as ctraffic counts failovers).
+            event(association, "failover", {{"from", address.text()}});
+        }
+    }
+
+    void on_send_failed(AssociationId association, unsigned error) override {
+        event(association, "send_failed", {{"error", error}});
+    }
+
+    // --events: the log every event goes to; set before the association starts.
+    void set_event_log(EventLog* log) { event_log_ = log; }
+
+    // Message `sequence` (1, 2, ...) is being sent: logged, and remembered for its echo's RTT.
+    void record_sent(AssociationId association, uint64_t sequence, const std::string& message) {
+        if (event_log_ == nullptr) {
+            return;
+        }
+        {
+            const std::lock_guard lock(mutex_);
+            pending_[message].push_back({sequence, std::chrono::steady_clock::now()});
+        }
+        event(association, "sent", {{"seq", sequence}});
     }
 
     void on_peer_shutdown(AssociationId association) override {
@@ -101,6 +134,53 @@ public:
     uint64_t matching_echoes_ = 0;
 
 private:
+    using Fields = std::initializer_list<std::pair<const char*, EventLog::Fields>>;
+    void event(AssociationId association, std::string_view kind, Fields fields) {
+        if (event_log_ == nullptr) {
+            return;
+        }
+        EventLog::Fields line{{"client", 0}, {"assoc", association}};
+        for (const auto& [key, value] : fields) {
+            line[key] = value;
+        }
+        event_log_->write(kind, line);
+    }
+
+    // The echo is "NAME: MESSAGE" (server.cpp): NAME is the server that answered; MESSAGE
+    // finds the send time (the oldest unanswered copy of the same text).
+    void record_echo(std::string_view echo, const Address& from) {
+        const auto separator = echo.find(": ");
+        const std::string server(echo.substr(0, separator == std::string_view::npos ? 0 : separator));
+        const std::string body(separator == std::string_view::npos ? echo : echo.substr(separator + 2));
+        const auto now = std::chrono::steady_clock::now();
+        std::optional<std::pair<uint64_t, std::chrono::steady_clock::time_point>> sent;
+        AssociationId association = 0;
+        {
+            const std::lock_guard lock(mutex_);
+            association = association_;
+            if (const auto found = pending_.find(body); found != pending_.end()) {
+                sent = found->second.front();
+                found->second.pop_front();
+                if (found->second.empty()) {
+                    pending_.erase(found);
+                }
+            }
+        }
+        if (!sent) {
+            event(association, "unexpected", {{"path", from.text()}});
+            return;
+        }
+        const double rtt_ms = std::chrono::duration<double, std::milli>(now - sent->second).count();
+        event(association, "echo",
+              {{"seq", sent->first},
+               {"rtt_ms", std::round(rtt_ms * 1000.0) / 1000.0},
+               {"server", server},
+               {"path", from.text()}});
+    }
+
+    EventLog* event_log_ = nullptr;
+    std::map<std::string, std::deque<std::pair<uint64_t, std::chrono::steady_clock::time_point>>>
+        pending_;  // under mutex_
     std::string one_message_;
     bool verbose_;
     template <typename Change>
@@ -200,6 +280,7 @@ int run_client(int argc, char** argv) {
     bool abort_at_end = false;
     bool verbose = false;
     int level = 6;
+    std::string events_path;
     OptionTable table("client", "One multihomed association: sends stdin lines (or --count messages), prints every echo.");
     table.text("--addr", remotes_text, "R1[,R2...]");
     table.text("--laddr", locals_text, "L1[,L2...]");
@@ -218,6 +299,7 @@ int run_client(int argc, char** argv) {
     table.number("--size", size, "BYTES");
     table.flag("--abort", abort_at_end);
     table.flag("--verbose", verbose);
+    table.text("--events", events_path, "FILE");
     add_log_option(table, level);
     add_stack_options(table, choice);
     std::string error;
@@ -267,6 +349,21 @@ int run_client(int argc, char** argv) {
     }
     // --size N (ovl/sctp): one message of N bytes instead of stdin, e.g. for MTU tests.
     InteractiveClient client(std::string(size, 'x'), verbose);
+    EventLog event_log;
+    if (!events_path.empty()) {
+        const std::string stack_name(stack->name());
+        if (!event_log.open(events_path, std::chrono::steady_clock::now(),
+                            EventLog::Fields{{"command", "client"},
+                                             {"stack", stack_name},
+                                             {"clients", 1},
+                                             {"remote", address_texts(*remotes)},
+                                             {"port", port}},
+                            error)) {
+            complain("%s", error.c_str());
+            return exit_failure;
+        }
+        client.set_event_log(&event_log);
+    }
     bool interrupted = false;
     uint64_t sent = 0;
     bool clean_end = false;
@@ -304,6 +401,7 @@ int run_client(int argc, char** argv) {
                 complain("the association ended early");
                 return false;
             }
+            client.record_sent(association, sent + 1, message);
             if (!socket->send(association, message, error)) {
                 complain("%s", error.c_str());
                 return false;
@@ -390,6 +488,7 @@ int run_client(int argc, char** argv) {
         }
     }
     stack->finish();
+    event_log.flush();
 
     const uint64_t echoed =
         client.read([size](auto& c) { return size == 0 ? c.echoes_ : c.matching_echoes_; });

@@ -16,6 +16,7 @@
 
 #include "cli.hpp"
 #include "commands.hpp"
+#include "event_log.hpp"
 #include "histogram.hpp"
 #include "log.hpp"
 
@@ -120,8 +121,21 @@ public:
             histogram->record_sent();
         }
         const std::lock_guard lock(mutex);
+        event("sent", {{"seq", sent_at.size()}});
         sent_at.push_back(Clock::now());
         echoed_flags.push_back(false);
+    }
+
+    // --events: one line with the client index and association id first; under `mutex`.
+    void event(std::string_view kind, std::initializer_list<std::pair<const char*, Json>> fields) {
+        if (event_log == nullptr) {
+            return;
+        }
+        Json line{{"client", index_}, {"assoc", association}};
+        for (const auto& [key, value] : fields) {
+            line[key] = value;
+        }
+        event_log->write(kind, line);
     }
 
     void on_message(AssociationId, std::string_view message, const Address& from) override {
@@ -140,11 +154,16 @@ public:
                         &sequence) != 2 ||
             client != index_ || sequence >= sent_at.size() || echoed_flags[sequence]) {
             ++unexpected;
+            event("unexpected", {{"path", from.text()}});
             return;
         }
         echoed_flags[sequence] = true;
         ++echoed;
         rtt_ms.push_back(milliseconds_between(sent_at[sequence], now));
+        event("echo", {{"seq", sequence},
+                       {"rtt_ms", std::round(rtt_ms.back() * 1000.0) / 1000.0},
+                       {"server", server},
+                       {"path", from.text()}});
         if (histogram != nullptr) {
             histogram->record_rtt(static_cast<uint64_t>(
                 std::chrono::duration_cast<std::chrono::microseconds>(now - sent_at[sequence]).count()));
@@ -160,6 +179,10 @@ public:
         events.push_back(Json{{"t", rounded(seconds_now())},
                               {"event", association_change_name(change)},
                               {"error", error}});
+        if (change == AssociationChange::up) {
+            association = id;
+        }
+        event("assoc", {{"change", association_change_name(change)}, {"error", error}});
         switch (change) {
             case AssociationChange::up:
                 association = id;
@@ -179,8 +202,11 @@ public:
     void on_peer_address_change(AssociationId, const Address& address, std::string_view state_text,
                                 unsigned error) override {
         const std::lock_guard lock(mutex);
+        event("peer_addr",
+              {{"address", address.text()}, {"state", std::string(state_text)}, {"error", error}});
         if (state_text == "UNREACHABLE") {
             ++failovers;  // traffic to this peer address moves to another path
+            event("failover", {{"from", address.text()}});
         }
         path_events.push_back(Json{{"t", rounded(seconds_now())},
                                    {"address", address.text()},
@@ -191,6 +217,7 @@ public:
     void on_send_failed(AssociationId, unsigned error) override {
         const std::lock_guard lock(mutex);
         ++send_failures;
+        event("send_failed", {{"error", error}});
         errors.push_back("send failed (error " + std::to_string(error) + ")");
     }
 
@@ -273,6 +300,7 @@ public:
     std::vector<std::string> errors;
     std::unique_ptr<Socket> socket;
     SharedHistogram* histogram = nullptr;  // --shm; shared by every association
+    EventLog* event_log = nullptr;         // --events; shared by every association
 
 private:
     std::size_t index_;
@@ -405,6 +433,8 @@ int run_ctraffic(int argc, char** argv) {
     table.text("--stats-file", settings.stats_file, "FILE");
     std::string shm_name;
     table.text("--shm", shm_name, "NAME");
+    std::string events_path;
+    table.text("--events", events_path, "FILE");
     int level = 6;
     add_log_option(table, level);
     add_stack_options(table, choice);
@@ -505,10 +535,24 @@ int run_ctraffic(int argc, char** argv) {
     }
     settings.stack_name = std::string(stack->name());
     const auto start = Clock::now();
+    EventLog event_log;
+    if (!events_path.empty() &&
+        !event_log.open(events_path, start,
+                        Json{{"command", "ctraffic"},
+                             {"stack", settings.stack_name},
+                             {"clients", settings.clients},
+                             {"rate", settings.rate},
+                             {"remote", address_texts(*remotes)},
+                             {"port", port}},
+                        error)) {
+        complain("%s", error.c_str());
+        return exit_failure;
+    }
     std::vector<std::unique_ptr<TrafficAssociation>> associations;
     for (std::size_t i = 0; i < settings.clients; ++i) {
         auto association = std::make_unique<TrafficAssociation>(i, start);
         association->histogram = histogram.get();
+        association->event_log = &event_log;
         const auto& locals = (*local_sets)[i % local_sets->size()];
         association->remote_addresses = *remotes;
         association->remote_port = port;
@@ -589,6 +633,7 @@ int run_ctraffic(int argc, char** argv) {
         const auto now = Clock::now();
         if (now >= next_stats) {
             write_stats(settings.stats_file, report(associations, settings, start, false, false, false));
+            event_log.flush();  // a reader (tail -f) sees the run at most a second late
             next_stats = now + std::chrono::seconds(1);
         }
         auto earliest = traffic_end;
@@ -613,6 +658,7 @@ int run_ctraffic(int argc, char** argv) {
                         association.events.push_back(Json{{"t", rounded(association.seconds_now())},
                                                           {"event", "PRIMARY_SET"},
                                                           {"address", primary->text()}});
+                        association.event("primary_set", {{"address", primary->text()}});
                     } else {
                         const std::lock_guard lock(association.mutex);
                         association.errors.push_back(error);
@@ -639,6 +685,7 @@ int run_ctraffic(int argc, char** argv) {
             case Wake::terminated: interrupted = true; break;
             case Wake::stop:
                 stopped = true;
+                event_log.flush();
                 note("ctraffic: stop requested (SIGUSR1): no new messages, finishing");
                 break;
         }
@@ -670,6 +717,7 @@ int run_ctraffic(int argc, char** argv) {
         association->socket.reset();
     }
     stack->finish();
+    event_log.flush();
 
     const Json result = report(associations, settings, start, true, interrupted, stopped);
     print_line(result.dump(2));

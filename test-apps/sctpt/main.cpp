@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
     if (command == "stats") {
         return sctpt::run_stats(argc, argv);
     }
+    if (command == "plot") {
+        return sctpt::run_plot(argc, argv);
+    }
     if (command == "version" || command == "--version") {
         sctpt::print_version();
         return sctpt::exit_success;

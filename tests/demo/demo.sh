@@ -12,14 +12,16 @@
 # one (path taken, server that answered); path A is cut in vm-201 and its association fails over
 # to path B, through vm-202, on the same server, with no message lost. Then the sync counters
 # and the kernel fast path's: once an association is established each LB puts it into an
-# nftables map and the kernel forwards its packets without the daemon.
+# nftables map and the kernel forwards its packets without the daemon. Client 1 records its
+# events (sctpt client --events) and the demo ends with a timeline picture of them (sctpt plot,
+# gnuplot): BUILD_DIR/demo/timeline.png, next to the events (docs/experiments.md).
 # Everything is removed at the end (also on Ctrl-C). Needs root; takes about 20 seconds.
 #
 # Usage: tests/demo/demo.sh BUILD_DIR   (./run.sh demo builds and calls it)
 set -eu
 
 if [ "${1:-}" = help ] || [ "${1:-}" = --help ] || [ -z "${1:-}" ]; then
-	sed -n '2,16p' "$0"
+	sed -n '2,19p' "$0"
 	[ -n "${1:-}" ] && exit 0 || exit 2
 fi
 SCTPLB_BUILD_DIR=$(cd "$1" && pwd)
@@ -36,7 +38,7 @@ else
 	bold='' dim='' green='' cyan='' yellow='' red='' off=''
 fi
 step_number=0
-steps=6
+steps=7
 step() {
 	step_number=$((step_number + 1))
 	printf '\n%s[%d/%d] %s%s\n' "$bold" "$step_number" "$steps" "$*" "$off"
@@ -104,12 +106,17 @@ done
 
 count=14
 cut_after=5
+# Client 1's events and the picture stay after the demo (the work directory does not).
+out_dir=$SCTPLB_BUILD_DIR/demo
+mkdir -p "$out_dir"
+events=$out_dir/client-1-events.jsonl
+picture=$out_dir/timeline.png
 a=$(dpt_client_address 1 A)
 b=$(dpt_client_address 1 B)
 step "$clients clients, 36412 -> 36412; client 1 sends $count messages, path A is cut after message $cut_after"
-show "ip netns exec $DP_CLIENT1_NS sctpt client --stack usrsctp --laddr $DP_CLIENT1_ADDRS --lport 36412 --addr $DP_VIPS --port 36412 --count $count"
+show "ip netns exec $DP_CLIENT1_NS sctpt client --stack usrsctp --laddr $DP_CLIENT1_ADDRS --lport 36412 --addr $DP_VIPS --port 36412 --count $count --events $events"
 echo "  ${dim}(clients 2 and 3 likewise, their DATA on path B after two messages)${off}"
-dpt_client demo 1 --lport 36412 --count "$count" --interval 300 --echo-wait 8000
+dpt_client demo 1 --lport 36412 --count "$count" --interval 300 --echo-wait 8000 --events "$events"
 for k in $(seq 2 $clients); do
 	dpt_client "other-$k" "$k" --lport 36412 --count "$count" --interval 300 --primary "$DP_VIP_B" --primary-after 2
 done
@@ -141,8 +148,11 @@ for i in $(seq 1 "$count"); do
 	fi
 	if [ "$i" = "$cut_after" ]; then
 		echo "  ${red}${bold}✂ cutting path A: iptables + ip6tables FORWARD -i/-o eth2 -p sctp -j DROP in vm-201${off}"
+		cut_wall=$EPOCHREALTIME
 		dpt_cut_path_a
 		cut_at=${EPOCHREALTIME/[^0-9]/}
+		# A marker event in client 1's event file, by the wall clock (docs/experiments.md).
+		printf '{"event":"marker","wall_unix":%s,"label":"path A cut"}\n' "$cut_wall" >>"$events"
 	fi
 	if [ "$i" = $((cut_after + 1)) ]; then
 		took_ms=$(((${EPOCHREALTIME/[^0-9]/} - cut_at) / 1000))
@@ -186,6 +196,17 @@ done
 echo "  ${dim}vm-201 saw every INIT (init-hash) and told vm-202, which routed path B by the synced tags"
 echo "  (a path-B packet that outran the sync was held a few ms: events held / hold-resolved);"
 echo "  the daemons decided the INITs, COOKIE ECHOs and SHUTDOWNs, the kernel most of the rest.${off}"
+
+step "Timeline of client 1 (sctpt plot: one lane, marks coloured by server, shaped by path)"
+show "sctpt plot $events -o $picture --title '...'"
+if plot_output=$("$SCTPT" plot "$events" -o "$picture" --title "sctplb demo: client 1, path A cut after message $cut_after" 2>&1); then
+	echo "$plot_output" | indent
+	echo "  ${green}picture: $picture${off}"
+	echo "  ${dim}events (one JSON line each, docs/experiments.md): $events${off}"
+else
+	echo "$plot_output" | indent
+	echo "  ${yellow}no picture; the events are in $events${off}"
+fi
 
 step "Clean up"
 echo "  done in $((SECONDS - started)) s"
