@@ -272,6 +272,7 @@ commands (COMMAND --help lists the options of one):
            [--count N [--interval MS]] [--primary R --primary-after K]
            [--add-laddr L --add-laddr-after K] [--del-laddr L --del-laddr-after K]
            [--echo-wait MS] [--connect-timeout MS] [--size N] [--abort] [--verbose] [--log N]
+           [--events FILE]
       One association bound to exactly the local addresses L1,L2... (port Q, default
       ephemeral) and connected to all of R1,R2... (sctp_connectx). Every stdin line is sent
       as one message, or with --count N the messages "message 1" ... "message N", one every
@@ -286,6 +287,7 @@ commands (COMMAND --help lists the options of one):
   ctraffic --addr R1[,R2...] --laddr SET[;SET...] --clients N --rate R --duration D
            [--port P] [--lport-fixed Q] [--size BYTES] [--primary R --primary-after K]
            [--echo-wait MS] [--connect-timeout MS] [--stats-file FILE] [--shm NAME] [--log N]
+           [--events FILE]
       N associations in one process; client i binds local address set i mod (number of
       sets), a SET being L1[,L2...] (quote the ';' for the shell). Each sends R messages per
       second for D seconds (both may be fractional), then waits up to MS (2000) for the
@@ -301,8 +303,17 @@ commands (COMMAND --help lists the options of one):
       can have only one association between them (RFC 9260 §1.3): with a fixed port every
       client needs its own local addresses, so --lport-fixed requires N local address sets
       that share no address (e.g. --clients 2 --laddr '10.1.0.1,10.2.0.1;10.1.0.2,10.2.0.2').
+      --events FILE (also client): one JSON line per message sent or echoed (RTT, server,
+      path), association and peer address change and failover, for 'sctpt plot'.
       Snapshots go to FILE every second (default /tmp/sctpt-ctraffic-PID.json, removed at
       the end) for 'sctpt stats'.
+  plot     EVENTS... -o FILE.png|FILE.svg [--marker T=LABEL]... [--title TEXT]
+      A timeline picture of --events files, drawn by gnuplot (Debian: gnuplot-nox): one lane
+      per association, each message a mark at its send time coloured by the server that
+      answered and shaped by the path (address) the echo came from, lost messages, path
+      down/up, failovers, association changes; the RTTs below on the same time axis; dashed
+      lines at markers (--marker 12.5="path A cut", or "marker" lines in the files). Several
+      files line up by their start clocks. docs/experiments.md has the schema.
   stats    [--stats-file FILE]
       Prints the latest snapshot of a running ctraffic (the same JSON with "running": true).
       Without --stats-file: the only running ctraffic that writes the default file.
