@@ -7,8 +7,12 @@
 #                                 indata: DATA chunks received, ordered + unordered)
 #   apps assocs PORT              one line per association with local or remote port PORT:
 #                                 "LPORT RPORT ST LADDRS|RADDRS" (/proc/net/sctp/assocs)
-#   apps paths PORT               "ADDR STATE" per peer address of those associations
-#                                 (/proc/net/sctp/remaddr; STATE 2 active, 0 inactive)
+#   apps paths PORT               "ASSOC-ID ADDR STATE" per peer address of those associations
+#                                 (/proc/net/sctp/remaddr; STATE 0 inactive, 1 potentially
+#                                 failed, 2 active, 3 unconfirmed)
+#   apps paths_detail PORT        for a failure report: each association's /proc/net/sctp/assocs
+#                                 line (TX_QUEUE RX_QUEUE) and its remaddr lines (HB_ACT RTO
+#                                 MAX_PATH_RTX REM_ADDR_RTX START STATE)
 #   apps darn ID HA HB LPORT PORT VIPA VIPB   start an sctp_darn client bound to HA and HB
 #                                 (sctp_bindx), port LPORT, connecting to both VIPs (connectx),
 #                                 sending a line every 0.2 s until /tmp/darn-ID.stop exists
@@ -17,7 +21,7 @@
 #   apps fd_count NAME...          "NAME OPENED LEFT CEA DWA DWA-BAD ID-REFUSED CEA-BAD" from a
 #                                 freeDiameter log (Result-Code 2001 counted as good)
 set -u
-cmd=${1:?usage: apps snmp|assocs|paths|darn|darn_count|fd_start|fd_count}
+cmd=${1:?usage: apps snmp|assocs|paths|paths_detail|darn|darn_count|fd_start|fd_count}
 shift
 case $cmd in
 snmp)
@@ -34,7 +38,16 @@ assocs)
 	;;
 paths)
 	ids=$(awk -v p="$1" 'NR > 1 && ($12 == p || $13 == p) { print $7 }' /proc/net/sctp/assocs)
-	for id in $ids; do awk -v id="$id" 'NR > 1 && $2 == id { print $1, $NF }' /proc/net/sctp/remaddr; done
+	for id in $ids; do awk -v id="$id" 'NR > 1 && $2 == id { print id, $1, $NF }' /proc/net/sctp/remaddr; done
+	;;
+paths_detail)
+	head -n 1 /proc/net/sctp/assocs
+	head -n 1 /proc/net/sctp/remaddr
+	ids=$(awk -v p="$1" 'NR > 1 && ($12 == p || $13 == p) { print $7 }' /proc/net/sctp/assocs)
+	for id in $ids; do
+		awk -v id="$id" 'NR > 1 && $7 == id' /proc/net/sctp/assocs
+		awk -v id="$id" 'NR > 1 && $2 == id { print "   ", $0 }' /proc/net/sctp/remaddr
+	done
 	;;
 darn)
 	id=$1 ha=$2 hb=$3 lport=$4 port=$5 va=$6 vb=$7
