@@ -45,10 +45,13 @@
 #include <string_view>
 #include <vector>
 
+#include "sender_common.hpp"
 #include "support/bytes.hpp"
 #include "support/crc32c.hpp"
 
 namespace {
+
+using namespace sctplb::bench;
 
 constexpr std::size_t kIpHeaderBytes = 20;
 constexpr std::size_t kCommonHeaderBytes = 12;
@@ -98,30 +101,6 @@ void usage(FILE* out) {
         out);
 }
 
-template <typename Number>
-std::optional<Number> parse_number(std::string_view text) {
-    Number value{};
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (error != std::errc{} || end != text.data() + text.size() || text.empty()) return std::nullopt;
-    return value;
-}
-
-std::optional<double> parse_double(std::string_view text) {
-    if (text.empty() || text.size() > 30) return std::nullopt;
-    const std::string copy(text);
-    char* end = nullptr;
-    const double value = std::strtod(copy.c_str(), &end);
-    if (end != copy.c_str() + copy.size() || !(value >= 0)) return std::nullopt;
-    return value;
-}
-
-std::optional<in_addr> parse_ipv4(std::string_view text) {
-    const std::string copy(text);
-    in_addr address{};
-    if (inet_pton(AF_INET, copy.c_str(), &address) != 1) return std::nullopt;
-    return address;
-}
-
 // Returns an error text, or nothing when the options are good.
 std::optional<std::string> parse_options(int argc, char** argv, Options& o, bool& help) {
     bool have_destination = false;
@@ -141,14 +120,10 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o, bool
             have_destination = true;
         } else if (name == "--src") {
             o.sources.clear();
-            std::string_view rest = value;
-            while (true) {
-                const auto comma = rest.find(',');
-                const auto address = parse_ipv4(rest.substr(0, comma));
+            for (const auto part : split_commas(value)) {
+                const auto address = parse_ipv4(part);
                 if (!address) return bad();
                 o.sources.push_back(*address);
-                if (comma == std::string_view::npos) break;
-                rest.remove_prefix(comma + 1);
             }
         } else if (name == "--dport" || name == "--sport-base") {
             const auto v = parse_number<std::uint16_t>(value);
@@ -191,19 +166,6 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o, bool
     if (std::uint32_t{o.sport_base} + o.port_span - 1 > 65535)
         return std::string("--sport-base + --port-span exceeds port 65535");
     return std::nullopt;
-}
-
-std::uint64_t splitmix64(std::uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-// A tag is never 0: 0 is reserved for INIT (RFC 9260 §3.3.2, Initiate Tag).
-std::uint32_t nonzero_tag(std::uint64_t x) {
-    const auto tag = static_cast<std::uint32_t>(splitmix64(x));
-    return tag != 0 ? tag : 1;
 }
 
 using sctplb::test::Crc32c;
@@ -260,18 +222,6 @@ std::size_t write_packet(std::byte* p, const Options& o, std::uint64_t a, std::s
     }
     crc.store(sctp, length - kIpHeaderBytes);
     return length;
-}
-
-std::int64_t monotonic_ns() {
-    timespec now{};
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
-}
-
-void sleep_until(std::int64_t deadline_ns) {
-    timespec until{static_cast<time_t>(deadline_ns / 1'000'000'000), static_cast<long>(deadline_ns % 1'000'000'000)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr) == EINTR) {
-    }
 }
 
 int run(const Options& o) {
