@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -112,6 +113,13 @@ public:
     [[nodiscard]] bool full() const { return count_ == ring_.size(); }
     [[nodiscard]] std::size_t copy_capacity() const { return copy_capacity_; }
     [[nodiscard]] Nanos hold_for() const { return hold_for_; }
+    // The oldest held packet's NFQUEUE id, none when empty. Packets are held
+    // in the order the kernel queued them, so it is also the smallest id
+    // (wrapping) still awaiting a verdict from this queue's holder.
+    [[nodiscard]] std::optional<std::uint32_t> oldest_id() const {
+        if (count_ == 0) return std::nullopt;
+        return ring_[head_].id;
+    }
     // The oldest packet's deadline; meaningless when empty (returns Nanos::max()).
     [[nodiscard]] Nanos earliest_deadline() const;
 

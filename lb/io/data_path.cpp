@@ -250,6 +250,7 @@ public:
     // thread (without one nothing would ever resolve them).
     [[nodiscard]] bool enabled() const { return enabled_; }
     [[nodiscard]] bool empty() const { return held_.empty(); }
+    [[nodiscard]] std::optional<std::uint32_t> oldest_id() const { return held_.oldest_id(); }
     [[nodiscard]] bool worth_holding(const Verdict& v) const { return sctplb::worth_holding(v, with_sync_); }
     // While packets are held, wake every millisecond: nothing signals the
     // socket when the sync applies records or a deadline passes.
@@ -319,7 +320,7 @@ public:
     void send_released(NfQueue& queue) {
         trace_.flush();
         if (released_count_ == 0) return;
-        queue.send_verdicts(std::span(released_.data(), released_count_), false);
+        queue.send_verdicts(std::span(released_.data(), released_count_), BatchVerdictPolicy{.allowed = false, .oldest_pending_id = std::nullopt});
         released_count_ = 0;
     }
 
@@ -520,8 +521,10 @@ private:
         counts_.packets += in.size();
         ++counts_.batches;
         held_.send_released(queue);
-        // A batch verdict answers every queued id up to its last: only when no packet is held.
-        queue.send_verdicts(out.first(answered), held_.empty());
+        // A batch verdict answers every queued id up to the one it names: runs
+        // only up to the oldest held packet (this batch's ids are all newer
+        // than the held ones of earlier batches, so with any held then none).
+        queue.send_verdicts(out.first(answered), BatchVerdictPolicy{.allowed = true, .oldest_pending_id = held_.oldest_id()});
     }
 
     // The server queue: outbound INITs from a VIP. Only a packet whose source
@@ -547,7 +550,7 @@ private:
         }
         counts_.packets += n;
         ++counts_.batches;
-        queue.send_verdicts(out.first(n), true);
+        queue.send_verdicts(out.first(n));
     }
 
     Worker& w_;

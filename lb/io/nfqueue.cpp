@@ -21,6 +21,7 @@
 #include <libnetfilter_queue/libnetfilter_queue.h>
 
 #include "core/byte_view.hpp"
+#include "io/verdict_runs.hpp"
 
 namespace sctplb {
 namespace {
@@ -449,48 +450,47 @@ std::span<const QueuedPacket> NfQueue::packets() const { return {packets_.data()
 
 std::span<PacketVerdict> NfQueue::verdicts() { return {verdicts_.data(), packet_count_}; }
 
-bool NfQueue::send_verdicts(std::span<const PacketVerdict> verdicts, bool allow_batch_verdict) {
+bool NfQueue::send_verdicts(std::span<const PacketVerdict> verdicts, const BatchVerdictPolicy& policy) {
     if (verdicts.empty()) return true;
     auto kernel_verdict = [](PacketVerdict::Action action) {
         return action == PacketVerdict::Action::Accept ? NF_ACCEPT : NF_DROP;
     };
-
-    // NFQNL_MSG_VERDICT_BATCH applies to every queued packet with an id up to
-    // the given one. Safe only when this batch is exactly those packets: ids
-    // consecutive (a packet lost to ENOBUFS was never queued, but a gap could
-    // also be a packet still awaiting a verdict elsewhere) and all verdicts
-    // identical.
-    bool uniform = allow_batch_verdict && options_.use_batch_verdict && !unanswered_packet_queued_ &&
-                   verdicts.size() > 1;
-    for (std::size_t i = 1; uniform && i < verdicts.size(); ++i) {
-        uniform = verdicts[i].id == verdicts[i - 1].id + 1 && verdicts[i].action == verdicts[0].action &&
-                  verdicts[i].mark == verdicts[0].mark;
-    }
+    // Runs of consecutive ids with the same verdict and mark become one
+    // NFQNL_MSG_VERDICT_BATCH each (io/verdict_runs.hpp says when that is
+    // safe); a packet we could not identify may still be queued, so then none.
+    BatchVerdictPolicy effective = policy;
+    effective.allowed = policy.allowed && options_.use_batch_verdict && !unanswered_packet_queued_;
+    const std::size_t fit = send_buffer_.size() / kVerdictMessageBytes;
     std::size_t length = 0;
-    if (uniform) {
-        auto* message = nfq_nlmsg_put(reinterpret_cast<char*>(send_buffer_.data()), NFQNL_MSG_VERDICT_BATCH,
-                                      options_.queue);
-        nfq_nlmsg_verdict_put(message, static_cast<int>(verdicts.back().id), kernel_verdict(verdicts[0].action));
-        if (verdicts[0].mark) nfq_nlmsg_verdict_put_mark(message, *verdicts[0].mark);
-        length = NLMSG_ALIGN(message->nlmsg_len);
-        ++stats_.verdict_messages;
-    } else {
-        const std::size_t fit = send_buffer_.size() / kVerdictMessageBytes;
-        for (std::size_t i = 0; i < verdicts.size(); ++i) {
-            if (i > 0 && i % fit == 0) {  // only when called with more verdicts than a batch
-                if (!send_buffer(length)) return false;
-                length = 0;
-            }
-            const PacketVerdict& verdict = verdicts[i];
-            auto* message = nfq_nlmsg_put(reinterpret_cast<char*>(send_buffer_.data() + length),
-                                          NFQNL_MSG_VERDICT, options_.queue);
-            nfq_nlmsg_verdict_put(message, static_cast<int>(verdict.id), kernel_verdict(verdict.action));
-            if (verdict.mark) nfq_nlmsg_verdict_put_mark(message, *verdict.mark);
-            length += NLMSG_ALIGN(message->nlmsg_len);
+    std::size_t messages = 0;
+    bool sent = true;
+    auto put = [&](std::uint16_t type, const PacketVerdict& verdict) {
+        if (messages > 0 && messages % fit == 0) {  // only when called with more verdicts than a batch
+            sent = send_buffer(length) && sent;
+            length = 0;
         }
-        stats_.verdict_messages += verdicts.size();
-    }
-    return send_buffer(length);
+        auto* message = nfq_nlmsg_put(reinterpret_cast<char*>(send_buffer_.data() + length), type, options_.queue);
+        nfq_nlmsg_verdict_put(message, static_cast<int>(verdict.id), kernel_verdict(verdict.action));
+        if (verdict.mark) nfq_nlmsg_verdict_put_mark(message, *verdict.mark);
+        length += NLMSG_ALIGN(message->nlmsg_len);
+        ++messages;
+    };
+    for_each_verdict_run(verdicts, effective, [&](const VerdictRun& run) {
+        if (run.batch) {
+            // Names the run's last id; the kernel applies the verdict and the
+            // mark to every queued id up to it: this run and nothing else.
+            put(NFQNL_MSG_VERDICT_BATCH, verdicts[run.first + run.count - 1]);
+            ++stats_.batch_verdict_messages;
+            return;
+        }
+        for (std::size_t i = run.first; i < run.first + run.count; ++i) put(NFQNL_MSG_VERDICT, verdicts[i]);
+    });
+    stats_.verdict_messages += messages;
+    sent = send_buffer(length) && sent;
+    // A failed send leaves its packets queued unanswered: a later batch
+    // verdict would answer them with another packet's mark.
+    if (!sent) unanswered_packet_queued_ = true;
+    return sent;
 }
 
 }  // namespace sctplb

@@ -57,8 +57,8 @@ struct NfQueueOptions {
     std::uint32_t socket_rcvbuf = 8u << 20;
     // Longest a receive blocks; run() checks its stop flag at least this often.
     std::uint32_t receive_timeout_ms = 200;
-    // Send one NFQNL_MSG_VERDICT_BATCH instead of per-packet verdicts when a
-    // whole batch has consecutive ids and the same verdict and mark.
+    // Send one NFQNL_MSG_VERDICT_BATCH instead of per-packet verdicts for
+    // each run of consecutive ids with the same verdict and mark.
     bool use_batch_verdict = true;
 };
 
@@ -91,6 +91,16 @@ struct PacketVerdict {
     std::optional<std::uint32_t> mark;
 };
 
+// What one send may do with NFQNL_MSG_VERDICT_BATCH, which answers EVERY
+// queued packet with an id up to the one it names (io/verdict_runs.hpp).
+struct BatchVerdictPolicy {
+    bool allowed = true;  // false: one verdict message per packet
+    // The oldest id still awaiting a verdict that is not among the verdicts
+    // being sent (a packet held back), or none: no batch verdict may name an
+    // id at or after it.
+    std::optional<std::uint32_t> oldest_pending_id;
+};
+
 // The mark to send so that only the bits in `mask` change.
 [[nodiscard]] constexpr std::uint32_t apply_mark(std::uint32_t old_mark, std::uint32_t mark,
                                                  std::uint32_t mask) {
@@ -104,6 +114,7 @@ struct NfQueueStats {
     std::uint64_t truncated_packets = 0;  // wire_length > payload (copy range)
     std::uint64_t enobufs = 0;          // receive overruns: the kernel dropped (or fail-opened) packets
     std::uint64_t verdict_messages = 0; // verdict netlink messages sent (batch verdict counts 1)
+    std::uint64_t batch_verdict_messages = 0;  // of them NFQNL_MSG_VERDICT_BATCH (a run of >= 2 packets)
     std::uint64_t verdict_errors = 0;   // failed sendmsg() or NLMSG_ERROR answers from the kernel
     std::uint64_t bad_messages = 0;     // unparsable or unexpected messages
     // Datagrams larger than the receive buffer (MSG_TRUNC): their packets are
@@ -152,12 +163,15 @@ public:
     [[nodiscard]] std::span<const QueuedPacket> packets() const;
     [[nodiscard]] std::span<PacketVerdict> verdicts();
 
-    // Sends verdicts in one sendmsg(). Returns false (and counts) on failure.
-    // `allow_batch_verdict` false forbids NFQNL_MSG_VERDICT_BATCH: that one
-    // message answers EVERY queued packet with an id up to the last, so it
-    // must not be used while packets outside `verdicts` still await theirs
-    // (packets held for the sync).
-    bool send_verdicts(std::span<const PacketVerdict> verdicts, bool allow_batch_verdict = true);
+    // Sends verdicts in one sendmsg(), in the order given. Each run of
+    // consecutive ids with the same verdict and mark goes as one
+    // NFQNL_MSG_VERDICT_BATCH when `policy` allows it (a run of one, or any
+    // run when it does not, as one NFQNL_MSG_VERDICT per packet). A batch
+    // verdict answers EVERY queued packet with an id up to its own: packets
+    // outside `verdicts` still awaiting theirs (held for the sync) must be
+    // named in the policy. Returns false (and counts) on failure; after one,
+    // batch verdicts stay off (the unanswered packets are still queued).
+    bool send_verdicts(std::span<const PacketVerdict> verdicts, const BatchVerdictPolicy& policy = {});
 
     // Changes how long receive() blocks (SO_RCVTIMEO), at least 1 ms. Only
     // calls setsockopt() when the value changes; no allocation. False (and

@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# Association setups per second through the sctplb NFQUEUE path (one queue):
+# sctp_setups plays the client side of many short associations (INIT, COOKIE
+# ECHO, SHUTDOWN, SHUTDOWN COMPLETE: what a direct-server-return LB sees of a
+# setup and teardown; the server's INIT ACK, COOKIE ACK and SHUTDOWN ACK go
+# straight to the client and never reach the LB) towards the VIP through an LB
+# namespace running 'sctplb lb --queue 2' with an empty table. Each
+# association is created by its INIT, established by its COOKIE ECHO (matched
+# by address and ports: the LB never saw Ts), closed by its SHUTDOWN COMPLETE.
+# A setup counts when its SHUTDOWN COMPLETE reaches a server: the LB forwards
+# it only for an association it knows.
+# Reports, per trial: offered and completed setups/s, the LB process's CPU per
+# setup (/proc/PID/stat utime+stime), queue drops and the decider's verdicts.
+# It reports; a timing never fails it (only a setup that cannot run does).
+#
+# Usage: nfq-setups.sh [options]        (root)
+#   --quick          CI smoke: one saturation trial and one paced trial, short (< ~30 s)
+#   --reps N         repetitions of the trial list (default 3)
+#   --rates LIST     offered setups/s of the paced trials (default 20000,50000,100000;
+#                    0 = as fast as the sender goes, always measured first)
+#   --seconds S      seconds each trial starts associations (default 2)
+#   --build DIR      build directory (default: SCTPLB_BUILD_DIR or <source>/build)
+#   --sender-cpu C   CPU of the sender (default 0)
+#   --lb-cpus LIST   CPUs of sctplb lb (taskset list, default 1)
+#   --nice N         niceness of sender and LB (default -10; 0 = leave alone)
+#   help             this text
+#
+# Topology (namespaces named setups<PID>{s,l,k}), as nfq-throughput.sh:
+#   sender (64 client addresses) --veth--> lb (NOTRACK, NFQUEUE 2, fwmark 1/2 ->
+#   table 5001/5002 -> sink k1/k2, unmarked -> blackhole) --veth l1/l2--> sink
+#   (raw PREROUTING counts each chunk type and drops).
+set -eu
+
+reps=3
+quick=0
+rates=20000,50000,100000
+seconds=2
+sender_cpu=0
+lb_cpus=1
+niceness=-10
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${SCTPLB_BUILD_DIR:-$top/build}
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) quick=1 ;;
+        --reps) reps=$2; shift ;;
+        --rates) rates=$2; shift ;;
+        --seconds) seconds=$2; shift ;;
+        --build) build=$2; shift ;;
+        --sender-cpu) sender_cpu=$2; shift ;;
+        --lb-cpus) lb_cpus=$2; shift ;;
+        --nice) niceness=$2; shift ;;
+        help | -h | --help) sed -n '2,/^set -eu/p' "$0" | sed '$d'; exit 0 ;;
+        *) echo "nfq-setups: unknown option '$1' (try help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+if [ $quick -eq 1 ]; then reps=1 rates=50000 seconds=1; fi
+case "$reps" in '' | *[!0-9]* | 0) echo "nfq-setups: --reps wants a positive number" >&2; exit 2 ;; esac
+
+sctplb=$build/lb/cli/sctplb
+setups=$build/tests/bench/sctp-blast/sctp_setups
+[ "$(id -u)" = 0 ] || { echo "nfq-setups: needs root (namespaces, iptables)" >&2; exit 1; }
+for tool in "$sctplb" "$setups"; do
+    [ -x "$tool" ] || { echo "nfq-setups: $tool is missing: build sctplb sctp_setups" >&2; exit 1; }
+done
+command -v iptables >/dev/null || { echo "nfq-setups: iptables is missing" >&2; exit 1; }
+clock_ticks=$(getconf CLK_TCK)
+pin_sender=(nice -n "$niceness" taskset -c "$sender_cpu")
+pin_lb=(nice -n "$niceness" taskset -c "$lb_cpus")
+if [ "$(nproc)" -lt 2 ]; then pin_sender=(nice -n "$niceness"); pin_lb=(nice -n "$niceness"); fi
+
+# ---- topology ------------------------------------------------------------------
+prefix=setups$$
+ns_s=${prefix}s ns_l=${prefix}l ns_k=${prefix}k
+shm=$prefix
+vip=10.212.9.9
+work=$(mktemp -d /tmp/nfq-setups.XXXXXX)
+shm_made=0
+lb_pid=""
+
+cleanup() {
+    if [ -n "$lb_pid" ]; then kill -TERM "$lb_pid" 2>/dev/null || true; wait "$lb_pid" 2>/dev/null || true; fi
+    if [ $shm_made -eq 1 ]; then "$sctplb" delete --shm "$shm" >/dev/null 2>&1 || true; fi
+    for ns in "$ns_s" "$ns_l" "$ns_k"; do ip netns delete "$ns" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+for ns in "$ns_s" "$ns_l" "$ns_k"; do ip netns add "$ns"; in_ns "$ns" ip link set lo up; done
+ip link add s0 netns "$ns_s" type veth peer name l0 netns "$ns_l"
+ip link add l1 netns "$ns_l" type veth peer name k1 netns "$ns_k"
+ip link add l2 netns "$ns_l" type veth peer name k2 netns "$ns_k"
+in_ns "$ns_s" ip addr add 10.212.0.1/24 dev s0
+clients=""
+for i in $(seq 100 163); do
+    in_ns "$ns_s" ip addr add 10.212.0.$i/24 dev s0
+    clients="$clients${clients:+,}10.212.0.$i"
+done
+in_ns "$ns_s" ip link set s0 up
+in_ns "$ns_s" ip route add default via 10.212.0.254
+in_ns "$ns_l" ip addr add 10.212.0.254/24 dev l0
+in_ns "$ns_l" ip addr add 10.212.1.254/24 dev l1
+in_ns "$ns_l" ip addr add 10.212.2.254/24 dev l2
+for dev in l0 l1 l2; do in_ns "$ns_l" ip link set "$dev" up; done
+in_ns "$ns_k" ip addr add 10.212.1.1/24 dev k1
+in_ns "$ns_k" ip addr add 10.212.2.1/24 dev k2
+in_ns "$ns_k" ip link set k1 up
+in_ns "$ns_k" ip link set k2 up
+in_ns "$ns_l" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+in_ns "$ns_l" iptables -w -t raw -A PREROUTING -d $vip/32 -p sctp -j NOTRACK
+in_ns "$ns_l" ip route add $vip/32 via 10.212.1.1 table 5001
+in_ns "$ns_l" ip route add $vip/32 via 10.212.2.1 table 5002
+in_ns "$ns_l" ip route add blackhole $vip/32 table 5000
+in_ns "$ns_l" ip rule add pref 10000 fwmark 0x1 table 5001
+in_ns "$ns_l" ip rule add pref 10000 fwmark 0x2 table 5002
+in_ns "$ns_l" ip rule add pref 10001 to $vip/32 table 5000
+in_ns "$ns_l" iptables -w -t mangle -A PREROUTING -d $vip/32 -p sctp -j NFQUEUE --queue-num 2
+# Sink: one counting rule per chunk type the client sends, then drop.
+chunk_types="INIT COOKIE_ECHO SHUTDOWN SHUTDOWN_COMPLETE"
+for type in $chunk_types; do
+    in_ns "$ns_k" iptables -w -t raw -A PREROUTING -p sctp -m sctp --chunk-types any "$type"
+done
+in_ns "$ns_k" iptables -w -t raw -A PREROUTING -p sctp -j DROP
+mac() { in_ns "$1" cat "/sys/class/net/$2/address"; }
+in_ns "$ns_s" ip neigh replace 10.212.0.254 lladdr "$(mac "$ns_l" l0)" dev s0 nud permanent
+in_ns "$ns_l" ip neigh replace 10.212.1.1 lladdr "$(mac "$ns_k" k1)" dev l1 nud permanent
+in_ns "$ns_l" ip neigh replace 10.212.2.1 lladdr "$(mac "$ns_k" k2)" dev l2 nud permanent
+
+# An empty table: closed entries linger 10 s (closed_linger), so 1 Mi entries hold
+# 100k setups/s without evictions.
+shm_made=1  # before init: a run stopped during init still removes the segment
+"$sctplb" init --shm "$shm" --hash vtag --capacity 1048576 >"$work/init.out" 2>&1
+"$sctplb" activate --shm "$shm" 1 2 >"$work/activate.out" 2>&1
+ip netns exec "$ns_l" "${pin_lb[@]}" "$sctplb" lb --shm "$shm" --queue 2 --no-fastpath >"$work/lb.out" 2>&1 &
+lb_pid=$!
+for _ in $(seq 100); do grep -q "running:" "$work/lb.out" 2>/dev/null && break; sleep 0.1; done
+grep -q "running:" "$work/lb.out" || { echo "nfq-setups: sctplb lb did not start: $(tail -n 3 "$work/lb.out")" >&2; exit 1; }
+
+# ---- measurement helpers -------------------------------------------------------
+calc() { awk "BEGIN { printf \"%.6g\", ($1) }"; }
+# packets per chunk type at the sink, in the order of $chunk_types
+sink_counts() {
+    in_ns "$ns_k" iptables -w -t raw -nvxL PREROUTING | awk 'NR > 2 && NR <= 6 { printf "%s ", $1 } END { print "" }'
+}
+queue_drops() {
+    in_ns "$ns_l" cat /proc/net/netfilter/nfnetlink_queue | awk '{ q += $6; u += $7 } END { print q + 0, u + 0 }'
+}
+lb_ticks() { sed 's/.*) //' "/proc/$lb_pid/stat" | awk '{ print $12 + $13 }'; }
+now_ns() { date +%s%N; }
+# Waits (up to 10 s) until no packet waits in the queue and the sink's counts
+# stopped moving: what the LB still had to decide counts for this trial.
+drain() {
+    local previous="" current waiting
+    for _ in $(seq 100); do
+        waiting=$(in_ns "$ns_l" cat /proc/net/netfilter/nfnetlink_queue | awk '{ w += $3 } END { print w + 0 }')
+        current=$(sink_counts)
+        [ "$waiting" != 0 ] || [ "$current" != "$previous" ] || return 0
+        previous=$current
+        sleep 0.1
+    done
+}
+# the decider's reason counters that a setup passes through
+reasons() {  # init-hash cookie-echo-matched established closed unknown-association table-full
+    "$sctplb" stats --shm "$shm" --json 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+r, e = s["reasons"], s["events"]
+print(r["init-hash"], r["cookie-echo-matched"], r["established"], e["closed"], r["unknown-association"], r["table-full"])' \
+        2>/dev/null || echo "0 0 0 0 0 0"
+}
+
+next_association=0
+echo "nfq-setups: $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "  sender on CPU $sender_cpu, sctplb lb --queue 2 on CPU(s) $lb_cpus, nice $niceness; 64 client addresses;" \
+    "$reps repetition(s) of rates 0,$rates setups/s, ${seconds}s each"
+echo "  (a setup = INIT, COOKIE ECHO, SHUTDOWN, SHUTDOWN COMPLETE through the LB; 'done' = SHUTDOWN COMPLETEs delivered)"
+: >"$work/cells"
+trial() {  # rate
+    local rate=$1 out before after drops_before drops_after ticks_before ticks_after t0 t1 r_before r_after
+    before=$(sink_counts) drops_before=$(queue_drops) ticks_before=$(lb_ticks) r_before=$(reasons)
+    t0=$(now_ns)
+    out=$(in_ns "$ns_s" "${pin_sender[@]}" "$setups" --dst $vip --src "$clients" --first "$next_association" \
+        --rate "$rate" --duration "$seconds")
+    t1=$(now_ns)
+    ticks_after=$(lb_ticks)
+    drain
+    after=$(sink_counts) drops_after=$(queue_drops) r_after=$(reasons)
+    next_association=$(echo "$out" | sed -n 's/.*next=\([0-9]*\).*/\1/p')
+    local started sender_s sender_cpu
+    started=$(echo "$out" | sed -n 's/.*associations=\([0-9]*\).*/\1/p')
+    sender_s=$(echo "$out" | sed -n 's/.* seconds=\([0-9.]*\).*/\1/p')
+    sender_cpu=$(echo "$out" | sed -n 's/.*cpu=\([0-9.]*\)%.*/\1/p')
+    set -- $before $after
+    local d_init=$(($5 - $1)) d_cookie=$(($6 - $2)) d_shutdown=$(($7 - $3)) d_done=$(($8 - $4))
+    set -- $drops_before $drops_after
+    local qdrop=$(($3 - $1)) udrop=$(($4 - $2))
+    set -- $r_before $r_after
+    local wall lb_cpu us_per_setup
+    wall=$(calc "($t1 - $t0) / 1e9")
+    lb_cpu=$(calc "100 * ($ticks_after - $ticks_before) / $clock_ticks / $wall")
+    us_per_setup=$(calc "$d_done > 0 ? 1e6 * ($ticks_after - $ticks_before) / $clock_ticks / $d_done : 0")
+    printf '  rate %-7s offered %7.0f/s done %7.0f/s (%s of %s) | sink INIT %s COOKIE_ECHO %s SHUTDOWN %s | LB %3.0f%% of a CPU, %.2f us/setup | sender %s%% | nfq drops %s/%s | LB: init-hash %s cookie-echo-matched %s closed %s unknown %s table-full %s\n' \
+        "$rate" "$(calc "$started / $sender_s")" "$(calc "$d_done / $sender_s")" "$d_done" "$started" \
+        "$d_init" "$d_cookie" "$d_shutdown" "$lb_cpu" "$us_per_setup" "$sender_cpu" "$qdrop" "$udrop" \
+        $(($7 - $1)) $(($8 - $2)) $((${10} - $4)) $((${11} - $5)) $((${12} - $6))
+    echo "rate=$rate offered=$(calc "$started / $sender_s") done=$(calc "$d_done / $sender_s") complete=$(calc "$started > 0 ? $d_done / $started : 0") us=$us_per_setup" >>"$work/cells"
+}
+started_at=$(date +%s)
+for rep in $(seq "$reps"); do
+    trial 0
+    IFS=, read -r -a rate_list <<<"$rates"
+    for rate in "${rate_list[@]}"; do trial "$rate"; done
+done
+echo
+echo "Medians over $reps repetition(s) (complete = SHUTDOWN COMPLETEs delivered / associations started):"
+for rate in 0 ${rates//,/ }; do
+    awk -v r="$rate" '{ for (i = 1; i <= NF; ++i) { split($i, kv, "="); v[kv[1]] = kv[2] } if (v["rate"] == r) print v["done"], v["complete"], v["us"] }' "$work/cells" |
+        sort -g | awk -v r="$rate" '{ a[NR] = $0 } END { if (NR) { split(a[int((NR + 1) / 2)], m, " "); printf "  rate %-7s done %7.0f setups/s, complete %.4f, LB %.2f us/setup\n", r, m[1], m[2], m[3] } }'
+done
+echo "nfq-setups: $(($(date +%s) - started_at)) s, load now $(cut -d' ' -f1-3 /proc/loadavg)"
+exit 0
