@@ -107,6 +107,13 @@ RuleBuilder& RuleBuilder::verdict(std::int32_t code, const char* chain) {
     return *this;
 }
 
+RuleBuilder& RuleBuilder::immediate_u32(std::uint32_t dreg, std::uint32_t value) {
+    nftnl_expr* e = add("immediate");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DATA, value);
+    return *this;
+}
+
 RuleBuilder& RuleBuilder::named_counter(const char* name) {
     nftnl_expr* e = add("objref");
     nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
@@ -130,6 +137,12 @@ nftnl_expr* RuleBuilder::add(const char* name) {
 void add_rule(Batch& batch, const RuleBuilder& rule, const std::string& chain) { add_rule(batch, rule.get(), chain); }
 
 void set_masked_mark(RuleBuilder& rule, std::uint32_t mask, std::uint32_t value) {
+    if (mask == 0xffffffffu) {
+        // The whole mark is ours: a store of the value (2 expressions, not 3,
+        // on every packet of the fast path).
+        rule.immediate_u32(kScratchRegister, value).meta_store(NFT_META_MARK, kScratchRegister);
+        return;
+    }
     const auto keep = host_u32_bytes(~mask);
     const auto set = host_u32_bytes(value & mask);
     rule.meta_load(NFT_META_MARK, kScratchRegister).bitwise(kScratchRegister, keep, set).meta_store(NFT_META_MARK, kScratchRegister);

@@ -43,6 +43,7 @@ public:
     // 1 in dreg when the header (IPv6 extension header, SCTP chunk) exists, else 0.
     RuleBuilder& exthdr_present(std::uint32_t op, std::uint8_t type, std::uint32_t dreg);
     RuleBuilder& verdict(std::int32_t code, const char* chain = nullptr);
+    RuleBuilder& immediate_u32(std::uint32_t dreg, std::uint32_t value);
     RuleBuilder& named_counter(const char* name);
     RuleBuilder& comment(std::string_view text);
     [[nodiscard]] nftnl_rule* get() const { return rule_.get(); }

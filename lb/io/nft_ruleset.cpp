@@ -287,11 +287,13 @@ void add_targets_map(Batch& batch, const std::string& table, const std::vector<s
 }
 
 // Target chains: meta mark set meta mark & ~MASK | F; counter name "target-F"; accept.
+// With the full mask the known-association rule stored the map's value, F, as
+// the whole mark already: the chain only counts and accepts.
 void add_target_rules(Batch& batch, const FastPathRuleset& ruleset, const std::vector<std::uint32_t>& fwmarks) {
     for (std::uint32_t fwmark : fwmarks) {
         const std::string chain = target_name(fwmark);
         RuleBuilder rule(ruleset.table, chain);
-        set_masked_mark(rule, ruleset.mark_mask, fwmark);
+        if (ruleset.mark_mask != 0xffffffffu) set_masked_mark(rule, ruleset.mark_mask, fwmark);
         rule.named_counter(chain.c_str()).verdict(NF_ACCEPT);
         add_rule(batch, rule, chain);
     }

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # NFQUEUE throughput benchmark: lossless packets/s of 64-byte SCTP DATA packets
-# of many associations through a load-balancer namespace, for
+# of many associations through a load-balancer namespace, and what each packet
+# costs the machine, for
+#   sender   the LB namespace drops the packets at its first hook (raw PREROUTING
+#            DROP): the sender's own cost, subtracted from the others' (LB share)
 #   kernel   kernel-only fwmark routing (iptables -t mangle -j MARK): no user space
 #   floor    nfq_floor, the minimal NFQUEUE accept loop (tests/bench/nfq-floor),
 #            one fixed mark, so a batch of 64 is answered by ONE batch verdict
@@ -15,13 +18,31 @@
 # sctplb/floor, sctplb/floor-pv, sctplb/kernel and lb-fp/kernel, lb-fp/lb-1q. It reports; a timing never fails it (only a
 # setup that cannot run does).
 #
+# Cost: with veth every rule of the LB namespace runs in the softirq of whoever
+# sends (the sender's CPU; after an NFQUEUE verdict, the LB process's CPU), so
+# rates alone mix the sender's cost with the LB's. Each cell therefore also
+# reports the whole machine's busy CPU time (/proc/stat, all CPUs: user + nice +
+# system + irq + softirq; steal and idle excluded) per delivered packet, once at
+# a fixed offered rate every config sustains (--cost-rate) and once at
+# saturation. LB share = a config's cost - the sender config's cost in the same
+# repetition. /proc/stat counts every process of the machine: other work adds
+# to every cell alike when it is steady (it cancels in the LB share) and is
+# noise when it is not; compare the paired ratios, and the load printed.
+# When other work keeps the machine busy that figure means nothing (every
+# jiffy is busy), so each cell also reports an "own" cost: the CPU time of the
+# sender, the LB process and the ksoftirqd threads (the kernel charges softirq
+# work to the task it interrupts, so forwarding done in our processes' context
+# is in their time), per delivered packet. It misses softirq work that lands
+# on other processes; it is the figure to read on a loaded machine.
+#
 # Usage: nfq-throughput.sh [options]        (root)
-#   --quick            CI smoke: 1 repetition, short trials, configs kernel,floor,lb-1q,lb-fp
-#                      unless --configs is given (< ~60 s)
+#   --quick            CI smoke: 1 repetition, short trials, configs sender,kernel,floor,lb-1q,lb-fp
+#                      unless --configs is given (< ~90 s)
 #   --reps N           repetitions (default 5)
 #   --build DIR        build directory (default: SCTPLB_BUILD_DIR or <source>/build)
 #   --associations N   associations the sender cycles over (default 1000)
-#   --configs LIST     subset/order, e.g. floor,lb-1q (default kernel,floor,floor-pv,lb-1q,lb-2q,lb-fp)
+#   --configs LIST     subset/order, e.g. floor,lb-1q (default sender,kernel,floor,floor-pv,lb-1q,lb-2q,lb-fp)
+#   --cost-rate R      offered packets/s of the cost trial (default 100000; 0: no cost trial)
 #   --sender-cpu C     CPU of the sender (default 0)
 #   --lb-cpus LIST     CPUs of nfq_floor / sctplb lb (taskset list, default 1)
 #   --nice N           niceness of the sender and the LB process (default -10: on a
@@ -51,6 +72,7 @@ configs=""
 sender_cpu=0
 lb_cpus=1
 niceness=-10
+cost_rate=100000
 results_file=""
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${SCTPLB_BUILD_DIR:-$top/build}
@@ -64,6 +86,7 @@ while [ $# -gt 0 ]; do
         --sender-cpu) sender_cpu=$2; shift ;;
         --lb-cpus) lb_cpus=$2; shift ;;
         --nice) niceness=$2; shift ;;
+        --cost-rate) cost_rate=$2; shift ;;
         --results) results_file=$2; shift ;;
         --verbose) verbose=1 ;;
         help | -h | --help) sed -n '2,/^set -eu/p' "$0" | sed '$d'; exit 0 ;;
@@ -72,14 +95,15 @@ while [ $# -gt 0 ]; do
     shift
 done
 case "$reps" in '' | *[!0-9]* | 0) echo "nfq-throughput: --reps wants a positive number" >&2; exit 2 ;; esac
+case "$cost_rate" in '' | *[!0-9]*) echo "nfq-throughput: --cost-rate wants packets/s (0: none)" >&2; exit 2 ;; esac
 if [ -z "$configs" ]; then
-    if [ $quick -eq 1 ]; then configs=kernel,floor,lb-1q,lb-fp; else configs=kernel,floor,floor-pv,lb-1q,lb-2q,lb-fp; fi
+    if [ $quick -eq 1 ]; then configs=sender,kernel,floor,lb-1q,lb-fp; else configs=sender,kernel,floor,floor-pv,lb-1q,lb-2q,lb-fp; fi
 fi
 
 if [ $quick -eq 1 ]; then
-    saturation_seconds=1.0 trial_seconds=0.6 search_steps=3
+    saturation_seconds=1.0 trial_seconds=0.6 search_steps=3 cost_seconds=1.0
 else
-    saturation_seconds=2.0 trial_seconds=1.2 search_steps=5
+    saturation_seconds=2.0 trial_seconds=1.2 search_steps=5 cost_seconds=3.0
 fi
 lossless_fraction=0.999   # delivered/sent for a trial to count as lossless
 
@@ -183,8 +207,13 @@ if "$sctplb" init --help >/dev/null 2>&1; then
 fi
 
 # ---- measurement helpers -------------------------------------------------------
+counted_at=sink  # sink: delivered through the LB; lb: dropped at the LB's door (config sender)
 sink_total() {
-    in_ns "$ns_k" iptables -w -t raw -nvxL PREROUTING | awk 'NR > 2 { sum += $1 } END { print sum + 0 }'
+    if [ "$counted_at" = lb ]; then
+        in_ns "$ns_l" iptables -w -t raw -nvxL PREROUTING | awk 'NR > 2 && $3 == "DROP" { sum += $1 } END { print sum + 0 }'
+    else
+        in_ns "$ns_k" iptables -w -t raw -nvxL PREROUTING | awk 'NR > 2 { sum += $1 } END { print sum + 0 }'
+    fi
 }
 # "queue_dropped user_dropped" summed over our queues (the file is per namespace).
 queue_drops() {
@@ -198,6 +227,11 @@ queue_sequences() {
 cpu_jiffies() {
     awk -v cpu="cpu$1" '$1 == cpu { busy = $2 + $3 + $4 + $7 + $8; total = busy + $5 + $6; print busy, total }' /proc/stat
 }
+# busy and total jiffies of the whole machine (the "cpu" line sums all CPUs):
+# user + nice + system + irq + softirq; steal (another guest's) is left out.
+machine_jiffies() {
+    awk '$1 == "cpu" { busy = $2 + $3 + $4 + $7 + $8; print busy, busy + $5 + $6 }' /proc/stat
+}
 # Floating-point arithmetic; the parentheses keep awk from reading ">" as a redirection.
 calc() { awk "BEGIN { printf \"%.6g\", ($1) }"; }
 
@@ -210,15 +244,29 @@ lb_ticks() {
     fi
 }
 now_ns() { date +%s%N; }
+# user+system clock ticks of the ksoftirqd threads, summed
+ksoftirqd_ticks() {
+    local pid sum=0
+    for pid in $ksoftirqd_pids; do
+        [ -r "/proc/$pid/stat" ] && sum=$((sum + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')))
+    done
+    echo $sum
+}
+ksoftirqd_pids=$(ps -eo pid=,comm= | awk '$2 ~ /^ksoftirqd\// { print $1 }' | tr '\n' ' ')
 
 # One trial: offered RATE (0 = as fast as the sender goes) for SECONDS.
 # Sets: t_sent t_delivered t_offered_pps t_delivered_pps t_loss (fraction) t_qdrop t_udrop,
-# t_sender_cpu (% of one CPU, from sctp_blast) and t_lb_cpu (% of one CPU, the LB process).
+# t_sender_cpu (% of one CPU, from sctp_blast), t_lb_cpu (% of one CPU, the LB process),
+# t_machine_us (whole-machine busy CPU microseconds per delivered packet, the
+# drain included) and t_machine_busy (% of all CPUs).
 trial() {
     local rate=$1 seconds=$2 before after drops_before drops_after out ticks_before ticks_after t0 t1
+    local machine_before machine_after soft_before soft_after
     before=$(sink_total)
     drops_before=$(queue_drops)
+    soft_before=$(ksoftirqd_ticks)
     ticks_before=$(lb_ticks)
+    machine_before=$(machine_jiffies)
     t0=$(now_ns)
     out=$(in_ns "$ns_s" "${pin_sender[@]}" "$blast" "${blast_args[@]}" --pps "$rate" --duration "$seconds")
     t1=$(now_ns)
@@ -226,6 +274,10 @@ trial() {
     t_lb_cpu=$(calc "100 * ($ticks_after - $ticks_before) / $clock_ticks / (($t1 - $t0) / 1e9)")
     t_sender_cpu=$(echo "$out" | sed -n 's/.*cpu=\([0-9.]*\)%.*/\1/p')
     sleep 0.15  # let the queue drain into the sink
+    machine_after=$(machine_jiffies)
+    soft_after=$(ksoftirqd_ticks)
+    local lb_ticks_drained
+    lb_ticks_drained=$(lb_ticks)
     after=$(sink_total)
     drops_after=$(queue_drops)
     t_sent=$(echo "$out" | sed -n 's/.*sent=\([0-9]*\).*/\1/p')
@@ -235,13 +287,17 @@ trial() {
     t_offered_pps=$(calc "$t_sent / $elapsed")
     t_delivered_pps=$(calc "$t_delivered / $elapsed")
     t_loss=$(calc "$t_sent > 0 ? 1 - $t_delivered / $t_sent : 1")
+    set -- $machine_before $machine_after
+    t_machine_us=$(calc "$t_delivered > 0 ? ($3 - $1) / $clock_ticks / $t_delivered * 1e6 : 0")
+    t_machine_busy=$(calc "($4 - $2) > 0 ? 100 * ($3 - $1) / ($4 - $2) : 0")
+    t_own_us=$(calc "$t_delivered > 0 ? ($t_sender_cpu / 100 * $elapsed + ($lb_ticks_drained - $ticks_before + $soft_after - $soft_before) / $clock_ticks) / $t_delivered * 1e6 : 0")
     set -- $drops_before $drops_after
     t_qdrop=$(($3 - $1))
     t_udrop=$(($4 - $2))
     if [ $verbose -eq 1 ]; then
-        printf '    trial rate=%-8s offered=%8.0f delivered=%8.0f pps loss=%.4f%% qdrop=%s udrop=%s cpu sender %s%% lb %.0f%%\n' \
+        printf '    trial rate=%-8s offered=%8.0f delivered=%8.0f pps loss=%.4f%% qdrop=%s udrop=%s cpu sender %s%% lb %.0f%% machine %.0f%% %.2f us/pkt own %.2f us/pkt\n' \
             "$rate" "$t_offered_pps" "$t_delivered_pps" "$(calc "$t_loss * 100")" "$t_qdrop" "$t_udrop" \
-            "$t_sender_cpu" "$t_lb_cpu"
+            "$t_sender_cpu" "$t_lb_cpu" "$t_machine_busy" "$t_machine_us" "$t_own_us"
     fi
 }
 passes() { [ "$(calc "$t_loss <= 1 - $lossless_fraction")" = 1 ]; }
@@ -255,6 +311,11 @@ wait_for() {  # FILE TEXT: up to 5 s
 start_lb() {  # config
     local config=$1
     case "$config" in
+        sender)
+            # Before NOTRACK: nothing of the LB's path runs, only the veth receive.
+            in_ns "$ns_l" iptables -w -t raw -I PREROUTING 1 -d $vip/32 -p sctp -j DROP
+            counted_at=lb
+            return 0 ;;
         kernel)
             in_ns "$ns_l" iptables -w -t mangle -A PREROUTING -d $vip/32 -p sctp -j MARK --set-mark 1
             return 0 ;;
@@ -319,6 +380,10 @@ stop_lb() {
     fi
     in_ns "$ns_l" iptables -w -t mangle -F PREROUTING
     [ "$1" != lb-fp ] || fast_path_rules --delete >/dev/null 2>&1 || true
+    if [ "$1" = sender ]; then
+        in_ns "$ns_l" iptables -w -t raw -D PREROUTING -d $vip/32 -p sctp -j DROP
+        counted_at=sink
+    fi
 }
 
 # Measures one cell; appends a line to $work/cells.
@@ -332,6 +397,12 @@ measure() {  # config rep
     local seq_before cpu0_before cpu1_before cpu0_after cpu1_after batches_before="0 0"
     seq_before=$(queue_sequences)
     case "$config" in lb-*) batches_before=$(lb_batches) ;; esac
+    # 0. cost at a fixed offered rate that every config sustains.
+    local cost_us=- cost_loss=- cost_busy=- cost_own=-
+    if [ "$cost_rate" -gt 0 ]; then
+        trial "$cost_rate" "$cost_seconds"
+        cost_us=$t_machine_us cost_loss=$t_loss cost_busy=$t_machine_busy cost_own=$t_own_us
+    fi
     cpu0_before=$(cpu_jiffies "$sender_cpu")
     cpu1_before=$(cpu_jiffies "${lb_cpus%%[,-]*}")
     # 1. saturation: the sender's full rate.
@@ -340,6 +411,7 @@ measure() {  # config rep
     cpu1_after=$(cpu_jiffies "${lb_cpus%%[,-]*}")
     local sat_offered=$t_offered_pps sat_delivered=$t_delivered_pps sat_loss=$t_loss
     local sat_qdrop=$t_qdrop sat_udrop=$t_udrop sat_sender_cpu=$t_sender_cpu sat_lb_cpu=$t_lb_cpu
+    local sat_us=$t_machine_us sat_busy=$t_machine_busy sat_own=$t_own_us
     # Busy share of the two CPUs, all processes (the other load on a shared machine).
     local cpu0_busy cpu1_busy
     set -- $cpu0_before $cpu0_after
@@ -388,14 +460,19 @@ measure() {  # config rep
     case "$config" in
         floor*) avg_batch=$(sed -n 's/.*avg_batch=\([0-9.]*\).*/\1/p' "$work/lb.out" | tail -n 1) ;;
     esac
-    printf '  rep %s %-6s lossless %6.1f kpps (loss %.3f%%, %s) | saturated %6.1f of %6.1f kpps offered, loss %.1f%%, nfq drops queue %s user %s | sender %s%% lb %.0f%% of a CPU, CPUs busy %.0f%%/%.0f%% | avg batch %s%s\n' \
+    printf '  rep %s %-6s lossless %6.1f kpps (loss %.3f%%, %s) | saturated %6.1f of %6.1f kpps offered, loss %.1f%%, nfq drops queue %s user %s | sender %s%% lb %.0f%% of a CPU, CPUs busy %.0f%%/%.0f%% | machine us/pkt: %s at %s pps (loss %s%%), %.2f saturated | avg batch %s%s\n' \
         "$rep" "$config" "$(calc "$best / 1000")" "$(calc "$best_loss * 100")" "$bound" \
         "$(calc "$sat_delivered / 1000")" "$(calc "$sat_offered / 1000")" "$(calc "$sat_loss * 100")" \
-        "$sat_qdrop" "$sat_udrop" "$sat_sender_cpu" "$sat_lb_cpu" "$cpu0_busy" "$cpu1_busy" "${avg_batch:--}" "${spread:+ | $spread}"
+        "$sat_qdrop" "$sat_udrop" "$sat_sender_cpu" "$sat_lb_cpu" "$cpu0_busy" "$cpu1_busy" \
+        "$([ "$cost_us" = - ] && echo - || printf '%.2f' "$cost_us")" "$cost_rate" \
+        "$([ "$cost_loss" = - ] && echo - || printf '%.3f' "$(calc "$cost_loss * 100")")" "$sat_us" \
+        "${avg_batch:--}" "${spread:+ | $spread}"
     echo "config=$config rep=$rep lossless_pps=$best lossless_loss=$best_loss bound=$bound" \
         "lossless_qdrop=$best_qdrop lossless_udrop=$best_udrop sat_offered_pps=$sat_offered" \
         "sat_delivered_pps=$sat_delivered sat_loss=$sat_loss sat_qdrop=$sat_qdrop sat_udrop=$sat_udrop" \
         "sat_sender_cpu=$sat_sender_cpu sat_lb_cpu=$sat_lb_cpu cpu0_busy=$cpu0_busy cpu1_busy=$cpu1_busy" \
+        "cost_us=$cost_us cost_loss=$cost_loss cost_busy=$cost_busy cost_own=$cost_own sat_us=$sat_us" \
+        "sat_busy=$sat_busy sat_own=$sat_own" \
         "avg_batch=${avg_batch:--} spread=${spread:-}" >>"$work/cells"
 }
 
@@ -403,7 +480,7 @@ measure() {  # config rep
 IFS=, read -r -a config_list <<<"$configs"
 for config in "${config_list[@]}"; do
     case "$config" in
-        kernel | floor | floor-pv) ;;
+        sender | kernel | floor | floor-pv) ;;
         lb-1q | lb-2q | lb-fp) [ "$lb_mode" != unavailable ] || { echo "nfq-throughput: 'sctplb init' is missing: $config skipped" >&2; } ;;
         *) echo "nfq-throughput: unknown config '$config'" >&2; exit 2 ;;
     esac
@@ -412,8 +489,8 @@ started=$(date +%s)
 echo "nfq-throughput: $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -r), $cpus CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "  sender on CPU $sender_cpu, LB on CPU(s) $lb_cpus, both at nice $niceness; $associations associations, 64-byte packets;" \
     "sctplb hash mode: $lb_mode"
-echo "  $reps repetition(s); saturation ${saturation_seconds}s + $search_steps bisection trials of ${trial_seconds}s;" \
-    "lossless = >= $(calc "$lossless_fraction * 100")% delivered"
+echo "  $reps repetition(s); cost trial ${cost_seconds}s at $cost_rate pps, saturation ${saturation_seconds}s +" \
+    "$search_steps bisection trials of ${trial_seconds}s; lossless = >= $(calc "$lossless_fraction * 100")% delivered"
 : >"$work/cells"
 for rep in $(seq "$reps"); do
     # Rotate the order each repetition so slow drift of the machine spreads evenly.
@@ -455,6 +532,20 @@ paired_ratio() {  # A B FIELD
         END { for (r in x) if ((r in y) && y[r] > 0) print x[r] / y[r] }' "$work/cells" |
         sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) printf "%.2f\n", a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
+# Per repetition, config A's FIELD minus the sender config's (the LB's share of
+# the machine's cost per packet); with B: the median over repetitions of
+# (A - sender) / (B - sender), else the median of A - sender in us.
+paired_share() {  # FIELD A [B]
+    awk -v f="$1" -v a="$2" -v b="${3:-}" '
+        { for (i = 1; i <= NF; ++i) { split($i, kv, "="); v[kv[1]] = substr($i, length(kv[1]) + 2) }
+          if (v[f] == "-" || v[f] == "") next
+          if (v["config"] == a) x[v["rep"]] = v[f]; if (v["config"] == b) y[v["rep"]] = v[f]
+          if (v["config"] == "sender") s[v["rep"]] = v[f] }
+        END { for (r in x) if (r in s) {
+                  if (b == "") print x[r] - s[r]
+                  else if ((r in y) && y[r] - s[r] > 0) print (x[r] - s[r]) / (y[r] - s[r]) } }' "$work/cells" |
+        sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) printf "%.2f\n", a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
 # LB process CPU time per delivered packet at saturation, in microseconds: far
 # less sensitive to other load than a rate (it is not what the LB was given, but
 # what each packet cost it; softirq work is not in it).
@@ -485,10 +576,29 @@ for config in "${config_list[@]}"; do
         "$([ "$(calc "$us > 0")" = 1 ] && printf '%.2f' "$us" || echo -)"
 done
 echo
+echo
+echo "Cost: whole-machine busy CPU us per delivered packet (all CPUs, all processes: user+nice+system+irq+softirq)"
+echo "at $cost_rate pps offered and at saturation; LB share = the config's - the sender's in the same repetition (median)."
+echo "own: the same from the CPU time of the sender, the LB process and ksoftirqd only (robust to other load)."
+printf '%-9s %8s %8s %8s %8s %8s | %8s %8s %8s %8s %8s\n' "" "@cost:" "machine" "LB" "own" "LB" "@sat:" "machine" "LB" "own" "LB"
+printf '%-9s %8s %8s %8s %8s %8s | %8s %8s %8s %8s %8s\n' config "loss%" "us/pkt" "share" "us/pkt" "share" "busy%" \
+    "us/pkt" "share" "us/pkt" "share"
+us() { [ "$1" = nan ] && echo - || printf '%.2f' "$1"; }
+for config in "${config_list[@]}"; do
+    grep -q "config=$config " "$work/cells" || continue
+    cost=$(median "$config" cost_us)
+    printf '%-9s %8s %8s %8s %8s %8s | %8.0f %8s %8s %8s %8s\n' "$config" \
+        "$([ "$cost" = nan ] && echo - || printf '%.3f' "$(calc "$(median "$config" cost_loss) * 100")")" \
+        "$(us "$cost")" "$(paired_share cost_us "$config")" "$(us "$(median "$config" cost_own)")" \
+        "$(paired_share cost_own "$config")" "$(median "$config" sat_busy)" \
+        "$(us "$(median "$config" sat_us)")" "$(paired_share sat_us "$config")" \
+        "$(us "$(median "$config" sat_own)")" "$(paired_share sat_own "$config")"
+done
+echo
 echo "Paired ratios (median over repetitions of the ratio within one repetition):"
 printf '%-9s %14s %14s %14s %14s %16s\n' config "lossless/floor" "lossless/f-pv" "sat./floor" "sat./f-pv" "LB us/pkt /f-pv"
 for config in "${config_list[@]}"; do
-    case "$config" in kernel | floor | floor-pv) continue ;; esac
+    case "$config" in sender | kernel | floor | floor-pv) continue ;; esac
     grep -q "config=$config " "$work/cells" || continue
     printf '%-9s %14s %14s %14s %14s %16s\n' "$config" "$(paired_ratio "$config" floor lossless_pps)" \
         "$(paired_ratio "$config" floor-pv lossless_pps)" "$(paired_ratio "$config" floor sat_delivered_pps)" \
@@ -498,6 +608,23 @@ if grep -q "config=lb-fp " "$work/cells"; then
     echo "Fast path (paired): lb-fp/kernel lossless $(paired_ratio lb-fp kernel lossless_pps)," \
         "saturated $(paired_ratio lb-fp kernel sat_delivered_pps); lb-fp/lb-1q lossless $(paired_ratio lb-fp lb-1q lossless_pps)," \
         "saturated $(paired_ratio lb-fp lb-1q sat_delivered_pps) (aim: lb-fp >= 0.9 x kernel)"
+fi
+echo
+if grep -q "config=sender " "$work/cells"; then
+    echo "Figure of merit: LB share per packet, A/B paired within a repetition, median;"
+    echo "  machine @$cost_rate pps, machine @saturation, own @$cost_rate pps, own @saturation:"
+    merit() { echo "$(paired_share cost_us "$1" "$2") $(paired_share sat_us "$1" "$2") $(paired_share cost_own "$1" "$2") $(paired_share sat_own "$1" "$2")"; }
+    if grep -q "config=lb-fp " "$work/cells" && grep -q "config=kernel " "$work/cells"; then
+        echo "  fast path lb-fp / kernel MARK: $(merit lb-fp kernel) (aim <= 1.15)"
+    fi
+    for base in floor floor-pv; do
+        if grep -q "config=lb-1q " "$work/cells" && grep -q "config=$base " "$work/cells"; then
+            echo "  NFQUEUE path lb-1q / $base: $(merit lb-1q "$base")"
+        fi
+    done
+    echo "  (machine figures mean nothing when the machine was busy without us: see busy% and the load)"
+else
+    echo "(no sender config in this run: the cost columns include the sender's own cost)"
 fi
 echo "('>=': in most repetitions the sender's full rate was already lossless: the figure is the sender's"
 echo " limit, a lower bound, and a ratio against it an upper bound. Compare ratios from one run.)"
