@@ -335,6 +335,23 @@ for k in 201 202; do
 		"forwarded established packets in the kernel fast path (lksctp)"
 done
 
+# s2_timeline: S2's event log (ctraffic --events in the guest) with a marker at the host's cut
+# (the guest's clock is the host's, read at boot), drawn as $state/s2-timeline.png
+# (docs/experiments.md): each association's messages by server and path around the failover.
+s2_timeline() {
+	local events=$state/s2-events.jsonl
+	vm_run vm-221 --timeout 20 "cat /var/log/ct-s2-events.jsonl" >"$events" 2>/dev/null ||
+		{ fail "S2 cannot read the event log /var/log/ct-s2-events.jsonl"; return; }
+	[ -z "${s2_cut_at:-}" ] ||
+		printf '{"event":"marker","wall_unix":%s,"label":"path A cut"}\n' "$s2_cut_at" >>"$events"
+	if ! command -v gnuplot >/dev/null; then
+		echo "SKIP: S2 timeline picture: gnuplot is not installed (./run.sh installs gnuplot-nox)"
+	elif "$SCTPT_BIN" plot "$events" -o "$state/s2-timeline.png" --title "vm.dual-path S2: path A cut, failover to path B" >"$state/s2-plot.log" 2>&1; then
+		pass "S2 timeline picture: $state/s2-timeline.png (the run directory stays with SCTPLB_VM_KEEP=1)"
+	else
+		fail "S2 timeline picture: $(tail -n 1 "$state/s2-plot.log")"
+	fi
+}
 # S2. Failover: path A cut at vm-201 during traffic; the associations continue on path B
 # (through vm-202, to the same server: ports mode needs no shared state).
 say "S2 failover from path A to path B"
@@ -357,9 +374,10 @@ stop_after_failovers() {
 		fail "$1 no $3 failovers while the traffic ran"
 	guest vm-221 "sctplb_test tcase_ctraffic_stop --out=$2" || fail "$1 tcase_ctraffic_stop"
 }
-if guest vm-221 "sctplb_test tcase_ctraffic_start --out=/var/log/ct-s2.json --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 4 --duration 120 ${ct_common[*]}"; then
+if guest vm-221 "sctplb_test tcase_ctraffic_start --out=/var/log/ct-s2.json --addr 10.0.0.1,10.0.0.2 --laddr 192.168.2.221,192.168.6.221 --clients 4 --duration 120 --events /var/log/ct-s2-events.jsonl ${ct_common[*]}"; then
 	s2_cut=no
 	if guest vm-221 "sctplb_test tcase_ctraffic_running --out=/var/log/ct-s2.json --timeout=60"; then
+		s2_cut_at=$EPOCHREALTIME
 		cut -A
 		s2_cut=yes
 		stop_after_failovers S2 /var/log/ct-s2.json 4
@@ -373,6 +391,7 @@ if guest vm-221 "sctplb_test tcase_ctraffic_start --out=/var/log/ct-s2.json --ad
 		fail "S2 failover"
 	fi
 	[ $s2_cut = no ] || cut -D
+	s2_timeline
 else
 	fail "S2 could not start ctraffic"
 fi
