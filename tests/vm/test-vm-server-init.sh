@@ -26,21 +26,15 @@ set -eu
 shopt -s inherit_errexit
 [ -z "${SCTPLB_VM_TRACE_ERR:-}" ] || { set -E; trap 'echo "ERR ${BASH_SOURCE[0]}:$LINENO: $BASH_COMMAND" >&2' ERR; }
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=vm-dual-topology.sh
+. "$here/vm-dual-topology.sh"
 source_dir=${SCTPLB_SOURCE_DIR:-$(cd "$here/../.." && pwd)}
 : "${SCTPLB_BUILD_DIR:=$source_dir/build}"
 : "${SCTPLB_BIN:=$SCTPLB_BUILD_DIR/lb/cli/sctplb}"
 : "${SCTPT_BIN:=$SCTPLB_BUILD_DIR/tests/vm/sctpt-static}"
 vmdir=${SCTPLB_VM_DIR:-$SCTPLB_BUILD_DIR/vm}
 t_start=$(date +%s%N)
-
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, tap devices, iptables)"
-for tool in qemu-system-x86_64 python3 ip iptables ip6tables jq; do
-	command -v "$tool" >/dev/null || skip "$tool is not installed (./run.sh installs the packages)"
-done
-[ -x "$SCTPLB_BIN" ] || skip "sctplb not built at $SCTPLB_BIN"
-[ -x "$SCTPT_BIN" ] || skip "no static sctpt (SCTPT_BIN='$SCTPT_BIN'; needs libsctp.a and libusrsctp.a)"
-[ -e /dev/net/tun ] || skip "no /dev/net/tun (tap devices)"
+dt_require qemu-system-x86_64 python3 ip iptables ip6tables jq
 
 topology_name=vm-server-init
 prefix=vs$$
@@ -48,86 +42,30 @@ prefix=vs$$
 . "$source_dir/tests/topology/topology-common.sh"
 # shellcheck source=vm-lib.sh
 . "$here/vm-lib.sh"
-# shellcheck source=vm-dual-topology.sh
-. "$here/vm-dual-topology.sh"
 
-ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
-failures=0
-finished=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-say() { echo "--- [$(ms_since "$t_start") ms] $*"; }
-
-say "image: $vmdir"
-t_image=$(date +%s%N)
-status=0
-SCTPLB_SOURCE_DIR=$source_dir SCTPT_BIN=$SCTPT_BIN SCTPLB_BIN=$SCTPLB_BIN \
-	bash "$here/build-image.sh" "$vmdir" || status=$?
-[ $status -eq 0 ] || exit $status
-image_ms=$(ms_since "$t_image")
-
-state=$vmdir/run-$prefix
+dt_image
 sw=$prefix-sw
 lb_a=$prefix-vm201
 lb_b=$prefix-vm202
 queue=2
 server_queue=7
-mkdir -p "$state"
-chmod 700 "$state"
-vm_sock_dir=$(mktemp -d /tmp/sctplb-vs.XXXXXX)
-: >"$state/pids"
-: >"$state/namespaces"
-segments=("$prefix-201" "$prefix-202")
-# Status 0 only when the run reached its closing line with no failure.
-si_exit() {
-	local status=$?
-	set +e
-	if [ "$status" -eq 0 ] && { [ "$finished" != 1 ] || [ "$failures" -ne 0 ]; }; then
-		echo "FAIL: exiting with status 0 but the run did not finish ($failures failure(s)): status 1"
-		status=1
-	fi
-	(exit "$status")
-	vm_suite_cleanup
-}
-trap si_exit EXIT
+dt_run_dir vs
+trap dt_exit EXIT
 trap 'exit 1' INT TERM HUP PIPE
 
 dt_namespaces
 
 # Guests, booted in parallel; the guest helper of vm.apps (apps snmp|assocs|paths) goes in
-# through each guest's config.
+# through each guest's config (dt_server_cfg, dt_client_cfg).
 vm_choose_accel
 servers=(1 2)
 peer_port=3868
-guest_helper=$(cat "$here/apps/guest-apps.sh")
-helper_install() { printf "cat >/usr/bin/apps <<'APPS_EOF'\n%s\nAPPS_EOF\nchmod 755 /usr/bin/apps\n" "$guest_helper"; }
 for s in "${servers[@]}"; do
-	{
-		echo "VM_NAME=vm-00$s"
-		echo "VM_NICS=\"$(mac 1 "$s"),eth1,192.168.1.$s/24,fd00:1::$s/64 $(mac 4 "$s"),eth4,192.168.4.$s/24,fd00:4::$s/64\""
-		echo "vm_setup() {"
-		echo "set -e"
-		helper_install
-		echo "sctplb_test tcase_sctp_sysctls"
-		echo "sctplb_test tcase_vip_setup --vip=10.0.0.1,10.0.0.2"
-		echo "ip route add 192.168.2.0/24 via 192.168.1.201 dev eth1 src 10.0.0.1"
-		echo "ip route add 192.168.6.0/24 via 192.168.4.202 dev eth4 src 10.0.0.2"
-		echo "}"
-	} >"$state/cfg-vm-00$s"
+	dt_server_cfg "$s" >"$state/cfg-vm-00$s"
 	vm_start "vm-00$s" "$state/cfg-vm-00$s" "1:$(mac 1 "$s")" "4:$(mac 4 "$s")"
 done
-{
-	echo "VM_NAME=vm-221"
-	echo "VM_NICS=\"$(mac 2 221),eth2,192.168.2.221/24,fd00:2::221/64 $(mac 6 221),eth6,192.168.6.221/24,fd00:6::221/64\""
-	echo "vm_setup() {"
-	echo "set -e"
-	helper_install
-	echo "sctplb_test tcase_sctp_sysctls"
-	echo "sctplb_test tcase_rp_filter_off"
-	echo "sctplb_test tcase_route 10.0.0.1/32 192.168.2.201"
-	echo "sctplb_test tcase_route 10.0.0.2/32 192.168.6.202"
-	echo "}"
-} >"$state/cfg-vm-221"
+# shellcheck disable=SC2119 # no hook
+dt_client_cfg >"$state/cfg-vm-221"
 vm_start vm-221 "$state/cfg-vm-221" "2:$(mac 2 221)" "6:$(mac 6 221)"
 t_boot=$(date +%s%N)
 
@@ -155,9 +93,6 @@ vm_wait_ready "${all_guests[@]}" --timeout 240
 boot_ms=$(ms_since "$t_boot")
 say "3 guests ready in $boot_ms ms (image $image_ms ms)"
 
-g() { vm_run "$1" --timeout 60 "$2"; }
-snmp() { g "$1" "apps snmp"; } # "aborts N estab N ootb N indata N"
-field() { awk -v f="$2" '{ for (i = 1; i < NF; i++) if ($i == f) print $(i + 1) }' <<<"$1"; }
 # paths_active: every peer address of every association of the peer port active (state 2) on
 # every guest.
 paths_active() {

@@ -1,9 +1,12 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154 # prefix, state, sw, lb_a, lb_b, queue: set by the sourcing script
+# shellcheck disable=SC2034 # image_ms, vm_sock_dir, segments, finished: read by the sourcing script and vm-lib.sh
 # vm-dual-topology.sh: the host side of the VM suite's dual-path topology (docs/vm.md), for a
-# test that sources topology-common.sh and vm-lib.sh first and sets prefix, state, sw, lb_a,
-# lb_b and queue. Guests attach to the bridges with vm_start.
+# test that sets prefix, sw, lb_a, lb_b and queue and sources topology-common.sh and vm-lib.sh
+# before it calls these (defining them needs neither). Guests attach to the bridges with vm_start.
 #
+#   dt_require TOOL...               exit 77 with the reason unless root, the tools, SCTPLB_BIN,
+#                                    SCTPT_BIN (static sctpt) and /dev/net/tun are there
 #   mac NET HOST                     the MAC of HOST on NET: 02:00:00:NET:00:HOST (hex)
 #   dt_namespaces                    the switch ($sw: bridges br1 br2 br3 br4 br6) and the two
 #                                    LB namespaces ($lb_a: eth2 eth1 eth3, $lb_b: eth6 eth4 eth3)
@@ -15,6 +18,19 @@
 #                                    options in the array dt_lb_options (e.g. --server-queue)
 #   path_a -A|-D                     path A cut (FORWARD drop at vm-201's client side, v4 and v6)
 #   kernel_marked                    "A B": packets each LB's kernel fast path has marked so far
+#   ms_since NS / pass / fail / say  the test's report lines (fail counts in $failures)
+#   dt_image                         build-image.sh into $vmdir; sets image_ms (exits as it did)
+#   dt_run_dir TAG                   $state, the sockets' directory, the pid and namespace lists
+#   dt_exit                          EXIT trap: status 0 only when $finished = 1 and no failure
+#                                    (a function failures_total, if defined, gives the count);
+#                                    then vm_suite_cleanup
+#   helper_install                   vm_setup lines that install apps/guest-apps.sh as `apps`
+#   dt_server_cfg S [HOOK]           guest config of server vm-00S: VIPs on lo, DSR routes to
+#                                    nets 2 (via vm-201, src 10.0.0.1) and 6 (via vm-202, src
+#                                    10.0.0.2); HOOK S prints more vm_setup lines
+#   dt_client_cfg [HOOK]             guest config of vm-221: routes to the VIPs via the LBs
+#   g NAME CMD / snmp NAME / field TEXT NAME   a guest command (60 s); its SCTP counters
+#                                    ("aborts N estab N ootb N indata N"); one of them
 
 mac() { printf '02:00:00:%02x:00:%02x' "$1" "$2"; }
 
@@ -89,4 +105,93 @@ kernel_marked() {
 	local k
 	for k in 201 202; do lb_cmd $k stats --json 2>/dev/null | jq '[.fastpath.targets[]?.packets] | add // 0'; done |
 		tr '\n' ' ' | sed 's/ $//'
+}
+
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+failures=0
+finished=0
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+say() { echo "--- [$(ms_since "$t_start") ms] $*"; }
+
+dt_image() {
+	local t status=0
+	say "image: $vmdir"
+	t=$(date +%s%N)
+	SCTPLB_SOURCE_DIR=$source_dir SCTPT_BIN=$SCTPT_BIN SCTPLB_BIN=$SCTPLB_BIN \
+		bash "$vm_here/build-image.sh" "$vmdir" || status=$?
+	[ $status -eq 0 ] || exit $status
+	image_ms=$(ms_since "$t")
+}
+
+dt_run_dir() {
+	state=$vmdir/run-$prefix
+	mkdir -p "$state"
+	chmod 700 "$state"
+	vm_sock_dir=$(mktemp -d "/tmp/sctplb-$1.XXXXXX")
+	: >"$state/pids"
+	: >"$state/namespaces"
+	segments=("$prefix-201" "$prefix-202")
+}
+
+# Whatever ended the run early (an exit 0 somewhere, a signal the trap saw as status 0) fails it.
+dt_exit() {
+	local status=$?
+	set +e
+	! declare -F failures_total >/dev/null || failures=$(failures_total)
+	if [ "$status" -eq 0 ] && { [ "$finished" != 1 ] || [ "$failures" -ne 0 ]; }; then
+		echo "FAIL: exiting with status 0 but the run did not finish ($failures failure(s)): status 1"
+		status=1
+	fi
+	(exit "$status")
+	vm_suite_cleanup
+}
+
+helper_install() {
+	printf "cat >/usr/bin/apps <<'APPS_EOF'\n%s\nAPPS_EOF\nchmod 755 /usr/bin/apps\n" "$(cat "$vm_here/apps/guest-apps.sh")"
+}
+
+dt_server_cfg() {
+	local s=$1 hook=${2:-}
+	echo "VM_NAME=vm-00$s"
+	echo "VM_NICS=\"$(mac 1 "$s"),eth1,192.168.1.$s/24,fd00:1::$s/64 $(mac 4 "$s"),eth4,192.168.4.$s/24,fd00:4::$s/64\""
+	echo "vm_setup() {"
+	echo "set -e"
+	helper_install
+	echo "sctplb_test tcase_sctp_sysctls"
+	echo "sctplb_test tcase_vip_setup --vip=10.0.0.1,10.0.0.2"
+	echo "ip route add 192.168.2.0/24 via 192.168.1.201 dev eth1 src 10.0.0.1"
+	echo "ip route add 192.168.6.0/24 via 192.168.4.202 dev eth4 src 10.0.0.2"
+	[ -z "$hook" ] || "$hook" "$s"
+	echo "}"
+}
+
+dt_client_cfg() {
+	local hook=${1:-}
+	echo "VM_NAME=vm-221"
+	echo "VM_NICS=\"$(mac 2 221),eth2,192.168.2.221/24,fd00:2::221/64 $(mac 6 221),eth6,192.168.6.221/24,fd00:6::221/64\""
+	echo "vm_setup() {"
+	echo "set -e"
+	helper_install
+	echo "sctplb_test tcase_sctp_sysctls"
+	echo "sctplb_test tcase_route 10.0.0.1/32 192.168.2.201"
+	echo "sctplb_test tcase_route 10.0.0.2/32 192.168.6.202"
+	[ -z "$hook" ] || "$hook"
+	echo "}"
+}
+
+g() { vm_run "$1" --timeout 60 "$2"; }
+snmp() { g "$1" "apps snmp"; }
+field() { awk -v f="$2" '{ for (i = 1; i < NF; i++) if ($i == f) print $(i + 1) }' <<<"$1"; }
+
+dt_require() {
+	local tool
+	skip() { echo "SKIP: $*"; exit 77; }
+	[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, tap devices, iptables)"
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || skip "$tool is not installed (./run.sh installs the packages)"
+	done
+	[ -x "$SCTPLB_BIN" ] || skip "sctplb not built at $SCTPLB_BIN"
+	[ -x "$SCTPT_BIN" ] || skip "no static sctpt (SCTPT_BIN='$SCTPT_BIN'; needs libsctp.a and libusrsctp.a)"
+	[ -e /dev/net/tun ] || skip "no /dev/net/tun (tap devices)"
 }
