@@ -116,7 +116,8 @@ lb_knows() { [ "$(lb_view "$1")" = "$wanted_view" ]; }
 placement() {
 	local s
 	for s in "${servers[@]}"; do g "vm-00$s" "apps assocs $peer_port" | awk -v n="vm-00$s" '$3 == 3 { print $1, n }'; done
-	g vm-221 "apps assocs $peer_port" | awk '$3 == 3 { split($4, a, "|"); print $2, "vm-221", a[2] }'
+	g vm-221 "apps assocs $peer_port" | awk '$3 == 3 { split($4, a, "|"); n = split(a[2], r, ",")
+		if (n == 2 && r[1] > r[2]) a[2] = r[2] "," r[1]; print $2, "vm-221", a[2] }'
 }
 wanted_placement=$(for s in "${servers[@]}"; do echo "$((3900 + s)) vm-00$s"; echo "$((3900 + s)) vm-221 10.0.0.1,10.0.0.2"; done | sort)
 placed() { [ "$(placement | sort)" = "$wanted_placement" ]; }
