@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <algorithm>
 #include <ctime>
 
 #include <libmnl/libmnl.h>
@@ -106,13 +107,42 @@ std::vector<Neighbour> read_neighbours(std::string& error) {
     return out;
 }
 
+ServerIdentity::ServerIdentity(std::vector<ServerNextHop> servers, Reader reader)
+    : servers_(std::move(servers)), reader_(std::move(reader)) {
+    if (!reader_)
+        reader_ = [] {
+            std::string error;
+            return read_neighbours(error);
+        };
+}
+
+bool ServerIdentity::missed_recently(std::uint32_t ifindex, const MacAddress& mac, Nanos now) const {
+    for (const Miss& m : misses_)
+        if (m.ifindex == ifindex && m.mac == mac && now - m.at < std::chrono::milliseconds(100)) return true;
+    return false;
+}
+
 std::optional<std::uint32_t> ServerIdentity::identify(std::uint32_t ifindex, const MacAddress& mac, Nanos now) {
     if (auto fwmark = match_server(servers_, neighbours_, ifindex, mac)) return fwmark;
-    if (now - last_read_ < std::chrono::milliseconds(100)) return std::nullopt;
-    last_read_ = now;
-    std::string error;
-    neighbours_ = read_neighbours(error);
-    return match_server(servers_, neighbours_, ifindex, mac);
+    if (missed_recently(ifindex, mac, now)) return std::nullopt;
+    constexpr int kBurst = 8;
+    constexpr Nanos kRefill = std::chrono::milliseconds(10);
+    if (now > refilled_) {
+        const auto earned = (now - refilled_) / kRefill;
+        if (earned > 0) {
+            tokens_ = static_cast<int>(std::min<std::int64_t>(kBurst, tokens_ + earned));
+            refilled_ += earned * kRefill;
+        }
+    }
+    if (tokens_ <= 0) return std::nullopt;
+    neighbours_ = reader_();
+    auto fwmark = match_server(servers_, neighbours_, ifindex, mac);
+    if (!fwmark) {
+        --tokens_;  // only reads that found nothing cost: a real server's first INIT is free
+        misses_[next_miss_] = Miss{ifindex, mac, now};
+        next_miss_ = (next_miss_ + 1) % misses_.size();
+    }
+    return fwmark;
 }
 
 }  // namespace sctplb

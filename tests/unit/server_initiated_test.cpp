@@ -270,6 +270,54 @@ TEST(ServerInitiated, TheSenderIsTheServerWhoseNextHopHasThatMacOnThatInterface)
     EXPECT_EQ(match_server(servers, neighbours, 6, MacAddress{2, 0, 0, 2, 0, 0x21}), std::nullopt);  // no server
 }
 
+// Two servers open associations at once: the second one's ARP entry appears just after the
+// table was read for the first one (seen in vm.server-init: the second INIT was refused as
+// server-init-spoofed and only its retransmission got through).
+TEST(ServerInitiated, ASecondServerWhoseNeighbourEntryJustAppearedIsFoundAtOnce) {
+    const std::vector<ServerNextHop> servers{{1, ip("192.168.1.1")}, {2, ip("192.168.1.2")}};
+    const MacAddress mac1{2, 0, 0, 1, 0, 1};
+    const MacAddress mac2{2, 0, 0, 1, 0, 2};
+    std::vector<Neighbour> table{{ip("192.168.1.1"), 5, mac1}};
+    int reads = 0;
+    ServerIdentity identity(servers, [&] {
+        ++reads;
+        return table;
+    });
+    Nanos now{5'000'000'000};
+    EXPECT_EQ(identity.identify(5, mac1, now), std::optional<std::uint32_t>(1));
+    table.push_back({ip("192.168.1.2"), 5, mac2});
+    now += 1ms;
+    EXPECT_EQ(identity.identify(5, mac2, now), std::optional<std::uint32_t>(2));
+    EXPECT_EQ(reads, 2);
+    // Known senders cost no read.
+    EXPECT_EQ(identity.identify(5, mac1, now), std::optional<std::uint32_t>(1));
+    EXPECT_EQ(reads, 2);
+}
+
+TEST(ServerInitiated, UnknownSendersDoNotTurnIntoANeighbourTableFlood) {
+    const std::vector<ServerNextHop> servers{{1, ip("192.168.1.1")}};
+    int reads = 0;
+    ServerIdentity identity(servers, [&] {
+        ++reads;
+        return std::vector<Neighbour>{};
+    });
+    Nanos now{5'000'000'000};
+    const MacAddress spoofer{2, 0, 0, 9, 9, 9};
+    // One sender again and again: one read per 100 ms.
+    for (int i = 0; i < 50; ++i) EXPECT_EQ(identity.identify(5, spoofer, now + std::chrono::milliseconds(i)), std::nullopt);
+    EXPECT_EQ(reads, 1);
+    EXPECT_EQ(identity.identify(5, spoofer, now + 101ms), std::nullopt);
+    EXPECT_EQ(reads, 2);
+    // A new MAC in every packet: the bucket (8, one per 10 ms) bounds the reads.
+    now += 200ms;
+    reads = 0;
+    for (std::uint8_t i = 0; i < 100; ++i)
+        EXPECT_EQ(identity.identify(5, MacAddress{2, 0, 0, 7, 7, i}, now + std::chrono::microseconds(i * 100)),
+                  std::nullopt);  // 100 packets within 10 ms
+    EXPECT_LE(reads, 9);
+    EXPECT_GE(reads, 8);
+}
+
 TEST(ServerInitiated, ServerSideRulesMarkOnlyInitsFromTheVipsAndRouteThemViaTheLb) {
     ServerSideConfig config;
     config.vips = {kVip1, kVip2, ip("fd00::1:1")};
