@@ -29,6 +29,8 @@ set -eu
 shopt -s inherit_errexit
 [ -z "${SCTPLB_VM_TRACE_ERR:-}" ] || { set -E; trap 'echo "ERR ${BASH_SOURCE[0]}:$LINENO: $BASH_COMMAND" >&2' ERR; }
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=vm-dual-topology.sh
+. "$here/vm-dual-topology.sh"
 source_dir=${SCTPLB_SOURCE_DIR:-$(cd "$here/../.." && pwd)}
 : "${SCTPLB_BUILD_DIR:=$source_dir/build}"
 : "${SCTPLB_BIN:=$SCTPLB_BUILD_DIR/lb/cli/sctplb}"
@@ -36,15 +38,7 @@ source_dir=${SCTPLB_SOURCE_DIR:-$(cd "$here/../.." && pwd)}
 vmdir=${SCTPLB_VM_DIR:-$SCTPLB_BUILD_DIR/vm}
 apps=${SCTPLB_VM_APPS:-lksctp diameter m3ua}
 t_start=$(date +%s%N)
-
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, tap devices, iptables)"
-for tool in qemu-system-x86_64 python3 ip iptables ip6tables jq openssl; do
-	command -v "$tool" >/dev/null || skip "$tool is not installed (./run.sh installs the packages)"
-done
-[ -x "$SCTPLB_BIN" ] || skip "sctplb not built at $SCTPLB_BIN"
-[ -x "$SCTPT_BIN" ] || skip "no static sctpt (SCTPT_BIN='$SCTPT_BIN'; needs libsctp.a and libusrsctp.a)"
-[ -e /dev/net/tun ] || skip "no /dev/net/tun (tap devices)"
+dt_require qemu-system-x86_64 python3 ip iptables ip6tables jq openssl
 
 topology_name=vm-apps
 prefix=va$$
@@ -58,143 +52,54 @@ for app in $apps; do
 	. "$here/apps/app-$app.sh"
 done
 
-ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
-failures=0
-finished=0
-pass() { echo "PASS: $*"; }
 # fail: counted in this shell and in $state/failed (a fail in a subshell or a pipeline would be
-# lost from the counter alone).
+# lost from the counter alone); dt_exit takes the larger count (failures_total).
 fail() {
 	echo "FAIL: $*"
 	failures=$((failures + 1))
 	[ -z "${state:-}" ] || [ ! -d "$state" ] || echo "$*" >>"$state/failed"
 }
 failures_total() { local f=0; [ ! -s "$state/failed" ] || f=$(wc -l <"$state/failed"); echo $((f > failures ? f : failures)); }
-say() { echo "--- [$(ms_since "$t_start") ms] $*"; }
 
 # 1. The image: the suite's initramfs (build-image.sh) and the applications appended (pack-apps.sh).
-say "image: $vmdir"
 t_image=$(date +%s%N)
-status=0
-SCTPLB_SOURCE_DIR=$source_dir SCTPT_BIN=$SCTPT_BIN SCTPLB_BIN=$SCTPLB_BIN \
-	bash "$here/build-image.sh" "$vmdir" || status=$?
-[ $status -eq 0 ] || exit $status
+dt_image
 SCTPLB_DIAMETER_ECHO=${diameter_echo_fdx:-} bash "$here/apps/pack-apps.sh" "$vmdir" || exit $?
 image_ms=$(ms_since "$t_image")
 sed 's/^/    /' "$vmdir/image.info" "$vmdir/apps.info"
 vm_initrd=$vmdir/initramfs-apps.gz
 
-state=$vmdir/run-$prefix
 sw=$prefix-sw
 lb_a=$prefix-vm201
 lb_b=$prefix-vm202
-mkdir -p "$state"
-chmod 700 "$state"
-vm_sock_dir=$(mktemp -d /tmp/sctplb-va.XXXXXX)
-: >"$state/pids"
-: >"$state/namespaces"
-segments=("$prefix-201" "$prefix-202")
-# The exit status is 0 only when the run reached its closing line with no failure: whatever
-# ended it early (an exit 0 somewhere, a signal the EXIT trap saw as status 0) fails the test.
-apps_exit() {
-	local status=$?
-	set +e
-	failures=$(failures_total)
-	if [ "$status" -eq 0 ] && { [ "$finished" != 1 ] || [ "$failures" -ne 0 ]; }; then
-		echo "FAIL: exiting with status 0 but the run did not finish ($failures failure(s)): status 1"
-		status=1
-	fi
-	(exit "$status")
-	vm_suite_cleanup
-}
-trap apps_exit EXIT
+queue=2
+dt_run_dir va
+# The exit status is 0 only when the run reached its closing line with no failure (dt_exit).
+trap dt_exit EXIT
 trap 'exit 1' INT TERM HUP PIPE
 
 # 2. Namespaces: the switch (bridges, taps, qemu) and the two LBs; nothing in the root namespace.
-mac() { printf '02:00:00:%02x:00:%02x' "$1" "$2"; }
-mk_ns() { # mk_ns NS SYSCTL...
-	ip netns add "$1"
-	echo "$1" >>"$state/namespaces"
-	ip netns exec "$1" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
-		net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 "${@:2}"
-	ip -n "$1" link set lo up
-}
-mk_ns "$sw"
-ip netns exec "$sw" sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 2>/dev/null || true
-for net in 1 2 3 4 6; do ip -n "$sw" link add "br$net" type bridge && ip -n "$sw" link set "br$net" up; done
-veth_n=0
-for spec in "$lb_a 201 2 1 3" "$lb_b 202 6 4 3"; do
-	read -r ns host nets <<<"$spec"
-	mk_ns "$ns" net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-	for net in $nets; do
-		veth_n=$((veth_n + 1))
-		ip link add "eth$net" address "$(mac "$net" "$host")" netns "$ns" type veth peer name "v$veth_n" netns "$sw"
-		ip -n "$sw" link set "v$veth_n" master "br$net" up
-		ip -n "$ns" addr add "192.168.$net.$host/24" dev "eth$net"
-		ip -n "$ns" addr add "fd00:$net::$host/64" dev "eth$net" nodad
-		ip -n "$ns" link set "eth$net" up
-	done
-done
+dt_namespaces
 
 # 3. Guests, booted in parallel: the guest helper (apps/guest-apps.sh) goes in through each
 # guest's config, so does each application's configuration (NAME_setup_server/_client).
 vm_choose_accel
-guest_helper=$(cat "$here/apps/guest-apps.sh")
-helper_install() { printf "cat >/usr/bin/apps <<'APPS_EOF'\n%s\nAPPS_EOF\nchmod 755 /usr/bin/apps\n" "$guest_helper"; }
-for s in 1 2 3; do
-	{
-		echo "VM_NAME=vm-00$s"
-		echo "VM_NICS=\"$(mac 1 "$s"),eth1,192.168.1.$s/24,fd00:1::$s/64 $(mac 4 "$s"),eth4,192.168.4.$s/24,fd00:4::$s/64\""
-		echo "vm_setup() {"
-		echo "set -e"
-		helper_install
-		echo "sctplb_test tcase_sctp_sysctls"
-		echo "sctplb_test tcase_vip_setup --vip=10.0.0.1,10.0.0.2"
-		echo "ip route add 192.168.2.0/24 via 192.168.1.201 dev eth1 src 10.0.0.1"
-		echo "ip route add 192.168.6.0/24 via 192.168.4.202 dev eth4 src 10.0.0.2"
-		for app in $apps; do "${app}_setup_server" "$s"; done
-		echo "}"
-	} >"$state/cfg-vm-00$s"
-	vm_mem=160 vm_start "vm-00$s" "$state/cfg-vm-00$s" "1:$(mac 1 "$s")" "4:$(mac 4 "$s")"
-done
-{
-	echo "VM_NAME=vm-221"
-	echo "VM_NICS=\"$(mac 2 221),eth2,192.168.2.221/24,fd00:2::221/64 $(mac 6 221),eth6,192.168.6.221/24,fd00:6::221/64\""
-	echo "vm_setup() {"
-	echo "set -e"
-	helper_install
-	echo "sctplb_test tcase_sctp_sysctls"
-	echo "sctplb_test tcase_route 10.0.0.1/32 192.168.2.201"
-	echo "sctplb_test tcase_route 10.0.0.2/32 192.168.6.202"
+apps_server_setup() { local app; for app in $apps; do "${app}_setup_server" "$1"; done; }
+apps_client_setup() {
+	local app h
 	for h in 222 223 224 225 226 227 228; do echo "ip addr add 192.168.2.$h/24 dev eth2; ip addr add 192.168.6.$h/24 dev eth6"; done
 	for app in $apps; do "${app}_setup_client"; done
-	echo "}"
-} >"$state/cfg-vm-221"
+}
+for s in 1 2 3; do
+	dt_server_cfg "$s" apps_server_setup >"$state/cfg-vm-00$s"
+	vm_mem=160 vm_start "vm-00$s" "$state/cfg-vm-00$s" "1:$(mac 1 "$s")" "4:$(mac 4 "$s")"
+done
+dt_client_cfg apps_client_setup >"$state/cfg-vm-221"
 vm_mem=256 vm_start vm-221 "$state/cfg-vm-221" "2:$(mac 2 221)" "6:$(mac 6 221)"
 t_boot=$(date +%s%N)
 
 # 4. The LBs, while the guests boot: vtag mode, association sync over net 3, kernel fast path.
-queue=2
-(umask 077 && head -c 32 /dev/urandom >"$state/seed")
-(umask 077 && "$vm_python" -c 'import secrets; print(secrets.token_hex(32))' >"$state/sync.key")
-lb_ns_of() { if [ "$1" = 201 ]; then echo "$lb_a"; else echo "$lb_b"; fi; }
-lb_cmd() { local k=$1; shift; in_ns "$(lb_ns_of "$k")" "$SCTPLB_BIN" "$1" --shm "$prefix-$k" "${@:2}"; }
-lb_start() { # lb_start K: the daemon of LB K (its segment kept: a restart after kill -9 too)
-	local k=$1 other=201
-	[ "$k" = 202 ] || other=202
-	start_lb "lb-$k" "$(lb_ns_of "$k")" "$prefix-$k" "$state/lb-$k.log" " in vm-$k" \
-		--sync-listen "192.168.3.$k:7400" --sync-peer "192.168.3.$other:7400" --sync-key "$state/sync.key"
-}
-for k in 201 202; do
-	net=1 vip=10.0.0.1
-	[ $k = 201 ] || { net=4; vip=10.0.0.2; }
-	"$SCTPLB_BIN" init --shm "$prefix-$k" --hash vtag --seed-file "$state/seed" --M 997 --capacity 4096 >>"$state/init.log" ||
-		die "sctplb init $k"
-	"$SCTPLB_BIN" activate --shm "$prefix-$k" 1 2 3 >>"$state/init.log" || die "sctplb activate $k"
-	in_ns "$(lb_ns_of $k)" "$SCTPLB_BIN" rules --shm "$prefix-$k" --vip "$vip" --queue $queue \
-		--target "1=192.168.$net.1" --target "2=192.168.$net.2" --target "3=192.168.$net.3" \
-		--fastpath --apply >>"$state/rules-$k.log" 2>&1 || die "sctplb rules in vm-$k: $(tail -n 3 "$state/rules-$k.log")"
-done
+dt_lbs_init "1 2 3"
 lb_start 201 & p1=$!
 lb_start 202 & p2=$!
 wait $p1 && wait $p2 || die "an LB did not start"
@@ -204,8 +109,6 @@ vm_wait_ready vm-001 vm-002 vm-003 vm-221 --timeout 240
 boot_ms=$(ms_since "$t_boot")
 say "4 guests ready in $boot_ms ms (image $image_ms ms)"
 
-# g NAME COMMAND: one command in a guest, its output on stdout.
-g() { vm_run "$1" --timeout 60 "$2"; }
 servers=(vm-001 vm-002 vm-003)
 all_guests=(vm-001 vm-002 vm-003 vm-221)
 
@@ -229,56 +132,7 @@ placement() {
 	awk '{ split($5, a, "|"); print $3, a[2], $1 }' "$state/server-assocs" | assoc_key_of >"$state/server-keys"
 	awk 'FILENAME == ARGV[1] { k[$0] = 1; next } $1 in k' "$state/client-keys" "$state/server-keys"
 }
-# Paths under software emulation on a loaded host flap: a heartbeat answered later than the
-# RTO (at most 1 s here, tcase_sctp_sysctls) makes Linux mark the path potentially failed
-# (state 1) or, after path_max_retrans more, inactive, until the next answer makes it active
-# again. "Every path active at one instant on four guests" is then a matter of luck; what the
-# checks mean is "every path of every association works through the LBs": each has been seen
-# active since the watch began (paths_watch), and none is left unconfirmed (state 3: never
-# answered, what a path the LBs drop looks like).
-# paths_watch: start a watch (forget what was seen).
-paths_watch() { : >"$state/paths-seen"; }
-# paths_active PORT: every path (guest, association, peer address) of PORT that exists now has
-# been seen active since paths_watch, and none is unconfirmed now.
-paths_active() {
-	local gname out
-	: >"$state/paths-now"
-	for gname in "${all_guests[@]}"; do
-		out=$(g "$gname" "apps paths $1") || return 1
-		[ -z "$out" ] || awk -v g="$gname" '{ print g, $1, $2, $3 }' <<<"$out" >>"$state/paths-now"
-	done
-	[ -s "$state/paths-now" ] || return 1
-	awk '$4 == 2 { print $1, $2, $3 }' "$state/paths-now" >>"$state/paths-seen"
-	awk 'FILENAME == ARGV[1] { seen[$0] = 1; next } $4 == 3 || !(($1 " " $2 " " $3) in seen) { bad = 1 } END { exit bad }' \
-		"$state/paths-seen" "$state/paths-now"
-}
-# paths_report PORT WHY: the failure, the paths not seen active (on stdout), and every guest's
-# detail of its paths now (into the run directory).
-paths_report() {
-	local gname detail
-	fail "$2"
-	awk 'FILENAME == ARGV[1] { seen[$0] = 1; next } $4 == 3 || !(($1 " " $2 " " $3) in seen) { print "    not seen active: " $1 " association " $2 " peer " $3 " state now " $4 }' \
-		"$state/paths-seen" "$state/paths-now" | head -n 12
-	detail=$state/paths-$(date +%s)
-	for gname in "${all_guests[@]}"; do
-		echo "== $gname"
-		g "$gname" "apps paths_detail $1" || true
-	done >"$detail" 2>&1
-	echo "    every guest's paths now: $detail"
-}
-# vip_a_dead PORT: on the client, the path to 10.0.0.1 of every association is inactive.
-vip_a_dead() { local out; out=$(g vm-221 "apps paths $1") && [ -n "$out" ] && ! awk '$2 == "10.0.0.1" && $3 != 0 { f = 1 } END { exit !f }' <<<"$out"; }
 established() { [ "$(g vm-221 "apps assocs $1" | awk '$3 == 3' | wc -l)" -ge "$2" ]; }
-snmp() { g "$1" "apps snmp"; } # "aborts N estab N ootb N indata N"
-field() { awk -v f="$2" '{ for (i = 1; i < NF; i++) if ($i == f) print $(i + 1) }' <<<"$1"; }
-path_a() { # path_a -A|-D: path A (client side of vm-201) dropped in both directions, IPv4 and IPv6
-	local tool dir
-	for tool in iptables ip6tables; do
-		for dir in -i -o; do in_ns "$lb_a" "$tool" -w "$1" FORWARD "$dir" eth2 -p sctp -j DROP; done
-	done
-}
-# kernel_marked: "A B", the packets each LB's kernel fast path (nft map) has marked so far.
-kernel_marked() { local k; for k in 201 202; do lb_cmd $k stats --json 2>/dev/null | jq '[.fastpath.targets[]?.packets] | add // 0'; done | tr '\n' ' ' | sed 's/ $//'; }
 indata_of_servers() { local s; for s in "${servers[@]}"; do field "$(snmp "$s")" indata; done | tr '\n' ' '; }
 
 # run_app APP: one application's scenario (see the header).

@@ -93,17 +93,6 @@ vm_wait_ready "${all_guests[@]}" --timeout 240
 boot_ms=$(ms_since "$t_boot")
 say "3 guests ready in $boot_ms ms (image $image_ms ms)"
 
-# paths_active: every peer address of every association of the peer port active (state 2) on
-# every guest.
-paths_active() {
-	local gname out
-	for gname in "${all_guests[@]}"; do
-		out=$(g "$gname" "apps paths $peer_port") || return 1
-		[ -n "$out" ] && ! grep -qv ' 2$' <<<"$out" || return 1
-	done
-}
-# vip_a_dead: on the peer, the path to 10.0.0.1 of every association is inactive.
-vip_a_dead() { local out; out=$(g vm-221 "apps paths $peer_port") && [ -n "$out" ] && ! grep -q '^10\.0\.0\.1 [^0]' <<<"$out"; }
 # lb_view K: "SERVER-PORT FWMARK DIRECTION PEER-ADDRESSES" of LB K's live associations with the peer.
 lb_view() {
 	lb_cmd "$1" assoc --json | jq -r --argjson p "$peer_port" '.associations[] | select(.sport == $p and .state != "closed")
@@ -164,10 +153,11 @@ if vm_until 60 placed; then
 else
 	fail "placement: '$(placement | sort | tr '\n' ';')', wanted '$(tr '\n' ';' <<<"$wanted_placement")'"
 fi
-if vm_until 90 paths_active; then
-	pass "every path active at both ends (/proc/net/sctp/remaddr state 2)"
+paths_watch
+if vm_until 90 paths_active "$peer_port"; then
+	pass "every path seen active at both ends (/proc/net/sctp/remaddr state 2)"
 else
-	fail "not every path active in 90 s: $(for gname in "${all_guests[@]}"; do echo "$gname: $(g "$gname" "apps paths $peer_port" | tr '\n' ' ')"; done | tr '\n' ';')"
+	paths_report "$peer_port" "not every path active in 90 s"
 fi
 for k in 201 202; do
 	if vm_until 30 lb_knows "$k"; then
@@ -205,7 +195,7 @@ for s in "${servers[@]}"; do
 	g "vm-00$s" "sctplb_test tcase_ctraffic_running --out=$ct_out --min-failovers=1 --timeout=90" >/dev/null ||
 		fail "vm-00$s: no failover reported by ctraffic in 90 s"
 done
-if vm_until 90 vip_a_dead; then
+if vm_until 90 vip_a_dead "$peer_port"; then
 	pass "the peer declared the path to 10.0.0.1 of every association dead"
 else
 	fail "the peer did not declare the path to 10.0.0.1 dead in 90 s: $(g vm-221 "apps paths $peer_port" | tr '\n' ' ')"
@@ -217,7 +207,8 @@ else
 	fail "no DATA reached a server during the cut ($before-> $(indata_of_servers))"
 fi
 path_a -D
-if vm_until 90 paths_active; then pass "path A healed, every path active again"; else fail "path A did not come back in 90 s"; fi
+paths_watch
+if vm_until 90 paths_active "$peer_port"; then pass "path A healed, every path active again"; else paths_report "$peer_port" "path A did not come back in 90 s"; fi
 
 # 3. Both LB daemons killed (kill -9) for 5 s: the kernel fast paths carry the associations.
 say "both LBs kill -9 for 5 s"
@@ -245,7 +236,8 @@ done
 before=$(indata_of_servers)
 vm_until 60 indata_grew "$before" || fail "no DATA reached a server after the LB restart"
 placed || fail "placement changed through the LB kill: $(placement | sort | tr '\n' ';')"
-vm_until 60 paths_active || fail "not every path active after the LB restart"
+paths_watch
+vm_until 60 paths_active "$peer_port" || paths_report "$peer_port" "not every path active after the LB restart"
 
 # 4. The end: every message echoed, a clean SHUTDOWN; no ABORT, no out-of-the-blue packet.
 failovers=0

@@ -29,6 +29,10 @@
 #                                    nets 2 (via vm-201, src 10.0.0.1) and 6 (via vm-202, src
 #                                    10.0.0.2); HOOK S prints more vm_setup lines
 #   dt_client_cfg [HOOK]             guest config of vm-221: routes to the VIPs via the LBs
+#   paths_watch / paths_active PORT  every path (guest of all_guests, association, peer address)
+#                                    of PORT seen active since the watch began, none unconfirmed
+#   paths_report PORT WHY            fail WHY, list the paths never seen active, keep the detail
+#   vip_a_dead PORT                  on vm-221 the path to 10.0.0.1 of every association is dead
 #   g NAME CMD / snmp NAME / field TEXT NAME   a guest command (60 s); its SCTP counters
 #                                    ("aborts N estab N ootb N indata N"); one of them
 
@@ -195,3 +199,43 @@ dt_require() {
 	[ -x "$SCTPT_BIN" ] || skip "no static sctpt (SCTPT_BIN='$SCTPT_BIN'; needs libsctp.a and libusrsctp.a)"
 	[ -e /dev/net/tun ] || skip "no /dev/net/tun (tap devices)"
 }
+
+# Paths under software emulation on a loaded host flap: a heartbeat answered later than the
+# RTO (at most 1 s here, tcase_sctp_sysctls) makes Linux mark the path potentially failed
+# (state 1) or, after path_max_retrans more, inactive, until the next answer makes it active
+# again. "Every path active at one instant on four guests" is then a matter of luck; what the
+# checks mean is "every path of every association works through the LBs": each has been seen
+# active since the watch began (paths_watch), and none is left unconfirmed (state 3: never
+# answered, what a path the LBs drop looks like).
+# paths_watch: start a watch (forget what was seen).
+paths_watch() { : >"$state/paths-seen"; }
+# paths_active PORT: every path (guest, association, peer address) of PORT that exists now has
+# been seen active since paths_watch, and none is unconfirmed now.
+paths_active() {
+	local gname out
+	: >"$state/paths-now"
+	for gname in "${all_guests[@]}"; do
+		out=$(g "$gname" "apps paths $1") || return 1
+		[ -z "$out" ] || awk -v g="$gname" '{ print g, $1, $2, $3 }' <<<"$out" >>"$state/paths-now"
+	done
+	[ -s "$state/paths-now" ] || return 1
+	awk '$4 == 2 { print $1, $2, $3 }' "$state/paths-now" >>"$state/paths-seen"
+	awk 'FILENAME == ARGV[1] { seen[$0] = 1; next } $4 == 3 || !(($1 " " $2 " " $3) in seen) { bad = 1 } END { exit bad }' \
+		"$state/paths-seen" "$state/paths-now"
+}
+# paths_report PORT WHY: the failure, the paths not seen active (on stdout), and every guest's
+# detail of its paths now (into the run directory).
+paths_report() {
+	local gname detail
+	fail "$2"
+	awk 'FILENAME == ARGV[1] { seen[$0] = 1; next } $4 == 3 || !(($1 " " $2 " " $3) in seen) { print "    not seen active: " $1 " association " $2 " peer " $3 " state now " $4 }' \
+		"$state/paths-seen" "$state/paths-now" | head -n 12
+	detail=$state/paths-$(date +%s)
+	for gname in "${all_guests[@]}"; do
+		echo "== $gname"
+		g "$gname" "apps paths_detail $1" || true
+	done >"$detail" 2>&1
+	echo "    every guest's paths now: $detail"
+}
+# vip_a_dead PORT: on vm-221, the path to 10.0.0.1 of every association of PORT is inactive.
+vip_a_dead() { local out; out=$(g vm-221 "apps paths $1") && [ -n "$out" ] && ! awk '$2 == "10.0.0.1" && $3 != 0 { f = 1 } END { exit !f }' <<<"$out"; }
