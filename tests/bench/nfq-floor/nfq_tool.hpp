@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "io/nfqueue.hpp"
+#include "support/parse_number.hpp"
 
 namespace nfq_tool {
 
@@ -30,18 +31,8 @@ inline void install_stop_handlers() {
     sigaction(SIGINT, &action, nullptr);
 }
 
-template <typename Number>
-std::optional<Number> parse_number(std::string_view text) {
-    Number value{};
-    int base = 10;
-    if (text.starts_with("0x")) {
-        text.remove_prefix(2);
-        base = 16;
-    }
-    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value, base);
-    if (error != std::errc{} || end != text.data() + text.size()) return std::nullopt;
-    return value;
-}
+// One number syntax for every benchmark tool (tests/support/parse_number.hpp).
+using sctplb::test::parse_number;
 
 inline double now_seconds() {
     timespec now{};

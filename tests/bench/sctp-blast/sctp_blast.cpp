@@ -37,6 +37,7 @@
 #include <string_view>
 #include <vector>
 
+#include "raw_sender.hpp"
 #include "sender_common.hpp"
 #include "support/bytes.hpp"
 #include "support/crc32c.hpp"
@@ -45,32 +46,21 @@ namespace {
 
 using namespace sctplb::bench;
 
-constexpr std::size_t kIpHeaderBytes = 20;
-constexpr std::size_t kCommonHeaderBytes = 12;
 constexpr std::size_t kDataChunkHeaderBytes = 16;
 constexpr std::size_t kMinPacketBytes = kIpHeaderBytes + kCommonHeaderBytes + kDataChunkHeaderBytes;
 constexpr std::size_t kMaxPacketBytes = 1500;
-constexpr std::size_t kInitChunkBytes = 20;  // RFC 9260 §3.3.2, no parameters
 constexpr std::size_t kInitPacketBytes = kIpHeaderBytes + kCommonHeaderBytes + kInitChunkBytes;
-constexpr std::uint8_t kIpProtocolSctp = 132;
 constexpr std::uint8_t kChunkData = 0x00;  // RFC 9260 §3.2
-constexpr std::uint8_t kChunkInit = 0x01;
 constexpr std::uint8_t kDataFlagsBeginEnd = 0x03;  // one unfragmented user message (§3.3.1)
 
-struct Options {
-    in_addr destination{};
-    std::vector<in_addr> sources;
+struct Options : SenderOptions {
+    Options() { sport_base = 10000; }
     std::uint32_t paths = 2;
-    std::uint16_t dport = 36412;
-    std::uint16_t sport_base = 10000;
     std::uint32_t associations = 1024;
     std::size_t packet_bytes = 64;
     double pps = 0;  // 0: as fast as possible
-    double duration = 1.0;
-    std::size_t batch = 64;
     bool crc = true;
     bool init = false;  // INITs with fresh tags instead of DATA (a flood of new associations)
-    std::uint64_t seed = 1;
     std::string export_file;
     std::vector<std::uint32_t> fwmarks{1};
 };
@@ -104,89 +94,45 @@ void usage(FILE* out) {
 
 // Returns an error text, or nothing when the options are good.
 std::optional<std::string> parse_options(int argc, char** argv, Options& o, bool& help) {
-    bool have_destination = false;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view name = argv[i];
-        if (name == "--help" || name == "-h" || name == "help") {
-            help = true;
-            return std::nullopt;
-        }
+    const auto flag = [&](std::string_view name) {
         if (name == "--init") {
             o.init = true;
             o.packet_bytes = kInitPacketBytes;
-            continue;
+            return true;
         }
         if (name == "--no-crc") {
             o.crc = false;
-            continue;
+            return true;
         }
-        if (i + 1 >= argc) return "option " + std::string(name) + " needs a value";
-        const std::string_view value = argv[++i];
-        const auto bad = [&] { return "bad value '" + std::string(value) + "' for " + std::string(name); };
-        if (name == "--dst") {
-            const auto address = parse_ipv4(value);
-            if (!address) return bad();
-            o.destination = *address;
-            have_destination = true;
-        } else if (name == "--src") {
-            o.sources.clear();
-            for (const auto part : split_commas(value)) {
-                const auto address = parse_ipv4(part);
-                if (!address) return bad();
-                o.sources.push_back(*address);
-            }
-        } else if (name == "--paths") {
-            const auto v = parse_number<std::uint32_t>(value);
-            if (!v || *v == 0 || *v > 8) return bad();
-            o.paths = *v;
-        } else if (name == "--associations") {
-            const auto v = parse_number<std::uint32_t>(value);
-            if (!v || *v == 0 || *v > 65535) return bad();
-            o.associations = *v;
-        } else if (name == "--dport") {
-            const auto v = parse_number<std::uint16_t>(value);
-            if (!v || *v == 0) return bad();
-            o.dport = *v;
-        } else if (name == "--sport-base") {
-            const auto v = parse_number<std::uint16_t>(value);
-            if (!v || *v == 0) return bad();
-            o.sport_base = *v;
-        } else if (name == "--size") {
-            const auto v = parse_number<std::size_t>(value);
-            if (!v || *v < kMinPacketBytes || *v > kMaxPacketBytes) return bad();
-            o.packet_bytes = *v;
-        } else if (name == "--pps") {
+        return false;
+    };
+    const auto option = [&](std::string_view name, std::string_view value) {
+        if (name == "--paths") return take_number<std::uint32_t>(value, o.paths, 1, 8);
+        if (name == "--associations") return take_number<std::uint32_t>(value, o.associations, 1, 65535);
+        if (name == "--size") return take_number<std::size_t>(value, o.packet_bytes, kMinPacketBytes, kMaxPacketBytes);
+        if (name == "--pps") {
             const auto v = parse_double(value);
-            if (!v) return bad();
+            if (!v) return OptionResult::bad;
             o.pps = *v;
-        } else if (name == "--duration") {
-            const auto v = parse_double(value);
-            if (!v || *v <= 0) return bad();
-            o.duration = *v;
-        } else if (name == "--batch") {
-            const auto v = parse_number<std::size_t>(value);
-            if (!v || *v == 0 || *v > 1024) return bad();
-            o.batch = *v;
-        } else if (name == "--seed") {
-            const auto v = parse_number<std::uint64_t>(value);
-            if (!v) return bad();
-            o.seed = *v;
-        } else if (name == "--export-associations") {
-            if (value.empty()) return bad();
+            return OptionResult::taken;
+        }
+        if (name == "--export-associations") {
+            if (value.empty()) return OptionResult::bad;
             o.export_file = value;
-        } else if (name == "--fwmarks") {
+            return OptionResult::taken;
+        }
+        if (name == "--fwmarks") {
             o.fwmarks.clear();
             for (const auto part : split_commas(value)) {
                 const auto v = parse_number<std::uint32_t>(part);
-                if (!v || *v == 0) return bad();
+                if (!v || *v == 0) return OptionResult::bad;
                 o.fwmarks.push_back(*v);
             }
-        } else {
-            return "unknown option " + std::string(name);
+            return OptionResult::taken;
         }
-    }
-    if (!have_destination) return std::string("--dst is required");
-    if (o.sources.empty()) return std::string("--src is required");
+        return parse_sender_option(name, value, o);
+    };
+    if (auto error = parse_command_line(argc, argv, o, help, flag, option); error || help) return error;
     if (o.paths > o.sources.size()) return std::string("--paths is larger than the number of --src addresses");
     if (std::uint32_t{o.sport_base} + o.associations - 1 > 65535)
         return std::string("--sport-base + --associations exceeds port 65535");
@@ -263,23 +209,11 @@ using sctplb::test::store32;
 
 // Fills the fixed parts once; write_variable() sets what changes per packet.
 void write_template(std::byte* p, const Options& o) {
-    std::memset(p, 0, o.packet_bytes);
-    p[0] = std::byte{0x45};                                        // IPv4, 20-byte header
-    store16(p + 2, static_cast<std::uint16_t>(o.packet_bytes));       // total length
-    store16(p + 6, 0x4000);                                          // DF; id 0: the kernel fills it
-    p[8] = std::byte{64};                                          // TTL
-    p[9] = std::byte{kIpProtocolSctp};
-    std::memcpy(p + 16, &o.destination, 4);                        // network order already
+    write_ipv4_sctp(p, o.packet_bytes, o.destination, o.dport);
     std::byte* sctp = p + kIpHeaderBytes;
-    store16(sctp + 2, o.dport);
     std::byte* chunk = sctp + kCommonHeaderBytes;
     if (o.init) {
-        chunk[0] = std::byte{kChunkInit};
-        store16(chunk + 2, static_cast<std::uint16_t>(kInitChunkBytes));
-        store32(chunk + 8, 65536);  // a_rwnd
-        store16(chunk + 12, 10);    // outbound streams
-        store16(chunk + 14, 10);    // inbound streams
-        store32(chunk + 16, 1);     // initial TSN
+        write_init_chunk(chunk, 0, 1);  // the Initiate Tag is per packet: write_variable()
         return;
     }
     chunk[0] = std::byte{kChunkData};
@@ -310,63 +244,32 @@ void write_variable(std::byte* p, const Options& o, const AssociationSpec& a, in
 }
 
 int send_packets(const Options& o, const std::vector<AssociationSpec>& associations) {
-    // IPPROTO_RAW implies IP_HDRINCL: we write the source address of each path.
-    const int fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
-    if (fd < 0) {
-        std::fprintf(stderr, "sctp_blast: raw socket: %s (needs CAP_NET_RAW)\n", std::strerror(errno));
-        return 1;
-    }
-    const int sndbuf = 4 << 20;
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);  // best effort
-    prctl(PR_SET_TIMERSLACK, 1UL);  // paced sends wake on time, not 50 µs late
+    RawSender sender;
+    if (!sender.open("sctp_blast")) return 1;
 
     // Paced sends keep whole batches (a smaller one costs the sender more per
     // packet than the receiver gains in smoothness): at 100 kpps a burst of 64
     // every 640 µs, far below any queue length. Only very low rates shrink it.
     std::size_t batch = o.batch;
     if (o.pps > 0) batch = std::max<std::size_t>(1, std::min(batch, static_cast<std::size_t>(o.pps * 1e-3)));
-    std::vector<std::byte> buffers(batch * o.packet_bytes);
-    std::vector<iovec> iovecs(batch);
-    std::vector<mmsghdr> messages(batch);
-    sockaddr_in destination{};
-    destination.sin_family = AF_INET;
-    destination.sin_addr = o.destination;
-    for (std::size_t i = 0; i < batch; ++i) {
-        write_template(&buffers[i * o.packet_bytes], o);
-        iovecs[i] = iovec{&buffers[i * o.packet_bytes], o.packet_bytes};
-        messages[i].msg_hdr = msghdr{};
-        messages[i].msg_hdr.msg_name = &destination;
-        messages[i].msg_hdr.msg_namelen = sizeof destination;
-        messages[i].msg_hdr.msg_iov = &iovecs[i];
-        messages[i].msg_hdr.msg_iovlen = 1;
-    }
+    sender.prepare(batch, o.packet_bytes, o.destination);
+    for (std::size_t i = 0; i < batch; ++i) write_template(sender.slot(i), o);
     const Crc32c crc;
     std::vector<std::uint32_t> tsn(associations.size());
     for (std::size_t i = 0; i < tsn.size(); ++i) tsn[i] = static_cast<std::uint32_t>(splitmix64(o.seed + i));
 
     const std::uint64_t n = associations.size();
     std::uint64_t next = 0;  // index of the next packet to build
-    std::uint64_t sent = 0, errors = 0;
-    int last_errno = 0;
     const std::int64_t start = monotonic_ns();
     const auto end = start + static_cast<std::int64_t>(o.duration * 1e9);
-    // Pacing: packet number `scheduled_base + k` is due at schedule_start + k / pps.
-    std::int64_t schedule_start = start;
-    std::uint64_t scheduled_base = 0;
-    // Preempted for longer (a busy machine): restart the schedule rather than
-    // catch up with a burst that could overflow a queue the steady rate would not.
-    const std::int64_t max_lag_ns = 5'000'000;
+    Pacer pacer(o.pps, start);
     std::int64_t now = start;
     while (now < end) {
         if (o.pps > 0) {
-            const auto due = schedule_start + static_cast<std::int64_t>(static_cast<double>(next - scheduled_base) * 1e9 / o.pps);
-            if (due > now) {
-                sleep_until(std::min(due, end));
+            if (const auto due = pacer.ahead(next, now)) {
+                sleep_until(std::min(*due, end));
                 now = monotonic_ns();
                 if (now >= end) break;
-            } else if (now - due > max_lag_ns) {
-                schedule_start = now;
-                scheduled_base = next;
             }
         }
         for (std::size_t i = 0; i < batch; ++i, ++next) {
@@ -374,37 +277,17 @@ int send_packets(const Options& o, const std::vector<AssociationSpec>& associati
             const std::uint64_t round = next / n;
             const AssociationSpec& spec = associations[a];
             const in_addr source = o.sources[(spec.first_address + round % o.paths) % o.sources.size()];
-            write_variable(&buffers[i * o.packet_bytes], o, spec, source, tsn[a]++,
+            write_variable(sender.slot(i), o, spec, source, tsn[a]++,
                            static_cast<std::uint16_t>(round), crc);
         }
-        std::size_t done = 0;
-        while (done < batch) {
-            const int r = sendmmsg(fd, messages.data() + done, static_cast<unsigned>(batch - done), 0);
-            if (r > 0) {
-                done += static_cast<std::size_t>(r);
-                sent += static_cast<std::uint64_t>(r);
-                continue;
-            }
-            if (r < 0 && errno == EINTR) continue;
-            // ENOBUFS and the like: that packet is lost at the sender; count it, go on.
-            last_errno = errno;
-            ++errors;
-            ++done;
-        }
+        sender.send(batch);
         now = monotonic_ns();
     }
     const double seconds = static_cast<double>(now - start) * 1e-9;
-    // CPU time of this process over wall time: ~100 % at full rate means the
-    // sender was the limit; much less means it lost its CPU to someone else.
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
-    const double cpu_seconds = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-                               static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
-    std::printf("sctp_blast: sent=%" PRIu64 " errors=%" PRIu64 " seconds=%.3f pps=%.0f cpu=%.0f%%\n", sent, errors,
-                seconds, seconds > 0 ? static_cast<double>(sent) / seconds : 0.0,
-                seconds > 0 ? 100.0 * cpu_seconds / seconds : 0.0);
-    if (errors) std::fprintf(stderr, "sctp_blast: last send error: %s\n", std::strerror(last_errno));
-    close(fd);
+    std::printf("sctp_blast: sent=%" PRIu64 " errors=%" PRIu64 " seconds=%.3f pps=%.0f cpu=%.0f%%\n",
+                sender.sent(), sender.errors(), seconds,
+                seconds > 0 ? static_cast<double>(sender.sent()) / seconds : 0.0, cpu_percent(seconds));
+    sender.report_errors("sctp_blast");
     return 0;
 }
 
