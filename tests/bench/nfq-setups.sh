@@ -25,7 +25,7 @@
 #   --nice N         niceness of sender and LB (default -10; 0 = leave alone)
 #   help             this text
 #
-# Topology (namespaces named setups<PID>{s,l,k}), as nfq-throughput.sh:
+# Topology (namespaces named setups<PID>{s,l,k}), nfq-bench-lib.sh as nfq-throughput.sh:
 #   sender (64 client addresses) --veth--> lb (NOTRACK, NFQUEUE 2, fwmark 1/2 ->
 #   table 5001/5002 -> sink k1/k2, unmarked -> blackhole) --veth l1/l2--> sink
 #   (raw PREROUTING counts each chunk type and drops).
@@ -66,58 +66,14 @@ for tool in "$sctplb" "$setups"; do
 done
 command -v iptables >/dev/null || { echo "nfq-setups: iptables is missing" >&2; exit 1; }
 clock_ticks=$(getconf CLK_TCK)
-pin_sender=(nice -n "$niceness" taskset -c "$sender_cpu")
-pin_lb=(nice -n "$niceness" taskset -c "$lb_cpus")
-if [ "$(nproc)" -lt 2 ]; then pin_sender=(nice -n "$niceness"); pin_lb=(nice -n "$niceness"); fi
+bench_name=nfq-setups
+lb_kill_signal=TERM
+# shellcheck source=tests/bench/nfq-bench-lib.sh
+. "$(dirname "$0")/nfq-bench-lib.sh"
+bench_pins "$sender_cpu" "$lb_cpus" "$niceness"
 
 # ---- topology ------------------------------------------------------------------
-prefix=setups$$
-ns_s=${prefix}s ns_l=${prefix}l ns_k=${prefix}k
-shm=$prefix
-vip=10.212.9.9
-work=$(mktemp -d /tmp/nfq-setups.XXXXXX)
-shm_made=0
-lb_pid=""
-
-cleanup() {
-    if [ -n "$lb_pid" ]; then kill -TERM "$lb_pid" 2>/dev/null || true; wait "$lb_pid" 2>/dev/null || true; fi
-    if [ $shm_made -eq 1 ]; then "$sctplb" delete --shm "$shm" >/dev/null 2>&1 || true; fi
-    for ns in "$ns_s" "$ns_l" "$ns_k"; do ip netns delete "$ns" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-
-for ns in "$ns_s" "$ns_l" "$ns_k"; do ip netns add "$ns"; in_ns "$ns" ip link set lo up; done
-ip link add s0 netns "$ns_s" type veth peer name l0 netns "$ns_l"
-ip link add l1 netns "$ns_l" type veth peer name k1 netns "$ns_k"
-ip link add l2 netns "$ns_l" type veth peer name k2 netns "$ns_k"
-in_ns "$ns_s" ip addr add 10.212.0.1/24 dev s0
-clients=""
-for i in $(seq 100 163); do
-    in_ns "$ns_s" ip addr add 10.212.0.$i/24 dev s0
-    clients="$clients${clients:+,}10.212.0.$i"
-done
-in_ns "$ns_s" ip link set s0 up
-in_ns "$ns_s" ip route add default via 10.212.0.254
-in_ns "$ns_l" ip addr add 10.212.0.254/24 dev l0
-in_ns "$ns_l" ip addr add 10.212.1.254/24 dev l1
-in_ns "$ns_l" ip addr add 10.212.2.254/24 dev l2
-for dev in l0 l1 l2; do in_ns "$ns_l" ip link set "$dev" up; done
-in_ns "$ns_k" ip addr add 10.212.1.1/24 dev k1
-in_ns "$ns_k" ip addr add 10.212.2.1/24 dev k2
-in_ns "$ns_k" ip link set k1 up
-in_ns "$ns_k" ip link set k2 up
-in_ns "$ns_l" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-in_ns "$ns_l" iptables -w -t raw -A PREROUTING -d $vip/32 -p sctp -j NOTRACK
-in_ns "$ns_l" ip route add $vip/32 via 10.212.1.1 table 5001
-in_ns "$ns_l" ip route add $vip/32 via 10.212.2.1 table 5002
-in_ns "$ns_l" ip route add blackhole $vip/32 table 5000
-in_ns "$ns_l" ip rule add pref 10000 fwmark 0x1 table 5001
-in_ns "$ns_l" ip rule add pref 10000 fwmark 0x2 table 5002
-in_ns "$ns_l" ip rule add pref 10001 to $vip/32 table 5000
+bench_topology "setups$$" 10.212 64
 in_ns "$ns_l" iptables -w -t mangle -A PREROUTING -d $vip/32 -p sctp -j NFQUEUE --queue-num 2
 # Sink: one counting rule per chunk type the client sends, then drop.
 chunk_types="INIT COOKIE_ECHO SHUTDOWN SHUTDOWN_COMPLETE"
@@ -125,32 +81,20 @@ for type in $chunk_types; do
     in_ns "$ns_k" iptables -w -t raw -A PREROUTING -p sctp -m sctp --chunk-types any "$type"
 done
 in_ns "$ns_k" iptables -w -t raw -A PREROUTING -p sctp -j DROP
-mac() { in_ns "$1" cat "/sys/class/net/$2/address"; }
-in_ns "$ns_s" ip neigh replace 10.212.0.254 lladdr "$(mac "$ns_l" l0)" dev s0 nud permanent
-in_ns "$ns_l" ip neigh replace 10.212.1.1 lladdr "$(mac "$ns_k" k1)" dev l1 nud permanent
-in_ns "$ns_l" ip neigh replace 10.212.2.1 lladdr "$(mac "$ns_k" k2)" dev l2 nud permanent
 
 # An empty table: closed entries linger 10 s (closed_linger), so 1 Mi entries hold
 # 100k setups/s without evictions.
 shm_made=1  # before init: a run stopped during init still removes the segment
 "$sctplb" init --shm "$shm" --hash vtag --capacity 1048576 >"$work/init.out" 2>&1
 "$sctplb" activate --shm "$shm" 1 2 >"$work/activate.out" 2>&1
-ip netns exec "$ns_l" "${pin_lb[@]}" "$sctplb" lb --shm "$shm" --queue 2 --no-fastpath >"$work/lb.out" 2>&1 &
-lb_pid=$!
-for _ in $(seq 100); do grep -q "running:" "$work/lb.out" 2>/dev/null && break; sleep 0.1; done
-grep -q "running:" "$work/lb.out" || { echo "nfq-setups: sctplb lb did not start: $(tail -n 3 "$work/lb.out")" >&2; exit 1; }
+bench_start_lb "$work/lb.out" "$sctplb" lb --shm "$shm" --queue 2 --no-fastpath
+bench_wait_for "$work/lb.out" "running:" 100 || { echo "nfq-setups: sctplb lb did not start: $(tail -n 3 "$work/lb.out")" >&2; exit 1; }
 
 # ---- measurement helpers -------------------------------------------------------
-calc() { awk "BEGIN { printf \"%.6g\", ($1) }"; }
 # packets per chunk type at the sink, in the order of $chunk_types
 sink_counts() {
     in_ns "$ns_k" iptables -w -t raw -nvxL PREROUTING | awk 'NR > 2 && NR <= 6 { printf "%s ", $1 } END { print "" }'
 }
-queue_drops() {
-    in_ns "$ns_l" cat /proc/net/netfilter/nfnetlink_queue | awk '{ q += $6; u += $7 } END { print q + 0, u + 0 }'
-}
-lb_ticks() { sed 's/.*) //' "/proc/$lb_pid/stat" | awk '{ print $12 + $13 }'; }
-now_ns() { date +%s%N; }
 # Waits (up to 10 s) until no packet waits in the queue and the sink's counts
 # stopped moving: what the LB still had to decide counts for this trial.
 drain() {

@@ -52,7 +52,7 @@
 #   --verbose          print every trial
 #   help               this text
 #
-# Topology (namespaces named tput<PID>{s,l,k}):
+# Topology (namespaces named tput<PID>{s,l,k}, built by nfq-bench-lib.sh):
 #   sender (sctp_blast, 16 client addresses = 8 two-path clients)
 #     --veth--> lb (NOTRACK, mangle PREROUTING rule of the config, fwmark 1/2 ->
 #               table 5001/5002 -> sink k1/k2, unmarked -> blackhole)
@@ -117,68 +117,17 @@ done
 command -v iptables >/dev/null || { echo "nfq-throughput: iptables is missing" >&2; exit 1; }
 cpus=$(nproc)
 clock_ticks=$(getconf CLK_TCK)
-pin_sender=(nice -n "$niceness" taskset -c "$sender_cpu")
-pin_lb=(nice -n "$niceness" taskset -c "$lb_cpus")
-if [ "$cpus" -lt 2 ]; then pin_sender=(nice -n "$niceness"); pin_lb=(nice -n "$niceness"); fi
+bench_name=nfq-throughput
+lb_kill_signal=KILL
+# shellcheck source=tests/bench/nfq-bench-lib.sh
+. "$(dirname "$0")/nfq-bench-lib.sh"
+bench_pins "$sender_cpu" "$lb_cpus" "$niceness"
 
 # ---- topology ------------------------------------------------------------------
-prefix=tput$$
-ns_s=${prefix}s ns_l=${prefix}l ns_k=${prefix}k
-shm=$prefix
-vip=10.211.9.9
-work=$(mktemp -d /tmp/nfq-throughput.XXXXXX)
-shm_made=0
-lb_pid=""  # the one background process we run at a time (nfq_floor or sctplb lb)
-
-cleanup() {
-    if [ -n "$lb_pid" ]; then kill -KILL "$lb_pid" 2>/dev/null || true; fi
-    if [ $shm_made -eq 1 ]; then "$sctplb" delete --shm "$shm" >/dev/null 2>&1 || true; fi
-    for ns in "$ns_s" "$ns_l" "$ns_k"; do ip netns delete "$ns" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-
-for ns in "$ns_s" "$ns_l" "$ns_k"; do ip netns add "$ns"; in_ns "$ns" ip link set lo up; done
-ip link add s0 netns "$ns_s" type veth peer name l0 netns "$ns_l"
-ip link add l1 netns "$ns_l" type veth peer name k1 netns "$ns_k"
-ip link add l2 netns "$ns_l" type veth peer name k2 netns "$ns_k"
-in_ns "$ns_s" ip addr add 10.211.0.1/24 dev s0
-clients=""
-for i in $(seq 100 115); do
-    in_ns "$ns_s" ip addr add 10.211.0.$i/24 dev s0
-    clients="$clients${clients:+,}10.211.0.$i"
-done
-in_ns "$ns_s" ip link set s0 up
-in_ns "$ns_s" ip route add default via 10.211.0.254
-in_ns "$ns_l" ip addr add 10.211.0.254/24 dev l0
-in_ns "$ns_l" ip addr add 10.211.1.254/24 dev l1
-in_ns "$ns_l" ip addr add 10.211.2.254/24 dev l2
-for dev in l0 l1 l2; do in_ns "$ns_l" ip link set "$dev" up; done
-in_ns "$ns_k" ip addr add 10.211.1.1/24 dev k1
-in_ns "$ns_k" ip addr add 10.211.2.1/24 dev k2
-in_ns "$ns_k" ip link set k1 up
-in_ns "$ns_k" ip link set k2 up
-in_ns "$ns_l" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-# The same routing a DSR LB gets from 'sctplb rules': NOTRACK, a table per target
-# holding only the VIP, fwmark rules, and a blackhole for unmarked VIP packets.
-in_ns "$ns_l" iptables -w -t raw -A PREROUTING -d $vip/32 -p sctp -j NOTRACK
-in_ns "$ns_l" ip route add $vip/32 via 10.211.1.1 table 5001
-in_ns "$ns_l" ip route add $vip/32 via 10.211.2.1 table 5002
-in_ns "$ns_l" ip route add blackhole $vip/32 table 5000
-in_ns "$ns_l" ip rule add pref 10000 fwmark 0x1 table 5001
-in_ns "$ns_l" ip rule add pref 10000 fwmark 0x2 table 5002
-in_ns "$ns_l" ip rule add pref 10001 to $vip/32 table 5000
+bench_topology "tput$$" 10.211 16
 # Sink: count and drop at the first hook (no VIP there: no ICMP back).
 in_ns "$ns_k" iptables -w -t raw -A PREROUTING -i k1 -p sctp -j DROP
 in_ns "$ns_k" iptables -w -t raw -A PREROUTING -i k2 -p sctp -j DROP
-# Permanent neighbours: no ARP resolution inside a trial (and no ping needed).
-mac() { in_ns "$1" cat "/sys/class/net/$2/address"; }
-in_ns "$ns_s" ip neigh replace 10.211.0.254 lladdr "$(mac "$ns_l" l0)" dev s0 nud permanent
-in_ns "$ns_l" ip neigh replace 10.211.1.1 lladdr "$(mac "$ns_k" k1)" dev l1 nud permanent
-in_ns "$ns_l" ip neigh replace 10.211.2.1 lladdr "$(mac "$ns_k" k2)" dev l2 nud permanent
 
 blast_args=(--dst $vip --src "$clients" --paths 2 --associations "$associations" --dport 36412 --size 64)
 
@@ -215,10 +164,6 @@ sink_total() {
         in_ns "$ns_k" iptables -w -t raw -nvxL PREROUTING | awk 'NR > 2 { sum += $1 } END { print sum + 0 }'
     fi
 }
-# "queue_dropped user_dropped" summed over our queues (the file is per namespace).
-queue_drops() {
-    in_ns "$ns_l" cat /proc/net/netfilter/nfnetlink_queue | awk '{ q += $6; u += $7 } END { print q + 0, u + 0 }'
-}
 # "queue:id_sequence ..." per bound queue: how packets spread over the queues.
 queue_sequences() {
     in_ns "$ns_l" cat /proc/net/netfilter/nfnetlink_queue | awk '{ printf "%s%s:%s", sep, $1, $8; sep = " " }'
@@ -232,18 +177,6 @@ cpu_jiffies() {
 machine_jiffies() {
     awk '$1 == "cpu" { busy = $2 + $3 + $4 + $7 + $8; print busy, busy + $5 + $6 }' /proc/stat
 }
-# Floating-point arithmetic; the parentheses keep awk from reading ">" as a redirection.
-calc() { awk "BEGIN { printf \"%.6g\", ($1) }"; }
-
-# user+system clock ticks of the LB process (all its threads), 0 when none runs
-lb_ticks() {
-    if [ -n "$lb_pid" ] && [ -r "/proc/$lb_pid/stat" ]; then
-        sed 's/.*) //' "/proc/$lb_pid/stat" | awk '{ print $12 + $13 }'
-    else
-        echo 0
-    fi
-}
-now_ns() { date +%s%N; }
 # user+system clock ticks of the ksoftirqd threads, summed
 ksoftirqd_ticks() {
     local pid sum=0
@@ -302,12 +235,6 @@ trial() {
 }
 passes() { [ "$(calc "$t_loss <= 1 - $lossless_fraction")" = 1 ]; }
 
-wait_for() {  # FILE TEXT: up to 5 s
-    local i
-    for i in $(seq 50); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-    return 1
-}
-
 start_lb() {  # config
     local config=$1
     case "$config" in
@@ -323,10 +250,8 @@ start_lb() {  # config
             local verdicts=()
             [ "$config" = floor ] || verdicts=(--no-batch-verdict)
             in_ns "$ns_l" iptables -w -t mangle -A PREROUTING -d $vip/32 -p sctp -j NFQUEUE --queue-num 2
-            # ip netns exec, not the in_ns function: $! must be the tool's own PID.
-            ip netns exec "$ns_l" "${pin_lb[@]}" "$floor" --queue 2 --mark 1 "${verdicts[@]}" >"$work/lb.out" 2>&1 &
-            lb_pid=$!
-            wait_for "$work/lb.out" "bound queue" ;;
+            bench_start_lb "$work/lb.out" "$floor" --queue 2 --mark 1 "${verdicts[@]}"
+            bench_wait_for "$work/lb.out" "bound queue" ;;
         lb-1q | lb-2q)
             local queue=2
             if [ "$config" = lb-2q ]; then
@@ -335,16 +260,14 @@ start_lb() {  # config
             else
                 in_ns "$ns_l" iptables -w -t mangle -A PREROUTING -d $vip/32 -p sctp -j NFQUEUE --queue-num 2
             fi
-            ip netns exec "$ns_l" "${pin_lb[@]}" "$sctplb" lb --shm "$shm" --queue "$queue" --no-fastpath >"$work/lb.out" 2>&1 &
-            lb_pid=$!
-            wait_for "$work/lb.out" "running:" ;;
+            bench_start_lb "$work/lb.out" "$sctplb" lb --shm "$shm" --queue "$queue" --no-fastpath
+            bench_wait_for "$work/lb.out" "running:" ;;
         lb-fp)
             fast_path_rules --apply >"$work/rules.out" 2>&1 || { cat "$work/rules.out" >&2; return 1; }
             in_ns "$ns_l" iptables -w -t mangle -A PREROUTING -d $vip/32 -p sctp -m mark --mark 0/0xffffffff \
                 -j NFQUEUE --queue-num 2
-            ip netns exec "$ns_l" "${pin_lb[@]}" "$sctplb" lb --shm "$shm" --queue 2 --fastpath >"$work/lb.out" 2>&1 &
-            lb_pid=$!
-            wait_for "$work/lb.out" "running:" || return 1
+            bench_start_lb "$work/lb.out" "$sctplb" lb --shm "$shm" --queue 2 --fastpath
+            bench_wait_for "$work/lb.out" "running:" || return 1
             # Every imported association (2 client addresses each) in the kernel's map.
             local i
             for i in $(seq 100); do
@@ -358,7 +281,7 @@ start_lb() {  # config
 
 # The fast path's nft table only (the routing above is ours): --apply or --delete.
 fast_path_rules() {
-    in_ns "$ns_l" "$sctplb" rules --shm "$shm" --vip $vip --target 1=10.211.1.1 --target 2=10.211.2.1 \
+    in_ns "$ns_l" "$sctplb" rules --shm "$shm" --vip $vip --target 1=$net.1.1 --target 2=$net.2.1 \
         --fastpath-only "$1"
 }
 fast_path_elements() {
@@ -373,11 +296,7 @@ lb_batches() {
 }
 
 stop_lb() {
-    if [ -n "$lb_pid" ]; then
-        kill -TERM "$lb_pid" 2>/dev/null || true
-        wait "$lb_pid" 2>/dev/null || true
-        lb_pid=""
-    fi
+    bench_stop_lb TERM
     in_ns "$ns_l" iptables -w -t mangle -F PREROUTING
     [ "$1" != lb-fp ] || fast_path_rules --delete >/dev/null 2>&1 || true
     if [ "$1" = sender ]; then
