@@ -96,8 +96,10 @@ cmd_test() {
   if [ "$(id -u)" -eq 0 ]; then
     log "NFQUEUE throughput, quick (report only)"
     "$top/tests/bench/nfq-throughput.sh" --quick --build "$build" || status=1
+    log "association setups per second through the daemon, quick (report only)"
+    "$top/tests/bench/nfq-setups.sh" --quick --build "$build" || status=1
   else
-    log "NFQUEUE throughput skipped: needs root (network namespaces, iptables)"
+    log "NFQUEUE throughput and setups skipped: need root (network namespaces, iptables)"
   fi
   if [ $status -ne 0 ]; then
     log "FAILED"
