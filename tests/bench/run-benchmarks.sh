@@ -43,14 +43,4 @@ for name in packet_bench maglev_bench decider_bench sync_bench; do
     "$bin" "${args[@]}" || status=1
   fi
 done
-# The tier simulation is a program printing a table (docs/tier-scaling.md); it exits 1 only when
-# the simulated instances disagree, never on a timing.
-sim="$bench_dir/tier_sim"
-if [ -x "$sim" ]; then
-  echo "== tier_sim"
-  if [ $quick -eq 1 ]; then "$sim" --quick || status=1; else "$sim" || status=1; fi
-else
-  echo "run-benchmarks: $sim is missing (build first)" >&2
-  status=1
-fi
 exit $status
