@@ -169,8 +169,8 @@ void draw_lane(SvgWriter& svg, double x, double bottom, std::string_view kind, s
 
 void draw_cross(SvgWriter& svg, double x, double y) {
     const LineStyle red{.stroke = kDropRed, .width = 2.5};
-    svg.line(x - 6, y - 6, x + 6, y + 6, red);
-    svg.line(x - 6, y + 6, x + 6, y - 6, red);
+    svg.line(x - 5, y - 5, x + 5, y + 5, red);
+    svg.line(x - 5, y + 5, x + 5, y - 5, red);
 }
 
 void draw_arrow(SvgWriter& svg, double from, double to, double y, std::string_view colour) {
@@ -202,7 +202,7 @@ void draw_packet(SvgWriter& svg, const Lanes& lanes, const DiagramPacket& p, dou
     label += to_vip ? endpoint(p.vip, p.server_port) : endpoint(p.client, p.client_port);
     label += "  vtag ";
     label += tag_hex(p.vtag);
-    svg.text(std::min(client, server) + 8, y - 5, label, {.fill = colour, .size = kFontSize});
+    svg.text(std::min(client, server) + 8, y - 7, label, {.fill = colour, .size = kFontSize, .halo = true});
 
     if (to_vip && p.dropped) {
         draw_arrow(svg, client, lb - 8, y, colour);
@@ -216,7 +216,7 @@ void draw_packet(SvgWriter& svg, const Lanes& lanes, const DiagramPacket& p, dou
     const TextStyle decision{.fill = !to_vip ? kMuted : p.dropped ? kDropRed : kAcceptGreen,
                              .size = kFontSize,
                              .bold = to_vip};
-    svg.text(lb + 10, y + 14, p.decision, decision);
+    svg.text(lb + 10, y + 15, p.decision, decision);
     svg.end_group();
 }
 

@@ -93,6 +93,7 @@ void SvgWriter::text(double x, double y, std::string_view content, const TextSty
     attribute(body_, "font-size", std::to_string(style.size));
     if (style.bold) attribute(body_, "font-weight", "bold");
     if (style.anchor != "start") attribute(body_, "text-anchor", style.anchor);
+    if (style.halo) body_ += " stroke=\"#ffffff\" stroke-width=\"3\" paint-order=\"stroke\"";
     body_ += '>';
     body_ += xml_escape(content);
     body_ += "</text>\n";

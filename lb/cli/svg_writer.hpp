@@ -15,6 +15,7 @@ struct TextStyle {
     int size = 11;             // px
     bool bold = false;
     std::string_view anchor = "start";  // start | middle | end
+    bool halo = false;         // a white outline, so lines behind the text do not cut it
 };
 
 struct LineStyle {
