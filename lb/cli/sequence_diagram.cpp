@@ -71,9 +71,8 @@ std::map<std::uint32_t, const DiagramPacket*> last_packet_of_each_association(
 
 namespace {
 
-// Layout, in px. Labels are monospace: ~0.6 em per character.
+// Layout, in px; labels are monospace.
 constexpr int kFontSize = 11;
-constexpr double kCharWidth = 6.7;
 constexpr double kTimeColumn = 130;   // frame number, time, association
 constexpr double kLaneGap = 260;
 constexpr double kFirstLane = kTimeColumn + 120;
