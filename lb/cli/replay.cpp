@@ -50,9 +50,9 @@ constexpr OptionSpec kSpecs[] = {
     {"encap-port", "PORT", "UDP port of SCTP over UDP, RFC 6951 (default 0: off)"},
     {"server-inits", "FWMARK", "an INIT from a VIP is a server's (as the LB's --server-queue saw it), sent by FWMARK"},
     {"json", "", "one JSON object per packet, then a summary object"},
-    {"diagram", "OUT.svg", "also draw the packets as a sequence diagram (SVG): client, LB and server lanes, each client packet's decision beside it"},
-    {"diagram-packets", "N", "draw at most the first N packets to or from a VIP (1..10000, default 200)"},
-    {"diagram-association", "VTAG|INDEX", "draw one association: one of its tags (0x..., as printed) or its number (#N in the diagram and after the summary)"},
+    {"diagram", "OUT.svg", "also draw the packets as an SVG sequence diagram, with each decision"},
+    {"diagram-packets", "N", "draw the first N packets to or from a VIP (1..10000, default 200)"},
+    {"diagram-association", "VTAG|INDEX", "draw one association: a tag (0x...) or its number (#N, printed after the summary)"},
 };
 
 constexpr std::string_view kUsage =
