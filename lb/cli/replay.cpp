@@ -3,9 +3,12 @@
 // server every packet would have reached and why.
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +24,7 @@
 #include "core/number_text.hpp"
 #include "cli/options.hpp"
 #include "core/packet.hpp"
+#include "cli/sequence_diagram.hpp"
 #include "io/pcap_input.hpp"
 #include "io/seed_file.hpp"
 
@@ -46,17 +50,25 @@ constexpr OptionSpec kSpecs[] = {
     {"encap-port", "PORT", "UDP port of SCTP over UDP, RFC 6951 (default 0: off)"},
     {"server-inits", "FWMARK", "an INIT from a VIP is a server's (as the LB's --server-queue saw it), sent by FWMARK"},
     {"json", "", "one JSON object per packet, then a summary object"},
+    {"diagram", "OUT.svg", "also draw the packets as an SVG sequence diagram, with each decision"},
+    {"diagram-packets", "N", "draw the first N packets to or from a VIP (1..10000, default 200)"},
+    {"diagram-association", "VTAG|INDEX", "draw one association: a tag (0x...) or its number (#N, printed after the summary)"},
 };
 
 constexpr std::string_view kUsage =
     "sctplb replay --pcap FILE --vip ADDR[,ADDR...] [--targets N | --fwmarks 1,2,3] [--weights 1,2,1]\n"
     "                     [--hash vtag|ports] [--M 997] [--seed-file F] [--encap-port P]\n"
-    "                     [--server-inits FWMARK] [--json]";
+    "                     [--server-inits FWMARK] [--json]\n"
+    "                     [--diagram OUT.svg [--diagram-packets N] [--diagram-association VTAG|INDEX]]";
 constexpr std::string_view kDescription =
     "Runs every packet of a capture through the daemon's decision code (same Maglev table,\n"
     "association table and rules), with the capture's timestamps as the clock, and prints\n"
     "the verdict of each packet and a summary of counters and associations, with each\n"
-    "target's share of the new associations beside its weight's share.";
+    "target's share of the new associations beside its weight's share.\n"
+    "With --diagram it also draws the packets as a sequence diagram: one arrow per packet\n"
+    "from its source lane to its destination lane (client addresses, sctplb's VIPs, the\n"
+    "targets), labelled with its chunks and path, and sctplb's verdict and reason beside\n"
+    "every client packet; dropped packets end at the LB lane with a red cross.";
 
 struct ReplayConfig {
     std::string pcap_path;
@@ -71,7 +83,59 @@ struct ReplayConfig {
     // INITs are server -> client packets, nothing is recorded.
     std::optional<std::uint32_t> server_inits;
     bool json = false;
+    std::optional<std::string> diagram_path;
+    DiagramSelection diagram_selection;
 };
+
+// --diagram-association: "0x..." is a verification tag (as replay prints tags),
+// a decimal number the association's index.
+bool parse_diagram_association(const std::string& text, DiagramSelection& selection, std::string& error) {
+    const bool hex = text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
+    // Tag 0 is every INIT's (RFC 9260 §8.5.1): it names no association.
+    if (const auto value = parse_unsigned(text, 1, hex ? 0xffffffffu : kDiagramMaxPackets)) {
+        if (hex)
+            selection.vtag = static_cast<std::uint32_t>(*value);
+        else
+            selection.association = static_cast<std::uint32_t>(*value);
+        return true;
+    }
+    error = "--diagram-association: '";
+    error += text;
+    error += "' is neither a non-zero tag (0x...) nor an association number (1..";
+    error += std::to_string(kDiagramMaxPackets);
+    error += ')';
+    return false;
+}
+
+bool parse_diagram_options(const Options& options, ReplayConfig& config, std::string& error) {
+    if (const auto path = options.value("diagram")) {
+        if (path->empty()) {
+            error = "--diagram: needs a file name";
+            return false;
+        }
+        config.diagram_path = *path;
+    }
+    for (const char* option : {"diagram-packets", "diagram-association"}) {
+        if (options.has(option) && !config.diagram_path) {
+            error = "--";
+            error += option;
+            error += " needs --diagram OUT.svg";
+            return false;
+        }
+    }
+    if (const auto text = options.value("diagram-packets")) {
+        const auto packets = parse_unsigned(*text, 1, kDiagramMaxPackets);
+        if (!packets) {
+            error = "--diagram-packets: must be 1..";
+            error += std::to_string(kDiagramMaxPackets);
+            return false;
+        }
+        config.diagram_selection.max_packets = static_cast<std::size_t>(*packets);
+    }
+    if (const auto text = options.value("diagram-association"))
+        return parse_diagram_association(*text, config.diagram_selection, error);
+    return true;
+}
 
 // Parses and validates everything; nullopt with `error` set on the first mistake.
 std::optional<ReplayConfig> make_config(const Options& options, std::string& error) {
@@ -197,6 +261,7 @@ std::optional<ReplayConfig> make_config(const Options& options, std::string& err
         config.server_inits = *fwmark;
     }
     config.json = options.has("json");
+    if (!parse_diagram_options(options, config, error)) return std::nullopt;
     return config;
 }
 
@@ -451,6 +516,159 @@ void print_text_summary(std::uint64_t packets, const Counters& counters,
     });
 }
 
+// ---------------------------------------------------------------- --diagram
+
+// The association a packet belongs to, looked up after its decision (which may
+// have created or re-keyed it). Client -> VIP packets carry Ts, an INIT its Tc
+// as initiate tag, a T-bit ABORT or SHUTDOWN COMPLETE Tc (RFC 9260 §8.5.1);
+// VIP -> client packets carry Tc. Else any association of the peer and ports.
+AssociationId association_of(const AssociationTable& table, const ParsedPacket& p, Direction direction, Nanos now) {
+    if (!has_sctp_header(p.status) || p.ip_version == 0) return kNoAssociation;
+    const bool to_vip = direction == Direction::In;
+    const IpAddress& peer = to_vip ? p.src : p.dst;
+    const std::uint16_t peer_port = to_vip ? p.sport : p.dport;
+    const std::uint16_t vip_port = to_vip ? p.dport : p.sport;
+    AssociationTable::Found found;
+    if (to_vip && p.has_init)
+        found = table.find_by_tc(peer, peer_port, vip_port, p.init.initiate_tag, now);
+    else if (to_vip && !p.t_bit)
+        found = table.find_by_ts(peer, peer_port, vip_port, p.vtag, now);
+    else
+        found = table.find_by_tc(peer, peer_port, vip_port, p.vtag, now);
+    if (found.id == kNoAssociation) found = table.find_by_peer(peer, peer_port, vip_port, now);
+    return found.id;
+}
+
+std::string decision_words(const Verdict& verdict) {
+    std::string words(action_name(verdict.action));
+    if (verdict.action == Action::AcceptMarked) {
+        words += "  fwmark ";
+        words += std::to_string(verdict.fwmark);
+    }
+    words += "  ";
+    words += reason_name(verdict.reason);
+    return words;
+}
+
+// Numbers the associations 1, 2, ... as the capture shows them. A table slot
+// is reused with a new generation, so (slot, generation) is one association,
+// through restarts too.
+class AssociationNumbers {
+public:
+    std::uint32_t of(AssociationId id, std::uint32_t generation) {
+        const auto [at, added] = numbers_.try_emplace({id, generation}, next_);
+        if (added) ++next_;
+        return at->second;
+    }
+
+private:
+    std::map<std::pair<AssociationId, std::uint32_t>, std::uint32_t> numbers_;
+    std::uint32_t next_ = 1;
+};
+
+// Every packet to or from a VIP, offered to the diagram with its decision.
+class DiagramCollector {
+public:
+    explicit DiagramCollector(DiagramSelection selection) : recorder_(selection) {}
+
+    void add(const Row& row, const AssociationTable& table, Nanos now) {
+        const ParsedPacket& p = row.parsed;
+        if (p.ip_version == 0 || row.direction == Direction::Other) return;
+        const bool to_vip = row.direction == Direction::In;
+        DiagramPacket packet;
+        packet.number = row.captured.number;
+        packet.offset_ns = row.offset.count();
+        packet.direction = to_vip ? DiagramDirection::ToVip : DiagramDirection::FromVip;
+        packet.client = (to_vip ? p.src : p.dst).to_string();
+        packet.vip = (to_vip ? p.dst : p.src).to_string();
+        if (has_sctp_header(p.status)) {
+            packet.client_port = to_vip ? p.sport : p.dport;
+            packet.server_port = to_vip ? p.dport : p.sport;
+            packet.vtag = p.vtag;
+            for (const auto& name : chunk_names(p)) {
+                if (!packet.chunks.empty()) packet.chunks += ',';
+                packet.chunks += name;
+            }
+        } else {
+            packet.chunks = "(";
+            packet.chunks += parse_status_name(p.status);
+            packet.chunks += ')';
+        }
+        packet.decision = decision_words(row.verdict);
+        packet.dropped = row.verdict.action == Action::Drop;
+        if (p.has_init || p.has_init_ack) (to_vip ? packet.tc : packet.ts) = p.init.initiate_tag;
+        const AssociationId id = association_of(table, p, row.direction, now);
+        if (id != kNoAssociation) {
+            const Association& a = table.at(id);
+            packet.association = numbers_.of(id, a.generation);
+            packet.tc = a.tc != 0 ? a.tc : packet.tc;
+            packet.ts = a.ts != 0 ? a.ts : packet.ts;
+            if (a.fwmark != 0 && !(to_vip && packet.dropped)) packet.server = a.fwmark;
+            if (!to_vip && p.has_init_ack) packet.tc = p.vtag;
+        }
+        if (row.verdict.action == Action::AcceptMarked) packet.server = row.verdict.fwmark;
+        recorder_.offer(std::move(packet));
+    }
+
+    [[nodiscard]] const DiagramRecorder& recorder() const { return recorder_; }
+
+private:
+    DiagramRecorder recorder_;
+    AssociationNumbers numbers_;
+};
+
+struct FileClose {
+    void operator()(std::FILE* file) const { std::fclose(file); }
+};
+using OutputFile = std::unique_ptr<std::FILE, FileClose>;
+
+std::string cannot_write(const std::string& path, int error_number) {
+    std::string message = "cannot write ";
+    message += path;
+    message += ": ";
+    message += std::strerror(error_number);
+    return message;
+}
+
+std::string selection_words(const DiagramSelection& selection) {
+    std::string words;
+    if (selection.association) {
+        words = "association #";
+        words += std::to_string(*selection.association);
+        words += ", ";
+    } else if (selection.vtag) {
+        words = "the association of tag ";
+        words += hex32(*selection.vtag);
+        words += ", ";
+    }
+    words += "first ";
+    words += std::to_string(selection.max_packets);
+    words += " packets";
+    return words;
+}
+
+// Draws what the collector kept into `file`; an error message, or "" when written.
+std::string write_diagram(const ReplayConfig& config, const DiagramRecorder& recorder, OutputFile file) {
+    DiagramTitle title{.capture = config.pcap_path, .matched = recorder.matched(),
+                       .selection = selection_words(config.diagram_selection)};
+    for (const IpAddress& vip : config.vips) title.vips.push_back(vip.to_string());
+    const std::string svg = render_sequence_diagram(title, recorder.packets());
+    const bool written = std::fwrite(svg.data(), 1, svg.size(), file.get()) == svg.size();
+    const int write_error = errno;
+    if (std::fclose(file.release()) != 0 || !written) return cannot_write(*config.diagram_path, written ? errno : write_error);
+    return {};
+}
+
+// After the text summary: the associations drawn, by the numbers
+// --diagram-association takes.
+void print_diagram_summary(const ReplayConfig& config, const DiagramRecorder& recorder) {
+    std::printf("diagram: %s: %zu of %" PRIu64 " packets to or from a VIP\n", config.diagram_path->c_str(),
+                recorder.packets().size(), recorder.matched());
+    for (const auto& [index, p] : last_packet_of_each_association(recorder.packets()))
+        std::printf("  #%-4" PRIu32 " %5u -> %-5u  tc %s  ts %s\n", index, static_cast<unsigned>(p->client_port),
+                    static_cast<unsigned>(p->server_port), hex32(p->tc).c_str(), hex32(p->ts).c_str());
+}
+
 int replay(const ReplayConfig& config) {
     std::optional<KeyedHash> hash;
     if (config.seed_file) {
@@ -475,6 +693,13 @@ int replay(const ReplayConfig& config) {
     std::string error;
     auto input = PcapInput::open(config.pcap_path, error);
     if (!input) return usage_error(kCommand, error);
+    OutputFile diagram_file;
+    std::optional<DiagramCollector> diagram;
+    if (config.diagram_path) {
+        diagram_file.reset(std::fopen(config.diagram_path->c_str(), "w"));
+        if (!diagram_file) return usage_error(kCommand, cannot_write(*config.diagram_path, errno));
+        diagram.emplace(config.diagram_selection);
+    }
 
     std::vector<TargetTally> tallies = make_tallies(config.targets, maglev);
     Decider decider(DeciderConfig{.mode = config.mode}, *hash, *table);
@@ -516,12 +741,19 @@ int replay(const ReplayConfig& config) {
             print_json_row(row);
         else
             print_text_row(row);
+        if (diagram) diagram->add(row, *table, now);
     }
 
     if (config.json)
         print_json_summary(packets, counters, *table, tallies);
     else
         print_text_summary(packets, counters, *table, tallies);
+    if (diagram) {
+        if (!config.json) print_diagram_summary(config, diagram->recorder());
+        std::fflush(stdout);
+        const std::string write_error = write_diagram(config, diagram->recorder(), std::move(diagram_file));
+        if (!write_error.empty()) return usage_error(kCommand, write_error);
+    }
     std::fflush(stdout);
     if (status == PcapInput::ReadStatus::Error)
         return usage_error(kCommand, config.pcap_path + ": " + error);

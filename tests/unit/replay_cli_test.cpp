@@ -350,7 +350,7 @@ TEST_F(ReplayCliTest, HelpListsOptionsAndCommands) {
     EXPECT_EQ(replay_help.exit_code, 0);
     EXPECT_EQ(replay_help.err, "");
     for (const char* option : {"--pcap", "--vip", "--targets", "--fwmarks", "--hash", "--M", "--seed-file",
-                               "--encap-port", "--json"})
+                               "--encap-port", "--json", "--diagram", "--diagram-packets", "--diagram-association"})
         EXPECT_NE(replay_help.out.find(option), std::string::npos) << option;
 
     const RunResult top_help = run({"--help"});
@@ -426,6 +426,114 @@ TEST_F(ReplayCliTest, WeightsShowInTheShareOfNewAssociations) {
     const RunResult text = run({"replay", "--pcap", pcap, "--vip", kVip1, "--targets", "2", "--weights", "1,2"});
     ASSERT_EQ(text.exit_code, 0) << text.err;
     EXPECT_NE(text.out.find("targets: new associations against weights"), std::string::npos) << text.out;
+}
+
+// `--diagram`: what /usr/bin/python3's XML parser finds in the file: the root
+// element and the number of packet groups (one arrow each). Not `python3` on
+// PATH, which may be a slow shim.
+std::string svg_root_and_packets(const std::string& path) {
+    std::string command =
+        "/usr/bin/python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); "
+        "print(r.tag, sum(1 for g in r.iter(\"{http://www.w3.org/2000/svg}g\") if g.get(\"class\") == \"packet\"))' ";
+    command += shell_quote(path);
+    command += " 2>&1";
+    std::string out;
+    if (FILE* pipe = ::popen(command.c_str(), "r")) {
+        char buffer[512];
+        std::size_t got;
+        while ((got = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, got);
+        ::pclose(pipe);
+    }
+    return out;
+}
+
+// What svg_root_and_packets prints for an SVG document of `packets` arrows.
+std::string svg_with_packets(std::size_t packets) {
+    std::string expected = "{http://www.w3.org/2000/svg}svg ";
+    expected += std::to_string(packets);
+    expected += '\n';
+    return expected;
+}
+
+std::string read_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST_F(ReplayCliTest, DiagramDrawsOneArrowPerPacketWithItsDecision) {
+    const std::string pcap = std::string(SCTPLB_TEST_DATA_DIR) + "/multihomed-v4.pcap";
+    const std::string svg = file("multihomed.svg");
+    const RunResult r = run({"replay", "--pcap", pcap, "--vip", "10.0.0.1,10.0.0.2", "--json", "--diagram", svg});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    std::size_t to_or_from_vip = 0;
+    for (const json& line : parse_json_lines(r))
+        if (line.contains("dir") && (line["dir"] == "in" || line["dir"] == "out")) ++to_or_from_vip;
+    ASSERT_GT(to_or_from_vip, 50u);
+    EXPECT_EQ(svg_root_and_packets(svg), svg_with_packets(to_or_from_vip));
+    const std::string text = read_text(svg);
+    EXPECT_GT(text.size(), 10'000u);
+    EXPECT_LT(text.size(), 1'000'000u);
+    for (const char* words : {">accept  fwmark ", "  init-hash<", "  cookie-echo", "  established<", ">INIT  ",
+                              ">COOKIE_ECHO  ", ">HEARTBEAT  ", ">192.168.2.221<", ">192.168.6.221<",
+                              ">10.0.0.1, 10.0.0.2<"})
+        EXPECT_NE(text.find(words), std::string::npos) << words;
+
+    // The bound, and one association by its number or by either tag (tests/data/multihomed-v4.txt).
+    const RunResult bounded = run({"replay", "--pcap", pcap, "--vip", "10.0.0.1,10.0.0.2", "--diagram", svg,
+                                   "--diagram-packets", "12"});
+    ASSERT_EQ(bounded.exit_code, 0) << bounded.err;
+    EXPECT_EQ(svg_root_and_packets(svg), svg_with_packets(12));
+    std::string drawn = ": 12 of ";
+    drawn += std::to_string(to_or_from_vip);
+    drawn += " packets";
+    EXPECT_NE(bounded.out.find(drawn), std::string::npos) << bounded.out;
+    EXPECT_NE(bounded.out.find("  #1    53506 -> 36412  tc 0x40b49043  ts 0xf4eb64fb"), std::string::npos)
+        << bounded.out;
+    for (const char* association : {"1", "0x40b49043", "0xf4eb64fb"}) {
+        SCOPED_TRACE(association);
+        const RunResult one = run({"replay", "--pcap", pcap, "--vip", "10.0.0.1,10.0.0.2", "--diagram", svg,
+                                   "--diagram-association", association});
+        ASSERT_EQ(one.exit_code, 0) << one.err;
+        EXPECT_EQ(svg_root_and_packets(svg), svg_with_packets(to_or_from_vip));
+    }
+    const RunResult none = run({"replay", "--pcap", pcap, "--vip", "10.0.0.1,10.0.0.2", "--diagram", svg,
+                                "--diagram-association", "2"});
+    ASSERT_EQ(none.exit_code, 0) << none.err;
+    EXPECT_EQ(svg_root_and_packets(svg), svg_with_packets(0));
+}
+
+TEST_F(ReplayCliTest, DiagramDropsEndAtTheLbWithTheirReason) {
+    const std::string pcap = file("unknown.pcap");
+    write_pcap(pcap, {{0, sctp_frame(kClientA, kVip1, kPort, kPort, 0x0badcafe, data_tsn(7))}});
+    const std::string svg = file("drop.svg");
+    const RunResult r = run({"replay", "--pcap", pcap, "--vip", kVip1, "--diagram", svg});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(svg_root_and_packets(svg), svg_with_packets(1));
+    const std::string text = read_text(svg);
+    EXPECT_NE(text.find(">drop  unknown-association<"), std::string::npos) << text;
+    EXPECT_EQ(text.find("server (target)"), std::string::npos) << "a dropped packet reaches no server lane";
+}
+
+TEST_F(ReplayCliTest, DiagramOptionErrorsAreOneLine) {
+    const std::string pcap = scenario_pcap(false);
+    const std::string vip = "10.0.0.1";
+    const std::string svg = file("d.svg");
+    expect_usage_error({"replay", "--pcap", pcap, "--vip", vip, "--diagram", svg, "--diagram-packets", "0"},
+                       "--diagram-packets: must be 1..10000");
+    expect_usage_error({"replay", "--pcap", pcap, "--vip", vip, "--diagram", svg, "--diagram-packets", "10001"},
+                       "--diagram-packets: must be 1..10000");
+    expect_usage_error({"replay", "--pcap", pcap, "--vip", vip, "--diagram-packets", "5"}, "needs --diagram");
+    expect_usage_error({"replay", "--pcap", pcap, "--vip", vip, "--diagram-association", "1"}, "needs --diagram");
+    expect_usage_error({"replay", "--pcap", pcap, "--vip", vip, "--diagram", svg, "--diagram-association", "0x0"},
+                       "--diagram-association: '0x0'");
+    expect_usage_error({"replay", "--pcap", pcap, "--vip", vip, "--diagram", svg, "--diagram-association", "abc"},
+                       "--diagram-association: 'abc'");
+    std::string cannot_write = "cannot write ";
+    cannot_write += file("no-dir/d.svg");
+    cannot_write += ": No such file or directory";
+    expect_usage_error({"replay", "--pcap", pcap, "--vip", vip, "--diagram", file("no-dir/d.svg")}, cannot_write);
+    EXPECT_FALSE(std::filesystem::exists(svg));
 }
 
 TEST_F(ReplayCliTest, UnsupportedLinkTypeIsAUsageError) {
