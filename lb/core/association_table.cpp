@@ -11,8 +11,12 @@ namespace sctplb {
 static_assert(std::is_trivially_copyable_v<Association>);
 static_assert(std::is_trivially_copyable_v<AssociationTable::IndexSlot>);
 static_assert(std::is_trivially_copyable_v<Timeouts>);
-// An established packet's lookup touches one cache line of its record.
+// An established packet's decision touches one cache line of its record (the
+// one decide_batch() prefetches): a field it reads beyond that line costs a
+// second, unprefetched miss per packet at 1M associations (docs/performance.md).
 static_assert(offsetof(Association, addresses) + 2 * sizeof(IpAddress) <= 64);
+static_assert(offsetof(Association, in_fast_path) < 64 && offsetof(Association, server_initiated) < 64);
+static_assert(offsetof(Association, last_seen_ns) + sizeof(std::int64_t) <= 64);
 
 namespace {
 

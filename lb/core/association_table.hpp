@@ -107,7 +107,8 @@ private:
 
 struct alignas(64) Association {
     // First cache line: everything an established packet's lookup reads and
-    // writes (state, ports, tags, target, last_seen, the first two addresses).
+    // writes (state, ports, tags, target, the fast-path and server-initiated
+    // flags, last_seen, the first two addresses); association_table.cpp asserts it.
     AssociationState state = AssociationState::Free;
     std::uint8_t address_count = 0;
     std::uint8_t server_address_count = 0;
@@ -117,6 +118,17 @@ struct alignas(64) Association {
     std::uint32_t tc = 0;          // client's tag (INIT initiate tag); 0 = unknown
     std::uint32_t ts = 0;          // server's tag (COOKIE ECHO vtag / INIT ACK initiate tag); 0 = unknown
     std::uint32_t fwmark = 0;
+    // The kernel forwards this association (the fast path, docs/design.md): its
+    // packets no longer reach us, so the kernel's element timeout decides when
+    // it is idle and the sweep leaves it alone (the fast-path thread expires it).
+    // In the first line (the padding before last_seen_ns): every established
+    // packet's expiry check reads it.
+    bool in_fast_path = false;
+    // Opened by the server (docs/design.md "Server-initiated associations"):
+    // the "client" fields hold the peer (its addresses and port), Ts is the
+    // server's initiate tag from its INIT, Tc the peer's from its INIT ACK.
+    // In the first line: every established packet's decision reads it.
+    bool server_initiated = false;
     std::int64_t last_seen_ns = 0;
     std::array<IpAddress, kMaxClientAddresses> addresses{};
     // Colder fields.
@@ -137,14 +149,6 @@ struct alignas(64) Association {
     std::int64_t synced_seen_ns = 0;
     Origin learned_from = Origin::local();  // who taught us the entry (never none)
     Origin cookie_by = Origin::none();      // who forwarded the COOKIE ECHO
-    // The kernel forwards this association (the fast path, docs/design.md): its
-    // packets no longer reach us, so the kernel's element timeout decides when
-    // it is idle and the sweep leaves it alone (the fast-path thread expires it).
-    bool in_fast_path = false;
-    // Opened by the server (docs/design.md "Server-initiated associations"):
-    // the "client" fields hold the peer (its addresses and port), Ts is the
-    // server's initiate tag from its INIT, Tc the peer's from its INIT ACK.
-    bool server_initiated = false;
 
     [[nodiscard]] bool has_address(const IpAddress& a) const {
         for (std::size_t i = 0; i < address_count; ++i)
@@ -200,7 +204,8 @@ class AssociationTable {
 public:
     // 3: learned_from and cookie_by share Origin's encoding (learned_from was 0 here, k peer k-1).
     // 4: server_initiated.
-    static constexpr std::uint32_t kLayoutVersion = 4;
+    // 5: in_fast_path and server_initiated moved into the record's first cache line.
+    static constexpr std::uint32_t kLayoutVersion = 5;
     // The most associations a table holds (TableLimits::capacity); `sctplb create --capacity` too.
     static constexpr std::uint32_t kMaxCapacity = 1u << 26;
     static constexpr std::string_view kOtherLayout = "association table layout version differs from this build";
