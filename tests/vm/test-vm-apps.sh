@@ -31,11 +31,7 @@ shopt -s inherit_errexit
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=vm-dual-topology.sh
 . "$here/vm-dual-topology.sh"
-source_dir=${SCTPLB_SOURCE_DIR:-$(cd "$here/../.." && pwd)}
-: "${SCTPLB_BUILD_DIR:=$source_dir/build}"
-: "${SCTPLB_BIN:=$SCTPLB_BUILD_DIR/lb/cli/sctplb}"
-: "${SCTPT_BIN:=$SCTPLB_BUILD_DIR/tests/vm/sctpt-static}"
-vmdir=${SCTPLB_VM_DIR:-$SCTPLB_BUILD_DIR/vm}
+dt_environment
 apps=${SCTPLB_VM_APPS:-lksctp diameter m3ua}
 t_start=$(date +%s%N)
 dt_require qemu-system-x86_64 python3 ip iptables ip6tables jq openssl
@@ -142,12 +138,7 @@ run_app() {
 	port=$("${app}_port")
 	say "$app: start (port $port)"
 	! declare -F "${app}_prepare" >/dev/null || "${app}_prepare"
-	declare -A base_aborts=() base_ootb=()
-	for s in "${all_guests[@]}"; do
-		before=$(snmp "$s")
-		base_aborts[$s]=$(field "$before" aborts)
-		base_ootb[$s]=$(field "$before" ootb)
-	done
+	sctp_counts_mark
 	n=$("${app}_start") || { fail "$app: the clients did not start"; return; }
 	if ! vm_until 120 established "$port" "$n"; then
 		fail "$app: $n associations not established in 120 s: $(g vm-221 "apps assocs $port" | tr '\n' ';')"
@@ -261,15 +252,8 @@ run_app() {
 	"${app}_check" kill
 
 	# No ABORT, no out-of-the-blue packet anywhere; no reconnect in the application's logs.
-	local aborts=0 ootb=0 reconnects a o
-	for s in "${all_guests[@]}"; do
-		after=$(snmp "$s")
-		a=$(($(field "$after" aborts) - base_aborts[$s]))
-		o=$(($(field "$after" ootb) - base_ootb[$s]))
-		aborts=$((aborts + a))
-		ootb=$((ootb + o))
-		[ "$a" = 0 ] && [ "$o" = 0 ] || fail "$app: $s counted $a ABORTs and $o out-of-the-blue packets"
-	done
+	local aborts=0 ootb=0 reconnects
+	sctp_counts_since "$app: "
 	reconnects=$("${app}_reconnects")
 	[ "$reconnects" = 0 ] || fail "$app: $reconnects reconnects in the application's logs"
 	[ "$aborts" != 0 ] || [ "$ootb" != 0 ] || [ "$reconnects" != 0 ] || pass "$app: no ABORT, no out-of-the-blue packet, no reconnect"

@@ -28,11 +28,7 @@ shopt -s inherit_errexit
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=vm-dual-topology.sh
 . "$here/vm-dual-topology.sh"
-source_dir=${SCTPLB_SOURCE_DIR:-$(cd "$here/../.." && pwd)}
-: "${SCTPLB_BUILD_DIR:=$source_dir/build}"
-: "${SCTPLB_BIN:=$SCTPLB_BUILD_DIR/lb/cli/sctplb}"
-: "${SCTPT_BIN:=$SCTPLB_BUILD_DIR/tests/vm/sctpt-static}"
-vmdir=${SCTPLB_VM_DIR:-$SCTPLB_BUILD_DIR/vm}
+dt_environment
 t_start=$(date +%s%N)
 dt_require qemu-system-x86_64 python3 ip iptables ip6tables jq
 
@@ -124,12 +120,7 @@ indata_grew() {
 }
 reason() { lb_cmd "$1" stats --json | jq --arg r "$2" '.reasons[$r] // 0'; }
 
-declare -A base_aborts=() base_ootb=()
-for gname in "${all_guests[@]}"; do
-	before=$(snmp "$gname")
-	base_aborts[$gname]=$(field "$before" aborts)
-	base_ootb[$gname]=$(field "$before" ootb)
-done
+sctp_counts_mark
 
 # 1. The peer listens; each server opens one association from both VIPs.
 t_scenario=$(date +%s%N)
@@ -261,16 +252,7 @@ for s in "${servers[@]}"; do
 		fail "vm-00$s: ctraffic failed: $(g "vm-00$s" "tail -n 5 $ct_out.log" | tr '\n' ';')"
 	fi
 done
-aborts=0
-ootb=0
-for gname in "${all_guests[@]}"; do
-	after=$(snmp "$gname")
-	a=$(($(field "$after" aborts) - base_aborts[$gname]))
-	o=$(($(field "$after" ootb) - base_ootb[$gname]))
-	aborts=$((aborts + a))
-	ootb=$((ootb + o))
-	[ "$a" = 0 ] && [ "$o" = 0 ] || fail "$gname counted $a ABORTs and $o out-of-the-blue packets"
-done
+sctp_counts_since ""
 [ "$aborts" != 0 ] || [ "$ootb" != 0 ] || pass "no ABORT, no out-of-the-blue packet on any guest"
 for gname in "${all_guests[@]}"; do vm_alive "$gname" || fail "guest $gname died"; done
 jq -cn --argjson assocs ${#servers[@]} --arg servers "${servers[*]}" --argjson failovers "$failovers" --argjson aborts "$aborts" --argjson ootb "$ootb" \

@@ -5,6 +5,7 @@
 # test that sets prefix, sw, lb_a, lb_b and queue and sources topology-common.sh and vm-lib.sh
 # before it calls these (defining them needs neither). Guests attach to the bridges with vm_start.
 #
+#   dt_environment                   source_dir, SCTPLB_BUILD_DIR, SCTPLB_BIN, SCTPT_BIN, vmdir
 #   dt_require TOOL...               exit 77 with the reason unless root, the tools, SCTPLB_BIN,
 #                                    SCTPT_BIN (static sctpt) and /dev/net/tun are there
 #   mac NET HOST                     the MAC of HOST on NET: 02:00:00:NET:00:HOST (hex)
@@ -33,8 +34,21 @@
 #                                    of PORT seen active since the watch began, none unconfirmed
 #   paths_report PORT WHY            fail WHY, list the paths never seen active, keep the detail
 #   vip_a_dead PORT                  on vm-221 the path to 10.0.0.1 of every association is dead
+#   sctp_counts_mark / sctp_counts_since PREFIX   ABORTs and OOTB packets each guest counted
+#                                    since the mark (fail per guest; totals in aborts, ootb)
 #   g NAME CMD / snmp NAME / field TEXT NAME   a guest command (60 s); its SCTP counters
 #                                    ("aborts N estab N ootb N indata N"); one of them
+
+# dt_environment: where things are, from the environment (ctest sets it) or this checkout:
+# source_dir, SCTPLB_BUILD_DIR, SCTPLB_BIN, SCTPT_BIN (the static sctpt), vmdir (SCTPLB_VM_DIR).
+dt_environment() {
+	source_dir=${SCTPLB_SOURCE_DIR:-$(cd "$dt_here/../.." && pwd)}
+	: "${SCTPLB_BUILD_DIR:=$source_dir/build}"
+	: "${SCTPLB_BIN:=$SCTPLB_BUILD_DIR/lb/cli/sctplb}"
+	: "${SCTPT_BIN:=$SCTPLB_BUILD_DIR/tests/vm/sctpt-static}"
+	vmdir=${SCTPLB_VM_DIR:-$SCTPLB_BUILD_DIR/vm}
+}
+dt_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 mac() { printf '02:00:00:%02x:00:%02x' "$1" "$2"; }
 
@@ -239,3 +253,30 @@ paths_report() {
 }
 # vip_a_dead PORT: on vm-221, the path to 10.0.0.1 of every association of PORT is inactive.
 vip_a_dead() { local out; out=$(g vm-221 "apps paths $1") && [ -n "$out" ] && ! awk '$2 == "10.0.0.1" && $3 != 0 { f = 1 } END { exit !f }' <<<"$out"; }
+
+# sctp_counts_mark: every guest's (all_guests) SCTP ABORT and out-of-the-blue counts now, the
+# baseline of sctp_counts_since.
+declare -A dt_base_aborts=() dt_base_ootb=()
+sctp_counts_mark() {
+	local gname now
+	for gname in "${all_guests[@]}"; do
+		now=$(snmp "$gname")
+		dt_base_aborts[$gname]=$(field "$now" aborts)
+		dt_base_ootb[$gname]=$(field "$now" ootb)
+	done
+}
+# sctp_counts_since PREFIX: the ABORTs and out-of-the-blue packets each guest counted since the
+# mark, a fail line (PREFIX first) for each guest that counted any; the totals in aborts, ootb.
+sctp_counts_since() {
+	local gname now a o
+	aborts=0
+	ootb=0
+	for gname in "${all_guests[@]}"; do
+		now=$(snmp "$gname")
+		a=$(($(field "$now" aborts) - dt_base_aborts[$gname]))
+		o=$(($(field "$now" ootb) - dt_base_ootb[$gname]))
+		aborts=$((aborts + a))
+		ootb=$((ootb + o))
+		[ "$a" = 0 ] && [ "$o" = 0 ] || fail "$1$gname counted $a ABORTs and $o out-of-the-blue packets"
+	done
+}
