@@ -15,7 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libnetfilter-queue-dev libmnl-dev libnftnl-dev libpcap-dev libxxhash-dev nlohmann-json3-dev
   prometheus-cpp-dev python3-prometheus-client
-  libusrsctp-dev libsctp-dev libssl-dev openssl libfreediameter-dev
+  libusrsctp-dev libsctp-dev libssl-dev openssl libfreediameter-dev libosmo-sigtran-dev
   iproute2 iptables nftables tcpdump procps python3 jq gnuplot-nox
   clang libclang-rt-14-dev
   qemu-system-x86 busybox-static cpio kmod

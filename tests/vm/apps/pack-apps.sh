@@ -14,6 +14,8 @@
 #                             stays as it is: the dual-path suite shares it)
 #   VMDIR/apps.info           what went in
 # SCTPLB_DIAMETER_ECHO: a built sctplb_echo.fdx (test-apps/diameter-echo) to pack too, or empty.
+# SCTPLB_M3UA_PING: a built sctplb-m3ua-ping (test-apps/m3ua-ping, linked against the same Debian
+# libosmo-sigtran7 as osmo-stp) to pack into /usr/bin too, or empty.
 # Exit 77 (skip) when the packages cannot be had (no archive reachable and nothing cached).
 set -eu
 vmdir=${1:?usage: pack-apps.sh VMDIR}
@@ -80,7 +82,8 @@ done
 [ ${#missing[@]} -eq 0 ] || skip "apt-cache knows no ${missing[*]} (run apt-get update) and the cache has none"
 
 echo_fdx=${SCTPLB_DIAMETER_ECHO:-}
-stamp=$( { printf '%s\n' "${stamp_parts[@]}" | sort; sha256sum "$0" "$vmdir/initramfs.gz" ${echo_fdx:+"$echo_fdx"} | cut -d' ' -f1; } | sha256sum | cut -d' ' -f1)
+m3ua_ping=${SCTPLB_M3UA_PING:-}
+stamp=$( { printf '%s\n' "${stamp_parts[@]}" | sort; sha256sum "$0" "$vmdir/initramfs.gz" ${echo_fdx:+"$echo_fdx"} ${m3ua_ping:+"$m3ua_ping"} | cut -d' ' -f1; } | sha256sum | cut -d' ' -f1)
 if [ -z "${SCTPLB_VM_REBUILD:-}" ] && [ -s "$vmdir/initramfs-apps.gz" ] &&
 	[ "$(cat "$vmdir/apps.stamp" 2>/dev/null)" = "$stamp" ]; then
 	log "applications up to date ($(stat -c %s "$vmdir/apps.cpio.gz") bytes)"
@@ -111,6 +114,10 @@ if [ -n "$echo_fdx" ]; then
 	cp "$echo_fdx" "$root/usr/lib/freeDiameter/"
 	programs+=("$echo_fdx")
 fi
+if [ -n "$m3ua_ping" ]; then
+	cp "$m3ua_ping" "$root/usr/bin/"
+	programs+=("$m3ua_ping")
+fi
 # Every shared object the programs and plugins load (the plugins' own needs included).
 # Libraries land in /lib/x86_64-linux-gnu under their soname, the loader in /lib64.
 libs=$(LD_LIBRARY_PATH=$libpath ldd "${programs[@]}" 2>&1) || die "ldd failed: $libs"
@@ -134,6 +141,7 @@ mv "$vmdir/initramfs-apps.gz.new" "$vmdir/initramfs-apps.gz"
 	echo "packages: ${stamp_parts[*]}"
 	echo "programs: $(cd "$root" && ls usr/bin | tr '\n' ' ')"
 	echo "test extension: ${echo_fdx:-none (test-apps/diameter-echo not built)}"
+	echo "m3ua test program: ${m3ua_ping:-none (test-apps/m3ua-ping not built)}"
 	echo "libraries: $(ls "$root/lib/x86_64-linux-gnu" | wc -l) ($(du -sk "$root" | cut -f1) kB unpacked)"
 	echo "apps.cpio.gz: $(stat -c %s "$vmdir/apps.cpio.gz") bytes"
 } >"$vmdir/apps.info"
