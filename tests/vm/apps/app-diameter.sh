@@ -158,7 +158,7 @@ diameter_echo_stats() {
 # request waiting for its answer longer than 20 s (a path failover takes RTOs of 1-5 s).
 diameter_echo_flowing() {
 	diameter_echo_stats || return 1
-	awk 'NR == FNR { if ($2 == "sent") prev[$1] = $5; next }
+	awk 'FILENAME == ARGV[1] { if ($2 == "sent") prev[$1] = $5; next }
 		$2 == "sent" { if ($7 != 0 || $9 != 0 || $13 > 20000 || $5 <= prev[$1] + 0) bad = 1 }
 		END { exit bad }' "$state/echo-prev" "$state/echo-stats"
 }
