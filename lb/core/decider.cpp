@@ -124,6 +124,12 @@ Verdict Decider::decide(const ParsedPacket& p, Direction direction,
                 v = *to_server;
             } else {
                 v = learn_init_ack(p, now, counters);
+                // An INIT ACK *to* a VIP answers a server's INIT (design.md,
+                // server-initiated). Unknown here, that INIT may have left
+                // through another LB whose sync record is still on its way:
+                // never forwarded unmarked, held for the sync, then dropped.
+                if (direction == Direction::In && v.reason == Reason::InitAckUnknown)
+                    v = drop(Reason::PeerInitAckUnknown);
             }
         } else
             v = decide_in(p, maglev, now, counters);

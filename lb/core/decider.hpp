@@ -116,7 +116,8 @@ private:
 // peer's sync record may resolve it within milliseconds (held, then decided again).
 [[nodiscard]] constexpr bool dropped_as_unknown(const Verdict& v) {
     return v.action == Action::Drop &&
-           (v.reason == Reason::UnknownAssociation || v.reason == Reason::CookieEchoUnknown);
+           (v.reason == Reason::UnknownAssociation || v.reason == Reason::CookieEchoUnknown ||
+            v.reason == Reason::PeerInitAckUnknown);
 }
 
 // Parse failures map to drop reasons one to one.

@@ -44,6 +44,7 @@ std::string_view action_name(Action action);  // "accept" / "accept" / "drop"
     /* dropped */                                                                            \
     X(UnknownAssociation, "unknown-association") /* vtag mode: never guess (RFC 9260 §8.4) */ \
     X(CookieEchoUnknown, "cookie-echo-unknown")                                              \
+    X(PeerInitAckUnknown, "peer-init-ack-unknown") /* peer -> VIP INIT ACK, no server INIT known (yet) */ \
     X(InitBadVtag, "init-bad-vtag")            /* INIT with a non-zero vtag, §8.5.1 */        \
     X(NoTarget, "no-target")                   /* no active target */                          \
     X(InitNotAllowed, "init-not-allowed")      /* INIT from a source outside --init-allow */   \

@@ -34,8 +34,8 @@ namespace sctplb {
 
 inline constexpr std::uint64_t kSharedMagic = 0x5343'5450'4c42'5348ull;  // "SCTPLBSH"
 // 4: seqlocks on the targets and the trace filter; 5: target weights; 6: health (SharedHealth);
-// 7: server-initiated reasons (association table v4)
-inline constexpr std::uint32_t kSharedLayoutVersion = 7;
+// 7: server-initiated reasons (association table v4); 8: peer-init-ack-unknown
+inline constexpr std::uint32_t kSharedLayoutVersion = 8;
 inline constexpr std::uint32_t kMaxTargetSlots = 256;   // target slots in the segment: N upper bound
 inline constexpr std::uint32_t kMaxDataPathThreads = 16;
 

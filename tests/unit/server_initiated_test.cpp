@@ -8,6 +8,7 @@
 #include "io/association_export.hpp"
 #include "core/decider.hpp"
 #include "core/maglev.hpp"
+#include "core/sync_merge.hpp"
 #include "io/rules.hpp"
 #include "io/server_identity.hpp"
 #include "support/address.hpp"
@@ -150,7 +151,7 @@ TEST(ServerInitiated, AServerThatGaveUpAndStartsOverReKeysItsHalfOpenEntry) {
     ASSERT_EQ(h.server(server_init(kPeerA, kTs)).reason, Reason::ServerInit);
     EXPECT_EQ(h.server(server_init(kPeerA, kTs + 1)).reason, Reason::ServerInit);
     EXPECT_EQ(h.table.size(), 1u);
-    EXPECT_EQ(h.in(peer_init_ack(kPeerA, kTs, kTp, {})).reason, Reason::InitAckUnknown);  // old tag: gone
+    EXPECT_EQ(h.in(peer_init_ack(kPeerA, kTs, kTp, {})).reason, Reason::PeerInitAckUnknown);  // old tag: gone
     EXPECT_EQ(h.in(peer_init_ack(kPeerA, kTs + 1, kTp, {})).reason, Reason::InitAckToServer);
 }
 
@@ -242,18 +243,43 @@ TEST(ServerInitiated, OnlyInitsComeFromTheServerSide) {
     EXPECT_EQ(h.table.size(), 0u);
 }
 
-TEST(ServerInitiated, AnUnknownInitAckToAVipIsNotForwarded) {
+TEST(ServerInitiated, AnUnknownInitAckToAVipIsDroppedAsUnknown) {
     Harness h;
     const Verdict v = h.in(peer_init_ack(kPeerA, kTs, kTp, {}));
-    EXPECT_NE(v.action, Action::AcceptMarked);
+    EXPECT_EQ(v.action, Action::Drop);
+    EXPECT_EQ(v.reason, Reason::PeerInitAckUnknown);
+    EXPECT_TRUE(dropped_as_unknown(v));  // the data path holds it for the sync
     EXPECT_EQ(h.table.size(), 0u);
+}
+
+// Tier: the server's INIT left through LB A; the peer's INIT ACK reaches LB B
+// before A's sync record. B holds it (dropped_as_unknown) and decides it again
+// once the record is merged: to the server that opened the association.
+TEST(ServerInitiated, AnInitAckBeforeTheSyncRecordResolvesOnceTheRecordArrives) {
+    Harness lb_a;
+    Harness lb_b;
+    ASSERT_EQ(lb_a.server(server_init(kPeerA, kTs)).reason, Reason::ServerInit);
+    const ParsedPacket init_ack = peer_init_ack(kPeerB, kTs, kTp, {kPeerA, kPeerB});
+    const Verdict early = lb_b.in(init_ack);
+    EXPECT_TRUE(dropped_as_unknown(early));
+    EXPECT_EQ(lb_b.table.size(), 0u);
+
+    ASSERT_NE(lb_a.only(), nullptr);
+    const SyncRecord record{.fields = *lb_a.only()};
+    ASSERT_EQ(merge_sync_record(lb_b.table, record, MergeContext{}, lb_b.now, lb_b.counters),
+              MergeOutcome::Inserted);
+    const Verdict resolved = lb_b.in(init_ack);
+    EXPECT_EQ(resolved.action, Action::AcceptMarked);
+    EXPECT_EQ(resolved.reason, Reason::InitAckToServer);
+    EXPECT_EQ(resolved.fwmark, kServer);
+    EXPECT_EQ(lb_b.in(from_peer(kPeerB, kVip2, kTs, {ChunkType::CookieAck})).reason, Reason::Established);
 }
 
 TEST(ServerInitiated, AHalfOpenServerEntryExpiresLikeAnyHalfOpenEntry) {
     Harness h;
     ASSERT_EQ(h.server(server_init(kPeerA, kTs)).reason, Reason::ServerInit);
     h.now += 6min;
-    EXPECT_EQ(h.in(peer_init_ack(kPeerA, kTs, kTp, {})).reason, Reason::InitAckUnknown);
+    EXPECT_EQ(h.in(peer_init_ack(kPeerA, kTs, kTp, {})).reason, Reason::PeerInitAckUnknown);
 }
 
 // ---- the pieces around the decider -------------------------------------------------
