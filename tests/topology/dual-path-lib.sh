@@ -11,7 +11,8 @@
 # dpt_assoc_fwmark ..., dpt_lb_pinned ..., dpt_failover_check ...; for association sync (up
 # --sync): dpt_sync_address, dpt_lb_start_one, dpt_lb_stop_one, dpt_assoc_summary, dpt_pinned,
 # dpt_wait_pinned, dpt_watch_tables, dpt_watched, dpt_sync_stat,
-# dpt_wait_clients, dpt_tally_server, dpt_check_spread.
+# dpt_wait_clients, dpt_tally_server, dpt_check_spread; for the tier (up --lbs-per-path 2):
+# dpt_lb_counters, dpt_withdraw.
 # DPT_KEEP_LOGS=1 keeps the logs.
 
 # shellcheck source-path=SCRIPTDIR source=test-common.sh
@@ -30,7 +31,7 @@ dpt_check_requirements() { tl_check_requirements dptcheck ip nft iptables ip6tab
 dpt_setup() { tl_setup "$@"; }
 
 dpt_lb_start() { "$DPT_TOPOLOGY" lb-start "$tl_prefix" "$@"; }
-# dpt_lb_start_one 201|202 [lb options]; dpt_lb_stop_one 201|202 [SIGNAL] (KILL: kill -9).
+# dpt_lb_start_one K [lb options]; dpt_lb_stop_one K [SIGNAL] (KILL: kill -9); K: an LB (201, ...).
 dpt_lb_start_one() { "$DPT_TOPOLOGY" lb-start "$tl_prefix" --only "$@"; }
 dpt_lb_stop_one() { "$DPT_TOPOLOGY" lb-stop "$tl_prefix" "${2:-TERM}" "$1"; }
 dpt_sctplb() { "$DPT_TOPOLOGY" sctplb "$tl_prefix" "$@"; }
@@ -38,6 +39,10 @@ dpt_cut_path_a() { "$DPT_TOPOLOGY" cut-path-a "$tl_prefix"; }
 dpt_heal_path_a() { "$DPT_TOPOLOGY" heal-path-a "$tl_prefix"; }
 # "server-N ADDRESS COUNT": packets each server received from each client address.
 dpt_counters() { "$DPT_TOPOLOGY" counters "$tl_prefix"; }
+# "vm-K ADDRESS COUNT": packets each LB of the tier forwarded from each client address (read them
+# with dpt_counter). dpt_withdraw K: LB K's next hop leaves its path's multipath route.
+dpt_lb_counters() { "$DPT_TOPOLOGY" lb-counters "$tl_prefix"; }
+dpt_withdraw() { "$DPT_TOPOLOGY" withdraw "$tl_prefix" "$1"; }
 dpt_counter() { echo "$1" | awk -v s="$2" -v a="$3" '$1 == s && $2 == a { print $3 + 0; found = 1 } END { if (!found) print 0 }'; }
 
 # dpt_client_address K A|B: client K's address on path A (net 2) or B (net 6).

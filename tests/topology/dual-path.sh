@@ -11,6 +11,15 @@
 #                                                     └ sctplb lb ───┘                   + fd00::1:1 fd00::1:2
 #                          vm-201 eth3 192.168.3.201 fd00:3::201 ─ net 3 (sync) ─ vm-202 eth3 192.168.3.202 fd00:3::202
 #
+# --lbs-per-path 2 (the LB tier behind ECMP routers, IPv4): a router per path (PREFIX-rtA on nets
+# 2, 5 and 1; PREFIX-rtB on nets 6, 7 and 4, each .210) takes the clients' packets and spreads
+# them over two LBs with a multipath route to the path's VIP (`nexthop via .201 nexthop via .203`
+# on net 5 for path A; .202 and .204 on net 7 for path B), hashed on L4
+# (fib_multipath_hash_policy=1; a fixed fib_multipath_hash_seed where the kernel has it, so a run
+# spreads the same client addresses the same way). The LBs' fronts are on nets 5 and 7, their
+# backs on nets 1 and 4 as before; servers answer through the router of the path; net 3 joins all
+# four LBs (sync full mesh). `withdraw PREFIX K` removes LB K's next hop, as a router does when a
+# health check (BFD) fails; `lb-counters` shows what each LB forwarded per client address.
 # Path A: client net-2 address <-> VIP 10.0.0.1 (fd00::1:1), through vm-201, to the server's net-1
 # address. Path B: client net-6 address <-> VIP 10.0.0.2 (fd00::1:2), through vm-202, to net 4.
 # Each LB queues only packets TO its VIPs (sctplb rules --apply) and routes them by fwmark N to
@@ -48,6 +57,7 @@ usage: $0 COMMAND PREFIX [options]
 commands:
   up PREFIX [--mode ports|vtag] [--single-lb] [--clients N] [--ipv6|--mixed] [--encap-port P]
             [--no-targets] [--sync] [--fastpath] [--idle-timeout S] [--mark-mask M] [--server-queue Q]
+            [--lbs-per-path 1|2]
         namespaces, links, addresses (always IPv4 and IPv6), routes, source fixes, static
         neighbours, per-server counters; 'sctplb init' (one seed file shared by both LBs),
         'activate 1 2 3' and 'sctplb rules --apply' on each LB. Mode default ports; N clients
@@ -56,18 +66,23 @@ commands:
         and the servers run with --udp-encap P. --sync (two LBs only): a shared sync key file
         (0600) for association sync over net 3, used by lb-start. --fastpath (two LBs only): the
         rules include the kernel fast path's nft table. --idle-timeout: the segments' (default 600
-        s); --mark-mask: of the rules and of every lb-start (default 0xffffffff).
+        s); --mark-mask: of the rules and of every lb-start (default 0xffffffff). --lbs-per-path 2
+        (IPv4): four LBs, vm-201 and vm-203 on path A, vm-202 and vm-204 on path B, behind an ECMP
+        router per path; with --sync every LB peers with the three others.
   down PREFIX          stop every recorded process, delete the PREFIX-* namespaces and segments
   env PREFIX           shell variables describing the topology (eval "\$($0 env P)")
   servers PREFIX       start sctpt (usrsctp) servers server-1..3 in PREFIX-vm001..003 on both VIPs
-  lb-start PREFIX [--only 201|202] [sctplb lb options]
-                       start 'sctplb lb' in each LB namespace (or only that one), wait until each
+  lb-start PREFIX [--only K] [sctplb lb options]
+                       start 'sctplb lb' in each LB namespace (or only LB K), wait until each
                        has bound its queue; after 'up --sync' with --sync-listen 192.168.3.K:7400,
-                       --sync-peer (the other LB) and --sync-key
-  lb-stop PREFIX [SIGNAL [201|202]]    stop them, or only that one (default TERM; KILL = kill -9)
-  sctplb PREFIX 201|202 COMMAND [args] an sctplb control command on that LB's segment, in its
-                       namespace (with --single-lb, 202 is refused)
+                       --sync-peer (every other LB) and --sync-key
+  lb-stop PREFIX [SIGNAL [K]]          stop them, or only LB K (default TERM; KILL = kill -9)
+  sctplb PREFIX K COMMAND [args]       an sctplb control command on LB K's segment, in its
+                       namespace (K: 201 202, or 201 with --single-lb, or 201..204)
   counters PREFIX      packets each server received per client address: "server-N ADDRESS COUNT"
+  lb-counters PREFIX   (--lbs-per-path 2) packets each LB forwarded per client address:
+                       "vm-K ADDRESS COUNT"
+  withdraw PREFIX K    (--lbs-per-path 2) remove LB K's next hop from its path's multipath route
   cut-path-a PREFIX    drop forwarded SCTP (and UDP encap) on vm-201's client side, in and out,
                        IPv4 (iptables) and IPv6 (ip6tables)
   heal-path-a PREFIX   remove that drop
@@ -141,11 +156,65 @@ neighbours() {
 
 # The LB (201 or 202) that carries path B.
 lb_b() { if [ "$(setting single no)" = yes ]; then echo 201; else echo 202; fi; }
-lbs() { if [ "$(setting single no)" = yes ]; then echo 201; else echo 201 202; fi; }
+lbs() {
+	if [ "$(setting single no)" = yes ]; then
+		echo 201
+	elif [ "$(setting per-path 1)" = 2 ]; then
+		echo 201 202 203 204
+	else
+		echo 201 202
+	fi
+}
+# path_lbs A|B: the LBs carrying that path. lb_path K: the path LB K carries (A or B; with
+# --single-lb vm-201 carries both and is named A).
+path_lbs() {
+	local k
+	if [ "$(setting single no)" = yes ]; then echo 201; return; fi
+	for k in $(lbs); do [ "$(lb_path "$k")" != "$1" ] || echo "$k"; done
+}
+lb_path() { case $1 in 201 | 203) echo A ;; *) echo B ;; esac; }
+router_ns() { echo "$prefix-rt$1"; }
+# What the clients and servers of a path talk to on nets 2/1 (A) and 6/4 (B): the path's router
+# (host .210) in the tier, else its LB.
+front_host() {
+	if [ "$(setting per-path 1)" = 2 ]; then echo 210; elif [ "$1" = A ]; then echo 201; else lb_b; fi
+}
+front_ns() {
+	if [ "$(setting per-path 1)" = 2 ]; then router_ns "$1"; elif [ "$1" = A ]; then lb_ns 201; else lb_ns "$(lb_b)"; fi
+}
+
+# ecmp_nexthops PATH: the multipath route's next hops to PATH's LBs not withdrawn (ip words).
+ecmp_nexthops() {
+	local path=$1 net=5 k
+	[ "$path" = A ] || net=7
+	for k in $(path_lbs "$path"); do
+		grep -qx "$k" "$state/withdrawn" 2>/dev/null || printf 'nexthop via 192.168.%s.%s dev eth%s ' "$net" "$k" "$net"
+	done
+}
+
+# ecmp_router PATH CLIENT-NET FRONT-NET SERVER-NET VIP: PATH's router (.210 on the three nets),
+# forwarding, with a multipath route to VIP over the path's LBs. Linux hashes a forwarded packet
+# on its L4 header with policy 1 (addresses, protocol and ports; the flow dissector reads SCTP's
+# ports), so with fixed ports on both sides the client addresses alone spread the associations.
+# The hash seed is random per boot unless fixed (net.ipv4.fib_multipath_hash_seed, Linux 6.11+):
+# fixed here, so a run is repeatable.
+ecmp_router() {
+	local path=$1 client_net=$2 front_net=$3 server_net=$4 vip=$5 ns k
+	ns=$(router_ns "$path")
+	new_namespace "$ns" net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1
+	[ ! -e /proc/sys/net/ipv4/fib_multipath_hash_seed ] ||
+		in_ns "$ns" sysctl -qw net.ipv4.fib_multipath_hash_seed=19
+	link "$ns" "eth$client_net" "$client_net" 210 "192.168.$client_net.210/24" "fd00:$client_net::210/64"
+	link "$ns" "eth$front_net" "$front_net" 210 "192.168.$front_net.210/24" "fd00:$front_net::210/64"
+	link "$ns" "eth$server_net" "$server_net" 210 "192.168.$server_net.210/24" "fd00:$server_net::210/64"
+	for k in $(path_lbs "$path"); do neighbours "$ns" "eth$front_net" "$front_net" "$k" "192.168.$front_net.$k"; done
+	# shellcheck disable=SC2046 # the next hops are ip words
+	add "$ns" route add "$vip/32" $(ecmp_nexthops "$path")
+}
 
 cmd_up() {
 	local clients=1 mode=ports single=no family=ipv4 encap='' activate_targets=yes sync=no fastpath=no
-	local idle_timeout=600 mark_mask=0xffffffff server_queue=''
+	local idle_timeout=600 mark_mask=0xffffffff server_queue='' per_path=1
 	sw=$prefix-sw # the switch namespace: every network's bridge
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -161,9 +230,13 @@ cmd_up() {
 		--idle-timeout) idle_timeout=${2:?--idle-timeout needs seconds}; shift 2 ;;
 		--mark-mask) mark_mask=${2:?--mark-mask needs a mask}; shift 2 ;;
 		--server-queue) server_queue=${2:?--server-queue needs a queue number}; shift 2 ;;
+		--lbs-per-path) per_path=${2:?--lbs-per-path needs 1 or 2}; shift 2 ;;
 		*) die "up: unknown option '$1'" ;;
 		esac
 	done
+	case $per_path in 1) ;; 2) ;; *) die "--lbs-per-path wants 1 or 2" ;; esac
+	[ "$per_path" = 1 ] || { [ "$single" = no ] && [ "$family" = ipv4 ]; } ||
+		die "--lbs-per-path 2 is IPv4 with an LB per path (not --single-lb, --ipv6, --mixed)"
 	[ "$sync" = no ] || [ "$single" = no ] || die "--sync needs two LBs (not --single-lb)"
 	# (--single-lb splits the VIPs over two rule sets; the daemon fills only its own table.)
 	[ "$fastpath" = no ] || [ "$single" = no ] || die "--fastpath needs two LBs (not --single-lb)"
@@ -178,6 +251,7 @@ cmd_up() {
 	echo "$sync" >"$state/sync"
 	echo "$fastpath" >"$state/fastpath"
 	echo "$mark_mask" >"$state/mark-mask"
+	echo "$per_path" >"$state/per-path"
 	echo "$SCTPLB_BIN" >"$state/sctplb"
 
 	local a=201 b k s ns net host
@@ -185,6 +259,7 @@ cmd_up() {
 	new_namespace "$sw"
 	local -a nets=(1 2 4 6)
 	[ "$single" = yes ] || nets+=(3)
+	[ "$per_path" = 1 ] || nets+=(5 7)
 	for net in "${nets[@]}"; do printf 'link add br%s type bridge\nlink set br%s up\n' "$net" "$net"; done |
 		ip -n "$sw" -batch - || die "cannot create the bridges"
 	in_ns "$sw" sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 \
@@ -194,20 +269,40 @@ cmd_up() {
 	for k in $(lbs); do
 		new_namespace "$(lb_ns "$k")" net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 	done
-	link "$(lb_ns $a)" eth2 2 $a 192.168.2.$a/24 fd00:2::$a/64
-	link "$(lb_ns $a)" eth1 1 $a 192.168.1.$a/24 fd00:1::$a/64
-	link "$(lb_ns "$b")" eth6 6 "$b" "192.168.6.$b/24" "fd00:6::$b/64"
-	link "$(lb_ns "$b")" eth4 4 "$b" "192.168.4.$b/24" "fd00:4::$b/64"
+	if [ "$per_path" = 2 ]; then
+		# The tier: LBs of path A between net 5 (their router) and net 1, of path B between
+		# net 7 and net 4; the routers carry the clients' nets and the servers' answers.
+		for k in $(path_lbs A); do
+			link "$(lb_ns "$k")" eth5 5 "$k" "192.168.5.$k/24" "fd00:5::$k/64"
+			link "$(lb_ns "$k")" eth1 1 "$k" "192.168.1.$k/24" "fd00:1::$k/64"
+		done
+		for k in $(path_lbs B); do
+			link "$(lb_ns "$k")" eth7 7 "$k" "192.168.7.$k/24" "fd00:7::$k/64"
+			link "$(lb_ns "$k")" eth4 4 "$k" "192.168.4.$k/24" "fd00:4::$k/64"
+		done
+		ecmp_router A 2 5 1 10.0.0.1
+		ecmp_router B 6 7 4 10.0.0.2
+	else
+		link "$(lb_ns $a)" eth2 2 $a 192.168.2.$a/24 fd00:2::$a/64
+		link "$(lb_ns $a)" eth1 1 $a 192.168.1.$a/24 fd00:1::$a/64
+		link "$(lb_ns "$b")" eth6 6 "$b" "192.168.6.$b/24" "fd00:6::$b/64"
+		link "$(lb_ns "$b")" eth4 4 "$b" "192.168.4.$b/24" "fd00:4::$b/64"
+	fi
 	if [ "$single" = no ]; then
-		# Net 3 joins the two LBs only: association sync (UDP, sync_port).
-		link "$(lb_ns $a)" eth3 3 $a 192.168.3.$a/24 fd00:3::$a/64
-		link "$(lb_ns "$b")" eth3 3 "$b" "192.168.3.$b/24" "fd00:3::$b/64"
-		neighbours "$(lb_ns $a)" eth3 3 "$b" "192.168.3.$b" "fd00:3::$b"
-		neighbours "$(lb_ns "$b")" eth3 3 $a 192.168.3.$a fd00:3::$a
+		# Net 3 joins the LBs only: association sync (UDP, sync_port), a full mesh.
+		local other
+		for k in $(lbs); do
+			link "$(lb_ns "$k")" eth3 3 "$k" "192.168.3.$k/24" "fd00:3::$k/64"
+			for other in $(lbs); do
+				[ "$other" = "$k" ] || neighbours "$(lb_ns "$k")" eth3 3 "$other" "192.168.3.$other" "fd00:3::$other"
+			done
+		done
 	fi
 
 	# Servers: net 1 and net 4; both VIPs of both families on eth1 (usrsctp ignores lo).
-	local count_rules=''
+	local count_rules='' fa fb
+	fa=$(front_host A)
+	fb=$(front_host B)
 	for k in $(seq 1 "$clients"); do
 		count_rules+="ip saddr 192.168.2.$((220 + k)) counter"$'\n'"ip saddr 192.168.6.$((220 + k)) counter"$'\n'
 		count_rules+="ip6 saddr fd00:2::$((220 + k)) counter"$'\n'"ip6 saddr fd00:6::$((220 + k)) counter"$'\n'
@@ -221,15 +316,16 @@ cmd_up() {
 		add "$ns" addr add 10.0.0.2/32 dev eth1
 		add "$ns" addr add fd00::1:1/128 dev eth1 nodad
 		add "$ns" addr add fd00::1:2/128 dev eth1 nodad
-		# Replies go straight back (DSR), each path through its own LB, from that path's VIP.
-		add "$ns" route add 192.168.2.0/24 via 192.168.1.$a dev eth1 src 10.0.0.1
-		add "$ns" route add 192.168.6.0/24 via "192.168.4.$b" dev eth4 src 10.0.0.2
-		add "$ns" route add fd00:2::/64 via fd00:1::$a dev eth1 src fd00::1:1
-		add "$ns" route add fd00:6::/64 via "fd00:4::$b" dev eth4 src fd00::1:2
-		neighbours "$ns" eth1 1 $a 192.168.1.$a fd00:1::$a
-		neighbours "$ns" eth4 4 "$b" "192.168.4.$b" "fd00:4::$b"
-		neighbours "$(lb_ns $a)" eth1 1 "$s" "192.168.1.$s" "fd00:1::$s"
-		neighbours "$(lb_ns "$b")" eth4 4 "$s" "192.168.4.$s" "fd00:4::$s"
+		# Replies go straight back (DSR), each path through its own LB (or router), from that
+		# path's VIP.
+		add "$ns" route add 192.168.2.0/24 via "192.168.1.$fa" dev eth1 src 10.0.0.1
+		add "$ns" route add 192.168.6.0/24 via "192.168.4.$fb" dev eth4 src 10.0.0.2
+		add "$ns" route add fd00:2::/64 via "fd00:1::$fa" dev eth1 src fd00::1:1
+		add "$ns" route add fd00:6::/64 via "fd00:4::$fb" dev eth4 src fd00::1:2
+		neighbours "$ns" eth1 1 "$fa" "192.168.1.$fa" "fd00:1::$fa"
+		neighbours "$ns" eth4 4 "$fb" "192.168.4.$fb" "fd00:4::$fb"
+		for k in $(path_lbs A); do neighbours "$(lb_ns "$k")" eth1 1 "$s" "192.168.1.$s" "fd00:1::$s"; done
+		for k in $(path_lbs B); do neighbours "$(lb_ns "$k")" eth4 4 "$s" "192.168.4.$s" "fd00:4::$s"; done
 	done
 
 	# Clients: one namespace each (one usrsctp stack per namespace).
@@ -244,14 +340,14 @@ cmd_up() {
 		new_namespace "$ns"
 		link "$ns" eth2 2 "$host" "$a2/24" "$v2/64"
 		link "$ns" eth6 6 "$host" "$a6/24" "$v6/64"
-		add "$ns" route add 10.0.0.1/32 via 192.168.2.$a src "$a2"
-		add "$ns" route add 10.0.0.2/32 via "192.168.6.$b" src "$a6"
-		add "$ns" route add fd00::1:1/128 via fd00:2::$a src "$v2"
-		add "$ns" route add fd00::1:2/128 via "fd00:6::$b" src "$v6"
-		neighbours "$ns" eth2 2 $a 192.168.2.$a fd00:2::$a
-		neighbours "$ns" eth6 6 "$b" "192.168.6.$b" "fd00:6::$b"
-		neighbours "$(lb_ns $a)" eth2 2 "$host" "$a2" "$v2"
-		neighbours "$(lb_ns "$b")" eth6 6 "$host" "$a6" "$v6"
+		add "$ns" route add 10.0.0.1/32 via "192.168.2.$fa" src "$a2"
+		add "$ns" route add 10.0.0.2/32 via "192.168.6.$fb" src "$a6"
+		add "$ns" route add fd00::1:1/128 via "fd00:2::$fa" src "$v2"
+		add "$ns" route add fd00::1:2/128 via "fd00:6::$fb" src "$v6"
+		neighbours "$ns" eth2 2 "$fa" "192.168.2.$fa" "fd00:2::$fa"
+		neighbours "$ns" eth6 6 "$fb" "192.168.6.$fb" "fd00:6::$fb"
+		neighbours "$(front_ns A)" eth2 2 "$host" "$a2" "$v2"
+		neighbours "$(front_ns B)" eth6 6 "$host" "$a6" "$v6"
 	done
 
 	# Every veth, then each namespace's addresses, routes and neighbours (and bridge ports).
@@ -281,6 +377,19 @@ cmd_up() {
 			}
 		EOF
 	done
+	if [ "$per_path" = 2 ]; then
+		# What each LB of the tier forwarded (routed on after its verdict) per client address.
+		for k in $(lbs); do
+			in_ns "$(lb_ns "$k")" nft -f - <<-EOF
+				table inet dualpath_count {
+					chain forward {
+						type filter hook forward priority -300; policy accept;
+						$count_rules
+					}
+				}
+			EOF
+		done
+	fi
 	for k in $(seq 1 "$clients"); do
 		a2=192.168.2.$((220 + k))
 		a6=192.168.6.$((220 + k))
@@ -333,10 +442,14 @@ cmd_up() {
 		in_ns "$(lb_ns 201)" "$SCTPLB_BIN" rules --shm "$prefix-201b" --vip 10.0.0.2,fd00::1:2 --queue $queue \
 			--table-base 6000 --priority 9000 "${encap_option[@]}" "${targets_b[@]}" --apply >>"$state/rules-201.log"
 	else
-		in_ns "$(lb_ns 201)" "$SCTPLB_BIN" rules --shm "$prefix-201" --vip 10.0.0.1,fd00::1:1 --queue $queue \
-			"${encap_option[@]}" "${targets_a[@]}" --apply >"$state/rules-201.log"
-		in_ns "$(lb_ns 202)" "$SCTPLB_BIN" rules --shm "$prefix-202" --vip 10.0.0.2,fd00::1:2 --queue $queue \
-			"${encap_option[@]}" "${targets_b[@]}" --apply >"$state/rules-202.log"
+		for k in $(path_lbs A); do
+			in_ns "$(lb_ns "$k")" "$SCTPLB_BIN" rules --shm "$prefix-$k" --vip 10.0.0.1,fd00::1:1 --queue $queue \
+				"${encap_option[@]}" "${targets_a[@]}" --apply >"$state/rules-$k.log"
+		done
+		for k in $(path_lbs B); do
+			in_ns "$(lb_ns "$k")" "$SCTPLB_BIN" rules --shm "$prefix-$k" --vip 10.0.0.2,fd00::1:2 --queue $queue \
+				"${encap_option[@]}" "${targets_b[@]}" --apply >"$state/rules-$k.log"
+		done
 	fi
 }
 
@@ -381,10 +494,10 @@ cmd_servers() {
 
 sync_port=7400
 sync_options() { # sync_options K: the sctplb lb sync options of LB K (none without 'up --sync')
-	local other=201
+	local other peers=''
 	[ "$(setting sync no)" = yes ] || return 0
-	[ "$1" != 201 ] || other=202
-	echo "--sync-listen 192.168.3.$1:$sync_port --sync-peer 192.168.3.$other:$sync_port --sync-key $state/sync.key"
+	for other in $(lbs); do [ "$other" = "$1" ] || peers+=" --sync-peer 192.168.3.$other:$sync_port"; done
+	echo "--sync-listen 192.168.3.$1:$sync_port$peers --sync-key $state/sync.key"
 }
 
 # server_queue_options K: LB K's --server-queue and --server options (none without 'up --server-queue').
@@ -392,7 +505,7 @@ server_queue_options() {
 	local q net=1 s list=''
 	q=$(setting server-queue)
 	[ -n "$q" ] || return 0
-	[ "$1" = 201 ] || net=4
+	[ "$(lb_path "$1")" = A ] || net=4
 	for s in "${servers[@]}"; do list+="${list:+,}$s=192.168.$net.$s,$s=fd00:$net::$s"; done
 	[ "$(setting single no)" = no ] || list+=",$(for s in "${servers[@]}"; do printf '%s=192.168.4.%s,' "$s" "$s"; done | sed 's/,$//')"
 	echo "--server-queue $q --server $list"
@@ -408,7 +521,7 @@ cmd_lb_start() {
 	local -a starters=()
 	selected=$(lbs)
 	if [ "${1:-}" = --only ]; then
-		selected=$(one_lb "${2:?--only needs 201 or 202}")
+		selected=$(one_lb "${2:?--only needs an LB (201, 202, ...)}")
 		shift 2
 	fi
 	# In parallel: with sync, an LB waits (--sync-wait-ms) for its peer's table at start.
@@ -429,24 +542,51 @@ cmd_lb_stop() {
 }
 
 cmd_sctplb() {
-	local k=${1:?sctplb needs 201 or 202} command=${2:?sctplb needs a command}
+	local k=${1:?sctplb needs an LB (201, 202, ...)} command=${2:?sctplb needs a command}
 	shift 2
 	one_lb "$k" >/dev/null
 	in_ns "$(lb_ns "$k")" "$SCTPLB_BIN" "$command" --shm "$prefix-$k" "$@"
 }
 
+# per_address_counts NS CHAIN NAME: "NAME ADDRESS COUNT" for each counter of the dualpath_count
+# chain in NS.
+per_address_counts() {
+	in_ns "$1" nft list chain inet dualpath_count "$2" |
+		sed -n "s/.*ip6\{0,1\} saddr \([0-9a-f:.]*\) counter packets \([0-9]*\) .*/$3 \1 \2/p"
+}
 cmd_counters() {
 	local s
-	for s in "${servers[@]}"; do
-		in_ns "$(server_ns "$s")" nft list chain inet dualpath_count prerouting |
-			sed -n "s/.*ip6\{0,1\} saddr \([0-9a-f:.]*\) counter packets \([0-9]*\) .*/server-$s \1 \2/p"
-	done
+	for s in "${servers[@]}"; do per_address_counts "$(server_ns "$s")" prerouting "server-$s"; done
+}
+cmd_lb_counters() {
+	local k
+	[ "$(setting per-path 1)" = 2 ] || die "lb-counters needs 'up --lbs-per-path 2'"
+	for k in $(lbs); do per_address_counts "$(lb_ns "$k")" forward "vm-$k"; done
+}
+
+# withdraw K: LB K's next hop leaves its path's multipath route (the route is replaced by one over
+# the remaining LBs, deleted when none remains), as a router does when a health check of K fails.
+cmd_withdraw() {
+	local k path vip=10.0.0.1 hops
+	[ "$(setting per-path 1)" = 2 ] || die "withdraw needs 'up --lbs-per-path 2'"
+	k=$(one_lb "${1:?withdraw needs an LB (201..204)}")
+	path=$(lb_path "$k")
+	[ "$path" = A ] || vip=10.0.0.2
+	grep -qx "$k" "$state/withdrawn" 2>/dev/null || echo "$k" >>"$state/withdrawn"
+	hops=$(ecmp_nexthops "$path")
+	if [ -n "$hops" ]; then
+		# shellcheck disable=SC2086 # the next hops are ip words
+		in_ns "$(router_ns "$path")" ip route replace "$vip/32" $hops
+	else
+		in_ns "$(router_ns "$path")" ip route del "$vip/32"
+	fi
 }
 
 # The cut drops what path A carries through vm-201: everything forwarded in or out of its
 # client-side interface (with --single-lb, path B enters on eth6 and is not touched).
 cut_rules() { # cut_rules -A|-D
 	local tool encap direction
+	[ "$(setting per-path 1)" = 1 ] || die "cut-path-a: not with --lbs-per-path 2 (see withdraw)"
 	encap=$(setting encap)
 	for tool in iptables ip6tables; do
 		for direction in -i -o; do
@@ -497,6 +637,9 @@ DP_VIP_B=$(vips_for_family | cut -d, -f2)
 DP_PORT=$port
 DP_CLIENTS=$clients
 DP_SERVERS="${servers[*]}"
+DP_LBS_PER_PATH=$(setting per-path 1)
+DP_LBS_A="$(path_lbs A | xargs)"
+DP_LBS_B="$(path_lbs B | xargs)"
 EOF
 	for k in $(seq 1 "$clients"); do
 		echo "DP_CLIENT${k}_NS=$(client_ns "$k")"
@@ -520,4 +663,4 @@ cmd_down() {
 	rm -rf "$state"
 }
 
-run_command "up down env servers lb-start lb-stop sctplb counters cut-path-a heal-path-a pids" "$@"
+run_command "up down env servers lb-start lb-stop sctplb counters lb-counters withdraw cut-path-a heal-path-a pids" "$@"
