@@ -19,6 +19,10 @@
 #             restarted daemons list the associations on the same servers; DATA flows
 #   end       every message echoed (ctraffic, 1 failover at least), clean SHUTDOWN; no ABORT and
 #             no out-of-the-blue packet on any guest; one JSON line
+#   diameter  freeDiameter on vm-001 and on the peer, each with a ConnectPeer to the other,
+#             started together (apps/diameter-connectpeer.sh): one association survives the
+#             election (RFC 6733 §5.6.4), on vm-001 only, both LBs list it with the direction
+#             of whoever opened it; echo traffic, path A cut; no ABORT, no drop as unknown
 # Exit 0 passed, 1 a failure, 77 the machine cannot run it (and says why).
 # Environment: as test-vm-dual-path.sh (SCTPLB_BIN, SCTPT_BIN, SCTPLB_VM_DIR, SCTPLB_VM_KEEP,
 # SCTPLB_VM_ACCEL, SCTPLB_VM_TRACE_ERR).
@@ -30,7 +34,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/vm-dual-topology.sh"
 dt_environment
 t_start=$(date +%s%N)
-dt_require qemu-system-x86_64 python3 ip iptables ip6tables jq
+dt_require qemu-system-x86_64 python3 ip iptables ip6tables jq openssl
 
 topology_name=vm-server-init
 prefix=vs$$
@@ -38,8 +42,21 @@ prefix=vs$$
 . "$source_dir/tests/topology/topology-common.sh"
 # shellcheck source=vm-lib.sh
 . "$here/vm-lib.sh"
+# shellcheck source=apps/app-diameter.sh
+. "$here/apps/app-diameter.sh"
+# shellcheck source=apps/diameter-connectpeer.sh
+. "$here/apps/diameter-connectpeer.sh"
 
+# The image: the suite's initramfs with the applications appended (pack-apps.sh, as vm.apps packs
+# it: the same inputs keep one packed image for both tests).
+t_image=$(date +%s%N)
 dt_image
+m3ua_ping=${SCTPLB_M3UA_PING:-$SCTPLB_BUILD_DIR/test-apps/m3ua-ping/sctplb-m3ua-ping}
+[ -x "$m3ua_ping" ] || m3ua_ping=''
+SCTPLB_DIAMETER_ECHO=$diameter_echo_fdx SCTPLB_M3UA_PING=$m3ua_ping bash "$here/apps/pack-apps.sh" "$vmdir" || exit $?
+image_ms=$(ms_since "$t_image")
+vm_initrd=$vmdir/initramfs-apps.gz
+vm_mem=160
 sw=$prefix-sw
 lb_a=$prefix-vm201
 lb_b=$prefix-vm202
@@ -57,11 +74,10 @@ vm_choose_accel
 servers=(1 2)
 peer_port=3868
 for s in "${servers[@]}"; do
-	dt_server_cfg "$s" >"$state/cfg-vm-00$s"
+	dt_server_cfg "$s" dcp_server_setup >"$state/cfg-vm-00$s"
 	vm_start "vm-00$s" "$state/cfg-vm-00$s" "1:$(mac 1 "$s")" "4:$(mac 4 "$s")"
 done
-# shellcheck disable=SC2119 # no hook
-dt_client_cfg >"$state/cfg-vm-221"
+dt_client_cfg dcp_peer_setup >"$state/cfg-vm-221"
 vm_start vm-221 "$state/cfg-vm-221" "2:$(mac 2 221)" "6:$(mac 6 221)"
 t_boot=$(date +%s%N)
 
@@ -260,6 +276,113 @@ jq -cn --argjson assocs ${#servers[@]} --arg servers "${servers[*]}" --argjson f
 	--arg marked "$marked_before -> $marked_after" --arg learned "$learned_202" \
 	'{scenario: "server-init", associations: $assocs, servers: ($servers | split(" ") | map({("server-" + .): 1}) | add), server_inits: $inits,
 	  init_acks_to_servers: $acks, vm202_learned_from: $learned, failovers: $failovers, fastpath_marked: $marked, aborts: $aborts, out_of_the_blue: $ootb, ms: $ms}'
+# 5. Diameter: freeDiameter on vm-001 (diameter.sctplb.test behind the VIPs) and on the peer
+# (peer.sctplb.test), each with a ConnectPeer to the other, started together: the connections
+# race, the election (RFC 6733 §5.6.4) leaves one (apps/diameter-connectpeer.sh). vm-002 is
+# deactivated so that the peer's connection to the VIPs reaches the one Diameter node.
+say "diameter: both nodes connect to each other"
+t_diameter=$(date +%s%N)
+for k in 201 202; do lb_cmd $k deactivate 2 >/dev/null || fail "vm-$k: sctplb deactivate 2"; done
+sctp_counts_mark
+reasons_before=$(dcp_reasons)
+# An INIT that reaches a node whose freeDiameterd is not listening yet is answered with an ABORT
+# (RFC 9260 §8.4 rule 8; seen: the guests start freeDiameterd up to 2 s apart under TCG). The
+# LBs drop INITs until both listen: the stacks retransmit them (§5.1, T1-init), both
+# connections are then under way together.
+dcp_hold_inits -A
+g vm-001 "apps fd_start server" >/dev/null & p_server=$!
+g vm-221 "apps fd_start peer" >/dev/null & p_peer=$!
+wait "$p_server" && wait "$p_peer" || fail "diameter: freeDiameterd did not start"
+vm_until 60 dcp_listening || fail "diameter: freeDiameterd not initialized on both nodes in 60 s"
+dcp_hold_inits -D
+if vm_until 120 dcp_settled; then
+	pass "diameter: each node OPEN once, one association between them, on vm-001 only ($(tr '\n' ';' <"$state/dcp-counts"))"
+else
+	fail "diameter: not settled: (name opened left cea dwa dwa-bad id-refused cea-bad) $(tr '\n' ';' <"$state/dcp-counts") vm-001 '$(dcp_assocs vm-001 | tr '\n' ';')' vm-221 '$(dcp_assocs vm-221 | tr '\n' ';')' vm-002 '$(dcp_assocs vm-002 | tr '\n' ';')'"
+fi
+dia_dir=$(dcp_direction)
+# Who connected: the LBs counted the server's INIT (server-init) and the peer's (init-hash);
+# the logs say whether the CERs crossed (an election) or one node was OPEN before the other
+# connected.
+elections=$( { g vm-001 "grep -c -e 'Election' -e 'ELECTION_LOST' /var/log/server.log" || true; g vm-221 "grep -c -e 'Election' -e 'ELECTION_LOST' /var/log/peer.log" || true; } | awk '{ n += $1 } END { print n + 0 }')
+reasons_settled=$(dcp_reasons)
+server_inits=$(dcp_delta "$reasons_before" "$reasons_settled" server-init)
+peer_inits=$(dcp_delta "$reasons_before" "$reasons_settled" init-hash)
+echo "diameter: survivor DIR $dia_dir; INITs seen by the LBs: server $server_inits, peer $peer_inits; election lines in the logs: $elections"
+if [ "$server_inits" -ge 1 ] && [ "$peer_inits" -ge 1 ]; then
+	pass "diameter: both nodes connected (the LBs saw $server_inits server INIT(s) and $peer_inits peer INIT(s)); one association left, DIR $dia_dir"
+else
+	echo "NOTE: diameter: no race this time: one node was OPEN before the other connected (server INITs $server_inits, peer INITs $peer_inits)"
+fi
+if [ "$elections" -gt 0 ] && [ "$dia_dir" != out ]; then
+	fail "diameter: the CERs crossed, the election must keep the server's connection (peer.sctplb.test wins and keeps what the other opened), DIR is '$dia_dir'"
+fi
+case $dia_dir in
+out) dia_port=$dcp_peer_port ;;
+in) dia_port=$dcp_server_port ;;
+*) dia_port=$dcp_server_port; fail "diameter: no single association on vm-001 ('$dia_dir')" ;;
+esac
+wanted_dia_view="$dia_dir 1 192.168.2.221,192.168.6.221"
+dia_lb_knows() { [ "$(dcp_lb_view "$1")" = "$wanted_dia_view" ]; }
+for k in 201 202; do
+	if vm_until 30 dia_lb_knows "$k"; then
+		pass "diameter: vm-$k lists the survivor only, DIR $dia_dir, on vm-001's fwmark, both peer addresses"
+	else
+		fail "diameter: vm-$k lists '$(dcp_lb_view "$k" | tr '\n' ';')', wanted '$wanted_dia_view'"
+	fi
+done
+paths_watch
+if vm_until 90 paths_active "$dia_port" "$dcp_path_addresses"; then
+	pass "diameter: every path between the VIPs and the peer's addresses seen active at both ends"
+else
+	paths_report "$dia_port" "diameter: not every VIP path active in 90 s"
+fi
+dia_echo_check() { # dia_echo_check WHEN
+	local before
+	before=$(dcp_answered) || before=0
+	if vm_until 60 dcp_echo_grew "$before"; then
+		pass "diameter $1: the peer's echo requests answered by vm-001 ($(dcp_echo))"
+	else
+		fail "diameter $1: echo: '$(dcp_echo)' (answered before: $before)"
+	fi
+}
+[ -z "$diameter_echo_fdx" ] || dia_echo_check settled
+
+say "diameter: path A cut at vm-201"
+path_a -A
+if vm_until 90 vip_a_dead "$dia_port"; then
+	pass "diameter: the peer declared the path to 10.0.0.1 dead"
+else
+	fail "diameter: the peer did not declare the path to 10.0.0.1 dead in 90 s: $(g vm-221 "apps paths $dia_port" | tr '\n' ' ')"
+fi
+[ -z "$diameter_echo_fdx" ] || dia_echo_check "path B"
+path_a -D
+paths_watch
+if vm_until 90 paths_active "$dia_port" "$dcp_path_addresses"; then pass "diameter: path A healed, every VIP path active again"; else paths_report "$dia_port" "diameter: path A did not come back in 90 s"; fi
+if dcp_settled; then
+	pass "diameter: still one association on vm-001, no node left OPEN ($(tr '\n' ';' <"$state/dcp-counts"))"
+else
+	fail "diameter: after the cut: $(tr '\n' ';' <"$state/dcp-counts") vm-001 '$(dcp_assocs vm-001 | tr '\n' ';')'"
+fi
+reasons_after=$(dcp_reasons)
+refused=''
+for r in server-init-spoofed server-init-conflict server-not-init unknown-association cookie-echo-unknown; do
+	n=$(dcp_delta "$reasons_before" "$reasons_after" "$r")
+	[ "$n" = 0 ] || refused+="$r=$n "
+done
+if [ -z "$refused" ]; then
+	pass "diameter: the LBs dropped nothing as spoofed, conflicting or unknown"
+else
+	fail "diameter: the LBs dropped: $refused"
+fi
+sctp_counts_since "diameter: "
+[ "$aborts" != 0 ] || [ "$ootb" != 0 ] || pass "diameter: no ABORT, no out-of-the-blue packet on any guest (the loser closed with SHUTDOWN)"
+for k in 201 202; do lb_cmd $k activate 2 >/dev/null || fail "vm-$k: sctplb activate 2"; done
+dcp_logs
+jq -cn --arg dir "$dia_dir" --argjson server_inits "$server_inits" --argjson peer_inits "$peer_inits" --argjson elections "$elections" \
+	--arg reasons "$(dcp_reasons)" --argjson aborts "$aborts" --argjson ootb "$ootb" --argjson ms "$(ms_since "$t_diameter")" \
+	'{scenario: "diameter-connectpeer", survivor_direction: $dir, server_inits: $server_inits, peer_inits: $peer_inits,
+	  election_log_lines: $elections, lb_reasons: $reasons, aborts: $aborts, out_of_the_blue: $ootb, ms: $ms}'
 say "done in $(ms_since "$t_start") ms (image $image_ms ms, boot $boot_ms ms); $failures failure(s)"
 finished=1
 [ "$failures" -eq 0 ]

@@ -30,8 +30,9 @@
 #                                    nets 2 (via vm-201, src 10.0.0.1) and 6 (via vm-202, src
 #                                    10.0.0.2); HOOK S prints more vm_setup lines
 #   dt_client_cfg [HOOK]             guest config of vm-221: routes to the VIPs via the LBs
-#   paths_watch / paths_active PORT  every path (guest of all_guests, association, peer address)
-#                                    of PORT seen active since the watch began, none unconfirmed
+#   paths_watch / paths_active PORT [ADDRESSES]  every path (guest of all_guests, association,
+#                                    peer address [matching ADDRESSES]) of PORT seen active since
+#                                    the watch began, none unconfirmed
 #   paths_report PORT WHY            fail WHY, list the paths never seen active, keep the detail
 #   vip_a_dead PORT                  on vm-221 the path to 10.0.0.1 of every association is dead
 #   sctp_counts_mark / sctp_counts_since PREFIX   ABORTs and OOTB packets each guest counted
@@ -223,14 +224,15 @@ dt_require() {
 # answered, what a path the LBs drop looks like).
 # paths_watch: start a watch (forget what was seen).
 paths_watch() { : >"$state/paths-seen"; }
-# paths_active PORT: every path (guest, association, peer address) of PORT that exists now has
-# been seen active since paths_watch, and none is unconfirmed now.
+# paths_active PORT [ADDRESSES]: every path (guest, association, peer address) of PORT that
+# exists now has been seen active since paths_watch, and none is unconfirmed now; with
+# ADDRESSES (an awk regular expression) only the paths to peer addresses that match it.
 paths_active() {
 	local gname out
 	: >"$state/paths-now"
 	for gname in "${all_guests[@]}"; do
 		out=$(g "$gname" "apps paths $1") || return 1
-		[ -z "$out" ] || awk -v g="$gname" '{ print g, $1, $2, $3 }' <<<"$out" >>"$state/paths-now"
+		[ -z "$out" ] || awk -v g="$gname" -v only="${2:-}" 'only == "" || $2 ~ only { print g, $1, $2, $3 }' <<<"$out" >>"$state/paths-now"
 	done
 	[ -s "$state/paths-now" ] || return 1
 	awk '$4 == 2 { print $1, $2, $3 }' "$state/paths-now" >>"$state/paths-seen"
