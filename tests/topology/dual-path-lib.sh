@@ -93,8 +93,11 @@ dpt_assoc_fwmark() {
 # pinned it to S); after the cut path A delivers nothing, path B carries the messages, to S; the
 # client gets every echo (no message lost) from S only; S received every message exactly once.
 dpt_failover_check() {
-	local name=$1 k=$2 count=16 interval=250 a b before at_cut after status server mark lb
+	local name=$1 k=$2 count=32 interval=250 a b before at_cut after status server mark lb
 	local from_b_after missing delta
+	# 32 messages (8 s): the cut must find the client still sending after up to 4 echoes and up
+	# to 5 s waiting for path B's heartbeat; 16 could all be sent before it on a loaded machine
+	# (the association then closed before the pin check: "fwmark 'none'").
 	shift 2
 	a=$(dpt_client_address "$k" A)
 	b=$(dpt_client_address "$k" B)
