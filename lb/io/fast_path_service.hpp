@@ -36,7 +36,8 @@ enum class FastPathMode : std::uint8_t {
 struct FastPathServiceOptions {
     FastPathMode mode = FastPathMode::Auto;
     std::string table;                // the nft table (fastpath_table_name of --shm)
-    std::uint32_t pass_interval_ms = 50;  // pause between passes over the table
+    std::uint32_t pass_interval_ms = 50;  // pause between passes over the table while they change the map
+    std::uint32_t quiet_pass_interval_ms = 800;  // the longest pause, reached while passes change nothing
     std::uint32_t slice = 8192;           // table slots per slice
     std::uint32_t activity_interval_ms = 1000;
 };
