@@ -48,8 +48,8 @@ struct FastPathService::Impl {
     std::uint32_t cursor = 0;
     std::vector<std::uint32_t> warned_fwmarks;  // targets without a chain, logged once each
     bool pass_changed = false;       // this pass gave the kernel a non-empty batch
-    TargetSnapshot walked_targets{};  // the targets the last slice planned with
-    std::uint32_t walked_live = 0;    // the table's live count at the last slice
+    TargetSnapshot walked_targets{};  // the targets when the last pass began
+    std::uint32_t walked_live = 0;    // the table's live count when the last pass began
 
     SharedHeader& header() { return state.header(); }
 
@@ -106,8 +106,12 @@ struct FastPathService::Impl {
             DeferredLog log(header());  // destroyed after the lock: writes then
             const TableLock lock(state);
             AssociationTable& table = state.table();
-            walked_targets = targets;
-            walked_live = table.size();
+            if (cursor == 0) {
+                // At a pass's start: a change after it, even in the middle of
+                // the pass, wakes the next pass (a slice already walked did not see it).
+                walked_targets = targets;
+                walked_live = table.size();
+            }
             const std::uint32_t capacity = table.capacity();
             const std::uint32_t end = std::min<std::uint64_t>(std::uint64_t{cursor} + options.slice, capacity);
             for (std::uint32_t id = cursor; id < end; ++id) {
