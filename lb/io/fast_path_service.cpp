@@ -7,10 +7,12 @@
 #include <map>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "io/clock.hpp"
 #include "core/fast_path.hpp"
+#include "core/fast_path_pacer.hpp"
 #include "io/log.hpp"
 #include "io/nft_fastpath.hpp"
 
@@ -45,6 +47,9 @@ struct FastPathService::Impl {
     Counters counters;  // fastpath-* events, published to header.fast_path.decisions
     std::uint32_t cursor = 0;
     std::vector<std::uint32_t> warned_fwmarks;  // targets without a chain, logged once each
+    bool pass_changed = false;       // this pass gave the kernel a non-empty batch
+    TargetSnapshot walked_targets{};  // the targets when the last pass began
+    std::uint32_t walked_live = 0;    // the table's live count when the last pass began
 
     SharedHeader& header() { return state.header(); }
 
@@ -69,6 +74,7 @@ struct FastPathService::Impl {
     // records' in_fast_path flags.
     void apply(FastPathBatch& batch) {
         if (batch.empty()) return;
+        pass_changed = true;
         FastPathChangeResult result;
         std::string error;
         if (!nft.change(options.table, batch.remove, batch.add, result, error)) {
@@ -100,6 +106,12 @@ struct FastPathService::Impl {
             DeferredLog log(header());  // destroyed after the lock: writes then
             const TableLock lock(state);
             AssociationTable& table = state.table();
+            if (cursor == 0) {
+                // At a pass's start: a change after it, even in the middle of
+                // the pass, wakes the next pass (a slice already walked did not see it).
+                walked_targets = targets;
+                walked_live = table.size();
+            }
             const std::uint32_t capacity = table.capacity();
             const std::uint32_t end = std::min<std::uint64_t>(std::uint64_t{cursor} + options.slice, capacity);
             for (std::uint32_t id = cursor; id < end; ++id) {
@@ -152,6 +164,30 @@ struct FastPathService::Impl {
             if (now - a.last_seen_ns >= idle_ns) {
                 table.remove(act.id);
                 counters.count(Event::FastPathIdle);
+            }
+        }
+    }
+
+    // Whether the next pass must not wait: a target changed state (its
+    // elements go or come: docs/operations.md promises a pass), or
+    // associations came or went.
+    bool pass_due_now() {
+        if (read_targets(header()) != walked_targets) return true;
+        const TableLock lock(state);
+        return state.table().size() != walked_live;
+    }
+
+    // The pause after a pass, cut short by stop or pass_due_now().
+    void pause(FastPathPacer& pacer, const std::atomic<bool>& stop) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(pacer.pause_ms());
+        const auto step = std::chrono::milliseconds(pacer.check_ms());
+        while (!stop.load(std::memory_order_relaxed)) {
+            const auto now = std::chrono::steady_clock::now();
+            if (now >= until) return;
+            std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(step, until - now));
+            if (pass_due_now()) {
+                pacer.wake();
+                return;
             }
         }
     }
@@ -302,7 +338,7 @@ std::unique_ptr<FastPathService> FastPathService::start(SharedState& state, cons
 
 void FastPathService::run(const std::atomic<bool>& stop) {
     Impl& s = *impl_;
-    const auto pause = std::chrono::milliseconds(s.options.pass_interval_ms);
+    FastPathPacer pacer(s.options.pass_interval_ms, s.options.quiet_pass_interval_ms);
     auto next_activity = std::chrono::steady_clock::now() + std::chrono::milliseconds(s.options.activity_interval_ms);
     while (!stop.load(std::memory_order_relaxed)) {
         // Slices with the lock released between them, paced so that the walk
@@ -319,7 +355,8 @@ void FastPathService::run(const std::atomic<bool>& stop) {
             next_activity = std::chrono::steady_clock::now() + std::chrono::milliseconds(s.options.activity_interval_ms);
         }
         s.publish();
-        std::this_thread::sleep_for(pause);
+        pacer.pass_done(std::exchange(s.pass_changed, false));
+        s.pause(pacer, stop);
     }
     s.publish();
 }

@@ -6,7 +6,9 @@
 //     adds one element per client address of every established association
 //     whose Ts is known, locally or by sync; removes the elements of
 //     associations that closed, were re-keyed by a restart, or whose target
-//     went down (FastPathLedger, lb/core/fast_path).
+//     went down (FastPathLedger, lb/core/fast_path). Passes come 50 ms apart
+//     while they change the map and up to 800 ms apart while they do not
+//     (FastPathPacer); a target's state change or a new live count wakes it.
 //   - Every second reads the elements back: the time each has left tells when
 //     the kernel last forwarded a packet of the association, which becomes
 //     its last_seen (and travels to sync peers). When all elements of an
@@ -36,7 +38,8 @@ enum class FastPathMode : std::uint8_t {
 struct FastPathServiceOptions {
     FastPathMode mode = FastPathMode::Auto;
     std::string table;                // the nft table (fastpath_table_name of --shm)
-    std::uint32_t pass_interval_ms = 50;  // pause between passes over the table
+    std::uint32_t pass_interval_ms = 50;  // pause between passes over the table while they change the map
+    std::uint32_t quiet_pass_interval_ms = 800;  // the longest pause, reached while passes change nothing
     std::uint32_t slice = 8192;           // table slots per slice
     std::uint32_t activity_interval_ms = 1000;
 };
