@@ -81,14 +81,34 @@ MergeOutcome merge_sync_record(AssociationTable& table, const SyncRecord& record
     learned.synced_version = learned.sync_version;
     learned.synced_seen_ns = learned.last_seen_ns;
 
+    // Settled before anything is inserted beside an expired entry.
+    const auto settled = [&](const AssociationTable::Found& found) {
+        if (const auto expired = table.settle(found, now)) counters.count(*expired);
+        return found.id;
+    };
     AssociationId id = kNoAssociation;
+    for (std::size_t i = 0; i < remote.address_count && id == kNoAssociation; ++i)
+        id = settled(table.find_by_peer(remote.addresses[i], remote.sport, remote.dport, now));
+    // A closed entry has left the peer index (a new association of the same
+    // peer starts beside it, RFC 9260 §5.1) but keeps its tags until its
+    // linger ends: a view of the same association from before the close
+    // finds it there and loses by version, instead of coming back beside it.
     for (std::size_t i = 0; i < remote.address_count && id == kNoAssociation; ++i) {
-        const AssociationTable::Found found = table.find_by_peer(remote.addresses[i], remote.sport, remote.dport, now);
-        if (const auto expired = table.settle(found, now)) counters.count(*expired);  // before inserting beside it
-        id = found.id;
+        id = settled(table.find_by_ts(remote.addresses[i], remote.sport, remote.dport, remote.ts, now));
+        if (id == kNoAssociation)
+            id = settled(table.find_by_tc(remote.addresses[i], remote.sport, remote.dport, remote.tc, now));
     }
     if (id == kNoAssociation) {
-        if (remote.state == AssociationState::Closed) return MergeOutcome::Ignored;
+        // A close nobody here knew of is kept as a closed entry for the rest
+        // of its linger, as on the instance that saw the ABORT or SHUTDOWN
+        // COMPLETE (an aborted association never comes back, RFC 9260
+        // §9.1): the views that preceded it, which can still arrive after it
+        // (each unacknowledged message is resent on its own timer, beside a
+        // table transfer), then find it and lose by version. Past its
+        // linger there is nothing left to protect.
+        if (remote.state == AssociationState::Closed &&
+            now.count() - remote.state_since_ns > table.timeouts().closed_linger.count())
+            return MergeOutcome::Ignored;
         return table.insert_restored(learned, counters) == kNoAssociation ? MergeOutcome::TableFull
                                                                            : MergeOutcome::Inserted;
     }

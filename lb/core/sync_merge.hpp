@@ -14,7 +14,9 @@
 // - A different association on the same peer address and ports: a closed
 //   entry gives way to a live one; between two live ones the younger wins
 //   (the older one was replaced by a new INIT the other instance saw).
-// - A closed association nobody here knows is not inserted.
+// - A closed association nobody here knows is kept as closed for the rest of
+//   its linger, like a local close; a closed entry is found by its tags (it
+//   has left the peer index), so an older view of it loses by version.
 // - A record pinned to a target that is down here is ignored.
 // - A record still restart-pending past the restart deadline is applied as
 //   reverted (each instance reverts on its own clock; see maintain()).
@@ -34,7 +36,7 @@ enum class MergeOutcome : std::uint8_t {
     Inserted,   // new here
     Updated,    // the peer's view was newer: taken
     Refreshed,  // ours was as new: addresses and last-seen merged
-    Ignored,    // nothing to do (closed and unknown, or an older association)
+    Ignored,    // nothing to do (a close past its linger or of another association, an older view)
     TableFull,
     Invalid,    // not a live association record
 };

@@ -221,7 +221,7 @@ TEST(SyncWire, TamperedMessagesAreRefused) {
 
 SyncRecord record_of(const Association& a, bool cookie) { return SyncRecord{a, cookie}; }
 
-TEST(SyncMerge, InsertsUnknownAndIgnoresUnknownClosed) {
+TEST(SyncMerge, InsertsUnknownAndKeepsAnUnknownCloseAsClosed) {
     Table source, t;
     Association a = source->at(establish(*source, 0x10, 0x20, 2, Nanos{1s}));
     Counters c;
@@ -238,8 +238,124 @@ TEST(SyncMerge, InsertsUnknownAndIgnoresUnknownClosed) {
     a.addresses[0] = ip("192.168.2.222");
     a.addresses[1] = ip("192.168.6.222");
     a.state = AssociationState::Closed;
-    EXPECT_EQ(merge_sync_record(*t, record_of(a, true), {Origin::peer(1), false}, Nanos{1s}, c), MergeOutcome::Ignored);
-    EXPECT_EQ(t->size(), 1u);
+    a.state_since_ns = Nanos{1s}.count();
+    // Closed before its linger ran out here: remembered as closed, as on the
+    // instance that saw the ABORT.
+    EXPECT_EQ(merge_sync_record(*t, record_of(a, true), {Origin::peer(1), false}, Nanos{2s}, c), MergeOutcome::Inserted);
+    EXPECT_EQ(t->size(), 2u);
+    const AssociationId closed = find(*t, ip("192.168.6.222"), 0x21, Nanos{2s});
+    ASSERT_NE(closed, kNoAssociation);
+    EXPECT_EQ(t->at(closed).state, AssociationState::Closed);
+    EXPECT_EQ(t->at(closed).state_since_ns, Nanos{1s}.count()) << "lingers from the close, not from its news";
+    // Past its linger: nothing to remember.
+    a.addresses[0] = ip("192.168.2.223");
+    a.addresses[1] = ip("192.168.6.223");
+    const Nanos after_linger = Nanos{1s} + t->timeouts().closed_linger + 1ms;
+    EXPECT_EQ(merge_sync_record(*t, record_of(a, true), {Origin::peer(1), false}, after_linger, c), MergeOutcome::Ignored);
+    EXPECT_EQ(find(*t, ip("192.168.2.223"), 0x21, after_linger), kNoAssociation);
+}
+
+// A closed entry (a close learned from a peer, or seen here) has left the
+// peer index; a view of the same association from before the close must
+// still find it and lose, whatever order the records arrive in.
+TEST(SyncMerge, AViewFromBeforeACloseDoesNotReopenIt) {
+    const struct {
+        const char* name;
+        bool closed_here;  // else the close was learned from a peer
+    } cases[] = {{"learned close", false}, {"local close", true}};
+    for (const auto& k : cases) {
+        Table source, t;
+        Counters c;
+        const AssociationId sid = establish(*source, 0x10, 0x20, 2, Nanos{1s});
+        const Association established = source->at(sid);
+        source->set_state(sid, AssociationState::Closed, Nanos{2s});
+        const Association closed = source->at(sid);
+        ASSERT_GT(closed.sync_version, established.sync_version);
+        if (k.closed_here) {
+            const AssociationId id = establish(*t, 0x10, 0x20, 2, Nanos{1s});
+            t->set_state(id, AssociationState::Closed, Nanos{2s});
+        } else {
+            EXPECT_EQ(merge_sync_record(*t, record_of(closed, true), {Origin::peer(0), false}, Nanos{3s}, c),
+                      MergeOutcome::Inserted) << k.name;
+        }
+        // The Established record arrives late, on either path's address first.
+        for (const IpAddress& first : {kClientA, kClientB}) {
+            Association late = established;
+            late.addresses[0] = first;
+            late.addresses[1] = first == kClientA ? kClientB : kClientA;
+            EXPECT_EQ(merge_sync_record(*t, record_of(late, true), {Origin::peer(0), false}, Nanos{3s}, c),
+                      MergeOutcome::Refreshed) << k.name;
+        }
+        EXPECT_EQ(t->size(), 1u) << k.name << ": nothing beside the closed entry";
+        const AssociationId id = find(*t, kClientB, 0x20, Nanos{3s});
+        ASSERT_NE(id, kNoAssociation) << k.name;
+        EXPECT_EQ(t->at(id).state, AssociationState::Closed) << k.name;
+        // A half-open view (Ts not known yet) finds it by Tc: the same.
+        Association half_open = established;
+        half_open.state = AssociationState::HalfOpen;
+        half_open.ts = 0;
+        half_open.sync_version = 1;
+        EXPECT_EQ(merge_sync_record(*t, record_of(half_open, false), {Origin::peer(0), false}, Nanos{3s}, c),
+                  MergeOutcome::Refreshed) << k.name;
+        EXPECT_EQ(t->size(), 1u) << k.name;
+        EXPECT_EQ(t->at(id).state, AssociationState::Closed) << k.name;
+    }
+}
+
+// What a remembered close must not do: kill or shadow a live association of
+// the same client address and ports — a new one (new tags, RFC 9260 §5.1),
+// or the same one after a restart (new tags, §5.2.4 case A).
+TEST(SyncMerge, ARememberedCloseNeverTouchesALiveAssociationOfThePeer) {
+    Counters c;
+    Table source;
+    const AssociationId sid = establish(*source, 0x10, 0x20, 2, Nanos{1s});
+    source->set_state(sid, AssociationState::Closed, Nanos{2s});
+    const Association old_closed = source->at(sid);
+
+    // A new association of the peer is live here: the old close changes nothing.
+    {
+        Table t;
+        const AssociationId live = establish(*t, 0x30, 0x40, 3, Nanos{2s});
+        EXPECT_EQ(merge_sync_record(*t, record_of(old_closed, true), {Origin::peer(0), false}, Nanos{3s}, c),
+                  MergeOutcome::Ignored);
+        EXPECT_EQ(t->size(), 1u);
+        EXPECT_EQ(find(*t, kClientA, 0x40, Nanos{3s}), live);
+        EXPECT_EQ(t->at(live).state, AssociationState::Established);
+    }
+    // The close came first: the new association's record is inserted beside
+    // it, live, and each keeps its own keys.
+    {
+        Table t;
+        EXPECT_EQ(merge_sync_record(*t, record_of(old_closed, true), {Origin::peer(0), false}, Nanos{3s}, c),
+                  MergeOutcome::Inserted);
+        Table other;
+        const Association fresh = other->at(establish(*other, 0x30, 0x40, 3, Nanos{2500ms}));
+        EXPECT_EQ(merge_sync_record(*t, record_of(fresh, true), {Origin::peer(0), false}, Nanos{3s}, c),
+                  MergeOutcome::Inserted);
+        const AssociationId live = find(*t, kClientB, 0x40, Nanos{3s});
+        ASSERT_NE(live, kNoAssociation);
+        EXPECT_EQ(t->at(live).state, AssociationState::Established);
+        EXPECT_EQ(t->at(live).fwmark, 3u);
+        const AssociationId closed = find(*t, kClientB, 0x20, Nanos{3s});
+        ASSERT_NE(closed, kNoAssociation);
+        EXPECT_NE(closed, live);
+        EXPECT_EQ(t->at(closed).state, AssociationState::Closed);
+    }
+    // Restarted here (re-keyed, the old tags lingering): a close of the
+    // pre-restart view, however high its version, is older news.
+    {
+        Table t;
+        const AssociationId id = establish(*t, 0x10, 0x20, 2, Nanos{1s});
+        t->mark_restart_pending(id, 0x30, Nanos{2s});
+        t->complete_restart(id, 0x40, Nanos{2s});
+        Association stale_close = old_closed;
+        stale_close.sync_version = 99;
+        EXPECT_EQ(merge_sync_record(*t, record_of(stale_close, true), {Origin::peer(0), false}, Nanos{3s}, c),
+                  MergeOutcome::Refreshed);
+        EXPECT_EQ(t->size(), 1u);
+        EXPECT_EQ(find(*t, kClientA, 0x40, Nanos{3s}), id);
+        EXPECT_EQ(t->at(id).state, AssociationState::Established);
+    }
 }
 
 TEST(SyncMerge, NewerViewWinsAndAddressesOnlyGrow) {
@@ -681,6 +797,45 @@ TEST(SyncEngine, RestartedInstanceResyncsAndALostPeerGetsTheWholeTable) {
     tier.run_for(200ms, 20ms);
     EXPECT_EQ(tier.table(1).size(), 50u);
     EXPECT_EQ(tier.engine(0).peer_status(0).state, PeerState::Up);
+}
+
+// The tier simulation's finding (docs/tier-scaling.md): B is down while A
+// creates and closes an association; B comes back with an empty table and
+// pulls A's, while A resends its unacknowledged change log, each message on
+// its own 50 ms timer. Here the Closed record's resend comes first and the
+// Established one's 30 ms later: B must not end up holding as established
+// what A closed.
+TEST(SyncEngine, AnAssociationClosedWhileAPeerWasDownDoesNotComeBackEstablished) {
+    Tier tier(2);
+    tier.run_for(50ms);
+    tier.nodes[1]->down = true;
+    const Nanos created = tier.now;
+    const AssociationId id = establish(tier.table(0), 0x10, 0x20, 3, tier.now);
+    tier.run_for(20ms);
+    tier.table(0).set_state(id, AssociationState::Closed, tier.now);
+    tier.run_for(40ms);  // the Established record's first resend (at +50 ms) is lost too
+    ASSERT_EQ(tier.engine(0).peer_status(0).unacked, 2u);
+
+    // B restarts with an empty table between the two records' resends.
+    tier.nodes[1]->table = Table();
+    tier.start(1);
+    tier.nodes[1]->down = false;
+    tier.run_for(200ms);
+    ASSERT_TRUE(tier.engine(1).ready());
+    EXPECT_EQ(tier.engine(0).peer_status(0).unacked, 0u) << "both records were resent and acknowledged";
+    EXPECT_GE(tier.engine(0).stats().of(SyncCounter::Retransmits), 3u);
+    ASSERT_EQ(tier.table(1).size(), 1u) << "one entry: no established one beside the closed one";
+    const AssociationId learned = find(tier.table(1), kClientB, 0x20, tier.now);
+    ASSERT_NE(learned, kNoAssociation);
+    EXPECT_EQ(tier.table(1).at(learned).state, AssociationState::Closed);
+
+    // The closed entry lingers as on A, from the same moment, and goes with it.
+    const Nanos linger = tier.table(0).timeouts().closed_linger;
+    tier.run_for(created + 20ms + linger - tier.now - 200ms, 50ms);  // ends at most 150 ms before
+    EXPECT_NE(find(tier.table(1), kClientA, 0x20, tier.now), kNoAssociation);
+    tier.run_for(400ms, 50ms);
+    EXPECT_EQ(find(tier.table(0), kClientA, 0x20, tier.now), kNoAssociation);
+    EXPECT_EQ(find(tier.table(1), kClientA, 0x20, tier.now), kNoAssociation);
 }
 
 TEST(SyncEngine, DigestMismatchIsCounted) {
