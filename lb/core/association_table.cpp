@@ -306,11 +306,11 @@ void AssociationTable::unindex_all(AssociationId id) {
 
 // ---- lookups ----------------------------------------------------------------
 
-AssociationTable::Found AssociationTable::find(IndexKind kind, const IpAddress& addr, std::uint16_t sport,
-                                               std::uint16_t dport, std::uint32_t tag, Nanos now) const {
+AssociationTable::Found AssociationTable::find(IndexKind kind, std::uint32_t h, const IpAddress& addr,
+                                               std::uint16_t sport, std::uint16_t dport, std::uint32_t tag,
+                                               Nanos now) const {
     const IndexSlot* slots = indexes_[static_cast<std::size_t>(kind)];
     const std::uint32_t mask = header_->index_slots - 1;
-    const std::uint32_t h = key_hash(kind, addr, sport, dport, tag);
     for (std::uint32_t i = h & mask; slots[i].record_plus_one != 0; i = (i + 1) & mask) {
         if (slots[i].hash != h) continue;
         const AssociationId id = slots[i].record_plus_one - 1;
@@ -347,18 +347,25 @@ void AssociationTable::prefetch_ts_record(std::uint32_t slot_hash) const {
 AssociationTable::Found AssociationTable::find_by_ts(const IpAddress& addr, std::uint16_t sport,
                                                      std::uint16_t dport, std::uint32_t ts, Nanos now) const {
     if (ts == 0) return Found{};
-    return find(IndexKind::Ts, addr, sport, dport, ts, now);
+    return find(IndexKind::Ts, key_hash(IndexKind::Ts, addr, sport, dport, ts), addr, sport, dport, ts, now);
+}
+
+AssociationTable::Found AssociationTable::find_by_ts_hashed(std::uint32_t slot_hash, const IpAddress& addr,
+                                                            std::uint16_t sport, std::uint16_t dport,
+                                                            std::uint32_t ts, Nanos now) const {
+    if (ts == 0) return Found{};
+    return find(IndexKind::Ts, slot_hash, addr, sport, dport, ts, now);
 }
 
 AssociationTable::Found AssociationTable::find_by_tc(const IpAddress& addr, std::uint16_t sport,
                                                      std::uint16_t dport, std::uint32_t tc, Nanos now) const {
     if (tc == 0) return Found{};
-    return find(IndexKind::Tc, addr, sport, dport, tc, now);
+    return find(IndexKind::Tc, key_hash(IndexKind::Tc, addr, sport, dport, tc), addr, sport, dport, tc, now);
 }
 
 AssociationTable::Found AssociationTable::find_by_peer(const IpAddress& addr, std::uint16_t sport,
                                                        std::uint16_t dport, Nanos now) const {
-    return find(IndexKind::Peer, addr, sport, dport, 0, now);
+    return find(IndexKind::Peer, key_hash(IndexKind::Peer, addr, sport, dport, 0), addr, sport, dport, 0, now);
 }
 
 // ---- time -------------------------------------------------------------------
