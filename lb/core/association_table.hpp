@@ -254,6 +254,12 @@ public:
     [[nodiscard]] std::uint32_t prefetch_ts_slot(const IpAddress& addr, std::uint16_t sport,
                                                  std::uint16_t dport, std::uint32_t ts) const;
     void prefetch_ts_record(std::uint32_t slot_hash) const;
+    // find_by_ts() given the index hash prefetch_ts_slot() returned for the
+    // same key: a batch hashes each key once. The full key is still matched
+    // on the record.
+    [[nodiscard]] Found find_by_ts_hashed(std::uint32_t slot_hash, const IpAddress& addr,
+                                          std::uint16_t sport, std::uint16_t dport, std::uint32_t ts,
+                                          Nanos now) const;
 
     // A new half-open association (INIT seen). Evicts the oldest half-open entry when
     // the half-open share is full; kNoAssociation when the table is full.
@@ -403,7 +409,8 @@ private:
     [[nodiscard]] std::optional<Event> expiry_due(const Association& a, Nanos now) const;
     // Applies time-driven changes to one entry; the expiry event when it must go.
     std::optional<Event> maintain(AssociationId id, Nanos now);
-    [[nodiscard]] Found find(IndexKind kind, const IpAddress& addr, std::uint16_t sport,
+    // `h`: key_hash(kind, addr, sport, dport, tag).
+    [[nodiscard]] Found find(IndexKind kind, std::uint32_t h, const IpAddress& addr, std::uint16_t sport,
                              std::uint16_t dport, std::uint32_t tag, Nanos now) const;
     bool index_insert(IndexKind kind, const IpAddress& addr, std::uint16_t sport,
                       std::uint16_t dport, std::uint32_t tag, AssociationId id);

@@ -184,27 +184,64 @@ Verdict Decider::decide_icmp_error(const ParsedPacket& p, std::span<const std::u
     return drop(Reason::IcmpUnknown);
 }
 
+namespace {
+// A client -> VIP packet that decide_in() routes by (source, ports, Ts) and
+// forwards without changing anything but last_seen: none of the chunks that
+// change an association (INIT, COOKIE ECHO, ABORT, SHUTDOWN ACK/COMPLETE,
+// ASCONF), no T bit (RFC 9260 §8.5.1: routed by Tc), nothing to count beside
+// the verdict (truncation), no fragment whose verdict is recorded.
+bool plain_established_candidate(const ParsedPacket& p, Direction direction) {
+    return direction == Direction::In && p.ok() && !p.icmp_error && !p.truncated && p.chunk_count != 0 &&
+           p.vtag != 0 && !p.t_bit && !p.has_init && !p.has_init_ack && !p.has_cookie_echo &&
+           !p.has_abort && !p.has_shutdown_ack && !p.has_shutdown_complete && !p.has_asconf &&
+           !p.fragment.present;
+}
+}  // namespace
+
+std::optional<Verdict> Decider::forward_plain_established(const ParsedPacket& p, std::uint32_t slot_hash,
+                                                          Nanos now, Counters& counters) {
+    const AssociationTable::Found found =
+        table_.find_by_ts_hashed(slot_hash, p.src, p.sport, p.dport, p.vtag, now);
+    // Unknown (drop or ports-mode pin) or awaiting maintenance: decide() settles it.
+    if (found.id == kNoAssociation || found.due != kNoAssociation) return std::nullopt;
+    const Association& a = table_.at(found.id);
+    // A server-initiated half-open entry is established by this packet (decide_in).
+    if (a.state == AssociationState::HalfOpen && a.server_initiated) return std::nullopt;
+    table_.touch(found.id, now);
+    counters.count(Reason::Established);
+    return Verdict{Action::AcceptMarked, Reason::Established, a.fwmark};
+}
+
 void Decider::decide_batch(std::span<const ParsedPacket* const> packets,
                            std::span<const Direction> directions, std::span<const std::uint32_t> maglev,
                            Nanos now, Counters& counters, std::span<Verdict> verdicts) {
-    constexpr std::size_t kChunk = 64;
-    std::array<std::uint32_t, kChunk> slot_hash{};
-    for (std::size_t base = 0; base < packets.size(); base += kChunk) {
-        const std::size_t n = std::min(kChunk, packets.size() - base);
-        auto routed_by_ts = [&](std::size_t i) {
-            const ParsedPacket& p = *packets[base + i];
-            return directions[base + i] == Direction::In && p.ok() && p.vtag != 0 && !p.t_bit &&
-                   !p.has_init && !p.has_init_ack;
-        };
-        for (std::size_t i = 0; i < n; ++i)
-            if (routed_by_ts(i)) {
-                const ParsedPacket& p = *packets[base + i];
-                slot_hash[i] = table_.prefetch_ts_slot(p.src, p.sport, p.dport, p.vtag);
-            }
-        for (std::size_t i = 0; i < n; ++i)
-            if (routed_by_ts(i)) table_.prefetch_ts_record(slot_hash[i]);
-        for (std::size_t i = 0; i < n; ++i)
-            verdicts[base + i] = decide(*packets[base + i], directions[base + i], maglev, now, counters);
+    // A software pipeline over the batch: packet i + 2D has its key hashed and
+    // its index slot prefetched, packet i + D its slot read (arrived by now)
+    // and its record prefetched, packet i is decided. Each miss then hides
+    // behind D decisions, and only ~2D lines are in flight (a whole batch of
+    // prefetches at once overflows the core's miss buffers and stalls).
+    constexpr std::size_t kDistance = 8;
+    constexpr std::size_t kRing = 32;  // > 2D: a packet's hash lives from its prefetch to its decision
+    std::array<std::uint32_t, kRing> slot_hash{};
+    std::array<bool, kRing> by_ts{};
+    const std::size_t n = packets.size();
+    for (std::size_t i = 0; i < n + 2 * kDistance; ++i) {
+        if (i < n) {
+            const ParsedPacket& p = *packets[i];
+            // Every packet decide_in() looks up by Ts first (the common case).
+            by_ts[i % kRing] = directions[i] == Direction::In && p.ok() && p.vtag != 0 && !p.t_bit &&
+                               !p.has_init && !p.has_init_ack;
+            if (by_ts[i % kRing]) slot_hash[i % kRing] = table_.prefetch_ts_slot(p.src, p.sport, p.dport, p.vtag);
+        }
+        if (i >= kDistance && i - kDistance < n && by_ts[(i - kDistance) % kRing])
+            table_.prefetch_ts_record(slot_hash[(i - kDistance) % kRing]);
+        if (i < 2 * kDistance) continue;
+        const std::size_t j = i - 2 * kDistance;
+        const ParsedPacket& p = *packets[j];
+        std::optional<Verdict> v;
+        if (by_ts[j % kRing] && plain_established_candidate(p, directions[j]))
+            v = forward_plain_established(p, slot_hash[j % kRing], now, counters);
+        verdicts[j] = v ? *v : decide(p, directions[j], maglev, now, counters);
     }
 }
 

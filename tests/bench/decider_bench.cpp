@@ -109,7 +109,7 @@ void BM_DecideEstablished(benchmark::State& state) {
 BENCHMARK(BM_DecideEstablished)->Arg(1'000)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kNanosecond);
 
 // The same, a batch of 64 at a time as the daemon receives them under load (recvmmsg), with
-// the batch's index slots and records prefetched before deciding.
+// decide_batch()'s pipelined prefetch (index slot 2D packets ahead, record D ahead).
 void BM_DecideEstablishedBatched(benchmark::State& state) {
     const auto associations = static_cast<std::uint32_t>(state.range(0));
     constexpr std::size_t kBatch = 64;
@@ -165,7 +165,7 @@ BENCHMARK(BM_BaselineStatelessPortsHash)->Unit(benchmark::kNanosecond);
 // size of the association table at 1M associations; each "packet" reads one
 // random line and then a second line chosen by what the first held (an index
 // slot, then its record). Plain: one packet after the other. Batched: 32
-// packets with the same two-stage prefetch as decide_batch().
+// packets at a time, every first line prefetched, then every second line.
 void BM_BaselineTwoDependentRandomReads(benchmark::State& state) {
     const bool batched = state.range(0) != 0;
     const std::size_t bytes = AssociationTable::bytes_needed(TableLimits{.capacity = 1'250'000});
