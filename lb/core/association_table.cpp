@@ -344,17 +344,6 @@ void AssociationTable::prefetch_ts_record(std::uint32_t slot_hash) const {
         __builtin_prefetch(&records_[slot.record_plus_one - 1], 1);
 }
 
-void AssociationTable::prefetch_tc_slot(const IpAddress& addr, std::uint16_t sport, std::uint16_t dport,
-                                        std::uint32_t tc) const {
-    const std::uint32_t h = key_hash(IndexKind::Tc, addr, sport, dport, tc);
-    __builtin_prefetch(&indexes_[static_cast<std::size_t>(IndexKind::Tc)][h & (header_->index_slots - 1)]);
-}
-
-void AssociationTable::prefetch_peer_slot(const IpAddress& addr, std::uint16_t sport, std::uint16_t dport) const {
-    const std::uint32_t h = key_hash(IndexKind::Peer, addr, sport, dport, 0);
-    __builtin_prefetch(&indexes_[static_cast<std::size_t>(IndexKind::Peer)][h & (header_->index_slots - 1)]);
-}
-
 AssociationTable::Found AssociationTable::find_by_ts(const IpAddress& addr, std::uint16_t sport,
                                                      std::uint16_t dport, std::uint32_t ts, Nanos now) const {
     if (ts == 0) return Found{};

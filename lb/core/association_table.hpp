@@ -254,11 +254,6 @@ public:
     [[nodiscard]] std::uint32_t prefetch_ts_slot(const IpAddress& addr, std::uint16_t sport,
                                                  std::uint16_t dport, std::uint32_t ts) const;
     void prefetch_ts_record(std::uint32_t slot_hash) const;
-    // The slots a setup looks up before it has Ts: an INIT its by-Tc slot
-    // (retransmission) and by-peer slot (restart), a COOKIE ECHO its by-peer
-    // slot (matched by address and ports, RFC 9260 §5.1: the LB saw no INIT ACK).
-    void prefetch_tc_slot(const IpAddress& addr, std::uint16_t sport, std::uint16_t dport, std::uint32_t tc) const;
-    void prefetch_peer_slot(const IpAddress& addr, std::uint16_t sport, std::uint16_t dport) const;
 
     // A new half-open association (INIT seen). Evicts the oldest half-open entry when
     // the half-open share is full; kNoAssociation when the table is full.

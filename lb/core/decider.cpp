@@ -196,17 +196,11 @@ void Decider::decide_batch(std::span<const ParsedPacket* const> packets,
             return directions[base + i] == Direction::In && p.ok() && p.vtag != 0 && !p.t_bit &&
                    !p.has_init && !p.has_init_ack;
         };
-        for (std::size_t i = 0; i < n; ++i) {
-            const ParsedPacket& p = *packets[base + i];
+        for (std::size_t i = 0; i < n; ++i)
             if (routed_by_ts(i)) {
+                const ParsedPacket& p = *packets[base + i];
                 slot_hash[i] = table_.prefetch_ts_slot(p.src, p.sport, p.dport, p.vtag);
-                // A COOKIE ECHO's Ts is usually new to us: then the by-peer lookup follows.
-                if (p.has_cookie_echo) table_.prefetch_peer_slot(p.src, p.sport, p.dport);
-            } else if (directions[base + i] == Direction::In && p.ok() && p.has_init) {
-                table_.prefetch_tc_slot(p.src, p.sport, p.dport, p.init.initiate_tag);
-                table_.prefetch_peer_slot(p.src, p.sport, p.dport);
             }
-        }
         for (std::size_t i = 0; i < n; ++i)
             if (routed_by_ts(i)) table_.prefetch_ts_record(slot_hash[i]);
         for (std::size_t i = 0; i < n; ++i)

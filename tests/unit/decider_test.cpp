@@ -674,8 +674,8 @@ TEST(Admission, AllowListAndPerSourceRateGuardOnlyNewAssociations) {
     EXPECT_EQ(h.table.size(), 4u);
 }
 
-// decide_batch() prefetches the index slots of INITs and COOKIE ECHOs (the
-// setup path) as well as those of established packets: a hint only. Batches
+// decide_batch() is what the daemon calls; its prefetching must never change
+// a verdict, on the setup path as on the established one. Batches
 // of whole setups - INIT, its retransmission, COOKIE ECHO matched by address
 // and ports, DATA, SHUTDOWN COMPLETE, a restart, an unknown COOKIE ECHO -
 // decide as the same packets one by one, verdict for verdict and count for count.
