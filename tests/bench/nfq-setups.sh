@@ -108,13 +108,14 @@ drain() {
     done
 }
 # the decider's reason counters that a setup passes through
-reasons() {  # init-hash cookie-echo-matched established closed unknown-association table-full
+reasons() {  # init-hash cookie-echo-matched established closed unknown-association table-full packets batches
     "$sctplb" stats --shm "$shm" --json 2>/dev/null | /usr/bin/python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 r, e = s["reasons"], s["events"]
-print(r["init-hash"], r["cookie-echo-matched"], r["established"], e["closed"], r["unknown-association"], r["table-full"])' \
-        2>/dev/null || echo "0 0 0 0 0 0"
+print(r["init-hash"], r["cookie-echo-matched"], r["established"], e["closed"], r["unknown-association"], r["table-full"],
+      s["packets"], s["batches"])' \
+        2>/dev/null || echo "0 0 0 0 0 0 0 0"
 }
 
 next_association=0
@@ -147,10 +148,15 @@ trial() {  # rate
     wall=$(calc "($t1 - $t0) / 1e9")
     lb_cpu=$(calc "100 * ($ticks_after - $ticks_before) / $clock_ticks / $wall")
     us_per_setup=$(calc "$d_done > 0 ? 1e6 * ($ticks_after - $ticks_before) / $clock_ticks / $d_done : 0")
-    printf '  rate %-7s offered %7.0f/s done %7.0f/s (%s of %s) | sink INIT %s COOKIE_ECHO %s SHUTDOWN %s | LB %3.0f%% of a CPU, %.2f us/setup | sender %s%% | nfq drops %s/%s | LB: init-hash %s cookie-echo-matched %s closed %s unknown %s table-full %s\n' \
+    # packets per receive batch: near 1, the system calls and wake-ups of each
+    # batch dominate; tens, the per-packet work (the kernel's re-injection of
+    # each accepted packet runs in the LB's context and counts in its CPU)
+    local per_batch
+    per_batch=$(calc "${16} > ${8} ? (${15} - ${7}) / (${16} - ${8}) : 0")
+    printf '  rate %-7s offered %7.0f/s done %7.0f/s (%s of %s) | sink INIT %s COOKIE_ECHO %s SHUTDOWN %s | LB %3.0f%% of a CPU, %.2f us/setup, %.1f packets/batch | sender %s%% | nfq drops %s/%s | LB: init-hash %s cookie-echo-matched %s closed %s unknown %s table-full %s\n' \
         "$rate" "$(calc "$started / $sender_s")" "$(calc "$d_done / $sender_s")" "$d_done" "$started" \
-        "$d_init" "$d_cookie" "$d_shutdown" "$lb_cpu" "$us_per_setup" "$sender_cpu" "$qdrop" "$udrop" \
-        $(($7 - $1)) $(($8 - $2)) $((${10} - $4)) $((${11} - $5)) $((${12} - $6))
+        "$d_init" "$d_cookie" "$d_shutdown" "$lb_cpu" "$us_per_setup" "$per_batch" "$sender_cpu" "$qdrop" "$udrop" \
+        $((${9} - $1)) $((${10} - $2)) $((${12} - $4)) $((${13} - $5)) $((${14} - $6))
     echo "rate=$rate offered=$(calc "$started / $sender_s") done=$(calc "$d_done / $sender_s") complete=$(calc "$started > 0 ? $d_done / $started : 0") us=$us_per_setup" >>"$work/cells"
 }
 started_at=$(date +%s)
