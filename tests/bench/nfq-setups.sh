@@ -10,7 +10,9 @@
 # A setup counts when its SHUTDOWN COMPLETE reaches a server: the LB forwards
 # it only for an association it knows.
 # Reports, per trial: offered and completed setups/s, the LB process's CPU per
-# setup (/proc/PID/stat utime+stime), queue drops and the decider's verdicts.
+# setup and per packet given a verdict (/proc/PID/stat utime+stime; it includes
+# the kernel's forwarding of each accepted packet, which runs in the verdict's
+# system call), packets per receive batch, queue drops and the decider's verdicts.
 # It reports; a timing never fails it (only a setup that cannot run does).
 #
 # Usage: nfq-setups.sh [options]        (root)
