@@ -229,4 +229,84 @@ void BM_AssociationSetup(benchmark::State& state) {
 }
 BENCHMARK(BM_AssociationSetup)->Unit(benchmark::kNanosecond);
 
+// Setups as tests/bench/nfq-setups.sh drives them through the daemon, decided
+// as the daemon does (decide_batch, 64 packets a batch): association r's INIT,
+// the COOKIE ECHO of r - W, the SHUTDOWN of r - 2W, the SHUTDOWN COMPLETE of
+// r - 3W, each association from its own address and port (64 addresses), in a
+// 1M-slot table kept at `live` associations (the oldest closed one removed per
+// setup, as the sweep would after the linger).
+void BM_SetupsBatched(benchmark::State& state) {
+    constexpr std::uint32_t kCapacity = 1u << 20;
+    constexpr std::uint32_t kWindow = 256;
+    constexpr std::uint32_t kBatch = 64;
+    const auto live = static_cast<std::uint32_t>(state.range(0));
+    World w(kCapacity);
+    auto address = [](std::uint32_t a) { return IpAddress::v4(0x0A000000u + a % 64); };
+    auto port = [](std::uint32_t a) { return static_cast<std::uint16_t>(1024 + (a / 64) % 64000); };
+    auto ts_of = [](std::uint32_t a) { return 0x40000000u + a; };
+    std::vector<ParsedPacket> packets(kBatch);
+    std::vector<const ParsedPacket*> pointers;
+    for (const ParsedPacket& p : packets) pointers.push_back(&p);
+    const std::vector<Direction> directions(kBatch, Direction::In);
+    std::vector<Verdict> verdicts(kBatch);
+    std::uint32_t r = 0;  // the next round
+    std::uint64_t setups = 0;
+    for (auto _ : state) {
+        std::size_t n = 0;
+        while (n + 4 <= kBatch) {
+            const ParsedPacket* templates[4] = {&w.init, &w.cookie, &w.data, &w.data};
+            for (std::uint32_t step = 0; step < 4; ++step) {
+                if (r < step * kWindow) continue;
+                const std::uint32_t a = r - step * kWindow;
+                ParsedPacket& p = packets[n++];
+                p = *templates[step];
+                p.src = address(a);
+                p.sport = port(a);
+                p.vtag = step == 0 ? 0 : ts_of(a);
+                if (step == 0) {
+                    p.init.initiate_tag = 1 + a;
+                    p.init.address_count = 0;
+                }
+                p.has_shutdown_complete = step == 3;  // SHUTDOWN (step 2) is plain established
+                if (step == 3) ++setups;
+            }
+            if (r >= 3 * kWindow + live) {  // the linger of an old closed association is over
+                const std::uint32_t old = r - 3 * kWindow - live;
+                const AssociationId id = w.table.find_by_ts(address(old), port(old), 36412, ts_of(old), w.now).id;
+                if (id != kNoAssociation) w.table.remove(id);
+            }
+            ++r;
+        }
+        w.decider.decide_batch(std::span(pointers.data(), n), std::span(directions.data(), n), w.maglev, w.now,
+                               w.counters, std::span(verdicts.data(), n));
+    }
+    if (w.counters.of(Reason::UnknownAssociation) != 0 || w.counters.of(Reason::TableFull) != 0)
+        state.SkipWithError("a setup packet was not matched");
+    state.SetItemsProcessed(static_cast<std::int64_t>(setups));
+    state.counters["setups/s"] = benchmark::Counter(static_cast<double>(setups), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_SetupsBatched)->Arg(200'000)->Unit(benchmark::kMicrosecond);
+
+// The data path's table sweep (AssociationTable::expire): cost per slot visited
+// in a 1M-slot table with a quarter of the slots live (none due), in the
+// daemon's steps of up to capacity/100 slots (one 10 ms tick of a 1 s pass).
+// The daemon sweeps a full pass every second whatever the traffic, so at
+// capacity C this costs C x ns/slot of CPU per second.
+void BM_SweepTable(benchmark::State& state) {
+    constexpr std::uint32_t kCapacity = 1u << 20;
+    World w(kCapacity);
+    // Filled, then three of four slots freed: live records spread as after churn.
+    for (std::uint32_t i = 0; i < kCapacity; ++i) w.setup(i);
+    for (AssociationId id = 0; id < kCapacity; ++id)
+        if (id % 4 != 0) w.table.remove(id);
+    if (w.table.size() != kCapacity / 4) state.SkipWithError("the table was not filled");
+    const std::size_t step = kCapacity / 100;
+    for (auto _ : state)
+        if (w.table.expire(w.now, step, w.counters) != 0) state.SkipWithError("a live association expired");
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * step));
+    state.counters["ns/slot"] = benchmark::Counter(static_cast<double>(state.iterations() * step),
+                                                   benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_SweepTable)->Unit(benchmark::kMicrosecond);
+
 }  // namespace

@@ -10,11 +10,17 @@
 # A setup counts when its SHUTDOWN COMPLETE reaches a server: the LB forwards
 # it only for an association it knows.
 # Reports, per trial: offered and completed setups/s, the LB process's CPU per
-# setup (/proc/PID/stat utime+stime), queue drops and the decider's verdicts.
+# setup and per packet given a verdict (/proc/PID/stat utime+stime; it includes
+# the kernel's forwarding of each accepted packet, which runs in the verdict's
+# system call), packets per receive batch, queue drops and the decider's verdicts.
 # It reports; a timing never fails it (only a setup that cannot run does).
 #
 # Usage: nfq-setups.sh [options]        (root)
 #   --quick          CI smoke: one saturation trial and one paced trial, short (< ~30 s)
+#   --floor          after each repetition's LB trials, the same trials through nfq_floor
+#                    --no-batch-verdict (accepts every packet with one mark, one verdict
+#                    message per packet; no table): the kernel's share of a setup's cost,
+#                    and the ratio LB / floor of CPU per setup, paired per repetition
 #   --reps N         repetitions of the trial list (default 3)
 #   --rates LIST     offered setups/s of the paced trials (default 20000,50000,100000;
 #                    0 = as fast as the sender goes, always measured first)
@@ -33,6 +39,7 @@ set -eu
 
 reps=3
 quick=0
+with_floor=0
 rates=20000,50000,100000
 seconds=2
 sender_cpu=0
@@ -43,6 +50,7 @@ build=${SCTPLB_BUILD_DIR:-$top/build}
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
+        --floor) with_floor=1 ;;
         --reps) reps=$2; shift ;;
         --rates) rates=$2; shift ;;
         --seconds) seconds=$2; shift ;;
@@ -60,9 +68,12 @@ case "$reps" in '' | *[!0-9]* | 0) echo "nfq-setups: --reps wants a positive num
 
 sctplb=$build/lb/cli/sctplb
 setups=$build/tests/bench/sctp-blast/sctp_setups
+floor=$build/tests/bench/nfq-floor/nfq_floor
 [ "$(id -u)" = 0 ] || { echo "nfq-setups: needs root (namespaces, iptables)" >&2; exit 1; }
-for tool in "$sctplb" "$setups"; do
-    [ -x "$tool" ] || { echo "nfq-setups: $tool is missing: build sctplb sctp_setups" >&2; exit 1; }
+tools=("$sctplb" "$setups")
+[ $with_floor -eq 0 ] || tools+=("$floor")
+for tool in "${tools[@]}"; do
+    [ -x "$tool" ] || { echo "nfq-setups: $tool is missing: build sctplb sctp_setups nfq_floor" >&2; exit 1; }
 done
 command -v iptables >/dev/null || { echo "nfq-setups: iptables is missing" >&2; exit 1; }
 clock_ticks=$(getconf CLK_TCK)
@@ -87,8 +98,18 @@ in_ns "$ns_k" iptables -w -t raw -A PREROUTING -p sctp -j DROP
 shm_made=1  # before init: a run stopped during init still removes the segment
 "$sctplb" init --shm "$shm" --hash vtag --capacity 1048576 >"$work/init.out" 2>&1
 "$sctplb" activate --shm "$shm" 1 2 >"$work/activate.out" 2>&1
-bench_start_lb "$work/lb.out" "$sctplb" lb --shm "$shm" --queue 2 --no-fastpath
-bench_wait_for "$work/lb.out" "running:" 100 || { echo "nfq-setups: sctplb lb did not start: $(tail -n 3 "$work/lb.out")" >&2; exit 1; }
+# The process on the queue: sctplb lb (its table carries on across restarts), or nfq_floor.
+start_queue_reader() {  # lb | floor
+    config=$1
+    if [ "$config" = lb ]; then
+        bench_start_lb "$work/lb.out" "$sctplb" lb --shm "$shm" --queue 2 --no-fastpath
+        bench_wait_for "$work/lb.out" "running:" 100 || { echo "nfq-setups: sctplb lb did not start: $(tail -n 3 "$work/lb.out")" >&2; exit 1; }
+    else
+        bench_start_lb "$work/floor.out" "$floor" --queue 2 --mark 1 --no-batch-verdict
+        bench_wait_for "$work/floor.out" "bound queue" 100 || { echo "nfq-setups: nfq_floor did not start: $(tail -n 3 "$work/floor.out")" >&2; exit 1; }
+    fi
+}
+start_queue_reader lb
 
 # ---- measurement helpers -------------------------------------------------------
 # packets per chunk type at the sink, in the order of $chunk_types
@@ -108,13 +129,14 @@ drain() {
     done
 }
 # the decider's reason counters that a setup passes through
-reasons() {  # init-hash cookie-echo-matched established closed unknown-association table-full
+reasons() {  # init-hash cookie-echo-matched established closed unknown-association table-full packets batches
     "$sctplb" stats --shm "$shm" --json 2>/dev/null | /usr/bin/python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 r, e = s["reasons"], s["events"]
-print(r["init-hash"], r["cookie-echo-matched"], r["established"], e["closed"], r["unknown-association"], r["table-full"])' \
-        2>/dev/null || echo "0 0 0 0 0 0"
+print(r["init-hash"], r["cookie-echo-matched"], r["established"], e["closed"], r["unknown-association"], r["table-full"],
+      s["packets"], s["batches"])' \
+        2>/dev/null || echo "0 0 0 0 0 0 0 0"
 }
 
 next_association=0
@@ -147,23 +169,56 @@ trial() {  # rate
     wall=$(calc "($t1 - $t0) / 1e9")
     lb_cpu=$(calc "100 * ($ticks_after - $ticks_before) / $clock_ticks / $wall")
     us_per_setup=$(calc "$d_done > 0 ? 1e6 * ($ticks_after - $ticks_before) / $clock_ticks / $d_done : 0")
-    printf '  rate %-7s offered %7.0f/s done %7.0f/s (%s of %s) | sink INIT %s COOKIE_ECHO %s SHUTDOWN %s | LB %3.0f%% of a CPU, %.2f us/setup | sender %s%% | nfq drops %s/%s | LB: init-hash %s cookie-echo-matched %s closed %s unknown %s table-full %s\n' \
-        "$rate" "$(calc "$started / $sender_s")" "$(calc "$d_done / $sender_s")" "$d_done" "$started" \
-        "$d_init" "$d_cookie" "$d_shutdown" "$lb_cpu" "$us_per_setup" "$sender_cpu" "$qdrop" "$udrop" \
-        $(($7 - $1)) $(($8 - $2)) $((${10} - $4)) $((${11} - $5)) $((${12} - $6))
-    echo "rate=$rate offered=$(calc "$started / $sender_s") done=$(calc "$d_done / $sender_s") complete=$(calc "$started > 0 ? $d_done / $started : 0") us=$us_per_setup" >>"$work/cells"
+    # packets per receive batch: near 1, the system calls and wake-ups of each
+    # batch dominate; tens, the per-packet work (the kernel's re-injection of
+    # each accepted packet runs in the LB's context and counts in its CPU)
+    local per_batch us_per_packet
+    per_batch=-  # nfq_floor keeps no shared counters
+    [ "$config" != lb ] || per_batch=$(calc "${16} > ${8} ? (${15} - ${7}) / (${16} - ${8}) : 0")
+    # Per packet that got a verdict (delivered to the sink, or dropped as unknown
+    # by the LB): when the queue overflows, a lost INIT leaves its association's
+    # later packets unknown, so per completed setup overstates the LB's cost.
+    us_per_packet=$(calc "($d_init + $d_cookie + $d_shutdown + $d_done + ${13} - $5) > 0 ? 1e6 * ($ticks_after - $ticks_before) / $clock_ticks / ($d_init + $d_cookie + $d_shutdown + $d_done + ${13} - $5) : 0")
+    printf '  %-5s rate %-7s offered %7.0f/s done %7.0f/s (%s of %s) | sink INIT %s COOKIE_ECHO %s SHUTDOWN %s | LB %3.0f%% of a CPU, %.2f us/setup, %.2f us/packet, %.4s packets/batch | sender %s%% | nfq drops %s/%s | LB: init-hash %s cookie-echo-matched %s closed %s unknown %s table-full %s\n' \
+        "$config" "$rate" "$(calc "$started / $sender_s")" "$(calc "$d_done / $sender_s")" "$d_done" "$started" \
+        "$d_init" "$d_cookie" "$d_shutdown" "$lb_cpu" "$us_per_setup" "$us_per_packet" "$per_batch" "$sender_cpu" "$qdrop" "$udrop" \
+        $((${9} - $1)) $((${10} - $2)) $((${12} - $4)) $((${13} - $5)) $((${14} - $6))
+    echo "config=$config rep=$rep rate=$rate offered=$(calc "$started / $sender_s") done=$(calc "$d_done / $sender_s") complete=$(calc "$started > 0 ? $d_done / $started : 0") us=$us_per_setup usp=$us_per_packet" >>"$work/cells"
 }
 started_at=$(date +%s)
+IFS=, read -r -a rate_list <<<"$rates"
 for rep in $(seq "$reps"); do
+    [ "$config" = lb ] || { bench_stop_lb TERM; start_queue_reader lb; }
     trial 0
-    IFS=, read -r -a rate_list <<<"$rates"
     for rate in "${rate_list[@]}"; do trial "$rate"; done
+    if [ $with_floor -eq 1 ]; then
+        bench_stop_lb TERM
+        start_queue_reader floor
+        trial 0
+        for rate in "${rate_list[@]}"; do trial "$rate"; done
+    fi
 done
 echo
 echo "Medians over $reps repetition(s) (complete = SHUTDOWN COMPLETEs delivered / associations started):"
-for rate in 0 ${rates//,/ }; do
-    awk -v r="$rate" '{ for (i = 1; i <= NF; ++i) { split($i, kv, "="); v[kv[1]] = kv[2] } if (v["rate"] == r) print v["done"], v["complete"], v["us"] }' "$work/cells" |
-        sort -g | awk -v r="$rate" '{ a[NR] = $0 } END { if (NR) { split(a[int((NR + 1) / 2)], m, " "); printf "  rate %-7s done %7.0f setups/s, complete %.4f, LB %.2f us/setup\n", r, m[1], m[2], m[3] } }'
+configs=lb
+[ $with_floor -eq 0 ] || configs="lb floor"
+for config in $configs; do
+    for rate in 0 ${rates//,/ }; do
+        awk -v c="$config" -v r="$rate" '{ for (i = 1; i <= NF; ++i) { split($i, kv, "="); v[kv[1]] = kv[2] } if (v["config"] == c && v["rate"] == r) print v["done"], v["complete"], v["us"], v["usp"] }' "$work/cells" |
+            sort -g | awk -v c="$config" -v r="$rate" '{ a[NR] = $0 } END { if (NR) { split(a[int((NR + 1) / 2)], m, " "); printf "  %-5s rate %-7s done %7.0f setups/s, complete %.4f, %.2f us/setup, %.2f us/packet of the queue reader'"'"'s CPU\n", c, r, m[1], m[2], m[3], m[4] } }'
+    done
 done
+if [ $with_floor -eq 1 ]; then
+    echo "LB / floor, CPU per setup and per packet (median over repetitions of the ratio within one repetition):"
+    for rate in 0 ${rates//,/ }; do
+        printf '  rate %-7s' "$rate"
+        for field in us usp; do
+            awk -v r="$rate" -v f="$field" '{ for (i = 1; i <= NF; ++i) { split($i, kv, "="); v[kv[1]] = kv[2] } if (v["rate"] == r) x[v["config"], v["rep"]] = v[f] }
+                END { for (k in x) { split(k, ck, SUBSEP); if (ck[1] == "lb" && x["floor", ck[2]] > 0) print x[k] / x["floor", ck[2]] } }' "$work/cells" |
+                sort -g | awk -v f="$field" '{ a[NR] = $1 } END { if (NR) printf " %s %.2f", (f == "us" ? "per setup" : "per packet"), a[int((NR + 1) / 2)] }'
+        done
+        echo
+    done
+fi
 echo "nfq-setups: $(($(date +%s) - started_at)) s, load now $(cut -d' ' -f1-3 /proc/loadavg)"
 exit 0

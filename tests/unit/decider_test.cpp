@@ -773,3 +773,53 @@ TEST(Admission, AllowListAndPerSourceRateGuardOnlyNewAssociations) {
     EXPECT_EQ(h.counters.of(Reason::InitNotAllowed), 1u);
     EXPECT_EQ(h.table.size(), 4u);
 }
+
+// decide_batch() is what the daemon calls; its prefetching must never change
+// a verdict, on the setup path as on the established one. Batches
+// of whole setups - INIT, its retransmission, COOKIE ECHO matched by address
+// and ports, DATA, SHUTDOWN COMPLETE, a restart, an unknown COOKIE ECHO -
+// decide as the same packets one by one, verdict for verdict and count for count.
+TEST(Decider, BatchedSetupsDecideAsOneByOne) {
+    Harness one_by_one;
+    Harness batched;
+    std::vector<ParsedPacket> packets;
+    for (std::uint32_t a = 0; a < 40; ++a) {
+        const IpAddress client = IpAddress::v4(0xC0A80A00u + a % 8);
+        const auto port = static_cast<std::uint16_t>(5000 + a);
+        const std::uint32_t tc = 100 + a;
+        const std::uint32_t ts = 9000 + a;
+        packets.push_back(init(client, port, 36412, tc, {}));
+        if (a % 5 == 0) packets.push_back(init(client, port, 36412, tc, {}));  // retransmission
+        packets.push_back(sctp(client, kVip1, port, 36412, ts, {ChunkType::CookieEcho}));
+        packets.push_back(data(client, port, 36412, ts));
+        if (a % 7 == 0) packets.push_back(init(client, port, 36412, tc + 1000, {}));  // restart
+        if (a % 3 == 0) packets.push_back(sctp(client, kVip1, port, 36412, ts, {ChunkType::ShutdownComplete}));
+    }
+    packets.push_back(sctp(kClientA, kVip1, 7, 36412, 77, {ChunkType::CookieEcho}));  // nobody's
+    std::vector<Verdict> expected;
+    for (const ParsedPacket& p : packets) expected.push_back(one_by_one.in(p));
+
+    constexpr std::size_t kBatch = 16;
+    std::vector<Verdict> got(packets.size());
+    for (std::size_t base = 0; base < packets.size(); base += kBatch) {
+        const std::size_t n = std::min(kBatch, packets.size() - base);
+        std::vector<const ParsedPacket*> pointers;
+        for (std::size_t i = 0; i < n; ++i) pointers.push_back(&packets[base + i]);
+        const std::vector<Direction> directions(n, Direction::In);
+        batched.decider.decide_batch(pointers, directions, batched.maglev, batched.now, batched.counters,
+                                     std::span(got).subspan(base, n));
+    }
+    for (std::size_t i = 0; i < packets.size(); ++i) {
+        EXPECT_EQ(got[i].action, expected[i].action) << "packet " << i;
+        EXPECT_EQ(got[i].reason, expected[i].reason) << "packet " << i;
+        EXPECT_EQ(got[i].fwmark, expected[i].fwmark) << "packet " << i;
+    }
+    EXPECT_EQ(batched.counters.reasons, one_by_one.counters.reasons);
+    EXPECT_EQ(batched.counters.events, one_by_one.counters.events);
+    EXPECT_EQ(batched.table.size(), one_by_one.table.size());
+    // The batch saw every kind of setup step.
+    for (const Reason r : {Reason::InitHash, Reason::InitRetransmit, Reason::CookieEchoMatched, Reason::Established,
+                           Reason::InitRestart, Reason::CookieEchoUnknown})
+        EXPECT_GT(one_by_one.counters.of(r), 0u) << reason_name(r);
+    EXPECT_GT(one_by_one.counters.of(Event::Closed), 0u);
+}
