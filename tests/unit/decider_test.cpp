@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "core/decider.hpp"
@@ -89,6 +90,21 @@ struct Harness {
     Counters counters;
     Nanos now{1'000'000'000};
 };
+
+// decide_batch()'s verdicts, counts and table equal those of the same packets
+// decided one by one (decide()).
+void expect_same_decisions(std::span<const Verdict> got, std::span<const Verdict> expected,
+                           const Harness& batched, const Harness& one_by_one) {
+    ASSERT_EQ(got.size(), expected.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].action, expected[i].action) << "packet " << i;
+        EXPECT_EQ(got[i].reason, expected[i].reason) << "packet " << i;
+        EXPECT_EQ(got[i].fwmark, expected[i].fwmark) << "packet " << i;
+    }
+    EXPECT_EQ(batched.counters.reasons, one_by_one.counters.reasons);
+    EXPECT_EQ(batched.counters.events, one_by_one.counters.events);
+    EXPECT_EQ(batched.table.size(), one_by_one.table.size());
+}
 
 // ---- table-driven: single packets against a fresh decider ---------------------
 
@@ -340,14 +356,7 @@ TEST(Decider, BatchDecidesLikeSinglePackets) {
         batched.decider.decide_batch(pointers, directions, batched.maglev, batched.now, batched.counters, verdicts);
         std::vector<Verdict> expected;
         for (const ParsedPacket& p : packets) expected.push_back(one.in(p));
-        for (std::size_t i = 0; i < packets.size(); ++i) {
-            EXPECT_EQ(verdicts[i].action, expected[i].action) << "packet " << i;
-            EXPECT_EQ(verdicts[i].reason, expected[i].reason) << "packet " << i;
-            EXPECT_EQ(verdicts[i].fwmark, expected[i].fwmark) << "packet " << i;
-        }
-        EXPECT_EQ(batched.counters.reasons, one.counters.reasons);
-        EXPECT_EQ(batched.counters.events, one.counters.events);
-        EXPECT_EQ(batched.table.size(), one.table.size());
+        expect_same_decisions(verdicts, expected, batched, one);
         return verdicts;
     };
 
@@ -809,14 +818,7 @@ TEST(Decider, BatchedSetupsDecideAsOneByOne) {
         batched.decider.decide_batch(pointers, directions, batched.maglev, batched.now, batched.counters,
                                      std::span(got).subspan(base, n));
     }
-    for (std::size_t i = 0; i < packets.size(); ++i) {
-        EXPECT_EQ(got[i].action, expected[i].action) << "packet " << i;
-        EXPECT_EQ(got[i].reason, expected[i].reason) << "packet " << i;
-        EXPECT_EQ(got[i].fwmark, expected[i].fwmark) << "packet " << i;
-    }
-    EXPECT_EQ(batched.counters.reasons, one_by_one.counters.reasons);
-    EXPECT_EQ(batched.counters.events, one_by_one.counters.events);
-    EXPECT_EQ(batched.table.size(), one_by_one.table.size());
+    expect_same_decisions(got, expected, batched, one_by_one);
     // The batch saw every kind of setup step.
     for (const Reason r : {Reason::InitHash, Reason::InitRetransmit, Reason::CookieEchoMatched, Reason::Established,
                            Reason::InitRestart, Reason::CookieEchoUnknown})
