@@ -267,10 +267,13 @@ sctp_counts_mark() {
 		dt_base_ootb[$gname]=$(field "$now" ootb)
 	done
 }
-# sctp_counts_since PREFIX: the ABORTs and out-of-the-blue packets each guest counted since the
-# mark, a fail line (PREFIX first) for each guest that counted any; the totals in aborts, ootb.
+# sctp_counts_since PREFIX [ALLOWED]: the ABORTs and out-of-the-blue packets each guest counted
+# since the mark, a fail line (PREFIX first) for each guest that counted any; the totals in
+# aborts, ootb; status 1 if any guest failed. ALLOWED: a function printing how many ABORTs a
+# guest (its argument) may count (default 0); a guest within it may count the out-of-the-blue
+# stragglers of what it aborted, never stragglers without an ABORT.
 sctp_counts_since() {
-	local gname now a o
+	local gname now a o allowed status=0
 	aborts=0
 	ootb=0
 	for gname in "${all_guests[@]}"; do
@@ -279,6 +282,12 @@ sctp_counts_since() {
 		o=$(($(field "$now" ootb) - dt_base_ootb[$gname]))
 		aborts=$((aborts + a))
 		ootb=$((ootb + o))
-		[ "$a" = 0 ] && [ "$o" = 0 ] || fail "$1$gname counted $a ABORTs and $o out-of-the-blue packets"
+		allowed=0
+		[ -z "${2:-}" ] || allowed=$("$2" "$gname")
+		if [ "$a" -gt "$allowed" ] || { [ "$a" = 0 ] && [ "$o" != 0 ]; }; then
+			fail "$1$gname counted $a ABORTs and $o out-of-the-blue packets (allowed: $allowed ABORTs)"
+			status=1
+		fi
 	done
+	return $status
 }
