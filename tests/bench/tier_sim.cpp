@@ -385,8 +385,12 @@ Nanos percentile(std::vector<Nanos>& v, double q) {
     return v[i];
 }
 
+constexpr const char* kUsage =
+    "usage: tier_sim [--quick] [--instances 2,4,8,16] [--associations N] [--rate SETUPS_PER_S]\n";
+
+// Bad arguments: the usage line on stderr, exit 2 (--help prints it on stdout and exits 0).
 int usage() {
-    std::fputs("usage: tier_sim [--quick] [--instances 2,4,8,16] [--associations N] [--rate SETUPS_PER_S]\n", stderr);
+    std::fputs(kUsage, stderr);
     return 2;
 }
 
@@ -399,7 +403,10 @@ int main(int argc, char** argv) {
     for (int a = 1; a < argc; ++a) {
         const std::string_view arg = argv[a];
         const bool has_value = a + 1 < argc;
-        if (arg == "--quick") {
+        if (arg == "--help" || arg == "-h") {
+            std::fputs(kUsage, stdout);
+            return 0;
+        } else if (arg == "--quick") {
             associations = 100'000;
         } else if (arg == "--associations" && has_value) {
             associations = static_cast<std::uint32_t>(std::strtoul(argv[++a], nullptr, 10));
