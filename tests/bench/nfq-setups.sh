@@ -21,6 +21,10 @@
 #                    --no-batch-verdict (accepts every packet with one mark, one verdict
 #                    message per packet; no table): the kernel's share of a setup's cost,
 #                    and the ratio LB / floor of CPU per setup, paired per repetition
+#   --sender         after each repetition's trials, one more at full rate with the LB
+#                    namespace dropping every packet at ingress (raw PREROUTING, before
+#                    the queue): what the generator alone offers on its CPU, the ceiling
+#                    of any setups/s figure this machine can show
 #   --reps N         repetitions of the trial list (default 3)
 #   --rates LIST     offered setups/s of the paced trials (default 20000,50000,100000;
 #                    0 = as fast as the sender goes, always measured first)
@@ -40,6 +44,7 @@ set -eu
 reps=3
 quick=0
 with_floor=0
+with_sender=0
 rates=20000,50000,100000
 seconds=2
 sender_cpu=0
@@ -51,6 +56,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
         --floor) with_floor=1 ;;
+        --sender) with_sender=1 ;;
         --reps) reps=$2; shift ;;
         --rates) rates=$2; shift ;;
         --seconds) seconds=$2; shift ;;
@@ -183,7 +189,7 @@ trial() {  # rate
         "$config" "$rate" "$(calc "$started / $sender_s")" "$(calc "$d_done / $sender_s")" "$d_done" "$started" \
         "$d_init" "$d_cookie" "$d_shutdown" "$lb_cpu" "$us_per_setup" "$us_per_packet" "$per_batch" "$sender_cpu" "$qdrop" "$udrop" \
         $((${9} - $1)) $((${10} - $2)) $((${12} - $4)) $((${13} - $5)) $((${14} - $6))
-    echo "config=$config rep=$rep rate=$rate offered=$(calc "$started / $sender_s") done=$(calc "$d_done / $sender_s") complete=$(calc "$started > 0 ? $d_done / $started : 0") us=$us_per_setup usp=$us_per_packet" >>"$work/cells"
+    echo "config=$config rep=$rep rate=$rate offered=$(calc "$started / $sender_s") sender_cpu=$sender_cpu done=$(calc "$d_done / $sender_s") complete=$(calc "$started > 0 ? $d_done / $started : 0") us=$us_per_setup usp=$us_per_packet" >>"$work/cells"
 }
 started_at=$(date +%s)
 IFS=, read -r -a rate_list <<<"$rates"
@@ -197,6 +203,14 @@ for rep in $(seq "$reps"); do
         trial 0
         for rate in "${rate_list[@]}"; do trial "$rate"; done
     fi
+    if [ $with_sender -eq 1 ]; then
+        # The queue reader stays up (idle); nothing reaches it.
+        in_ns "$ns_l" iptables -w -t raw -I PREROUTING 1 -d $vip/32 -p sctp -j DROP
+        saved_config=$config config=sender
+        trial 0
+        config=$saved_config
+        in_ns "$ns_l" iptables -w -t raw -D PREROUTING -d $vip/32 -p sctp -j DROP
+    fi
 done
 echo
 echo "Medians over $reps repetition(s) (complete = SHUTDOWN COMPLETEs delivered / associations started):"
@@ -208,6 +222,10 @@ for config in $configs; do
             sort -g | awk -v c="$config" -v r="$rate" '{ a[NR] = $0 } END { if (NR) { split(a[int((NR + 1) / 2)], m, " "); printf "  %-5s rate %-7s done %7.0f setups/s, complete %.4f, %.2f us/setup, %.2f us/packet of the queue reader'"'"'s CPU\n", c, r, m[1], m[2], m[3], m[4] } }'
     done
 done
+if [ $with_sender -eq 1 ]; then
+    awk '{ for (i = 1; i <= NF; ++i) { split($i, kv, "="); v[kv[1]] = kv[2] } if (v["config"] == "sender") print v["offered"], v["sender_cpu"] }' "$work/cells" |
+        sort -g | awk '{ a[NR] = $0 } END { if (NR) { split(a[int((NR + 1) / 2)], m, " "); printf "  sender alone (the LB drops at ingress): offers %.0f setups/s (%.0f packets/s through an LB) with %s%% of its CPU\n", m[1], 4 * m[1], m[2] } }'
+fi
 if [ $with_floor -eq 1 ]; then
     echo "LB / floor, CPU per setup and per packet (median over repetitions of the ratio within one repetition):"
     for rate in 0 ${rates//,/ }; do
