@@ -57,6 +57,25 @@ fail() {
 }
 failures_total() { local f=0; [ ! -s "$state/failed" ] || f=$(wc -l <"$state/failed"); echo $((f > failures ? f : failures)); }
 
+# The request/answer counters the applications' test clients keep (diameter's echo, m3ua's ping):
+# a client line "NAME sent S answered A bad B expired E pending P oldest_ms O maxrtt_ms M ...",
+# a server line "NAME WORD N" (WORD: what the app calls the server's answers).
+# requests_flowing PREV NOW: every client answered more than in PREV, no answer bad (another's
+# data, a duplicate) or expired, none waiting longer than 20 s (a path failover takes RTOs of
+# 1-5 s; SCTP loses nothing on the way).
+requests_flowing() {
+	awk 'FILENAME == ARGV[1] { if ($2 == "sent") prev[$1] = $5; next }
+		$2 == "sent" { if ($7 != 0 || $9 != 0 || $13 > 20000 || $5 <= prev[$1] + 0) bad = 1 }
+		END { exit bad }' "$1" "$2"
+}
+# requests_complete NOW WORD: the clients stopped; every request answered, nothing bad, expired
+# or pending, and the servers answered exactly as many as the clients received.
+requests_complete() {
+	awk -v word="$2" '$2 == "sent" { if ($5 != $3 || $7 != 0 || $9 != 0 || $11 != 0) bad = 1; got += $5 }
+		$2 == word { served += $3 }
+		END { exit bad || got != served || got == 0 }' "$1"
+}
+
 # 1. The image: the suite's initramfs (build-image.sh) and the applications appended (pack-apps.sh).
 t_image=$(date +%s%N)
 dt_image

@@ -154,21 +154,16 @@ diameter_echo_stats() {
 	! grep -q ' missing$' "$state/echo-stats"
 }
 # diameter_echo_flowing: every client answered more requests than at the last check
-# ($state/echo-prev), no answer with another Result-Code or sequence number, none expired, no
-# request waiting for its answer longer than 20 s (a path failover takes RTOs of 1-5 s).
+# ($state/echo-prev), and nothing wrong (requests_flowing).
 diameter_echo_flowing() {
 	diameter_echo_stats || return 1
-	awk 'FILENAME == ARGV[1] { if ($2 == "sent") prev[$1] = $5; next }
-		$2 == "sent" { if ($7 != 0 || $9 != 0 || $13 > 20000 || $5 <= prev[$1] + 0) bad = 1 }
-		END { exit bad }' "$state/echo-prev" "$state/echo-stats"
+	requests_flowing "$state/echo-prev" "$state/echo-stats"
 }
 # diameter_echo_complete: the clients stopped sending; every request answered, the servers
 # answered as many as the clients received.
 diameter_echo_complete() {
 	diameter_echo_stats || return 1
-	awk '$2 == "sent" { if ($5 != $3 || $7 != 0 || $9 != 0 || $11 != 0) bad = 1; got += $5 }
-		$2 == "answered" { served += $3 }
-		END { exit bad || got != served || got == 0 }' "$state/echo-stats"
+	requests_complete "$state/echo-stats" answered
 }
 diameter_echo_summary() {
 	awk '$2 == "sent" { s += $3; a += $5; b += $7 + $9; if ($15 > m) m = $15 }

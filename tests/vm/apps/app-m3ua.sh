@@ -155,21 +155,16 @@ m3ua_ping_stats() {
 	! grep -q ' missing$' "$state/m3ua-ping"
 }
 # m3ua_ping_flowing: every client has more answers than at the last check ($state/m3ua-ping-prev),
-# none bad (another's data, a duplicate), none expired, none waiting longer than 20 s (a path
-# failover takes RTOs of 1-5 s; SCTP loses nothing on the way).
+# and nothing wrong (requests_flowing).
 m3ua_ping_flowing() {
 	m3ua_ping_stats || return 1
-	awk 'FILENAME == ARGV[1] { if ($2 == "sent") prev[$1] = $5; next }
-		$2 == "sent" { if ($7 != 0 || $9 != 0 || $13 > 20000 || $5 <= prev[$1] + 0) bad = 1 }
-		END { exit bad }' "$state/m3ua-ping-prev" "$state/m3ua-ping"
+	requests_flowing "$state/m3ua-ping-prev" "$state/m3ua-ping"
 }
 # m3ua_ping_complete: the clients stopped sending; every UDT has its UDTS, and the servers
 # returned exactly as many as the clients received.
 m3ua_ping_complete() {
 	m3ua_ping_stats || return 1
-	awk '$2 == "sent" { if ($5 != $3 || $7 != 0 || $9 != 0 || $11 != 0) bad = 1; got += $5 }
-		$2 == "returned" { served += $3 }
-		END { exit bad || got != served || got == 0 }' "$state/m3ua-ping"
+	requests_complete "$state/m3ua-ping" returned
 }
 m3ua_ping_summary() {
 	awk '$2 == "sent" { s += $3; a += $5; b += $7 + $9; if ($15 > m) m = $15; p += $17 }
