@@ -544,6 +544,16 @@ std::uint64_t marked_packets(NftSession& session, std::uint32_t fwmark, std::uin
     }
 }
 
+// For a failure report: the namespace's addresses, routes, IP counters and our table.
+std::string network_state() {
+    std::string text;
+    run_command(std::string("ip -br addr; ip route show table all; ip -6 route show table all; "
+                            "nstat -az 2>/dev/null | grep -E '^(Ip|Ip6)(In|Out|Reasm)' | grep -v ' 0 '; "
+                            "nft list table inet ") + kTable,
+                &text);
+    return text;
+}
+
 struct PacketFamily {
     const char* name;
     int family;
@@ -554,13 +564,33 @@ struct PacketFamily {
 
 void PrintTo(const PacketFamily& family, std::ostream* out) { *out << family.name; }
 
+// Runs the family's address setup, then waits (up to 10 s) until the VIP routes locally from the
+// client address. Under load, an IPv6 packet sent right after the setup was now and then dropped
+// on output as "no route" (Ip6OutNoRoutes; sendto() still succeeded, so only the missing mark
+// showed it): an added IPv6 address finishes its setup in a kernel work queue (addrconf's DAD
+// work, nodad or not), after `ip addr add` returned.
+bool set_up_addresses(const PacketFamily& f, std::string& output) {
+    if (run_command(f.setup, &output) != 0) return false;
+    const std::string route_get = std::string(f.family == AF_INET6 ? "ip -6" : "ip") + " route get " + f.vip +
+                                  " from " + f.client;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+        if (run_command(route_get, &output) == 0 && output.starts_with("local ")) return true;
+        if (std::chrono::steady_clock::now() >= deadline) {
+            output = route_get + " after 10 s: " + output;
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
 class FastPathPackets : public ::testing::TestWithParam<PacketFamily> {};
 
 TEST_P(FastPathPackets, KnownKeyIsMarkedControlChunksAndUnknownTagsAreNot) {
     const PacketFamily& f = GetParam();
     ENTER_NETNS_OR_SKIP();
     std::string output;
-    ASSERT_EQ(run_command(f.setup, &output), 0) << output;
+    ASSERT_TRUE(set_up_addresses(f, output)) << output;
     NftSession session = open_session();
     std::string error;
     auto ruleset = test_ruleset();
@@ -582,8 +612,8 @@ TEST_P(FastPathPackets, KnownKeyIsMarkedControlChunksAndUnknownTagsAreNot) {
     std::string why;
     // DATA with the mapped key: marked through target-2.
     ASSERT_TRUE(send_raw(f.family, f.client, f.vip, sctp_packet(5000, 36412, vtag, 0), why)) << why;
-    EXPECT_EQ(marked_packets(session, 2, 1), 1u);
-    EXPECT_EQ(marked_packets(session, 1, 0), 0u);
+    EXPECT_EQ(marked_packets(session, 2, 1), 1u) << network_state();
+    EXPECT_EQ(marked_packets(session, 1, 0), 0u) << network_state();
     auto after = dump_sorted(session);
     ASSERT_EQ(after.size(), 1u);
     EXPECT_GT(after[0].expires_ms, 500000u) << "the update refreshed the timeout to the rule's";
@@ -593,20 +623,20 @@ TEST_P(FastPathPackets, KnownKeyIsMarkedControlChunksAndUnknownTagsAreNot) {
     // COOKIE ECHO, ABORT too.
     ASSERT_TRUE(send_raw(f.family, f.client, f.vip, sctp_packet(5000, 36412, vtag, 10), why)) << why;
     ASSERT_TRUE(send_raw(f.family, f.client, f.vip, sctp_packet(5000, 36412, vtag, 6), why)) << why;
-    EXPECT_EQ(marked_packets(session, 2, 1), 1u);
+    EXPECT_EQ(marked_packets(session, 2, 1), 1u) << network_state();
 
     // Unknown vtag: not marked, and not inserted.
     ASSERT_TRUE(send_raw(f.family, f.client, f.vip, sctp_packet(5000, 36412, vtag + 1, 0), why)) << why;
-    EXPECT_EQ(marked_packets(session, 2, 1), 1u);
+    EXPECT_EQ(marked_packets(session, 2, 1), 1u) << network_state();
     EXPECT_EQ(dump_sorted(session).size(), 1u);
 
     // Not a VIP: the fast path does not look.
     ASSERT_TRUE(send_raw(f.family, f.client, f.client, sctp_packet(5000, 36412, vtag, 0), why)) << why;
-    EXPECT_EQ(marked_packets(session, 2, 1), 1u);
+    EXPECT_EQ(marked_packets(session, 2, 1), 1u) << network_state();
 
     // The mapped key again: counted again.
     ASSERT_TRUE(send_raw(f.family, f.client, f.vip, sctp_packet(5000, 36412, vtag, 0), why)) << why;
-    EXPECT_EQ(marked_packets(session, 2, 2), 2u);
+    EXPECT_EQ(marked_packets(session, 2, 2), 2u) << network_state();
 
     // Removed: no longer marked.
     const std::vector<FastPathKey> removes = {adds[0].key};
@@ -614,7 +644,7 @@ TEST_P(FastPathPackets, KnownKeyIsMarkedControlChunksAndUnknownTagsAreNot) {
     ASSERT_TRUE(session.change(kTable, removes, {}, result, error)) << error;
     ASSERT_EQ(result.removed, 1u);
     ASSERT_TRUE(send_raw(f.family, f.client, f.vip, sctp_packet(5000, 36412, vtag, 0), why)) << why;
-    EXPECT_EQ(marked_packets(session, 2, 2), 2u);
+    EXPECT_EQ(marked_packets(session, 2, 2), 2u) << network_state();
 }
 
 // What the iptables mangle chain (priority -150) sees: a table of the test's
@@ -640,7 +670,7 @@ TEST_P(FastPathPackets, ForeignMarkBitsSurviveOurBitsAreOurs) {
     const PacketFamily& f = GetParam();
     ENTER_NETNS_OR_SKIP();
     std::string output;
-    ASSERT_EQ(run_command(f.setup, &output), 0) << output;
+    ASSERT_TRUE(set_up_addresses(f, output)) << output;
     ASSERT_EQ(run_command(kObserveSetup, &output), 0) << output;
     NftSession session = open_session();
     std::string error;
@@ -659,7 +689,7 @@ TEST_P(FastPathPackets, ForeignMarkBitsSurviveOurBitsAreOurs) {
     ASSERT_TRUE(send_raw(f.family, f.client, f.vip, sctp_packet(5000, 36412, 99, 1), why)) << why;
     EXPECT_EQ(observed("ours_set"), 1u);
     EXPECT_EQ(observed("ours_clear"), 1u);
-    EXPECT_EQ(marked_packets(session, 2, 1), 1u);
+    EXPECT_EQ(marked_packets(session, 2, 1), 1u) << network_state();
 }
 
 // A first fragment carries a full SCTP header with a known key; it still goes
@@ -668,7 +698,7 @@ TEST_P(FastPathPackets, FirstFragmentOfAKnownAssociationIsNotMarked) {
     const PacketFamily& f = GetParam();
     ENTER_NETNS_OR_SKIP();
     std::string output;
-    ASSERT_EQ(run_command(f.setup, &output), 0) << output;
+    ASSERT_TRUE(set_up_addresses(f, output)) << output;
     NftSession session = open_session();
     std::string error;
     ASSERT_TRUE(session.install(test_ruleset(), error)) << error;
@@ -723,12 +753,12 @@ TEST_P(FastPathPackets, FirstFragmentOfAKnownAssociationIsNotMarked) {
     const int send_errno = errno;
     close(fd);
     ASSERT_EQ(sent, static_cast<ssize_t>(packet.size())) << std::strerror(send_errno);
-    EXPECT_EQ(marked_packets(session, 1, 0), 0u);
+    EXPECT_EQ(marked_packets(session, 1, 0), 0u) << network_state();
 
     // The same key unfragmented: marked (the element and the rule work).
     std::string why;
     ASSERT_TRUE(send_raw(f.family, f.client, f.vip, sctp, why)) << why;
-    EXPECT_EQ(marked_packets(session, 1, 1), 1u);
+    EXPECT_EQ(marked_packets(session, 1, 1), 1u) << network_state();
 }
 
 INSTANTIATE_TEST_SUITE_P(
