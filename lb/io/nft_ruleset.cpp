@@ -395,9 +395,9 @@ void add_fast_chain_rules(Batch& batch, const FastPathRuleset& ruleset, bool ipv
 
 // Up to this many VIPs of a family, prerouting compares the destination with
 // each (one rule per VIP) instead of looking it up in vips4 / vips6: with one
-// VIP the compare cost 5-24 % less of the fast path's share per packet than the
-// set lookup (docs/performance.md section 12). Past a few VIPs a packet would
-// pass several rules, and the hash lookup is the better choice.
+// VIP the compare cost 11-29 % less of the fast path's share per packet at
+// saturation than the set lookup (docs/performance.md section 12). Past a few
+// VIPs a packet would pass several rules, and the hash lookup is the better choice.
 constexpr std::size_t kDirectVipCompareLimit = 4;
 
 // prerouting: SCTP to a VIP goes through fast4 / fast6.
