@@ -14,8 +14,14 @@
 #   lb-fp    sctplb lb --queue 2 with the kernel fast path: 'sctplb rules --fastpath-only'
 #            makes the nft table, the daemon fills its map with the imported
 #            associations, the NFQUEUE rule queues only unmarked packets
+#   nft-floor the least an nftables map fast path can be, no daemon: lb-fp's NFQUEUE
+#            rule (mark match) plus one base chain (its own inet table, prerouting
+#            -160) with one rule 'meta mark set ip saddr . sctp sport . sctp dport
+#            . sctp vtag map @m', @m holding the keys lb-fp's map holds (values =
+#            the fwmarks): what any nftables table costs at least
 # interleaved in one run, median of the repetitions, with the ratios
-# sctplb/floor, sctplb/floor-pv, sctplb/kernel and lb-fp/kernel, lb-fp/lb-1q. It reports; a timing never fails it (only a
+# sctplb/floor, sctplb/floor-pv, sctplb/kernel and lb-fp/kernel, lb-fp/lb-1q, lb-fp/nft-floor,
+# nft-floor/kernel. It reports; a timing never fails it (only a
 # setup that cannot run does).
 #
 # Cost: with veth every rule of the LB namespace runs in the softirq of whoever
@@ -36,12 +42,12 @@
 # on other processes; it is the figure to read on a loaded machine.
 #
 # Usage: nfq-throughput.sh [options]        (root)
-#   --quick            CI smoke: 1 repetition, short trials, configs sender,kernel,floor,lb-1q,lb-fp
+#   --quick            CI smoke: 1 repetition, short trials, configs sender,kernel,floor,lb-1q,lb-fp,nft-floor
 #                      unless --configs is given (< ~90 s)
 #   --reps N           repetitions (default 5)
 #   --build DIR        build directory (default: SCTPLB_BUILD_DIR or <source>/build)
 #   --associations N   associations the sender cycles over (default 1000)
-#   --configs LIST     subset/order, e.g. floor,lb-1q (default sender,kernel,floor,floor-pv,lb-1q,lb-2q,lb-fp)
+#   --configs LIST     subset/order, e.g. floor,lb-1q (default sender,kernel,floor,floor-pv,lb-1q,lb-2q,lb-fp,nft-floor)
 #   --cost-rate R      offered packets/s of the cost trial (default 100000; 0: no cost trial)
 #   --sender-cpu C     CPU of the sender (default 0)
 #   --lb-cpus LIST     CPUs of nfq_floor / sctplb lb (taskset list, default 1)
@@ -97,7 +103,7 @@ done
 case "$reps" in '' | *[!0-9]* | 0) echo "nfq-throughput: --reps wants a positive number" >&2; exit 2 ;; esac
 case "$cost_rate" in '' | *[!0-9]*) echo "nfq-throughput: --cost-rate wants packets/s (0: none)" >&2; exit 2 ;; esac
 if [ -z "$configs" ]; then
-    if [ $quick -eq 1 ]; then configs=sender,kernel,floor,lb-1q,lb-fp; else configs=sender,kernel,floor,floor-pv,lb-1q,lb-2q,lb-fp; fi
+    if [ $quick -eq 1 ]; then configs=sender,kernel,floor,lb-1q,lb-fp,nft-floor; else configs=sender,kernel,floor,floor-pv,lb-1q,lb-2q,lb-fp,nft-floor; fi
 fi
 
 if [ $quick -eq 1 ]; then
@@ -130,6 +136,9 @@ in_ns "$ns_k" iptables -w -t raw -A PREROUTING -i k1 -p sctp -j DROP
 in_ns "$ns_k" iptables -w -t raw -A PREROUTING -i k2 -p sctp -j DROP
 
 blast_args=(--dst $vip --src "$clients" --paths 2 --associations "$associations" --dport 36412 --size 64)
+# The associations the sender cycles over, targets 1 and 2 round robin: what
+# sctplb imports (lb-*) and what nft-floor's map holds.
+"$blast" "${blast_args[@]}" --fwmarks 1,2 --export-associations "$work/associations.json" >/dev/null
 
 # ---- sctplb shared memory: vtag mode with imported associations, else ports mode ----
 lb_mode="unavailable"
@@ -138,7 +147,6 @@ if "$sctplb" init --help >/dev/null 2>&1; then
         "$sctplb" init --shm "$shm" --hash vtag >"$work/init.out" 2>&1; then
         shm_made=1
         "$sctplb" activate --shm "$shm" 1 2 >"$work/activate.out" 2>&1
-        "$blast" "${blast_args[@]}" --fwmarks 1,2 --export-associations "$work/associations.json" >/dev/null
         if "$sctplb" assoc --shm "$shm" --import "$work/associations.json" >"$work/import.out" 2>&1; then
             lb_mode="vtag, $associations associations imported ($(cat "$work/import.out"))"
         else
@@ -252,6 +260,10 @@ start_lb() {  # config
             in_ns "$ns_l" iptables -w -t mangle -A PREROUTING -d $vip/32 -p sctp -j NFQUEUE --queue-num 2
             bench_start_lb "$work/lb.out" "$floor" --queue 2 --mark 1 "${verdicts[@]}"
             bench_wait_for "$work/lb.out" "bound queue" ;;
+        nft-floor)
+            in_ns "$ns_l" nft -f "$work/nft-floor.nft" || return 1
+            lb_fallback_rule
+            return 0 ;;
         lb-1q | lb-2q)
             local queue=2
             if [ "$config" = lb-2q ]; then
@@ -264,8 +276,7 @@ start_lb() {  # config
             bench_wait_for "$work/lb.out" "running:" ;;
         lb-fp)
             fast_path_rules --apply >"$work/rules.out" 2>&1 || { cat "$work/rules.out" >&2; return 1; }
-            in_ns "$ns_l" iptables -w -t mangle -A PREROUTING -d $vip/32 -p sctp -m mark --mark 0/0xffffffff \
-                -j NFQUEUE --queue-num 2
+            lb_fallback_rule
             bench_start_lb "$work/lb.out" "$sctplb" lb --shm "$shm" --queue 2 --fastpath
             bench_wait_for "$work/lb.out" "running:" || return 1
             # Every imported association (2 client addresses each) in the kernel's map.
@@ -277,6 +288,36 @@ start_lb() {  # config
             echo "  lb-fp: only $(fast_path_elements) of $((2 * associations)) elements after 10 s" >&2
             return 1 ;;
     esac
+}
+
+# lb-fp's NFQUEUE fallback: only packets the fast path left unmarked go to the daemon.
+lb_fallback_rule() {
+    in_ns "$ns_l" iptables -w -t mangle -A PREROUTING -d $vip/32 -p sctp -m mark --mark 0/0xffffffff \
+        -j NFQUEUE --queue-num 2
+}
+
+# nft-floor's table: one map keyed like lb-fp's assoc4 map (client address,
+# ports, the server's tag Ts that the client's packets carry: RFC 9260 §8.5),
+# with the same elements (each association on both client addresses), and one
+# rule. No timeout, no refresh, no VIP or fragment check, no verdict map: the
+# least an nftables map fast path can do per packet.
+nft_floor_table=tputfloor
+write_nft_floor_table() {  # associations.json > nft -f file
+    python3 -c '
+import json, sys
+table, document = sys.argv[1], json.load(open(sys.argv[2]))
+elements = ["{} . {} . {} . {} : {}".format(address, a["sport"], a["dport"], a["ts"], a["fwmark"])
+            for a in document["associations"] for address in a["addresses"]]
+print("table inet " + table + " {")
+print("    map m {")
+print("        typeof ip saddr . sctp sport . sctp dport . sctp vtag : meta mark")
+print("        elements = { " + ",\n            ".join(elements) + " }")
+print("    }")
+print("    chain prerouting {")
+print("        type filter hook prerouting priority -160; policy accept;")
+print("        meta mark set ip saddr . sctp sport . sctp dport . sctp vtag map @m")
+print("    }")
+print("}")' "$nft_floor_table" "$1"
 }
 
 # The fast path's nft table only (the routing above is ours): --apply or --delete.
@@ -299,6 +340,7 @@ stop_lb() {
     bench_stop_lb TERM
     in_ns "$ns_l" iptables -w -t mangle -F PREROUTING
     [ "$1" != lb-fp ] || fast_path_rules --delete >/dev/null 2>&1 || true
+    [ "$1" != nft-floor ] || in_ns "$ns_l" nft delete table inet "$nft_floor_table" 2>/dev/null || true
     if [ "$1" = sender ]; then
         in_ns "$ns_l" iptables -w -t raw -D PREROUTING -d $vip/32 -p sctp -j DROP
         counted_at=sink
@@ -397,9 +439,19 @@ measure() {  # config rep
 
 # ---- run -----------------------------------------------------------------------
 IFS=, read -r -a config_list <<<"$configs"
+nft_floor_ok=1
 for config in "${config_list[@]}"; do
     case "$config" in
         sender | kernel | floor | floor-pv) ;;
+        nft-floor)
+            command -v nft >/dev/null || { echo "nfq-throughput: nft is missing: nft-floor skipped" >&2; nft_floor_ok=0; continue; }
+            write_nft_floor_table "$work/associations.json" >"$work/nft-floor.nft"
+            # Check the file loads (and that this nft lists it back) before the first cell.
+            if ! { in_ns "$ns_l" nft -f "$work/nft-floor.nft" && in_ns "$ns_l" nft list table inet "$nft_floor_table" >/dev/null &&
+                   in_ns "$ns_l" nft delete table inet "$nft_floor_table"; } 2>"$work/nft-floor.err"; then
+                echo "nfq-throughput: nft-floor's table does not load: $(head -n 2 "$work/nft-floor.err" | tr '\n' ' '); skipped" >&2
+                nft_floor_ok=0
+            fi ;;
         lb-1q | lb-2q | lb-fp) [ "$lb_mode" != unavailable ] || { echo "nfq-throughput: 'sctplb init' is missing: $config skipped" >&2; } ;;
         *) echo "nfq-throughput: unknown config '$config'" >&2; exit 2 ;;
     esac
@@ -417,6 +469,7 @@ for rep in $(seq "$reps"); do
     for k in $(seq 0 $((n - 1))); do
         config=${config_list[$(((k + rep - 1) % n))]}
         case "$config" in lb-1q | lb-2q | lb-fp) [ "$lb_mode" != unavailable ] || continue ;; esac
+        [ "$config" != nft-floor ] || [ $nft_floor_ok -eq 1 ] || continue
         measure "$config" "$rep"
     done
 done
@@ -535,6 +588,15 @@ if grep -q "config=sender " "$work/cells"; then
     merit() { echo "$(paired_share cost_us "$1" "$2") $(paired_share sat_us "$1" "$2") $(paired_share cost_own "$1" "$2") $(paired_share sat_own "$1" "$2")"; }
     if grep -q "config=lb-fp " "$work/cells" && grep -q "config=kernel " "$work/cells"; then
         echo "  fast path lb-fp / kernel MARK: $(merit lb-fp kernel) (aim <= 1.15)"
+    fi
+    if grep -q "config=nft-floor " "$work/cells"; then
+        if grep -q "config=lb-fp " "$work/cells"; then
+            echo "  fast path lb-fp / nft-floor (the least an nft map costs): $(merit lb-fp nft-floor)"
+        fi
+        if grep -q "config=kernel " "$work/cells"; then
+            echo "  nft-floor / kernel MARK (an nftables fast path can meet the aim only if this is <= 1.15):" \
+                "$(merit nft-floor kernel)"
+        fi
     fi
     for base in floor floor-pv; do
         if grep -q "config=lb-1q " "$work/cells" && grep -q "config=$base " "$work/cells"; then

@@ -692,6 +692,39 @@ TEST_P(FastPathPackets, ForeignMarkBitsSurviveOurBitsAreOurs) {
     EXPECT_EQ(marked_packets(session, 2, 1), 1u) << network_state();
 }
 
+// Few VIPs are compared one by one in prerouting, many are looked up in the VIP
+// set (nft_ruleset.cpp, kDirectVipCompareLimit): either way a packet to the
+// last VIP listed is marked, and nft lists the table.
+TEST_P(FastPathPackets, TheLastOfFewOrManyVipsIsMatched) {
+    const PacketFamily& f = GetParam();
+    ENTER_NETNS_OR_SKIP();
+    std::string output;
+    ASSERT_EQ(run_command(f.setup, &output), 0) << output;
+    NftSession session = open_session();
+    std::string why;
+    for (int others : {1, 6}) {
+        SCOPED_TRACE(std::to_string(others) + " other VIPs");
+        auto ruleset = test_ruleset();
+        ruleset.vips.clear();
+        for (int i = 0; i < others; ++i)
+            ruleset.vips.push_back(ip(f.family == AF_INET ? ("10.200.1." + std::to_string(i + 1)).c_str()
+                                                          : ("fd00:201::" + std::to_string(i + 1)).c_str()));
+        ruleset.vips.push_back(ip(f.vip));
+        std::string error;
+        ASSERT_TRUE(session.install(ruleset, error)) << error;
+        std::string listing;
+        ASSERT_EQ(run_command(std::string("nft list table inet ") + kTable, &listing), 0) << listing;
+        const auto vtag = static_cast<std::uint32_t>(55 + others);  // a new element each round
+        const std::vector<FastPathElement> adds = {element(f.client, 5000, 36412, vtag, 3)};
+        FastPathChangeResult result;
+        ASSERT_TRUE(session.change(kTable, {}, adds, result, error)) << error;
+        ASSERT_EQ(result.added, 1u);
+        const std::uint64_t before = packets_of(session, 3);
+        ASSERT_TRUE(send_raw(f.family, f.client, f.vip, sctp_packet(5000, 36412, vtag, 0), why)) << why;
+        EXPECT_EQ(marked_packets(session, 3, before + 1), before + 1);
+    }
+}
+
 // A first fragment carries a full SCTP header with a known key; it still goes
 // to the daemon (which tracks fragments), so nothing is marked.
 TEST_P(FastPathPackets, FirstFragmentOfAKnownAssociationIsNotMarked) {
