@@ -699,7 +699,7 @@ TEST_P(FastPathPackets, TheLastOfFewOrManyVipsIsMatched) {
     const PacketFamily& f = GetParam();
     ENTER_NETNS_OR_SKIP();
     std::string output;
-    ASSERT_EQ(run_command(f.setup, &output), 0) << output;
+    ASSERT_TRUE(set_up_addresses(f, output)) << output;
     NftSession session = open_session();
     std::string why;
     for (int others : {1, 6}) {
@@ -721,7 +721,7 @@ TEST_P(FastPathPackets, TheLastOfFewOrManyVipsIsMatched) {
         ASSERT_EQ(result.added, 1u);
         const std::uint64_t before = packets_of(session, 3);
         ASSERT_TRUE(send_raw(f.family, f.client, f.vip, sctp_packet(5000, 36412, vtag, 0), why)) << why;
-        EXPECT_EQ(marked_packets(session, 3, before + 1), before + 1);
+        EXPECT_EQ(marked_packets(session, 3, before + 1), before + 1) << network_state();
     }
 }
 
