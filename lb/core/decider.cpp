@@ -212,8 +212,8 @@ BatchLookup batch_lookup(const ParsedPacket& p, Direction direction) {
 
 // Defined before decide_batch() and inline, so that its loop makes no call for
 // the common case (the table's lookup path is inline too).
-inline std::optional<Verdict> Decider::forward_plain_established(const ParsedPacket& p, std::uint32_t slot_hash,
-                                                                 Nanos now) {
+inline std::optional<std::uint32_t> Decider::plain_established_fwmark(const ParsedPacket& p,
+                                                                      std::uint32_t slot_hash, Nanos now) {
     const AssociationTable::Found found =
         table_.find_by_ts_hashed(slot_hash, p.src, p.sport, p.dport, p.vtag, now);
     // Unknown (drop or ports-mode pin) or awaiting maintenance: decide() settles it.
@@ -222,7 +222,7 @@ inline std::optional<Verdict> Decider::forward_plain_established(const ParsedPac
     // A server-initiated half-open entry is established by this packet (decide_in).
     if (a.state == AssociationState::HalfOpen && a.server_initiated) return std::nullopt;
     table_.touch(found.id, now);
-    return Verdict{Action::AcceptMarked, Reason::Established, a.fwmark};
+    return a.fwmark;
 }
 
 void Decider::decide_batch(std::span<const ParsedPacket* const> packets,
@@ -254,12 +254,14 @@ void Decider::decide_batch(std::span<const ParsedPacket* const> packets,
         if (i < 2 * kDistance) continue;
         const std::size_t j = i - 2 * kDistance;
         const ParsedPacket& p = *packets[j];
-        std::optional<Verdict> v;
+        // The verdict is written straight into verdicts[j] (not built in a
+        // std::optional<Verdict> on the stack and copied).
+        std::optional<std::uint32_t> fwmark;
         if (lookup[j % kRing] == BatchLookup::PlainEstablished)
-            v = forward_plain_established(p, slot_hash[j % kRing], now);
-        if (v) {
+            fwmark = plain_established_fwmark(p, slot_hash[j % kRing], now);
+        if (fwmark) {
             ++established;
-            verdicts[j] = *v;
+            verdicts[j] = Verdict{Action::AcceptMarked, Reason::Established, *fwmark};
         } else {
             verdicts[j] = decide(p, directions[j], maglev, now, counters);
         }
