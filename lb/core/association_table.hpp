@@ -444,3 +444,6 @@ private:
 };
 
 }  // namespace sctplb
+
+// The lookup path's definitions (inline, for decide_batch()).
+#include "core/association_table_lookup.hpp"

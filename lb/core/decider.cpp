@@ -185,21 +185,35 @@ Verdict Decider::decide_icmp_error(const ParsedPacket& p, std::span<const std::u
 }
 
 namespace {
-// A client -> VIP packet that decide_in() routes by (source, ports, Ts) and
-// forwards without changing anything but last_seen: none of the chunks that
-// change an association (INIT, COOKIE ECHO, ABORT, SHUTDOWN ACK/COMPLETE,
-// ASCONF), no T bit (RFC 9260 §8.5.1: routed by Tc), nothing to count beside
-// the verdict (truncation), no fragment whose verdict is recorded.
-bool plain_established_candidate(const ParsedPacket& p, Direction direction) {
-    return direction == Direction::In && p.ok() && !p.icmp_error && !p.truncated && p.chunk_count != 0 &&
-           p.vtag != 0 && !p.t_bit && !p.has_init && !p.has_init_ack && !p.has_cookie_echo &&
-           !p.has_abort && !p.has_shutdown_ack && !p.has_shutdown_complete && !p.has_asconf &&
-           !p.fragment.present;
+// What decide_batch() does for a packet before deciding it, chosen once when
+// the packet enters the pipeline.
+enum class BatchLookup : std::uint8_t {
+    None,              // decide() it, nothing prefetched
+    ByTs,              // decide() it; decide_in() looks it up by Ts first: prefetched
+    PlainEstablished,  // prefetched, and forward_plain_established() may decide it
+};
+
+BatchLookup batch_lookup(const ParsedPacket& p, Direction direction) {
+    // Every packet decide_in() looks up by Ts first (the common case).
+    const bool by_ts = direction == Direction::In && p.ok() && p.vtag != 0 && !p.t_bit && !p.has_init &&
+                       !p.has_init_ack;
+    if (!by_ts) return BatchLookup::None;
+    // A client -> VIP packet that decide_in() routes by (source, ports, Ts) and
+    // forwards without changing anything but last_seen: none of the chunks that
+    // change an association (INIT, COOKIE ECHO, ABORT, SHUTDOWN ACK/COMPLETE,
+    // ASCONF), no T bit (RFC 9260 §8.5.1: routed by Tc), nothing to count beside
+    // the verdict (truncation), no fragment whose verdict is recorded.
+    const bool plain = !p.icmp_error && !p.truncated && p.chunk_count != 0 && !p.has_cookie_echo &&
+                       !p.has_abort && !p.has_shutdown_ack && !p.has_shutdown_complete && !p.has_asconf &&
+                       !p.fragment.present;
+    return plain ? BatchLookup::PlainEstablished : BatchLookup::ByTs;
 }
 }  // namespace
 
-std::optional<Verdict> Decider::forward_plain_established(const ParsedPacket& p, std::uint32_t slot_hash,
-                                                          Nanos now, Counters& counters) {
+// Defined before decide_batch() and inline, so that its loop makes no call for
+// the common case (the table's lookup path is inline too).
+inline std::optional<std::uint32_t> Decider::plain_established_fwmark(const ParsedPacket& p,
+                                                                      std::uint32_t slot_hash, Nanos now) {
     const AssociationTable::Found found =
         table_.find_by_ts_hashed(slot_hash, p.src, p.sport, p.dport, p.vtag, now);
     // Unknown (drop or ports-mode pin) or awaiting maintenance: decide() settles it.
@@ -208,8 +222,7 @@ std::optional<Verdict> Decider::forward_plain_established(const ParsedPacket& p,
     // A server-initiated half-open entry is established by this packet (decide_in).
     if (a.state == AssociationState::HalfOpen && a.server_initiated) return std::nullopt;
     table_.touch(found.id, now);
-    counters.count(Reason::Established);
-    return Verdict{Action::AcceptMarked, Reason::Established, a.fwmark};
+    return a.fwmark;
 }
 
 void Decider::decide_batch(std::span<const ParsedPacket* const> packets,
@@ -223,26 +236,37 @@ void Decider::decide_batch(std::span<const ParsedPacket* const> packets,
     constexpr std::size_t kDistance = 8;
     constexpr std::size_t kRing = 32;  // > 2D: a packet's hash lives from its prefetch to its decision
     std::array<std::uint32_t, kRing> slot_hash{};
-    std::array<bool, kRing> by_ts{};
+    std::array<BatchLookup, kRing> lookup{};
+    // The plain established forwards are counted once per batch: a counter
+    // written per packet may alias the record's last_seen write, so the
+    // compiler cannot keep it in a register.
+    std::uint64_t established = 0;
     const std::size_t n = packets.size();
     for (std::size_t i = 0; i < n + 2 * kDistance; ++i) {
         if (i < n) {
             const ParsedPacket& p = *packets[i];
-            // Every packet decide_in() looks up by Ts first (the common case).
-            by_ts[i % kRing] = directions[i] == Direction::In && p.ok() && p.vtag != 0 && !p.t_bit &&
-                               !p.has_init && !p.has_init_ack;
-            if (by_ts[i % kRing]) slot_hash[i % kRing] = table_.prefetch_ts_slot(p.src, p.sport, p.dport, p.vtag);
+            lookup[i % kRing] = batch_lookup(p, directions[i]);
+            if (lookup[i % kRing] != BatchLookup::None)
+                slot_hash[i % kRing] = table_.prefetch_ts_slot(p.src, p.sport, p.dport, p.vtag);
         }
-        if (i >= kDistance && i - kDistance < n && by_ts[(i - kDistance) % kRing])
+        if (i >= kDistance && i - kDistance < n && lookup[(i - kDistance) % kRing] != BatchLookup::None)
             table_.prefetch_ts_record(slot_hash[(i - kDistance) % kRing]);
         if (i < 2 * kDistance) continue;
         const std::size_t j = i - 2 * kDistance;
         const ParsedPacket& p = *packets[j];
-        std::optional<Verdict> v;
-        if (by_ts[j % kRing] && plain_established_candidate(p, directions[j]))
-            v = forward_plain_established(p, slot_hash[j % kRing], now, counters);
-        verdicts[j] = v ? *v : decide(p, directions[j], maglev, now, counters);
+        // The verdict is written straight into verdicts[j] (not built in a
+        // std::optional<Verdict> on the stack and copied).
+        std::optional<std::uint32_t> fwmark;
+        if (lookup[j % kRing] == BatchLookup::PlainEstablished)
+            fwmark = plain_established_fwmark(p, slot_hash[j % kRing], now);
+        if (fwmark) {
+            ++established;
+            verdicts[j] = Verdict{Action::AcceptMarked, Reason::Established, *fwmark};
+        } else {
+            verdicts[j] = decide(p, directions[j], maglev, now, counters);
+        }
     }
+    counters.count(Reason::Established, established);
 }
 
 Verdict Decider::decide_in(const ParsedPacket& p, std::span<const std::uint32_t> maglev, Nanos now,

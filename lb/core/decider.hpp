@@ -94,9 +94,10 @@ private:
     Verdict forward(AssociationId id, Reason reason);
     // decide_batch()'s common case: a plain established packet (see decider.cpp)
     // found by its Ts key with the hash the batch computed for the prefetch,
-    // the full key matched on the record. nullopt: not that case, decide() it.
-    std::optional<Verdict> forward_plain_established(const ParsedPacket& p, std::uint32_t slot_hash,
-                                                     Nanos now, Counters& counters);
+    // the full key matched on the record: its association's fwmark (the
+    // caller forwards and counts it). nullopt: not that case, decide() it.
+    std::optional<std::uint32_t> plain_established_fwmark(const ParsedPacket& p, std::uint32_t slot_hash,
+                                                          Nanos now);
     // The live association a lookup found, after applying the time-driven
     // change it saw due (an expired entry goes now, counted, so that what the
     // decision inserts next never sits beside it).

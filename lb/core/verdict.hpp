@@ -134,6 +134,7 @@ struct Counters {
     std::array<std::uint64_t, kEventCount> events{};
     void count(Reason r) { ++reasons[static_cast<std::size_t>(r)]; }
     void count(Event e) { ++events[static_cast<std::size_t>(e)]; }
+    void count(Reason r, std::uint64_t times) { reasons[static_cast<std::size_t>(r)] += times; }
     [[nodiscard]] std::uint64_t of(Reason r) const { return reasons[static_cast<std::size_t>(r)]; }
     [[nodiscard]] std::uint64_t of(Event e) const { return events[static_cast<std::size_t>(e)]; }
     Counters& operator+=(const Counters& other) {

@@ -83,20 +83,35 @@ struct World {
     ParsedPacket init, cookie, data;
 };
 
+// An established DATA packet's key: association i on a random one of its two
+// paths. Drawn before the timed region, so that a benchmark times the decision,
+// not its own choice of the next packet.
+struct DataKey {
+    IpAddress src;
+    std::uint32_t vtag = 0;
+};
+std::vector<DataKey> random_data_keys(std::uint32_t associations) {
+    std::mt19937 rng(1);
+    std::vector<DataKey> keys(kOrderLength);
+    for (DataKey& key : keys) {
+        const std::uint32_t i = rng() % associations;
+        key = DataKey{(i & 1) ? World::path_a(i) : World::path_b(i), 2 * i + 2};
+    }
+    return keys;
+}
+
 // Established DATA on random associations and random paths.
 void BM_DecideEstablished(benchmark::State& state) {
     const auto associations = static_cast<std::uint32_t>(state.range(0));
     World w(associations + associations / 4);
     for (std::uint32_t i = 0; i < associations; ++i) w.setup(i);
-    std::mt19937 rng(1);
-    std::vector<std::uint32_t> order(kOrderLength);
-    for (auto& o : order) o = rng() % associations;
+    const std::vector<DataKey> keys = random_data_keys(associations);
     std::size_t k = 0;
     std::uint64_t marked = 0;
     for (auto _ : state) {
-        const std::uint32_t i = order[k++ & (kOrderLength - 1)];
-        w.data.src = (i & 1) ? World::path_a(i) : World::path_b(i);
-        w.data.vtag = 2 * i + 2;
+        const DataKey& key = keys[k++ & (kOrderLength - 1)];
+        w.data.src = key.src;
+        w.data.vtag = key.vtag;
         const Verdict v = w.decider.decide(w.data, Direction::In, w.maglev, w.now, w.counters);
         marked += v.action == Action::AcceptMarked;
         benchmark::DoNotOptimize(v);
@@ -115,9 +130,7 @@ void BM_DecideEstablishedBatched(benchmark::State& state) {
     constexpr std::size_t kBatch = 64;
     World w(associations + associations / 4);
     for (std::uint32_t i = 0; i < associations; ++i) w.setup(i);
-    std::mt19937 rng(1);
-    std::vector<std::uint32_t> order(kOrderLength);
-    for (auto& o : order) o = rng() % associations;
+    const std::vector<DataKey> keys = random_data_keys(associations);
     std::vector<ParsedPacket> batch(kBatch, w.data);
     std::array<const ParsedPacket*, kBatch> pointers{};
     for (std::size_t j = 0; j < kBatch; ++j) pointers[j] = &batch[j];
@@ -127,10 +140,12 @@ void BM_DecideEstablishedBatched(benchmark::State& state) {
     std::size_t k = 0;
     std::uint64_t marked = 0;
     for (auto _ : state) {
+        // What the parse of a received batch writes (each packet's source and
+        // vtag), copied from keys drawn before the timed region.
         for (auto& p : batch) {
-            const std::uint32_t i = order[k++ & (kOrderLength - 1)];
-            p.src = (i & 1) ? World::path_a(i) : World::path_b(i);
-            p.vtag = 2 * i + 2;
+            const DataKey& key = keys[k++ & (kOrderLength - 1)];
+            p.src = key.src;
+            p.vtag = key.vtag;
         }
         w.decider.decide_batch(pointers, directions, w.maglev, w.now, w.counters, verdicts);
         for (const Verdict& v : verdicts) marked += v.action == Action::AcceptMarked;
