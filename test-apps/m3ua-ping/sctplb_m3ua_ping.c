@@ -201,7 +201,6 @@ static struct vty_app_info vty_info = {
 	.name = "sctplb-m3ua-ping",
 	.version = "1",
 	.go_parent_cb = osmo_ss7_vty_go_parent,
-	.is_config_node = osmo_ss7_is_config_node,
 };
 
 static void usage(void)

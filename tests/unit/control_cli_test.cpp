@@ -583,7 +583,6 @@ TEST_F(ControlTest, ExportDeleteInitImportLosesNothing) {
     }
     // Imported associations are found by the data path's lookups.
     {
-        Counters counters;
         const TableLock lock(after_state);
         const Nanos now{monotonic_ns()};
         EXPECT_NE(after_state.table().find_by_ts(*IpAddress::parse("2001:db8:1::1"), 36412, 36412, 0xa0b0c0d0, now).id,

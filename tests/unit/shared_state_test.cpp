@@ -355,7 +355,6 @@ TEST_F(SharedStateTest, TwoMappingsShareOneTable) {
     std::string error;
     auto reader = SharedState::open(name_, error);
     ASSERT_TRUE(reader.has_value()) << error;
-    Counters counters;
     const Nanos now = monotonic_now();
     const IpAddress address = v4(1);
     {
@@ -408,7 +407,6 @@ TEST_F(SharedStateTest, TableLockRecoversFromADeadHolder) {
     ASSERT_TRUE(WIFEXITED(status));
     ASSERT_EQ(WEXITSTATUS(status), 0);
 
-    Counters counters;
     {
         const TableLock lock(state);
         EXPECT_TRUE(lock.recovered());
