@@ -404,28 +404,28 @@ constexpr std::size_t kDirectVipCompareLimit = 4;
 void add_prerouting_rules(Batch& batch, const FastPathRuleset& ruleset) {
     for (int family = 0; family < 2; ++family) {
         const bool ipv6 = family == 1;
-        const std::uint32_t daddr_offset = ipv6 ? 24 : 16, address_length = ipv6 ? 16 : 4;
-        const char* fast_chain = ipv6 ? kFast6Chain : kFast4Chain;
+        const std::uint32_t address_length = ipv6 ? 16 : 4;
+        // One rule: SCTP whose destination (loaded into the scratch register)
+        // passes `match` jumps to fast4 / fast6.
+        const auto add_jump_rule = [&](auto&& match) {
+            RuleBuilder rule(ruleset.table, kPreroutingChain);
+            match_protocols(rule, ipv6);
+            rule.payload(NFT_PAYLOAD_NETWORK_HEADER, ipv6 ? 24 : 16, address_length, kScratchRegister);
+            match(rule);
+            rule.verdict(NFT_JUMP, ipv6 ? kFast6Chain : kFast4Chain);
+            add_rule(batch, rule, kPreroutingChain);
+        };
         std::vector<std::span<const std::uint8_t>> vips;
         for (const IpAddress& vip : ruleset.vips)
             if (vip.is_v4() != ipv6) vips.emplace_back(vip.bytes().data() + (ipv6 ? 0 : 12), address_length);
         if (vips.size() <= kDirectVipCompareLimit) {
-            for (std::span<const std::uint8_t> vip : vips) {
-                RuleBuilder rule(ruleset.table, kPreroutingChain);
-                match_protocols(rule, ipv6);
-                rule.payload(NFT_PAYLOAD_NETWORK_HEADER, daddr_offset, address_length, kScratchRegister)
-                    .cmp(kScratchRegister, NFT_CMP_EQ, vip)
-                    .verdict(NFT_JUMP, fast_chain);
-                add_rule(batch, rule, kPreroutingChain);
-            }
-            continue;
+            for (std::span<const std::uint8_t> vip : vips)
+                add_jump_rule([&](RuleBuilder& rule) { rule.cmp(kScratchRegister, NFT_CMP_EQ, vip); });
+        } else {
+            add_jump_rule([&](RuleBuilder& rule) {
+                rule.lookup(kScratchRegister, ipv6 ? kVips6Set : kVips4Set, std::nullopt);
+            });
         }
-        RuleBuilder rule(ruleset.table, kPreroutingChain);
-        match_protocols(rule, ipv6);
-        rule.payload(NFT_PAYLOAD_NETWORK_HEADER, daddr_offset, address_length, kScratchRegister)
-            .lookup(kScratchRegister, ipv6 ? kVips6Set : kVips4Set, std::nullopt)
-            .verdict(NFT_JUMP, fast_chain);
-        add_rule(batch, rule, kPreroutingChain);
     }
 }
 
